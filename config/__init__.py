@@ -1,0 +1,1 @@
+"""Configuration files: the demo office and the message catalogs."""

@@ -1,0 +1,1 @@
+"""The counter panel: the staff page at each counter, on the public API."""

@@ -1,0 +1,1 @@
+"""The madoguchi server: numbered tickets, atomic calls and live events on Redis."""

@@ -1,0 +1,328 @@
+"""Reading and checking the TOML configuration: server, calling rules, offices.
+
+Every problem is collected, not just the first, so ``madoguchi check-config`` can list them
+all; each names the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from .domain.hours import DayHours, OpeningHours
+from .domain.model import CallingOrder, Counter, NumberFormat, Procedure, Role
+
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_HOURS: Final = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+class ConfigError(Exception):
+    """The configuration is wrong; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Office:
+    """One office (本庁 or a 支所): its procedures, counters and opening hours."""
+
+    id: str
+    name: str
+    procedures: dict[str, Procedure]
+    counters: dict[str, Counter]
+    hours: OpeningHours
+    short_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Where the server listens and keeps its data."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    data_dir: Path = Path("var")
+    redis_url: str = ""
+    timezone: str = "Asia/Tokyo"
+    allowed_origins: tuple[str, ...] = ()
+    always_open: bool = False
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallingSettings:
+    """The calling policy's knobs."""
+
+    order: CallingOrder = CallingOrder.PRIORITY_THEN_WAITED
+    max_recalls: int = 3
+    near_turn_ahead: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole checked configuration."""
+
+    source: Path
+    server: ServerSettings
+    calling: CallingSettings
+    offices: dict[str, Office]
+    printer: Mapping[str, Any] = field(default_factory=dict)
+    speech: Mapping[str, Any] = field(default_factory=dict)
+    congestion_minutes: tuple[int, int] = (15, 30)
+
+
+class _Reader:
+    """Walks the parsed TOML, recording every problem with its key path."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+        self.problems: list[str] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.source}: {key}: {message}")
+
+    def table(self, data: Mapping[str, Any], key: str, allowed: set[str]) -> Mapping[str, Any]:
+        """``data[key]`` as a table (empty if absent), reporting unknown keys in it."""
+        value = data.get(key.rsplit(".", 1)[-1], {})
+        if not isinstance(value, Mapping):
+            self.problem(key, f"must be a table, got {type(value).__name__}")
+            return {}
+        self.known(value, key, allowed)
+        return value
+
+    def known(self, value: Mapping[str, Any], key: str, allowed: set[str]) -> None:
+        for unknown in sorted(set(value) - allowed):
+            self.problem(f"{key}.{unknown}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+    def get(self, data: Mapping[str, Any], path: str, name: str, kind: type | tuple[type, ...],
+            default: Any = None, required: bool = False, check: Callable[[Any], str | None] | None = None) -> Any:
+        """One typed value, or ``default`` after recording a problem."""
+        if name not in data:
+            if required:
+                self.problem(f"{path}.{name}" if path else name, "is required")
+            return default
+        value = data[name]
+        key = f"{path}.{name}" if path else name
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            self.problem(key, f"must be {expected}, got {type(value).__name__} {value!r}")
+            return default
+        if check is not None and (message := check(value)) is not None:
+            self.problem(key, message)
+            return default
+        return value
+
+
+def _id_check(value: str) -> str | None:
+    return None if _ID.match(value) else "must be 1–32 of a-z, 0-9, '-', '_', starting with a letter or digit"
+
+
+def _parse_hours(reader: _Reader, key: str, value: Any) -> DayHours | None:
+    """``"09:00-16:00"`` → DayHours; ``""`` or ``"closed"`` → None."""
+    if value in ("", "closed"):
+        return None
+    match = _HOURS.match(value) if isinstance(value, str) else None
+    if match is None:
+        reader.problem(key, f'must be "HH:MM-HH:MM" or "closed", got {value!r}')
+        return None
+    h1, m1, h2, m2 = map(int, match.groups())
+    if not (h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60) or (h1, m1) >= (h2, m2):
+        reader.problem(key, f"{value!r} is not an opening time before a closing time")
+        return None
+    return DayHours(dt.time(h1, m1), dt.time(h2 % 24, m2) if h2 < 24 else dt.time(23, 59))
+
+
+def _read_hours(reader: _Reader, office: Mapping[str, Any], path: str) -> OpeningHours:
+    hours = reader.table(office, f"{path}.hours", {"week", "national_holidays_closed", "closed_dates", "special"})
+    week_raw = reader.table(hours, f"{path}.hours.week", set(WEEKDAYS))
+    week = tuple(_parse_hours(reader, f"{path}.hours.week.{d}", week_raw.get(d, "closed")) for d in WEEKDAYS)
+    closed = reader.get(hours, f"{path}.hours", "closed_dates", list, default=[])
+    closed_dates: list[str] = []
+    for i, item in enumerate(closed):
+        if isinstance(item, str) and re.match(r"^(\d{4}-)?\d{2}-\d{2}$", item):
+            closed_dates.append(item)
+        else:
+            reader.problem(f"{path}.hours.closed_dates[{i}]", f'must be "MM-DD" or "YYYY-MM-DD", got {item!r}')
+    special: dict[dt.date, DayHours | None] = {}
+    for i, item in enumerate(reader.get(hours, f"{path}.hours", "special", list, default=[])):
+        key = f"{path}.hours.special[{i}]"
+        if not isinstance(item, Mapping):
+            reader.problem(key, "must be a table with date and hours")
+            continue
+        reader.known(item, key, {"date", "hours", "note"})
+        date = item.get("date")
+        if isinstance(date, str):
+            try:
+                date = dt.date.fromisoformat(date)
+            except ValueError:
+                pass
+        if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
+            reader.problem(f"{key}.date", f"must be a date like 2026-11-29, got {date!r}")
+            continue
+        special[date] = _parse_hours(reader, f"{key}.hours", item.get("hours", "closed"))
+    return OpeningHours(
+        week=week,
+        national_holidays_closed=bool(reader.get(hours, f"{path}.hours", "national_holidays_closed", bool, True)),
+        closed_dates=tuple(closed_dates),
+        special=special,
+    )
+
+
+def _read_number(reader: _Reader, proc: Mapping[str, Any], path: str) -> NumberFormat:
+    number = reader.table(proc, f"{path}.number", {"prefix", "width", "range"})
+    prefix = reader.get(number, f"{path}.number", "prefix", str, "",
+                        check=lambda v: None if re.match(r"^[A-Z]?$", v) else "must be one capital letter A–Z or empty")
+    width = reader.get(number, f"{path}.number", "width", int, 3,
+                       check=lambda v: None if 1 <= v <= 4 else "must be 1–4")
+    rng = reader.get(number, f"{path}.number", "range", list, None)
+    if rng is None:
+        if not prefix:
+            reader.problem(f"{path}.number", "needs a prefix letter or a range = [first, last]")
+        return NumberFormat(prefix=prefix, width=width, first=1, last=10**width - 1)
+    if len(rng) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in rng) or not 0 <= rng[0] < rng[1] < 10**width:
+        reader.problem(f"{path}.number.range", f"must be [first, last] with 0 ≤ first < last < {10**width}, got {rng!r}")
+        return NumberFormat(prefix=prefix, width=width)
+    return NumberFormat(prefix=prefix, width=width, first=rng[0], last=rng[1])
+
+
+def _localised(reader: _Reader, data: Mapping[str, Any], path: str, name: str) -> dict[str, str]:
+    table = reader.get(data, path, name, dict, {})
+    result = {}
+    for lang, text in table.items():
+        if isinstance(text, str):
+            result[lang] = text
+        else:
+            reader.problem(f"{path}.{name}.{lang}", f"must be a string, got {type(text).__name__}")
+    return result
+
+
+def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
+    if not isinstance(data, Mapping):
+        reader.problem(path, "must be a table")
+        return None
+    reader.known(data, path, {"id", "name", "short_name", "hours", "procedures", "counters"})
+    office_id = reader.get(data, path, "id", str, "", required=True, check=_id_check)
+    name = reader.get(data, path, "name", str, "", required=True)
+    procedures: dict[str, Procedure] = {}
+    used_numbers: list[tuple[str, NumberFormat]] = []
+    for i, proc in enumerate(reader.get(data, path, "procedures", list, [], required=True)):
+        ppath = f"{path}.procedures[{i}]"
+        if not isinstance(proc, Mapping):
+            reader.problem(ppath, "must be a table")
+            continue
+        reader.known(proc, ppath, {"id", "name", "names", "description", "descriptions", "number",
+                                   "service_minutes", "prep_minutes", "post_minutes", "city_staff_only"})
+        pid = reader.get(proc, ppath, "id", str, "", required=True, check=_id_check)
+        minutes = lambda v: None if 0 < v <= 480 else "must be more than 0 and at most 480 minutes"  # noqa: E731
+        number = _read_number(reader, proc, ppath)
+        for other, fmt in used_numbers:
+            if fmt.prefix == number.prefix and fmt.first <= number.last and number.first <= fmt.last:
+                reader.problem(f"{ppath}.number", f"overlaps the numbers of procedure {other!r}; numbers must be unique in an office")
+        used_numbers.append((pid, number))
+        if pid in procedures:
+            reader.problem(f"{ppath}.id", f"duplicate procedure id {pid!r}")
+        procedures[pid] = Procedure(
+            id=pid,
+            name=reader.get(proc, ppath, "name", str, pid, required=True),
+            number=number,
+            service_minutes=float(reader.get(proc, ppath, "service_minutes", (int, float), 10, required=True, check=minutes)),
+            prep_minutes=float(reader.get(proc, ppath, "prep_minutes", (int, float), 0)),
+            post_minutes=float(reader.get(proc, ppath, "post_minutes", (int, float), 0)),
+            city_staff_only=reader.get(proc, ppath, "city_staff_only", bool, False),
+            description=reader.get(proc, ppath, "description", str, ""),
+            names=_localised(reader, proc, ppath, "names"),
+            descriptions=_localised(reader, proc, ppath, "descriptions"),
+        )
+    counters: dict[str, Counter] = {}
+    for i, ctr in enumerate(reader.get(data, path, "counters", list, [], required=True)):
+        cpath = f"{path}.counters[{i}]"
+        if not isinstance(ctr, Mapping):
+            reader.problem(cpath, "must be a table")
+            continue
+        reader.known(ctr, cpath, {"id", "name", "procedures", "staff"})
+        cid = reader.get(ctr, cpath, "id", str, "", required=True, check=_id_check)
+        served = reader.get(ctr, cpath, "procedures", list, [], required=True)
+        for p in served:
+            if p not in procedures:
+                reader.problem(f"{cpath}.procedures", f"unknown procedure {p!r}; defined: {', '.join(procedures)}")
+        staff = reader.get(ctr, cpath, "staff", str, "contractor",
+                           check=lambda v: None if v in ("contractor", "city") else 'must be "contractor" or "city"')
+        if cid in counters:
+            reader.problem(f"{cpath}.id", f"duplicate counter id {cid!r}")
+        for p in served:
+            if p in procedures and procedures[p].city_staff_only and staff != "city":
+                reader.problem(f"{cpath}.procedures", f"procedure {p!r} is for city staff only; set staff = \"city\"")
+        counters[cid] = Counter(id=cid, name=reader.get(ctr, cpath, "name", str, f"{cid}番窓口"),
+                                procedures=tuple(p for p in served if isinstance(p, str)), staff=Role(staff))
+    return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
+                  procedures=procedures, counters=counters, hours=_read_hours(reader, data, path))
+
+
+def parse_config(data: Mapping[str, Any], source: Path) -> Config:
+    """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
+    reader = _Reader(source)
+    reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion"})
+    srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
+                                        "allowed_origins", "always_open", "secure_cookies"})
+    origins = reader.get(srv, "server", "allowed_origins", list, [])
+    server = ServerSettings(
+        host=reader.get(srv, "server", "host", str, "127.0.0.1"),
+        port=reader.get(srv, "server", "port", int, 8080, check=lambda v: None if 0 <= v < 65536 else "must be 0–65535"),
+        public_url=reader.get(srv, "server", "public_url", str, "").rstrip("/"),
+        data_dir=(source.parent / reader.get(srv, "server", "data_dir", str, "../var")).resolve(),
+        redis_url=reader.get(srv, "server", "redis_url", str, ""),
+        timezone=reader.get(srv, "server", "timezone", str, "Asia/Tokyo"),
+        allowed_origins=tuple(str(o).rstrip("/") for o in origins),
+        always_open=reader.get(srv, "server", "always_open", bool, False),
+        secure_cookies=reader.get(srv, "server", "secure_cookies", bool, False),
+    )
+    cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead"})
+    orders = [o.value for o in CallingOrder]
+    calling = CallingSettings(
+        order=CallingOrder(reader.get(cal, "calling", "order", str, orders[0],
+                                      check=lambda v: None if v in orders else f"must be one of {', '.join(orders)}")),
+        max_recalls=reader.get(cal, "calling", "max_recalls", int, 3, check=lambda v: None if 0 <= v <= 20 else "must be 0–20"),
+        near_turn_ahead=reader.get(cal, "calling", "near_turn_ahead", int, 3, check=lambda v: None if 0 <= v <= 100 else "must be 0–100"),
+    )
+    cong = reader.table(data, "congestion", {"levels_minutes"})
+    levels = reader.get(cong, "congestion", "levels_minutes", list, [15, 30])
+    if len(levels) != 2 or not all(isinstance(v, int) for v in levels) or not 0 < levels[0] < levels[1]:
+        reader.problem("congestion.levels_minutes", f"must be [low, high] minutes with 0 < low < high, got {levels!r}")
+        levels = [15, 30]
+    offices: dict[str, Office] = {}
+    raw_offices = reader.get(data, "", "offices", list, [], required=True)
+    if not raw_offices and "offices" in data:
+        reader.problem("offices", "needs at least one [[offices]] table")
+    for i, raw in enumerate(raw_offices):
+        office = _read_office(reader, raw, f"offices[{i}]")
+        if office is not None:
+            if office.id in offices:
+                reader.problem(f"offices[{i}].id", f"duplicate office id {office.id!r}")
+            offices[office.id] = office
+    printer = reader.get(data, "", "printer", dict, {})
+    speech = reader.get(data, "", "speech", dict, {})
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return Config(source=source, server=server, calling=calling, offices=offices,
+                  printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a TOML configuration file."""
+    source = Path(path)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: file not found"]) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{source}: not valid TOML: {e}"]) from None
+    return parse_config(data, source)

@@ -1,0 +1,107 @@
+"""The calling policy and the ticket lifecycle rules.
+
+Call-next at a counter looks only at the queues of the procedures that counter serves and
+picks by the office's configured :class:`CallingOrder`:
+
+``priority_then_waited`` (default)
+    the highest priority class first, then the longest in line (lowest ``order``);
+``waited``
+    the longest in line, whatever the priority class;
+``counter_procedure_order``
+    the counter's procedures in the order its configuration lists them: the first one with
+    anybody waiting, and within it the highest priority class, then the longest in line.
+
+Each queue is kept sorted by :func:`queue_score`, so the choice only compares queue heads.
+The Lua script ``call_next.lua`` implements exactly this; a test plays both on random offices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+from .model import MAX_PRIORITY, CallingOrder, Conflict, Ticket, TicketState
+
+PRIORITY_WEIGHT: Final = 10**9
+"""Score distance between two priority classes; larger than any day's ``order``."""
+
+
+def queue_score(priority: int, order: int, calling_order: CallingOrder) -> int:
+    """The sort key of a waiting ticket in its procedure queue: lower is called first."""
+    if calling_order is CallingOrder.WAITED:
+        return order
+    return (MAX_PRIORITY - priority) * PRIORITY_WEIGHT + order
+
+
+def choose_next(
+    queues: Mapping[str, Sequence[Ticket]],
+    served: Sequence[str],
+    calling_order: CallingOrder,
+) -> Ticket | None:
+    """The ticket call-next gives a counter serving ``served`` (in preference order), or None.
+
+    ``queues`` maps a procedure id to its waiting tickets in any order.
+    """
+
+    def score(t: Ticket) -> tuple[int, int]:
+        return queue_score(t.priority, t.order, calling_order), t.seq
+
+    if calling_order is CallingOrder.COUNTER_PROCEDURE_ORDER:
+        for procedure in served:
+            waiting = queues.get(procedure, ())
+            if waiting:
+                return min(waiting, key=score)
+        return None
+    candidates = [t for p in served for t in queues.get(p, ())]
+    return min(candidates, key=score) if candidates else None
+
+
+def people_ahead(ticket: Ticket, waiting: Iterable[Ticket], calling_order: CallingOrder) -> int:
+    """How many tickets in the same procedure queue will be called before ``ticket``."""
+    mine = queue_score(ticket.priority, ticket.order, calling_order), ticket.seq
+    return sum(
+        1
+        for t in waiting
+        if t.procedure == ticket.procedure
+        and t.number != ticket.number
+        and (queue_score(t.priority, t.order, calling_order), t.seq) < mine
+    )
+
+
+# Which states each operation may start from. The Lua scripts check the same table
+# (see ``store/lua/common.lua``) and report a violation as ``bad_state``.
+ALLOWED_FROM: Final[Mapping[str, frozenset[TicketState]]] = {
+    "call": frozenset({TicketState.WAITING}),
+    "recall": frozenset({TicketState.CALLED}),
+    "start": frozenset({TicketState.CALLED}),
+    "finish": frozenset({TicketState.SERVING}),
+    "no_show": frozenset({TicketState.CALLED}),
+    "cancel": frozenset({TicketState.WAITING, TicketState.CALLED}),
+    "hand_over": frozenset({TicketState.CALLED, TicketState.SERVING}),
+}
+
+_VERBS: Final = {
+    "call": "call",
+    "recall": "recall",
+    "start": "start serving",
+    "finish": "finish",
+    "no_show": "mark as no-show",
+    "cancel": "cancel",
+    "hand_over": "hand over",
+}
+
+
+def transition_error(operation: str, number: str, state: TicketState | str) -> Conflict:
+    """The 409 explaining why ``operation`` is impossible for a ticket in ``state``."""
+    allowed = " or ".join(sorted(s.value for s in ALLOWED_FROM[operation]))
+    return Conflict(
+        f"cannot {_VERBS[operation]} ticket {number}: it is {TicketState(state).value}, "
+        f"and only a {allowed} ticket can be",
+        code="invalid_transition",
+    )
+
+
+def check_transition(operation: str, ticket: Ticket) -> None:
+    """Raise :class:`Conflict` unless ``operation`` may be applied to ``ticket`` now."""
+    if ticket.state not in ALLOWED_FROM[operation]:
+        raise transition_error(operation, ticket.number, ticket.state)

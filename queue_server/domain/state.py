@@ -1,0 +1,145 @@
+"""An office's live state rebuilt from a snapshot and its events, and the views derived from it.
+
+Each server process keeps one :class:`OfficeState` per office, fed by the event stream; every
+WebSocket view (lobby, counter, one ticket, congestion) is computed from it without touching
+Redis, so a snapshot is taken and a subscription made with no await in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .model import CallingOrder
+from .policy import queue_score
+
+RECENT_CALLS: Final = 10
+EVENT_TYPES: Final = frozenset({
+    "ticket.issued", "ticket.called", "ticket.recalled", "ticket.serving", "ticket.done", "ticket.no_show",
+    "ticket.cancelled", "ticket.handed_over", "counter.updated", "procedure.updated", "notice.updated",
+})
+PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
+                               "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason")
+
+
+class GapError(Exception):
+    """An event arrived out of sequence: the state must be rebuilt from a fresh snapshot."""
+
+
+def public_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a ticket any view may show: numbers and times only, no status token."""
+    return {k: ticket[k] for k in PUBLIC_TICKET_FIELDS if ticket.get(k) not in (None, "")}
+
+
+def public_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event as the lobby, counters and third parties receive it."""
+    out = {k: v for k, v in event.items() if k not in ("ticket", "actor")}
+    if "ticket" in event:
+        out["ticket"] = public_ticket(event["ticket"])
+    return out
+
+
+@dataclass
+class OfficeState:
+    """The office now: waiting and active tickets, counters, recent calls, notice; as of event ``seq``."""
+
+    office: str
+    seq: int
+    day: str
+    calling_order: CallingOrder
+    waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    active: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recent: list[dict[str, Any]] = field(default_factory=list)
+    paused: set[str] = field(default_factory=set)
+    notice: str = ""
+    done_today: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder) -> OfficeState:
+        """Build the state from the store's snapshot."""
+        return cls(
+            office=office, seq=snap["seq"], day=snap["day"], calling_order=calling_order,
+            waiting={t["number"]: public_ticket(t) for t in snap["waiting"]},
+            active={t["number"]: public_ticket(t) for t in snap["active"]},
+            counters={c["id"]: dict(c) for c in snap["counters"]},
+            recent=list(snap["recent"])[:RECENT_CALLS], paused=set(snap["paused"]), notice=snap["notice"],
+        )
+
+    def apply(self, event: Mapping[str, Any]) -> bool:
+        """Apply the next event; False if already applied; :class:`GapError` if one was missed."""
+        seq = event["seq"]
+        if seq <= self.seq:
+            return False
+        if seq != self.seq + 1:
+            raise GapError(f"office {self.office}: expected event {self.seq + 1}, got {seq}")
+        self.seq = seq
+        kind = event["type"]
+        if "counter" in event and event["counter"]:
+            self.counters[event["counter"]["id"]] = dict(event["counter"])
+        ticket = event.get("ticket")
+        if ticket is not None:
+            number = ticket["number"]
+            self.waiting.pop(number, None)
+            self.active.pop(number, None)
+            state = ticket["state"]
+            if state == "waiting":
+                self.waiting[number] = public_ticket(ticket)
+            elif state in ("called", "serving"):
+                self.active[number] = public_ticket(ticket)
+            elif state == "done":
+                self.done_today[ticket["procedure"]] = self.done_today.get(ticket["procedure"], 0) + 1
+        if kind in ("ticket.called", "ticket.recalled"):
+            call = {"number": ticket["number"], "counter": event["counter"]["id"], "procedure": ticket["procedure"],
+                    "lang": ticket.get("lang", "ja"), "at": event["at"], "recall": kind == "ticket.recalled"}
+            self.recent = [call, *self.recent][:RECENT_CALLS]
+        elif kind == "procedure.updated":
+            (self.paused.add if event["paused"] else self.paused.discard)(event["procedure"])
+        elif kind == "notice.updated":
+            self.notice = event["notice"]
+        return True
+
+    def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
+        return queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order), int(ticket["seq"])
+
+    def queue(self, procedure: str) -> list[dict[str, Any]]:
+        """The waiting tickets of one procedure, in calling order."""
+        return sorted((t for t in self.waiting.values() if t["procedure"] == procedure), key=self._sort_key)
+
+    def waiting_counts(self) -> dict[str, int]:
+        """How many wait for each procedure."""
+        counts: dict[str, int] = {}
+        for t in self.waiting.values():
+            counts[t["procedure"]] = counts.get(t["procedure"], 0) + 1
+        return counts
+
+    def ahead(self, number: str) -> int | None:
+        """How many in the same queue will be called before ticket ``number`` (None if not waiting)."""
+        ticket = self.waiting.get(number)
+        if ticket is None:
+            return None
+        mine = self._sort_key(ticket)
+        return sum(1 for t in self.waiting.values()
+                   if t["procedure"] == ticket["procedure"] and self._sort_key(t) < mine)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The full state, as sent to lobby displays and counter panels."""
+        waiting = sorted(self.waiting.values(), key=self._sort_key)
+        return {"office": self.office, "seq": self.seq, "day": self.day, "waiting": waiting,
+                "active": list(self.active.values()), "counters": list(self.counters.values()),
+                "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
+                "waiting_counts": self.waiting_counts()}
+
+    def ticket_view(self, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the visitor's phone shows: their own ticket, people ahead, numbers being called."""
+        current = self.waiting.get(number) or self.active.get(number) or (ticket and public_ticket(ticket)) or {}
+        return {
+            "number": number,
+            "procedure": current.get("procedure"),
+            "state": current.get("state", "done"),
+            "counter": current.get("counter") if current.get("state") in ("called", "serving") else None,
+            "ahead": self.ahead(number),
+            "now_calling": [{"number": c["number"], "counter": c["counter"]} for c in self.recent[:3]],
+            "seq": self.seq,
+        }

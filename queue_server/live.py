@@ -1,0 +1,151 @@
+"""The live hub of one server process: office states fed by Redis events, and their subscribers.
+
+Redis pub/sub is only a wake-up: an event that arrives out of sequence, or a reconnect, makes
+the hub read what it missed from the office's event stream (the truth), or rebuild the state
+from a fresh snapshot when the stream no longer reaches back far enough.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .domain.state import GapError, OfficeState
+from .store.redis_store import QueueStore
+
+log = logging.getLogger(__name__)
+
+DAY_CHECK_SECONDS: Final = 30.0
+RECONNECT_MAX_SECONDS: Final = 5.0
+
+
+class Subscriber(Protocol):
+    """Something that wants an office's changes: a WebSocket view, the estimator."""
+
+    def on_snapshot(self, state: OfficeState) -> None:
+        """The state was (re)built from a snapshot: send the whole view again."""
+
+    def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
+        """One event was applied to ``state``."""
+
+
+class Hub:
+    """One :class:`OfficeState` per office, kept current, and the subscribers of each."""
+
+    def __init__(self, store: QueueStore) -> None:
+        self.store = store
+        self.states: dict[str, OfficeState] = {}
+        self.subscribers: dict[str, set[Subscriber]] = {office: set() for office in store.config.offices}
+        self.listeners: list[Callable[[str, OfficeState], None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Subscribe to events, then load every office's snapshot."""
+        self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
+                       asyncio.create_task(self._watch_day(), name="hub-day")]
+        await self.ready.wait()
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def state(self, office: str) -> OfficeState:
+        """The live state of an office (the hub is ready before the server takes requests)."""
+        return self.states[office]
+
+    def subscribe(self, office: str, subscriber: Subscriber) -> None:
+        """Add a subscriber and give it the current state at once (no await in between)."""
+        self.subscribers[office].add(subscriber)
+        subscriber.on_snapshot(self.states[office])
+
+    def unsubscribe(self, office: str, subscriber: Subscriber) -> None:
+        """Remove a subscriber; unknown ones are ignored."""
+        self.subscribers[office].discard(subscriber)
+
+    async def _resync(self, office: str) -> None:
+        """Catch up from the stream, or rebuild from a snapshot when the stream cannot."""
+        state = self.states.get(office)
+        if state is not None and state.day == self.store.clock.day():
+            first = await self.store.first_event_seq(office)
+            if first is not None and first <= state.seq + 1:
+                while events := await self.store.events_since(office, state.seq):
+                    for event in events:
+                        self._deliver(event)
+                return
+        snap = await self.store.snapshot(office)
+        state = OfficeState.from_snapshot(office, snap, self.store.config.calling.order)
+        self.states[office] = state
+        for subscriber in list(self.subscribers[office]):
+            subscriber.on_snapshot(state)
+        self._changed(office, state)
+
+    def _deliver(self, event: dict[str, Any]) -> bool:
+        """Apply one event and tell the subscribers; raises GapError when one is missing."""
+        office = event["office"]
+        state = self.states.get(office)
+        if state is None or not state.apply(event):
+            return False
+        for subscriber in list(self.subscribers[office]):
+            subscriber.on_event(event, state)
+        self._changed(office, state)
+        return True
+
+    def _changed(self, office: str, state: OfficeState) -> None:
+        for listener in self.listeners:
+            listener(office, state)
+
+    async def _listen(self) -> None:
+        """Follow the events channel for as long as the server runs, reconnecting with backoff."""
+        delay = 0.1
+        while True:
+            pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.store.events_channel)
+                # Subscribed first, then read state: nothing published in between is lost.
+                for office in self.store.config.offices:
+                    await self._resync(office)
+                self.ready.set()
+                delay = 0.1
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    event = json.loads(message["data"])
+                    if event.get("office") not in self.subscribers:
+                        continue
+                    try:
+                        self._deliver(event)
+                    except GapError:
+                        log.warning("event gap at office %s; catching up from the stream", event["office"])
+                        await self._resync(event["office"])
+            except (RedisConnectionError, RedisTimeoutError, OSError) as e:
+                log.warning("lost the Redis events channel (%s); reconnecting in %.1f s", e, delay)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def _watch_day(self) -> None:
+        """At the business day's change, start every office's state afresh."""
+        await self.ready.wait()
+        while True:
+            await asyncio.sleep(DAY_CHECK_SECONDS)
+            today = self.store.clock.day()
+            for office, state in list(self.states.items()):
+                if state.day != today:
+                    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+                        await self._resync(office)

@@ -1,0 +1,355 @@
+-- Every state change of madoguchi as one atomic step.
+--
+-- ARGV[1] is a JSON request: {op, prefix, office, day, now, idem, actor, ...}. The result is a
+-- JSON string: {"ok": true, ...} or {"err": CODE, ...details}; the Python adapter turns errors
+-- into domain exceptions. Each change appends one event to the office's stream (the day's
+-- history and audit trail) and publishes it as a wake-up for the other server processes.
+--
+-- The calling policy mirrors queue_server/domain/policy.py; tests check that they agree.
+
+local req = cjson.decode(ARGV[1])
+local P = req.prefix
+local O = P .. 'o:' .. req.office .. ':'
+local D = O .. 'd:' .. req.day .. ':'
+local now = req.now
+
+local NUMERIC = {seq = true, order = true, priority = true, issued_at = true, called_at = true,
+                 started_at = true, finished_at = true, recalls = true, score = true}
+local ALLOWED_FROM = {
+  call = {waiting = true}, recall = {called = true}, start = {called = true},
+  finish = {serving = true}, no_show = {called = true},
+  cancel = {waiting = true, called = true}, hand_over = {called = true, serving = true},
+}
+
+local function fail(code, details)
+  details = details or {}
+  details.err = code
+  return cjson.encode(details)
+end
+
+local function hash_table(key)
+  local flat = redis.call('HGETALL', key)
+  if #flat == 0 then return nil end
+  local t = {}
+  for i = 1, #flat, 2 do
+    local k, v = flat[i], flat[i + 1]
+    -- The status token is the visitor's secret: it never leaves in an event or a snapshot.
+    if NUMERIC[k] then t[k] = tonumber(v) elseif k ~= 'token' then t[k] = v end
+  end
+  return t
+end
+
+local function ticket_key(day, number) return O .. 'd:' .. day .. ':t:' .. number end
+local function counter_key(id) return O .. 'c:' .. id end
+
+local function load_counter(id)
+  local c = hash_table(counter_key(id)) or {}
+  c.id = id
+  c.status = c.status or 'closed'
+  return c
+end
+
+-- A counter's current ticket is stored as "day|number" so it survives the day's end.
+local function current_ticket(counter)
+  if not counter.ticket or counter.ticket == '' then return nil end
+  local sep = string.find(counter.ticket, '|', 1, true)
+  local day, number = string.sub(counter.ticket, 1, sep - 1), string.sub(counter.ticket, sep + 1)
+  return hash_table(ticket_key(day, number))
+end
+
+local function emit(ev)
+  local seq = redis.call('INCR', O .. 'evseq')
+  ev.seq = seq
+  ev.office = req.office
+  ev.at = now
+  ev.actor = req.actor
+  local payload = cjson.encode(ev)
+  redis.call('XADD', O .. 'events', 'MAXLEN', '~', 200000, seq .. '-0', 'e', payload)
+  redis.call('PUBLISH', P .. 'events', payload)
+  return ev
+end
+
+local function public_counter(c)
+  return {id = c.id, status = c.status, ticket = c.ticket ~= '' and c.ticket or nil,
+          since = tonumber(c.since), staff = c.staff}
+end
+
+local function check_state(op, t)
+  if not ALLOWED_FROM[op][t.state] then
+    return fail('bad_state', {op = op, number = t.number, state = t.state})
+  end
+  return nil
+end
+
+local function score_of(priority, order)
+  if req.calling_order == 'waited' then return order end
+  return (9 - priority) * 1000000000 + order
+end
+
+local function set_ticket(t, fields)
+  local key = ticket_key(t.day, t.number)
+  local flat = {}
+  for k, v in pairs(fields) do
+    t[k] = v
+    table.insert(flat, k)
+    table.insert(flat, tostring(v))
+  end
+  redis.call('HSET', key, unpack(flat))
+end
+
+local function set_counter(c, fields)
+  local flat = {}
+  for k, v in pairs(fields) do
+    c[k] = v
+    table.insert(flat, k)
+    table.insert(flat, tostring(v))
+  end
+  redis.call('HSET', counter_key(c.id), unpack(flat))
+end
+
+local function ahead_of(t)
+  return redis.call('ZCOUNT', D .. 'q:' .. t.procedure, '-inf', '(' .. t.score)
+end
+
+-- The counter must be open and free to call; returns counter or an error string.
+local function counter_ready_to_call()
+  local c = load_counter(req.counter)
+  if c.status ~= 'open' then return nil, fail('counter_not_open', {counter = c.id, status = c.status}) end
+  local cur = current_ticket(c)
+  if cur and (cur.state == 'called' or cur.state == 'serving') then
+    return nil, fail('counter_busy', {counter = c.id, number = cur.number, state = cur.state})
+  end
+  return c, nil
+end
+
+local function do_call(c, t, event_type)
+  redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
+  set_ticket(t, {state = 'called', counter = c.id, called_at = now, recalls = 0})
+  set_counter(c, {ticket = t.day .. '|' .. t.number, since = now, staff = req.actor or ''})
+  local call = {number = t.number, counter = c.id, procedure = t.procedure, lang = t.lang, at = now, recall = false}
+  redis.call('LPUSH', D .. 'recent', cjson.encode(call))
+  redis.call('LTRIM', D .. 'recent', 0, 19)
+  local ev = emit({type = event_type, ticket = t, counter = public_counter(c)})
+  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+end
+
+-- The counter's current ticket, checked for `op`; returns counter, ticket or an error string.
+local function counter_ticket(op)
+  local c = load_counter(req.counter)
+  local t = current_ticket(c)
+  if not t or (t.state ~= 'called' and t.state ~= 'serving') then
+    return nil, nil, fail('no_ticket', {counter = c.id, op = op})
+  end
+  local bad = check_state(op, t)
+  if bad then return nil, nil, bad end
+  return c, t, nil
+end
+
+local function release(c, t, event_type, extra)
+  set_counter(c, {ticket = '', since = now})
+  local ev = {type = event_type, ticket = t, counter = public_counter(c)}
+  if extra then for k, v in pairs(extra) do ev[k] = v end end
+  ev = emit(ev)
+  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+end
+
+local ops = {}
+
+function ops.issue()
+  if redis.call('SISMEMBER', O .. 'paused', req.procedure) == 1 then
+    return fail('procedure_paused', {procedure = req.procedure})
+  end
+  local fmt = req.number_format
+  local n = redis.call('INCR', D .. 'n:' .. req.procedure)
+  local value = fmt.first + n - 1
+  if value > fmt.last then
+    redis.call('DECR', D .. 'n:' .. req.procedure)
+    return fail('numbers_exhausted', {procedure = req.procedure, first = fmt.first, last = fmt.last})
+  end
+  local number = fmt.prefix .. string.format('%0' .. fmt.width .. 'd', value)
+  local seq = redis.call('INCR', D .. 'seq')
+  local t = {number = number, procedure = req.procedure, state = 'waiting', seq = seq, order = seq,
+             priority = req.priority, lang = req.lang, day = req.day, issued_at = now, recalls = 0,
+             score = score_of(req.priority, seq), token = req.token}
+  set_ticket(t, t)
+  redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number)
+  redis.call('SET', P .. 'tok:' .. req.token, req.office .. '|' .. req.day .. '|' .. number, 'EX', 259200)
+  local ahead = ahead_of(t)
+  t.token = nil  -- events are public: the status token never leaves in one
+  local ev = emit({type = 'ticket.issued', ticket = t})
+  return cjson.encode({ok = true, ticket = t, token = req.token, ahead = ahead, event = ev})
+end
+
+function ops.call_next()
+  local c, err = counter_ready_to_call()
+  if err then return err end
+  -- Among the served procedures, compare the queue heads (see policy.choose_next).
+  local best, best_score, best_seq
+  for _, proc in ipairs(req.procedures) do
+    local head = redis.call('ZRANGE', D .. 'q:' .. proc, 0, 0, 'WITHSCORES')
+    if #head > 0 then
+      local t = hash_table(D .. 't:' .. head[1])
+      local s = tonumber(head[2])
+      if not best or s < best_score or (s == best_score and t.seq < best_seq) then
+        best, best_score, best_seq = t, s, t.seq
+      end
+      if req.calling_order == 'counter_procedure_order' then break end
+    end
+  end
+  if not best then return fail('queue_empty', {counter = c.id}) end
+  return do_call(c, best, 'ticket.called')
+end
+
+function ops.call_number()
+  local c, err = counter_ready_to_call()
+  if err then return err end
+  local t = hash_table(D .. 't:' .. req.number)
+  if not t then return fail('not_found', {what = 'ticket', number = req.number}) end
+  local bad = check_state('call', t)
+  if bad then return bad end
+  local allowed = false
+  for _, proc in ipairs(req.procedures) do if proc == t.procedure then allowed = true end end
+  if not allowed then return fail('procedure_not_allowed', {number = t.number, procedure = t.procedure, counter = c.id}) end
+  return do_call(c, t, 'ticket.called')
+end
+
+function ops.recall()
+  local c, t, err = counter_ticket('recall')
+  if err then return err end
+  set_ticket(t, {recalls = (t.recalls or 0) + 1, called_at = now})
+  local call = {number = t.number, counter = c.id, procedure = t.procedure, lang = t.lang, at = now, recall = true}
+  redis.call('LPUSH', D .. 'recent', cjson.encode(call))
+  redis.call('LTRIM', D .. 'recent', 0, 19)
+  local ev = emit({type = 'ticket.recalled', ticket = t, counter = public_counter(c)})
+  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+end
+
+function ops.start()
+  local c, t, err = counter_ticket('start')
+  if err then return err end
+  set_ticket(t, {state = 'serving', started_at = now})
+  local ev = emit({type = 'ticket.serving', ticket = t, counter = public_counter(c)})
+  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+end
+
+function ops.finish()
+  local c, t, err = counter_ticket('finish')
+  if err then return err end
+  set_ticket(t, {state = 'done', finished_at = now})
+  -- Measured service times feed the wait estimator; kept across days, newest first.
+  redis.call('LPUSH', O .. 'services', cjson.encode({procedure = t.procedure, counter = c.id, day = t.day,
+    started_at = t.started_at, finished_at = now}))
+  redis.call('LTRIM', O .. 'services', 0, 19999)
+  return release(c, t, 'ticket.done')
+end
+
+function ops.no_show()
+  local c, t, err = counter_ticket('no_show')
+  if err then return err end
+  if (t.recalls or 0) < req.max_recalls then
+    return fail('not_recalled_enough', {number = t.number, recalls = t.recalls or 0, needed = req.max_recalls})
+  end
+  set_ticket(t, {state = 'no_show', finished_at = now})
+  return release(c, t, 'ticket.no_show')
+end
+
+function ops.hand_over()
+  local c, t, err = counter_ticket('hand_over')
+  if err then return err end
+  local from = t.procedure
+  local order = t.order
+  if req.keep_place == false then order = redis.call('INCR', D .. 'seq') end
+  local score = score_of(t.priority, order)
+  redis.call('HDEL', ticket_key(t.day, t.number), 'counter', 'called_at', 'started_at')
+  t.counter, t.called_at, t.started_at = nil, nil, nil
+  set_ticket(t, {state = 'waiting', procedure = req.to, order = order, score = score, recalls = 0,
+                 handed_over_from = from, hand_over_reason = req.reason or ''})
+  redis.call('ZADD', D .. 'q:' .. req.to, score, t.number)
+  return release(c, t, 'ticket.handed_over', {from = from})
+end
+
+function ops.cancel()
+  local t = hash_table(D .. 't:' .. req.number)
+  if not t then return fail('not_found', {what = 'ticket', number = req.number}) end
+  local bad = check_state('cancel', t)
+  if bad then return bad end
+  redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
+  local c = nil
+  if t.state == 'called' and t.counter and t.counter ~= '' then
+    c = load_counter(t.counter)
+    if c.ticket == t.day .. '|' .. t.number then set_counter(c, {ticket = '', since = now}) end
+  end
+  set_ticket(t, {state = 'cancelled', finished_at = now})
+  local ev = emit({type = 'ticket.cancelled', ticket = t, counter = c and public_counter(c) or nil})
+  return cjson.encode({ok = true, ticket = t, event = ev})
+end
+
+function ops.counter_status()
+  local c = load_counter(req.counter)
+  local cur = current_ticket(c)
+  if req.status ~= 'open' and cur and (cur.state == 'called' or cur.state == 'serving') then
+    return fail('counter_busy', {counter = c.id, number = cur.number, state = cur.state})
+  end
+  if c.status == req.status then
+    return cjson.encode({ok = true, counter = public_counter(c), unchanged = true})
+  end
+  set_counter(c, {status = req.status, since = now, staff = req.actor or ''})
+  local ev = emit({type = 'counter.updated', counter = public_counter(c)})
+  return cjson.encode({ok = true, counter = public_counter(c), event = ev})
+end
+
+function ops.procedure_status()
+  if req.paused then redis.call('SADD', O .. 'paused', req.procedure)
+  else redis.call('SREM', O .. 'paused', req.procedure) end
+  local ev = emit({type = 'procedure.updated', procedure = req.procedure, paused = req.paused})
+  return cjson.encode({ok = true, event = ev})
+end
+
+function ops.notice()
+  redis.call('SET', O .. 'notice', req.text)
+  local ev = emit({type = 'notice.updated', notice = req.text})
+  return cjson.encode({ok = true, event = ev})
+end
+
+-- The office's live state and the sequence number of its last event, read in one step.
+function ops.snapshot()
+  local waiting = {}
+  for _, proc in ipairs(req.procedures) do
+    for _, number in ipairs(redis.call('ZRANGE', D .. 'q:' .. proc, 0, -1)) do
+      table.insert(waiting, hash_table(D .. 't:' .. number))
+    end
+  end
+  local counters, serving = {}, {}
+  for _, id in ipairs(req.counters) do
+    local c = load_counter(id)
+    local t = current_ticket(c)
+    if t and (t.state == 'called' or t.state == 'serving') then
+      table.insert(serving, t)
+    end
+    table.insert(counters, public_counter(c))
+  end
+  local recent = {}
+  for _, raw in ipairs(redis.call('LRANGE', D .. 'recent', 0, 19)) do table.insert(recent, cjson.decode(raw)) end
+  local paused = redis.call('SMEMBERS', O .. 'paused')
+  return cjson.encode({ok = true, seq = tonumber(redis.call('GET', O .. 'evseq') or '0'), day = req.day,
+    waiting = waiting, active = serving, counters = counters, recent = recent, paused = paused,
+    notice = redis.call('GET', O .. 'notice') or ''})
+end
+
+local op = ops[req.op]
+if not op then return fail('unknown_op', {op = req.op}) end
+
+-- A retried request (same idempotency key) gets the first answer and changes nothing.
+if req.idem and req.idem ~= '' then
+  local key = P .. 'idem:' .. req.idem
+  local scope = req.op .. ':' .. req.office .. ':' .. (req.counter or req.number or req.procedure or '') .. '|'
+  local stored = redis.call('GET', key)
+  if stored then
+    if string.sub(stored, 1, #scope) ~= scope then return fail('idempotency_key_reused', {op = req.op}) end
+    return string.sub(stored, #scope + 1)
+  end
+  local result = op()
+  if string.find(result, '"ok":true', 1, true) then redis.call('SET', key, scope .. result, 'EX', 86400) end
+  return result
+end
+return op()

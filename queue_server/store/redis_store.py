@@ -1,0 +1,241 @@
+"""The storage adapter: each domain operation as one atomic Lua step on Redis/Valkey.
+
+Redis keys (``P`` is the key prefix, default ``mg:``; ``O`` = ``P o:{office}:``; ``D`` = ``O d:{YYYYMMDD}:``)
+are listed in ARCHITECTURE.md; the script is ``lua/ops.lua``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from ..clock import Clock
+from ..config import Config, Office
+from ..domain.model import Conflict, DomainError, NotFound, Role
+from ..domain.policy import transition_error
+
+DEFAULT_PREFIX: Final = "mg:"
+TOKEN_BYTES: Final = 16  # 128 bits: a status URL cannot be guessed from the ticket number
+STREAM_READ_LIMIT: Final = 1000
+
+Result = dict[str, Any]
+
+
+def _lists(value: Any) -> Any:
+    """Lua's cjson writes an empty array as ``{}``; make those empty lists again where lists belong."""
+    return [] if value == {} else value
+
+
+def _error(result: Mapping[str, Any]) -> DomainError:
+    """The domain exception for an error answer of ``ops.lua``."""
+    code = result["err"]
+    if code == "bad_state":
+        return transition_error(result["op"], result["number"], result["state"])
+    if code == "not_found":
+        return NotFound(f"no ticket {result['number']} today")
+    if code == "counter_busy":
+        return Conflict(
+            f"counter {result['counter']} still has ticket {result['number']} ({result['state']}): "
+            "finish it, mark it no-show or hand it over first",
+            code="counter_busy",
+        )
+    if code == "counter_not_open":
+        return Conflict(f"counter {result['counter']} is {result['status']}; open it first", code="counter_not_open")
+    if code == "queue_empty":
+        return Conflict(f"nobody is waiting for the procedures counter {result['counter']} serves", code="queue_empty")
+    if code == "no_ticket":
+        return Conflict(f"counter {result['counter']} has no called or serving ticket to {result['op'].replace('_', '-')}",
+                        code="no_ticket")
+    if code == "numbers_exhausted":
+        return Conflict(f"today's numbers for {result['procedure']} ({result['first']}–{result['last']}) are used up",
+                        code="numbers_exhausted")
+    if code == "procedure_paused":
+        return Conflict(f"procedure {result['procedure']} is not taking tickets now", code="procedure_paused")
+    if code == "procedure_not_allowed":
+        return Conflict(f"counter {result['counter']} cannot call ticket {result['number']} of procedure {result['procedure']}",
+                        code="procedure_not_allowed")
+    if code == "not_recalled_enough":
+        return Conflict(
+            f"ticket {result['number']} has been recalled {result['recalls']} of {result['needed']} times "
+            "before it can be marked no-show",
+            code="not_recalled_enough",
+        )
+    if code == "idempotency_key_reused":
+        return Conflict(f"this Idempotency-Key was already used for a different request ({result['op']})",
+                        code="idempotency_key_reused")
+    return DomainError(f"store error {code}")
+
+
+class QueueStore:
+    """Tickets, counters and events of every office, kept in one Redis database."""
+
+    def __init__(self, redis: Redis, config: Config, clock: Clock, prefix: str = DEFAULT_PREFIX) -> None:
+        self.redis = redis
+        self.config = config
+        self.clock = clock
+        self.prefix = prefix
+        self._ops = redis.register_script(resources.files(__package__).joinpath("lua/ops.lua").read_text("utf-8"))
+
+    def office(self, office_id: str) -> Office:
+        """The configured office, or NotFound."""
+        try:
+            return self.config.offices[office_id]
+        except KeyError:
+            raise NotFound(f"no office {office_id!r}; offices: {', '.join(self.config.offices)}") from None
+
+    async def _run(self, op: str, office: str, *, idem: str | None = None, actor: str | None = None,
+                   day: str | None = None, **params: Any) -> Result:
+        """Run one operation of ``ops.lua`` and return its answer, raising domain errors."""
+        now = self.clock.now_ms()
+        request = {"op": op, "prefix": self.prefix, "office": office, "day": day or self.clock.day(now), "now": now,
+                   "calling_order": self.config.calling.order.value, **params}
+        if idem:
+            request["idem"] = idem
+        if actor:
+            request["actor"] = actor
+        raw = await self._ops(args=[json.dumps({k: v for k, v in request.items() if v is not None})])
+        result = json.loads(raw)
+        if "err" in result:
+            raise _error(result)
+        return result
+
+    # -- visitors -----------------------------------------------------------------------
+
+    async def issue(self, office_id: str, procedure_id: str, *, lang: str = "ja", priority: int = 0,
+                    idem: str | None = None) -> Result:
+        """Issue the day's next number for a procedure; returns ticket, status token and people ahead."""
+        office = self.office(office_id)
+        procedure = office.procedures.get(procedure_id)
+        if procedure is None:
+            raise NotFound(f"no procedure {procedure_id!r} at {office_id}; procedures: {', '.join(office.procedures)}")
+        fmt = procedure.number
+        return await self._run(
+            "issue", office_id, idem=idem, procedure=procedure_id, lang=lang, priority=priority,
+            token=secrets.token_urlsafe(TOKEN_BYTES),
+            number_format={"prefix": fmt.prefix, "width": fmt.width, "first": fmt.first, "last": fmt.last},
+        )
+
+    async def resolve_token(self, token: str) -> tuple[str, str, str]:
+        """(office, day, number) of the ticket a status token belongs to, or NotFound."""
+        raw = await self.redis.get(f"{self.prefix}tok:{token}")
+        if raw is None:
+            raise NotFound("no ticket with this status link (it may have expired)")
+        office, day, number = raw.decode().split("|")
+        return office, day, number
+
+    async def ticket(self, office_id: str, day: str, number: str) -> Result:
+        """One ticket as stored, without its token."""
+        raw = await self.redis.hgetall(f"{self.prefix}o:{office_id}:d:{day}:t:{number}")
+        if not raw:
+            raise NotFound(f"no ticket {number} on {day}")
+        ticket: Result = {k.decode(): v.decode() for k, v in raw.items()}
+        ticket.pop("token", None)
+        for key in ("seq", "order", "priority", "issued_at", "called_at", "started_at", "finished_at", "recalls", "score"):
+            if key in ticket:
+                ticket[key] = int(float(ticket[key]))
+        return ticket
+
+    async def cancel(self, office_id: str, number: str, *, day: str | None = None, actor: str | None = None,
+                     idem: str | None = None) -> Result:
+        """Cancel a waiting or called ticket (visitor leaving, or staff)."""
+        self.office(office_id)
+        return await self._run("cancel", office_id, number=number, day=day, actor=actor, idem=idem)
+
+    # -- counters -----------------------------------------------------------------------
+
+    def _callable(self, office: Office, counter_id: str) -> list[str]:
+        """Procedures a counter may call a specific number from: any, but city-staff queues only at city counters."""
+        counter = office.counters[counter_id]
+        return [p.id for p in office.procedures.values() if not p.city_staff_only or counter.staff is Role.CITY]
+
+    def _counter(self, office_id: str, counter_id: str) -> Office:
+        office = self.office(office_id)
+        if counter_id not in office.counters:
+            raise NotFound(f"no counter {counter_id!r} at {office_id}; counters: {', '.join(office.counters)}")
+        return office
+
+    async def call_next(self, office_id: str, counter_id: str, *, actor: str | None = None, idem: str | None = None) -> Result:
+        """Call the next ticket by the calling policy for this counter."""
+        office = self._counter(office_id, counter_id)
+        return await self._run("call_next", office_id, counter=counter_id, actor=actor, idem=idem,
+                               procedures=list(office.counters[counter_id].procedures))
+
+    async def call_number(self, office_id: str, counter_id: str, number: str, *, actor: str | None = None,
+                          idem: str | None = None) -> Result:
+        """Call a specific waiting ticket to this counter."""
+        office = self._counter(office_id, counter_id)
+        return await self._run("call_number", office_id, counter=counter_id, number=number, actor=actor, idem=idem,
+                               procedures=self._callable(office, counter_id))
+
+    async def counter_op(self, op: str, office_id: str, counter_id: str, *, actor: str | None = None,
+                         idem: str | None = None) -> Result:
+        """recall, start, finish or no_show on the counter's current ticket."""
+        self._counter(office_id, counter_id)
+        return await self._run(op, office_id, counter=counter_id, actor=actor, idem=idem,
+                               max_recalls=self.config.calling.max_recalls)
+
+    async def hand_over(self, office_id: str, counter_id: str, to: str, reason: str, *, keep_place: bool = True,
+                        actor: str | None = None, idem: str | None = None) -> Result:
+        """Send the counter's ticket to another procedure's queue, keeping its number."""
+        office = self._counter(office_id, counter_id)
+        if to not in office.procedures:
+            raise NotFound(f"no procedure {to!r} to hand over to; procedures: {', '.join(office.procedures)}")
+        return await self._run("hand_over", office_id, counter=counter_id, to=to, reason=reason,
+                               keep_place=keep_place, actor=actor, idem=idem)
+
+    async def set_counter_status(self, office_id: str, counter_id: str, status: str, *, actor: str | None = None,
+                                 idem: str | None = None) -> Result:
+        """Open, pause or close a counter."""
+        self._counter(office_id, counter_id)
+        return await self._run("counter_status", office_id, counter=counter_id, status=status, actor=actor, idem=idem)
+
+    async def set_procedure_paused(self, office_id: str, procedure_id: str, paused: bool, *, actor: str | None = None) -> Result:
+        """Stop or resume issuing tickets for a procedure."""
+        if procedure_id not in self.office(office_id).procedures:
+            raise NotFound(f"no procedure {procedure_id!r} at {office_id}")
+        return await self._run("procedure_status", office_id, procedure=procedure_id, paused=paused, actor=actor)
+
+    async def set_notice(self, office_id: str, text: str, *, actor: str | None = None) -> Result:
+        """The notice line of the lobby display."""
+        self.office(office_id)
+        return await self._run("notice", office_id, text=text, actor=actor)
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def snapshot(self, office_id: str) -> Result:
+        """The office's live state and the sequence number of the last event it includes."""
+        office = self.office(office_id)
+        result = await self._run("snapshot", office_id, procedures=list(office.procedures), counters=list(office.counters))
+        for key in ("waiting", "active", "counters", "recent", "paused"):
+            result[key] = _lists(result[key])
+        return result
+
+    async def events_since(self, office_id: str, seq: int) -> list[Result]:
+        """The office's events after ``seq``, oldest first, from the stream."""
+        entries = await self.redis.xrange(f"{self.prefix}o:{office_id}:events", min=f"({seq}-0", count=STREAM_READ_LIMIT)
+        return [json.loads(fields[b"e"]) for _id, fields in entries]
+
+    async def first_event_seq(self, office_id: str) -> int | None:
+        """The oldest event still in the stream (older ones were trimmed), or None."""
+        entries = await self.redis.xrange(f"{self.prefix}o:{office_id}:events", count=1)
+        return int(entries[0][0].split(b"-")[0]) if entries else None
+
+    async def service_records(self, office_id: str, limit: int = 5000) -> list[Result]:
+        """Measured counter service times, newest first."""
+        return [json.loads(r) for r in await self.redis.lrange(f"{self.prefix}o:{office_id}:services", 0, limit - 1)]
+
+    @property
+    def events_channel(self) -> str:
+        """The pub/sub channel on which every office's events are announced."""
+        return f"{self.prefix}events"
+
+
+def ticket_public(ticket: Mapping[str, Any], fields: Sequence[str] | None = None) -> Result:
+    """A ticket without internal fields, for public answers."""
+    keep = fields or ("number", "procedure", "state", "issued_at", "called_at", "counter", "lang", "priority")
+    return {k: ticket[k] for k in keep if k in ticket and ticket[k] not in ("", None)}

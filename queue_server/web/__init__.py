@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket API: thin handlers over the domain and the store."""

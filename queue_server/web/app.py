@@ -1,0 +1,81 @@
+"""The app factory: one ``init_app`` used by the CLI and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..clock import Clock
+from ..config import Config
+from ..domain.model import DomainError
+from ..live import Hub
+from ..store.accounts import Accounts
+from ..store.embedded import EmbeddedRedis
+from ..store.redis_store import DEFAULT_PREFIX, QueueStore
+from .auth import UNSAFE_METHODS, origin_allowed
+from .keys import ACCOUNTS, CLOCK, CONFIG, HUB, REDIS, STORE
+from .messages import ApiError, error_response
+from .routes import setup_routes
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn domain errors into JSON answers with one error vocabulary; Redis outages into 503."""
+    try:
+        if request.method in UNSAFE_METHODS and not origin_allowed(request):
+            raise ApiError("origin_not_allowed", f"requests from {request.headers['Origin']} are not allowed")
+        return await handler(request)
+    except DomainError as e:
+        return error_response(e)
+    except (RedisConnectionError, RedisTimeoutError) as e:
+        log.warning("Redis unavailable: %s", e)
+        return error_response(ApiError("unavailable", "the queue store is unavailable; try again in a moment"))
+    except web.HTTPException as e:
+        if e.status >= 400 and request.path.startswith("/api/"):
+            code = {404: "not_found", 405: "invalid_request", 413: "invalid_request"}.get(e.status, "invalid_request")
+            response = error_response(ApiError(code, e.reason))
+            response.set_status(e.status)
+            return response
+        raise
+
+
+def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | None = None,
+             key_prefix: str = DEFAULT_PREFIX) -> web.Application:
+    """Build the application; Redis, the embedded server and the hub open in ``cleanup_ctx``."""
+    app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
+    app[CONFIG] = config
+    app[CLOCK] = clock or Clock(config.server.timezone)
+
+    async def storage(app: web.Application) -> AsyncIterator[None]:
+        url = redis_url or config.server.redis_url
+        embedded = None
+        if not url:
+            embedded = EmbeddedRedis(config.server.data_dir)
+            await embedded.start()
+            url = embedded.url
+        redis = Redis.from_url(url, max_connections=64, health_check_interval=30)
+        app[REDIS] = redis
+        app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
+        app[ACCOUNTS] = Accounts(redis, prefix=key_prefix)
+        app[HUB] = Hub(app[STORE])
+        await app[HUB].start()
+        try:
+            yield
+        finally:
+            await app[HUB].stop()
+            await redis.aclose()
+            if embedded is not None:
+                await embedded.stop()
+
+    app.cleanup_ctx.append(storage)
+    setup_routes(app)
+    return app

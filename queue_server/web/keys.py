@@ -1,0 +1,21 @@
+"""Typed keys of the app's shared resources (opened and closed in ``cleanup_ctx``)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from ..clock import Clock
+from ..config import Config
+from ..live import Hub
+from ..store.accounts import Accounts
+from ..store.redis_store import QueueStore
+
+CONFIG: Final = web.AppKey("config", Config)
+CLOCK: Final = web.AppKey("clock", Clock)
+REDIS: Final = web.AppKey("redis", Redis)
+STORE: Final = web.AppKey("store", QueueStore)
+ACCOUNTS: Final = web.AppKey("accounts", Accounts)
+HUB: Final = web.AppKey("hub", Hub)

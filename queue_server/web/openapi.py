@@ -1,0 +1,131 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``/api/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from .messages import ERROR_STATUS, json_response
+from .views import LANGUAGES
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}} if schema else {}
+    return {"description": description, **({"content": content} if content else {})}
+
+
+_ERRORS: Final = {str(status): {"description": f"error ({', '.join(c for c, s in ERROR_STATUS.items() if s == status)})",
+                                "content": {"application/json": {"schema": _ref("Error")}}}
+                  for status in sorted(set(ERROR_STATUS.values()))}
+_OFFICE: Final = {"name": "office", "in": "path", "required": True, "schema": {"type": "string"}}
+_COUNTER: Final = {"name": "counter", "in": "path", "required": True, "schema": {"type": "string"}}
+_TOKEN: Final = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
+                 "description": "the unguessable status token from issuing"}
+_IDEM: Final = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "minLength": 8},
+                "description": "a retried request with the same key is applied once and gets the first answer"}
+_CSRF: Final = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"},
+                "description": "csrf_token from sign-in (staff requests that change state)"}
+_EMPTY: Final = {"type": "object", "additionalProperties": False}
+
+
+def _op(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None, staff: bool = False) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "parameters": params or [], "responses": {"200": ok, **_ERRORS}}
+    if body is not None:
+        op["requestBody"] = _body(body)
+    if staff:
+        op["security"] = [{"session": []}]
+    return op
+
+
+SPEC: Final[dict[str, Any]] = {
+    "openapi": "3.1.0",
+    "info": {"title": "madoguchi API", "version": "1",
+             "description": "Numbered tickets, counter calls and live state of city-hall counters. "
+                            "Live updates: WebSocket at /api/ws (see ARCHITECTURE.md, 'Message protocol')."},
+    "components": {
+        "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": "madoguchi_session"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {"code": {"type": "string", "enum": sorted(ERROR_STATUS)}, "message": {"type": "string"},
+                               "field": {"type": "string"}}}}},
+            "Ticket": {"type": "object", "required": ["number", "procedure", "state"], "properties": {
+                "number": {"type": "string"}, "procedure": {"type": "string"},
+                "state": {"type": "string", "enum": ["waiting", "called", "serving", "done", "no_show", "cancelled"]},
+                "priority": {"type": "integer"}, "issued_at": {"type": "integer", "description": "epoch ms"},
+                "called_at": {"type": "integer"}, "counter": {"type": "string"}, "lang": {"type": "string"}}},
+            "Counter": {"type": "object", "required": ["id", "status"], "properties": {
+                "id": {"type": "string"}, "status": {"type": "string", "enum": ["open", "paused", "closed"]},
+                "ticket": {"type": "string", "description": "DAY|NUMBER of the current ticket"},
+                "since": {"type": "integer"}}},
+            "CounterResult": {"type": "object", "properties": {"counter": _ref("Counter"), "ticket": _ref("Ticket")}},
+            "Issued": {"type": "object", "required": ["ticket", "token", "status_url", "ahead"], "properties": {
+                "ticket": _ref("Ticket"), "token": {"type": "string"}, "status_url": {"type": "string"},
+                "ahead": {"type": "integer"}}},
+        },
+    },
+    "paths": {
+        "/api/offices": {"get": _op("Offices, their procedures, counters and hours today", _ok("offices"))},
+        "/api/offices/{office}": {"get": _op("One office", _ok("office"), params=[_OFFICE])},
+        "/api/offices/{office}/state": {"get": _op("The live state (as the WebSocket snapshot)", _ok("state"), params=[_OFFICE])},
+        "/api/offices/{office}/congestion": {"get": _op("Congestion per procedure (CORS open)", _ok("congestion"), params=[_OFFICE])},
+        "/api/congestion": {"get": _op("Congestion of every office (CORS open)", _ok("congestion"))},
+        "/api/offices/{office}/tickets": {"post": {**_op(
+            "Take a numbered ticket (no sign-in; a priority class needs staff)", _ok("issued", _ref("Issued")),
+            params=[_OFFICE, _IDEM],
+            body={"type": "object", "additionalProperties": False, "required": ["procedure"], "properties": {
+                "procedure": {"type": "string"}, "lang": {"type": "string", "enum": list(LANGUAGES)},
+                "priority": {"type": "integer", "minimum": 0, "maximum": 9}}}),
+            "responses": {"201": _ok("issued", _ref("Issued")), **_ERRORS}}},
+        "/api/offices/{office}/tickets/{number}/cancel": {"post": _op(
+            "Cancel a waiting or called ticket (staff)", _ok("cancelled"), staff=True, body=_EMPTY,
+            params=[_OFFICE, {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}, _IDEM, _CSRF])},
+        "/api/offices/{office}/counters/{counter}/{action}": {"post": _op(
+            "A counter action: call-next, call {number}, recall, start, finish, no-show, "
+            "hand-over {to, reason, keep_place}, open, pause, resume, close (staff of that counter)",
+            _ok("the counter and its ticket", _ref("CounterResult")), staff=True,
+            params=[_OFFICE, _COUNTER, {"name": "action", "in": "path", "required": True, "schema": {
+                "type": "string", "enum": ["call-next", "call", "recall", "start", "finish", "no-show", "hand-over",
+                                           "open", "pause", "resume", "close"]}}, _IDEM, _CSRF],
+            body={"type": "object", "additionalProperties": False, "properties": {
+                "number": {"type": "string"}, "to": {"type": "string"}, "reason": {"type": "string", "maxLength": 200},
+                "keep_place": {"type": "boolean"}}})},
+        "/api/offices/{office}/notice": {"put": _op(
+            "The lobby display's notice line (supervisor)", _ok("notice"), staff=True, params=[_OFFICE, _CSRF],
+            body={"type": "object", "additionalProperties": False, "required": ["text"],
+                  "properties": {"text": {"type": "string", "maxLength": 200}}})},
+        "/api/offices/{office}/procedures/{procedure}/{action}": {"post": _op(
+            "Stop or resume issuing tickets for a procedure (supervisor)", _ok("procedure"), staff=True, body=_EMPTY,
+            params=[_OFFICE, {"name": "procedure", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "action", "in": "path", "required": True, "schema": {"type": "string", "enum": ["pause", "resume"]}},
+                    _CSRF])},
+        "/api/tickets/{token}": {"get": _op("A visitor's own ticket: state, people ahead, numbers being called",
+                                            _ok("ticket status"), params=[_TOKEN])},
+        "/api/tickets/{token}/cancel": {"post": _op("The visitor leaves the line", _ok("cancelled"), params=[_TOKEN, _IDEM],
+                                                    body=_EMPTY)},
+        "/api/session": {
+            "post": _op("Staff sign-in; sets the HttpOnly session cookie and returns the CSRF token", _ok("session"),
+                        body={"type": "object", "additionalProperties": False, "required": ["username", "password"],
+                              "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}),
+            "get": _op("The signed-in staff member", _ok("session"), staff=True),
+            "delete": _op("Sign out", _ok("signed out"), staff=True, params=[_CSRF]),
+        },
+        "/api/ws": {"get": {"summary": "WebSocket: subscribe to lobby, counter, ticket or congestion views",
+                            "responses": {"101": {"description": "switching protocols"}}}},
+    },
+}
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    """GET /api/openapi.json"""
+    return json_response(SPEC)

@@ -1,0 +1,218 @@
+"""HTTP handlers of the JSON API: parse, call the store, answer. No business rules here."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from ..config import Office
+from ..domain.model import NotFound, Role
+from ..domain.state import public_ticket
+from .auth import SESSION_COOKIE, current_staff, require_counter_staff, require_staff
+from .keys import ACCOUNTS, CLOCK, CONFIG, HUB, STORE
+from .messages import ApiError, json_response
+from .validation import Field, max_length, one_of, read_body
+
+LANGUAGES: Final = ("ja", "ja-easy", "en", "zh", "ko", "pt", "vi")
+IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+COUNTER_OPS: Final = {"recall": "recall", "start": "start", "finish": "finish", "no-show": "no_show"}
+COUNTER_STATUS: Final = {"open": "open", "pause": "paused", "resume": "open", "close": "closed"}
+
+
+def _idem(request: web.Request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not (8 <= len(key) <= 100 and key.isascii() and key.isprintable()):
+        raise ApiError("invalid_request", f"{IDEMPOTENCY_HEADER} must be 8–100 printable ASCII characters",
+                       field=IDEMPOTENCY_HEADER)
+    return key
+
+
+def _office(request: web.Request) -> Office:
+    return request.app[STORE].office(request.match_info["office"])
+
+
+def status_url(request: web.Request, token: str) -> str:
+    """The visitor's status page for a token, on the configured public URL or this host."""
+    base = request.app[CONFIG].server.public_url or f"{request.scheme}://{request.host}"
+    return f"{base}/status/{token}"
+
+
+def office_info(office: Office, request: web.Request) -> dict[str, Any]:
+    """An office's public description: procedures, counters, hours today, open now."""
+    clock, config = request.app[CLOCK], request.app[CONFIG]
+    now = clock.now()
+    hours = office.hours.for_date(now.date())
+    state = request.app[HUB].state(office.id)
+    return {
+        "id": office.id, "name": office.name, "short_name": office.short_name,
+        "open_now": config.server.always_open or office.hours.is_open(now),
+        "hours_today": hours.to_dict() if hours else None,
+        "procedures": [{"id": p.id, "name": p.name, "description": p.description, "names": p.names,
+                        "descriptions": p.descriptions, "city_staff_only": p.city_staff_only,
+                        "service_minutes": p.service_minutes, "paused": p.id in state.paused}
+                       for p in office.procedures.values()],
+        "counters": [{"id": c.id, "name": c.name, "procedures": list(c.procedures), "staff": c.staff.value}
+                     for c in office.counters.values()],
+    }
+
+
+async def list_offices(request: web.Request) -> web.Response:
+    """GET /api/offices"""
+    return json_response({"offices": [office_info(o, request) for o in request.app[CONFIG].offices.values()]})
+
+
+async def get_office(request: web.Request) -> web.Response:
+    """GET /api/offices/{office}"""
+    return json_response(office_info(_office(request), request))
+
+
+async def get_state(request: web.Request) -> web.Response:
+    """GET /api/offices/{office}/state — the live state (as the WebSocket snapshot)."""
+    office = _office(request)
+    return json_response(request.app[HUB].state(office.id).snapshot())
+
+
+ISSUE_SCHEMA: Final = {
+    "procedure": Field(str, required=True),
+    "lang": Field(str, default="ja", check=one_of(*LANGUAGES)),
+    "priority": Field(int, default=0, check=lambda v: None if 0 <= v <= 9 else "must be 0–9"),
+}
+
+
+async def issue_ticket(request: web.Request) -> web.Response:
+    """POST /api/offices/{office}/tickets — take a numbered ticket (no sign-in)."""
+    office = _office(request)
+    body = await read_body(request, ISSUE_SCHEMA)
+    if body["priority"]:
+        await require_staff(request)  # a priority class is given by staff, not chosen at the kiosk
+    config, clock = request.app[CONFIG], request.app[CLOCK]
+    if not config.server.always_open and not office.hours.is_open(clock.now()):
+        raise ApiError("office_closed", f"{office.name} is not receiving visitors now")
+    result = await request.app[STORE].issue(office.id, body["procedure"], lang=body["lang"], priority=body["priority"],
+                                           idem=_idem(request))
+    return json_response({"ticket": public_ticket(result["ticket"]), "token": result["token"],
+                          "status_url": status_url(request, result["token"]), "ahead": result["ahead"]}, status=201)
+
+
+async def _ticket_by_token(request: web.Request) -> tuple[str, str, str]:
+    token = request.match_info["token"]
+    if not (10 <= len(token) <= 64):
+        raise NotFound("no ticket with this status link")
+    return await request.app[STORE].resolve_token(token)
+
+
+async def get_ticket_status(request: web.Request) -> web.Response:
+    """GET /api/tickets/{token} — the visitor's own ticket and place in line."""
+    office, day, number = await _ticket_by_token(request)
+    ticket = await request.app[STORE].ticket(office, day, number)
+    return json_response({"office": office, **request.app[HUB].state(office).ticket_view(number, ticket)})
+
+
+async def cancel_by_visitor(request: web.Request) -> web.Response:
+    """POST /api/tickets/{token}/cancel — the visitor leaves the line."""
+    office, day, number = await _ticket_by_token(request)
+    result = await request.app[STORE].cancel(office, number, day=day, actor="visitor", idem=_idem(request))
+    return json_response({"ticket": public_ticket(result["ticket"])})
+
+
+async def cancel_by_staff(request: web.Request) -> web.Response:
+    """POST /api/offices/{office}/tickets/{number}/cancel"""
+    office = _office(request)
+    staff = await require_staff(request)
+    result = await request.app[STORE].cancel(office.id, request.match_info["number"], actor=staff.username,
+                                            idem=_idem(request))
+    return json_response({"ticket": public_ticket(result["ticket"])})
+
+
+def _counter_answer(result: dict[str, Any]) -> web.Response:
+    body: dict[str, Any] = {"counter": result["counter"]}
+    if "ticket" in result:
+        body["ticket"] = public_ticket(result["ticket"])
+    return json_response(body)
+
+
+async def counter_action(request: web.Request) -> web.Response:
+    """POST /api/offices/{office}/counters/{counter}/{action}"""
+    office = _office(request)
+    counter_id, action = request.match_info["counter"], request.match_info["action"]
+    if counter_id not in office.counters:
+        raise NotFound(f"no counter {counter_id!r} at {office.id}; counters: {', '.join(office.counters)}")
+    store = request.app[STORE]
+    staff = await require_counter_staff(request, office, counter_id)
+    idem, actor = _idem(request), staff.username
+    if action == "call-next":
+        await read_body(request, {})
+        return _counter_answer(await store.call_next(office.id, counter_id, actor=actor, idem=idem))
+    if action == "call":
+        body = await read_body(request, {"number": Field(str, required=True, check=max_length(8))})
+        return _counter_answer(await store.call_number(office.id, counter_id, body["number"], actor=actor, idem=idem))
+    if action in COUNTER_OPS:
+        await read_body(request, {})
+        return _counter_answer(await store.counter_op(COUNTER_OPS[action], office.id, counter_id, actor=actor, idem=idem))
+    if action == "hand-over":
+        body = await read_body(request, {"to": Field(str, required=True, check=one_of(*office.procedures)),
+                                         "reason": Field(str, default="", check=max_length(200)),
+                                         "keep_place": Field(bool, default=True)})
+        return _counter_answer(await store.hand_over(office.id, counter_id, body["to"], body["reason"],
+                                                     keep_place=body["keep_place"], actor=actor, idem=idem))
+    if action in COUNTER_STATUS:
+        await read_body(request, {})
+        return _counter_answer(await store.set_counter_status(office.id, counter_id, COUNTER_STATUS[action],
+                                                              actor=actor, idem=idem))
+    allowed = ", ".join(["call-next", "call", *COUNTER_OPS, "hand-over", *COUNTER_STATUS])
+    raise NotFound(f"no counter action {action!r}; actions: {allowed}")
+
+
+async def set_notice(request: web.Request) -> web.Response:
+    """PUT /api/offices/{office}/notice — the lobby display's notice line (supervisor)."""
+    office = _office(request)
+    staff = await require_staff(request, Role.SUPERVISOR)
+    body = await read_body(request, {"text": Field(str, required=True, check=max_length(200))})
+    await request.app[STORE].set_notice(office.id, body["text"], actor=staff.username)
+    return json_response({"notice": body["text"]})
+
+
+async def procedure_status(request: web.Request) -> web.Response:
+    """POST /api/offices/{office}/procedures/{procedure}/{pause|resume} (supervisor)"""
+    office = _office(request)
+    staff = await require_staff(request, Role.SUPERVISOR)
+    action = request.match_info["action"]
+    if action not in ("pause", "resume"):
+        raise NotFound(f"no procedure action {action!r}; actions: pause, resume")
+    await read_body(request, {})
+    procedure = request.match_info["procedure"]
+    await request.app[STORE].set_procedure_paused(office.id, procedure, action == "pause", actor=staff.username)
+    return json_response({"procedure": procedure, "paused": action == "pause"})
+
+
+async def sign_in(request: web.Request) -> web.Response:
+    """POST /api/session — sign in with user name and password; sets the session cookie."""
+    body = await read_body(request, {"username": Field(str, required=True, check=max_length(32)),
+                                     "password": Field(str, required=True, check=max_length(200))})
+    staff = await request.app[ACCOUNTS].sign_in(body["username"], body["password"])
+    if staff is None:
+        raise ApiError("unauthorized", "wrong user name or password")
+    response = json_response({"username": staff.username, "role": staff.role.value,
+                              "display_name": staff.display_name, "csrf_token": staff.csrf})
+    response.set_cookie(SESSION_COOKIE, staff.session, httponly=True, samesite="Strict", path="/",
+                        secure=request.app[CONFIG].server.secure_cookies, max_age=12 * 3600)
+    return response
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """GET /api/session — the signed-in staff member, with the CSRF token pages need."""
+    staff = await current_staff(request)
+    if staff is None:
+        raise ApiError("unauthorized", "not signed in")
+    return json_response({"username": staff.username, "role": staff.role.value,
+                          "display_name": staff.display_name, "csrf_token": staff.csrf})
+
+
+async def sign_out(request: web.Request) -> web.Response:
+    """DELETE /api/session"""
+    staff = await require_staff(request)
+    await request.app[ACCOUNTS].sign_out(staff)
+    response = json_response({"signed_out": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response

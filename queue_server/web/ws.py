@@ -1,0 +1,227 @@
+"""The WebSocket endpoint: subscribe to a view, get a snapshot, then every later event.
+
+Client → server: ``{"id": 1, "type": "subscribe", "view": "lobby"|"counter"|"ticket"|"congestion",
+"office": ..., "counter": ..., "token": ...}``, ``{"id": 2, "type": "unsubscribe", "subscription": 1}``,
+``{"id": 3, "type": "ping"}``. Server → client: ``result`` (success or an error with a code from
+``messages.ERROR_STATUS``), then for the subscription ``snapshot`` and ``event`` (with ``seq``) or
+``view`` messages carrying the subscription's id. See ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from aiohttp import WSMsgType, web
+
+from ..domain.model import DomainError, NotFound
+from ..domain.state import OfficeState, public_event
+from ..live import Hub
+from .auth import current_staff, origin_allowed
+from .keys import HUB, STORE
+from .messages import ApiError, dumps, error_body
+from .validation import Field, check_fields, one_of
+
+log = logging.getLogger(__name__)
+
+OUTGOING_QUEUE: Final = 256      # messages a client may fall behind before it is disconnected
+HEARTBEAT_SECONDS: Final = 20.0
+MAX_SUBSCRIPTIONS: Final = 16
+MAX_MESSAGE_BYTES: Final = 4096
+CLOSE_TOO_SLOW: Final = 4008
+
+SUBSCRIBE_SCHEMA: Final = {
+    "id": Field(int, required=True),
+    "type": Field(str, required=True),
+    "view": Field(str, required=True, check=one_of("lobby", "counter", "ticket", "congestion")),
+    "office": Field(str),
+    "counter": Field(str),
+    "token": Field(str),
+}
+
+
+class Connection:
+    """One client: a bounded outgoing queue drained by one writer task, and its subscriptions."""
+
+    def __init__(self, ws: web.WebSocketResponse, hub: Hub) -> None:
+        self.ws = ws
+        self.hub = hub
+        self.outgoing: asyncio.Queue[str] = asyncio.Queue(OUTGOING_QUEUE)
+        self.subscriptions: dict[int, tuple[str, Subscription]] = {}
+        self.closed = False
+
+    def send(self, message: str) -> None:
+        """Queue a message; never waits. A client that cannot keep up is dropped."""
+        if self.closed:
+            return
+        try:
+            self.outgoing.put_nowait(message)
+        except asyncio.QueueFull:
+            log.info("closing a WebSocket client that stopped reading")
+            self.closed = True
+            asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow"))
+
+    def send_json(self, data: dict[str, Any]) -> None:
+        """Queue a JSON message."""
+        self.send(dumps(data))
+
+    async def writer(self) -> None:
+        """Drain the outgoing queue into the socket."""
+        while True:
+            message = await self.outgoing.get()
+            await self.ws.send_str(message)
+
+    def add(self, sub_id: int, office: str, subscription: Subscription) -> None:
+        """Register a subscription and send its snapshot in the same step."""
+        if sub_id in self.subscriptions:
+            raise ApiError("invalid_request", f"subscription id {sub_id} is already in use", field="id")
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise ApiError("invalid_request", f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        self.subscriptions[sub_id] = (office, subscription)
+        self.send_json({"id": sub_id, "type": "result", "success": True})
+        self.hub.subscribe(office, subscription)
+
+    def remove_all(self) -> None:
+        """The one teardown path: drop every subscription of this connection."""
+        for office, subscription in self.subscriptions.values():
+            self.hub.unsubscribe(office, subscription)
+        self.subscriptions.clear()
+
+
+class Subscription:
+    """A lobby or counter view: the office snapshot, then each public event."""
+
+    def __init__(self, conn: Connection, sub_id: int, view: str) -> None:
+        self.conn = conn
+        self.sub_id = sub_id
+        self.view = view
+
+    def on_snapshot(self, state: OfficeState) -> None:
+        """Send the whole office state."""
+        self.conn.send_json({"id": self.sub_id, "type": "snapshot", "view": self.view, "seq": state.seq,
+                             "data": state.snapshot()})
+
+    def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
+        """Send one event; its JSON is built once per event and shared by all subscribers."""
+        body = _event_json(event)
+        self.conn.send(f'{{"id":{self.sub_id},"type":"event","seq":{event["seq"]},"event":{body}}}')
+
+
+def _event_json(event: dict[str, Any]) -> str:
+    # Cache the serialised public event on the event itself: one dumps per event, not per client.
+    cached = event.get("_json")
+    if cached is None:
+        cached = event["_json"] = dumps(public_event({k: v for k, v in event.items() if k != "_json"}))
+    return cached
+
+
+class ViewSubscription(Subscription):
+    """A derived view (one ticket, congestion): the whole small view, sent again when it changes."""
+
+    def __init__(self, conn: Connection, sub_id: int, view: str, render: Callable[[OfficeState], dict[str, Any]]) -> None:
+        super().__init__(conn, sub_id, view)
+        self.render = render
+        self.last: dict[str, Any] | None = None
+
+    def on_snapshot(self, state: OfficeState) -> None:
+        """Send the view as it is now."""
+        self.last = None
+        self.on_event({}, state)
+
+    def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
+        """Send the view if it changed."""
+        data = self.render(state)
+        if data != self.last:
+            self.last = data
+            self.conn.send_json({"id": self.sub_id, "type": "view", "view": self.view, "seq": state.seq, "data": data})
+
+
+class TicketSubscription(ViewSubscription):
+    """One visitor's ticket: its state, people ahead, the numbers being called."""
+
+    def __init__(self, conn: Connection, sub_id: int, number: str, day: str, stored: dict[str, Any]) -> None:
+        self.number, self.day, self.latest = number, day, dict(stored)
+        super().__init__(conn, sub_id, "ticket", lambda state: state.ticket_view(number, self.latest))
+
+    def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
+        """Keep the last known copy of this ticket, so a finished one still shows "done"."""
+        ticket = event.get("ticket")
+        if ticket and ticket["number"] == self.number and ticket.get("day", self.day) == self.day:
+            self.latest.update(ticket)
+        super().on_event(event, state)
+
+
+async def _subscribe(request: web.Request, conn: Connection, message: dict[str, Any]) -> None:
+    msg = check_fields(message, SUBSCRIBE_SCHEMA, where="message")
+    store, view, sub_id = request.app[STORE], msg["view"], msg["id"]
+    if view == "ticket":
+        if not msg["token"]:
+            raise ApiError("invalid_request", "a ticket subscription needs the ticket's token", field="token")
+        office, day, number = await store.resolve_token(msg["token"])
+        stored = await store.ticket(office, day, number)
+        conn.add(sub_id, office, TicketSubscription(conn, sub_id, number, day, stored))
+        return
+    office = store.office(msg["office"] or "").id if msg["office"] else None
+    if office is None:
+        raise ApiError("invalid_request", f"a {view} subscription needs an office", field="office")
+    if view == "counter":
+        staff = await current_staff(request)
+        if staff is None:
+            raise ApiError("unauthorized", "sign in to follow a counter")
+        if msg["counter"] not in store.office(office).counters:
+            raise NotFound(f"no counter {msg['counter']!r} at {office}")
+        conn.add(sub_id, office, Subscription(conn, sub_id, view))
+    elif view == "lobby":
+        conn.add(sub_id, office, Subscription(conn, sub_id, view))
+    else:
+        from .congestion import congestion_view
+
+        conn.add(sub_id, office, ViewSubscription(conn, sub_id, view, lambda state: congestion_view(request.app, state)))
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    """GET /api/ws"""
+    if not origin_allowed(request):
+        raise ApiError("origin_not_allowed", f"WebSocket connections from {request.headers['Origin']} are not allowed")
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE_BYTES)
+    await ws.prepare(request)
+    conn = Connection(ws, request.app[HUB])
+    writer = asyncio.create_task(conn.writer())
+    try:
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            msg_id = None
+            try:
+                message = json.loads(frame.data)
+                msg_id = message.get("id") if isinstance(message, dict) else None
+                kind = message.get("type") if isinstance(message, dict) else None
+                if kind == "subscribe":
+                    await _subscribe(request, conn, message)
+                elif kind == "unsubscribe":
+                    sub = message.get("subscription")
+                    office, subscription = conn.subscriptions.pop(sub, (None, None))
+                    if subscription is None:
+                        raise NotFound(f"no subscription {sub!r} on this connection")
+                    conn.hub.unsubscribe(office, subscription)
+                    conn.send_json({"id": msg_id, "type": "result", "success": True})
+                elif kind == "ping":
+                    conn.send_json({"id": msg_id, "type": "pong"})
+                else:
+                    raise ApiError("invalid_request", "type must be subscribe, unsubscribe or ping", field="type")
+            except json.JSONDecodeError:
+                conn.send_json({"id": None, "type": "result", "success": False,
+                                **error_body(ApiError("invalid_json", "the message is not valid JSON"))})
+            except DomainError as e:
+                conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(e)})
+    finally:
+        conn.closed = True
+        conn.remove_all()
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await writer
+    return ws
