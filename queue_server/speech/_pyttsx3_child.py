@@ -1,0 +1,79 @@
+"""Child process for one pyttsx3 render: JSON request on stdin, WAV written to ``out``.
+
+Run by ``Pyttsx3Engine`` as a plain script (stdlib and pyttsx3 only, nothing from this project)
+so it starts fast. Exit codes: 0 done, 3 driver unavailable, 4 voice not found, 1 anything else.
+The reason goes to stderr on one line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+UNAVAILABLE: Final = 3
+BAD_VOICE: Final = 4
+MAX_LISTED: Final = 40
+"""espeak-ng has over a hundred voices: list enough to spot the right tag, not a page."""
+
+
+class BadVoice(LookupError):
+    """No installed voice matches the configured one."""
+
+
+def fail(code: int, message: str) -> int:
+    """Report ``message`` to the parent on stderr (UTF-8 whatever the console) and return ``code``."""
+    sys.stderr.buffer.write(message.replace("\n", " ").encode("utf-8") + b"\n")
+    sys.stderr.flush()
+    return code
+
+
+def resolve_voice(wanted: str, voices: list[Any]) -> str:
+    """The id of the voice whose id, name or language tag is ``wanted``; else one of that language."""
+    key = wanted.casefold()
+    for voice in voices:
+        names = {str(voice.id).casefold(), str(voice.id).casefold().rsplit("/", 1)[-1], str(voice.name).casefold()}
+        languages = {str(language).casefold().replace("_", "-") for language in voice.languages or ()}
+        if key in names or key in languages:
+            return str(voice.id)
+    # "zh" should find a SAPI voice tagged "zh-CN", "en" one tagged "en-US".
+    for voice in voices:
+        if any(str(language).casefold().replace("_", "-").startswith(key + "-") for language in voice.languages or ()):
+            return str(voice.id)
+    listed = sorted(f"{voice.name} ({'/'.join(voice.languages or ())})" for voice in voices)
+    shown = ", ".join(listed[:MAX_LISTED]) + (f" and {len(listed) - MAX_LISTED} more" if len(listed) > MAX_LISTED else "")
+    raise BadVoice(f"no voice matches {wanted!r}; installed voices: {shown or 'none'}")
+
+
+def main() -> int:
+    """Read the request, render, write the file."""
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    try:
+        import pyttsx3
+
+        engine = pyttsx3.init(request.get("driver"))
+    except Exception as error:  # any failure to load the driver means: not usable here
+        return fail(UNAVAILABLE, f"{type(error).__name__}: {error}")
+    try:
+        if request.get("voice"):
+            engine.setProperty("voice", resolve_voice(request["voice"], engine.getProperty("voices")))
+        if request.get("rate") is not None:
+            engine.setProperty("rate", int(request["rate"]))
+        if request.get("volume") is not None:
+            engine.setProperty("volume", float(request["volume"]))
+    except (BadVoice, ValueError) as error:
+        return fail(BAD_VOICE, str(error))
+    out = Path(request["out"])
+    engine.save_to_file(request["text"], str(out))
+    engine.runAndWait()
+    if not out.is_file():
+        return fail(1, "the driver finished without writing the file")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except Exception as error:  # the parent needs the reason, not a traceback it can't show
+        raise SystemExit(fail(1, f"{type(error).__name__}: {error}")) from None
