@@ -14,7 +14,7 @@ from .messages import ApiError
 
 SESSION_COOKIE: Final = "madoguchi_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
-STAFF_KEY: Final = "madoguchi.staff"
+STAFF_KEY: Final = web.RequestKey("staff", object)
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -32,7 +32,7 @@ async def current_staff(request: web.Request) -> Staff | None:
     if STAFF_KEY not in request:
         session_id = request.cookies.get(SESSION_COOKIE)
         request[STAFF_KEY] = await request.app[ACCOUNTS].session(session_id) if session_id else None
-    return request[STAFF_KEY]
+    return request[STAFF_KEY]  # type: ignore[return-value]
 
 
 async def require_staff(request: web.Request, *roles: Role) -> Staff:
