@@ -3,9 +3,10 @@
 Each procedure starts from the configured prior (``Procedure.service_minutes``, ``prep_minutes``,
 ``post_minutes``) and learns from measured durations, today's counting most:
 
-- durations are lognormal; the fit works on log-minutes with a robust location (weighted median)
-  and scale (MAD), and winsorises at ``WINSOR_SDS`` robust SDs, so a ticket left open over lunch
-  or a counter that forgot to press finish moves the estimate only a little;
+- durations are lognormal; gross mistakes are dropped first, judged on log-minutes against a
+  robust location (weighted median) and scale (MAD): a ticket left open over lunch or a counter
+  that forgot to press finish does not move the estimate. Mean and CV are then taken from the
+  minutes that remain and matched to a lognormal;
 - the prior counts as ``prior_weight`` measured visits (Bayesian shrinkage), so it fades as data
   grows; the CV has its own pseudo-count;
 - a counter that is consistently quicker or slower gets a speed factor, shrunk towards 1 until
@@ -44,8 +45,8 @@ COUNTER_MIN_VISITS: Final = 3
 HALF_LIFE_DAYS: Final = 7.0
 """A measurement from this many days ago weighs half as much as today's."""
 
-WINSOR_SDS: Final = 2.5
-"""Log-durations beyond this many robust SDs from the median are pulled in to that bound."""
+OUTLIER_SDS: Final = 3.5
+"""Log-durations further than this many robust SDs from the median are dropped as mistakes."""
 
 MAD_TO_SD: Final = 1.4826
 """Scales the median absolute deviation to a normal SD."""
@@ -200,10 +201,9 @@ class ServiceModel:
                     continue
                 stages[(p.id, stage)] = fitted
                 if stage is Stage.SERVICE:
-                    lo, hi = _winsor_bounds(data, math.sqrt(math.log1p(settings.prior_cv**2)))
-                    for x, w, counter in data:
+                    for x, w, counter in _kept(data, math.sqrt(math.log1p(settings.prior_cv**2))):
                         if counter is not None:
-                            r = min(max(x, lo), hi) - fitted.mu
+                            r = x - fitted.mu
                             residuals.setdefault(counter, []).append((r, w))
 
         counters: dict[str, CounterSpeed] = {}
@@ -260,31 +260,32 @@ def _fit(
     data: Sequence[tuple[float, float, str | None]],
     settings: LearningSettings,
 ) -> StageTime | None:
-    """Shrink the robust fit of ``data`` (log-minutes, weight) towards the prior; None if neither exists."""
+    """Shrink the robust fit of ``data`` (log-minutes, weight) towards the prior; None if neither exists.
+
+    Gross outliers are dropped on the log scale; the mean and CV are then taken on the minutes
+    themselves and matched to a lognormal. Matching moments rather than log-moments keeps the
+    mean right when real visits are not quite lognormal (an exponential's log has a long left
+    tail that would inflate a log-fit mean by 25 %), and the mean is what a queue's wait adds up.
+    """
     has_prior = prior_minutes > 0
     if not has_prior and not data:
         return None
-    sigma0_sq = math.log1p(settings.prior_cv**2)
-    mu0 = math.log(prior_minutes) - sigma0_sq / 2 if has_prior else 0.0
     k0 = settings.prior_weight if has_prior else 0.0
     nu0 = settings.prior_cv_weight
+    cv0_sq = settings.prior_cv**2
 
+    kept = _kept(data, math.sqrt(math.log1p(cv0_sq)))
     n = len(data)
-    weight = sum(w for _, w, _ in data)
-    measured_median: float | None = None
-    mu, sigma_sq = mu0, sigma0_sq
-    if n:
-        xs = [x for x, _, _ in data]
-        ws = [w for _, w, _ in data]
-        median = _weighted_median(xs, ws)
-        measured_median = math.exp(median)
-        lo, hi = _winsor_bounds(data, math.sqrt(sigma0_sq))
-        clipped = [min(max(x, lo), hi) for x in xs]
-        mean = sum(x * w for x, w in zip(clipped, ws)) / weight
-        var = sum(w * (x - mean) ** 2 for x, w in zip(clipped, ws)) / weight
-        mu = (k0 * mu0 + weight * mean) / (k0 + weight)
-        sigma_sq = (nu0 * sigma0_sq + weight * var) / (nu0 + weight)
-    sigma = math.sqrt(sigma_sq)
+    weight = sum(w for _, w, _ in kept)
+    measured_median = math.exp(_weighted_median([x for x, _, _ in data], [w for _, w, _ in data])) if data else None
+    mean, cv_sq = prior_minutes, cv0_sq
+    if weight > 0:
+        minutes = [(math.exp(x), w) for x, w, _ in kept]
+        m = sum(x * w for x, w in minutes) / weight
+        var = sum(w * (x - m) ** 2 for x, w in minutes) / weight
+        mean = (k0 * prior_minutes + weight * m) / (k0 + weight)
+        cv_sq = (nu0 * cv0_sq + weight * var / m**2) / (nu0 + weight)
+    sigma_sq = math.log1p(cv_sq)
     return StageTime(
         procedure=procedure,
         stage=stage,
@@ -293,28 +294,32 @@ def _fit(
         n=n,
         weight=weight,
         measured_median_minutes=measured_median,
-        mu=mu,
-        sigma=sigma,
-        mu_sd=sigma / math.sqrt(k0 + weight),
+        mu=math.log(mean) - sigma_sq / 2,
+        sigma=math.sqrt(sigma_sq),
+        # The mean's relative standard error, on the log scale.
+        mu_sd=math.sqrt(math.log1p(cv_sq / (k0 + weight))),
         prior_share=k0 / (k0 + weight),
     )
 
 
-def _winsor_bounds(data: Sequence[tuple[float, float, str | None]], sigma_prior: float) -> tuple[float, float]:
-    """Clip bounds for log-durations: median ± ``WINSOR_SDS`` robust SDs.
+def _kept(
+    data: Sequence[tuple[float, float, str | None]], sigma_prior: float
+) -> list[tuple[float, float, str | None]]:
+    """The measurements within ``OUTLIER_SDS`` robust SDs of the median, on the log scale.
 
-    With few visits the MAD is unreliable, so the scale is blended with the prior's, the way
-    the location is.
+    With few visits the MAD is unreliable, so the scale is blended with the prior's the way
+    the mean is. A lognormal visit lies that far out about once in 4,000 visits; a ticket left
+    open over lunch lies there at once.
     """
     if not data:
-        return -math.inf, math.inf
+        return []
     xs = [x for x, _, _ in data]
     ws = [w for _, w, _ in data]
     median = _weighted_median(xs, ws)
     mad = _weighted_median([abs(x - median) for x in xs], ws) * MAD_TO_SD
     weight = sum(ws)
     scale = math.sqrt((PRIOR_CV_WEIGHT * sigma_prior**2 + weight * mad**2) / (PRIOR_CV_WEIGHT + weight))
-    return median - WINSOR_SDS * scale, median + WINSOR_SDS * scale
+    return [d for d in data if abs(d[0] - median) <= OUTLIER_SDS * scale]
 
 
 def _weighted_median(xs: Sequence[float], ws: Sequence[float]) -> float:

@@ -1,0 +1,568 @@
+"""Wait estimation: when will each waiting ticket be called?
+
+:func:`estimate_waits` plays the office's real calling policy (:mod:`.policy`) forward from an
+:class:`OfficeSnapshot`, many times with random service times from the
+:class:`~.service_model.ServiceModel`, and reports for every waiting ticket the median and the
+10–90 % range of the minutes until its call, plus the same for a ticket issued now in each
+procedure (lobby display, congestion page).
+
+How the simulation reads the snapshot:
+
+- An open counter serving a visitor becomes free after the *rest* of that visit: a lognormal
+  duration conditioned on the minutes already spent (a visit already past its 95th percentile is
+  treated as one just reaching it: most likely somebody forgot to press finish).
+- A paused or closed counter calls nobody, unless ``resumes_at`` says when it will; a planned
+  break (lunch) stops calling for its duration, and ``until`` for the rest of the day. A visit
+  started just before a break runs to its end.
+- Counters keep calling after the office's closing time (everybody received is served); the
+  closing time only sets the ``past_closing`` flag.
+- Each queue is served in ``queue_score`` order, so the state of one run is a pointer per
+  procedure queue plus each counter's free time. Each step the earliest-free counter takes
+  the head with the best key among its procedures, as ``policy.choose_next`` would.
+- Booked visitors not yet arrived (:class:`ExpectedArrival`) join at their slot ± the spread,
+  or not at all (no-show); walk-ins who have not arrived yet are not modelled, so under
+  ``counter_procedure_order`` a later walk-in in a preferred procedure can still overtake.
+- The learned mean of a procedure is itself uncertain; each run draws its own mean shift (with
+  the mean kept), so the 10–90 % range covers that too.
+
+Runs are vectorised with numpy; a fixed ``seed`` makes the result deterministic, so refreshing
+a phone does not make the estimate jitter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .model import MAX_PRIORITY, CallingOrder, CounterStatus, DomainError, Ticket
+from .service_model import ServiceModel, Stage
+
+DEFAULT_RUNS: Final = 400
+"""Simulated futures per estimate; the 10 % and 90 % points are stable to about a minute."""
+
+LOW_QUANTILE: Final = 0.10
+HIGH_QUANTILE: Final = 0.90
+
+ELAPSED_CAP_QUANTILE: Final = 0.95
+"""A visit running longer than this quantile is treated as having just reached it."""
+
+MS_PER_MINUTE: Final = 60_000
+
+_KEY_SCALE: Final = float(2**22)
+"""Distance between two priority classes in the simulation's float sort key."""
+
+_PREFERENCE_SCALE: Final = _KEY_SCALE * 16
+"""Distance between two preference ranks of a counter (``counter_procedure_order``)."""
+
+_INF: Final = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingTicket:
+    """A ticket in line: its queue, priority class and place (``order``, then ``seq``)."""
+
+    number: str
+    procedure: str
+    priority: int
+    order: int
+    seq: int
+    issued_at: int  # epoch ms
+
+    @classmethod
+    def from_ticket(cls, ticket: Ticket) -> WaitingTicket:
+        """The estimator's view of a stored waiting ticket."""
+        return cls(ticket.number, ticket.procedure, ticket.priority, ticket.order, ticket.seq, ticket.issued_at)
+
+
+@dataclass(frozen=True, slots=True)
+class CounterState:
+    """A counter as the estimator needs it; times are epoch ms.
+
+    ``procedures`` is in the counter's preference order. ``serving`` is the procedure of the
+    visitor at the counter, called at ``called_at`` and (once they arrived) started at
+    ``started_at``. ``breaks`` are planned (start, end) periods in which the counter calls
+    nobody, e.g. lunch; ``until`` ends its day early; ``resumes_at`` is when a paused or closed
+    counter will call again (None: not today).
+    """
+
+    id: str
+    procedures: tuple[str, ...]
+    status: CounterStatus = CounterStatus.OPEN
+    serving: str | None = None
+    called_at: int | None = None
+    started_at: int | None = None
+    breaks: tuple[tuple[int, int], ...] = ()
+    until: int | None = None
+    resumes_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedArrival:
+    """A booked visitor not yet arrived: slot time (epoch ms), lateness ± ``spread_minutes``, show chance."""
+
+    procedure: str
+    at: int
+    priority: int = 0
+    show_probability: float = 0.92
+    spread_minutes: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeSnapshot:
+    """Everything the estimate depends on, at one instant (epoch ms).
+
+    ``procedures`` lists what the summary reports on; empty means every procedure that a
+    counter serves or a ticket waits for.
+    """
+
+    now: int
+    closing: int
+    calling_order: CallingOrder
+    waiting: tuple[WaitingTicket, ...]
+    counters: tuple[CounterState, ...]
+    service: ServiceModel
+    expected: tuple[ExpectedArrival, ...] = ()
+    procedures: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WaitEstimate:
+    """Minutes from the snapshot until a ticket is called: median, 10–90 % range, mean.
+
+    The minutes are None when, in at least that share of the simulated futures, no counter
+    that serves the procedure calls it today (all paused or closed).
+    """
+
+    number: str
+    procedure: str
+    people_ahead: int
+    median_minutes: float | None
+    low_minutes: float | None
+    high_minutes: float | None
+    mean_minutes: float | None
+    past_closing_chance: float
+    past_closing: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcedureOutlook:
+    """Per procedure: how many wait, open counters serving it, and the wait for a ticket issued now."""
+
+    procedure: str
+    waiting: int
+    counters_open: int
+    median_minutes: float | None
+    low_minutes: float | None
+    high_minutes: float | None
+    mean_minutes: float | None
+    past_closing_chance: float
+    past_closing: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForecast:
+    """The estimator's answer: one :class:`WaitEstimate` per waiting ticket, one outlook per procedure."""
+
+    now: int
+    closing: int
+    runs: int
+    seed: int
+    tickets: tuple[WaitEstimate, ...]
+    procedures: tuple[ProcedureOutlook, ...]
+
+    def ticket(self, number: str) -> WaitEstimate:
+        """The estimate for ticket ``number``; ``KeyError`` if it was not waiting."""
+        for t in self.tickets:
+            if t.number == number:
+                return t
+        raise KeyError(number)
+
+    def procedure(self, procedure: str) -> ProcedureOutlook:
+        """The outlook for ``procedure``; ``KeyError`` if not reported."""
+        for p in self.procedures:
+            if p.procedure == procedure:
+                return p
+        raise KeyError(procedure)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "now": self.now,
+            "closing": self.closing,
+            "runs": self.runs,
+            "seed": self.seed,
+            "tickets": [t.to_dict() for t in self.tickets],
+            "procedures": [p.to_dict() for p in self.procedures],
+        }
+
+
+def estimate_waits(snapshot: OfficeSnapshot, *, runs: int = DEFAULT_RUNS, seed: int = 0) -> WaitForecast:
+    """Estimate when each waiting ticket, and a ticket issued now per procedure, will be called."""
+    if runs < 10:
+        raise DomainError(f"runs must be at least 10, not {runs}")
+    sim = _Simulation(snapshot, runs, np.random.default_rng(seed))
+    calls = sim.run()  # (runs, slots): minutes from now until the call, inf if never
+    stats = _summarise(calls, (snapshot.closing - snapshot.now) / MS_PER_MINUTE)
+
+    tickets = []
+    for i, t in enumerate(snapshot.waiting):
+        slot = sim.ticket_slot[i]
+        tickets.append(WaitEstimate(t.number, t.procedure, sim.ahead[slot], *stats(slot)))
+    outlooks = []
+    for qi, p in enumerate(sim.procedures[: sim.reported]):
+        slot = sim.phantom_slot[qi]
+        outlooks.append(
+            ProcedureOutlook(p, sim.waiting_count[qi], sim.counters_open[qi], *stats(slot))
+        )
+    return WaitForecast(snapshot.now, snapshot.closing, runs, seed, tuple(tickets), tuple(outlooks))
+
+
+def _summarise(calls: NDArray[np.float64], closing: float) -> Any:
+    """A function giving (median, low, high, mean, past-closing chance, flag) for one slot."""
+    runs = calls.shape[0]
+    ks = [min(runs - 1, int(q * runs)) for q in (LOW_QUANTILE, 0.5, HIGH_QUANTILE)]
+    part = np.partition(calls, ks, axis=0)
+    low, median, high = part[ks[0]], part[ks[1]], part[ks[2]]
+    with np.errstate(invalid="ignore"):
+        mean = calls.mean(axis=0)
+    late = (calls > closing).mean(axis=0)
+
+    def fin(x: float) -> float | None:
+        return float(x) if math.isfinite(x) else None
+
+    def stats(slot: int) -> tuple[float | None, float | None, float | None, float | None, float, bool]:
+        m = fin(median[slot])
+        return m, fin(low[slot]), fin(high[slot]), fin(mean[slot]), float(late[slot]), m is None or m > closing
+
+    return stats
+
+
+class _Simulation:
+    """The vectorised play-forward; one instance per estimate."""
+
+    def __init__(self, snap: OfficeSnapshot, runs: int, rng: np.random.Generator) -> None:
+        """Lay out the queues, counters and sampled durations for ``runs`` futures."""
+        self.runs = runs
+        self.rng = rng
+        self.snap = snap
+        model = snap.service
+        now = snap.now
+        # The summary's procedures first, then any other that a counter or ticket mentions.
+        mentioned = [p for c in snap.counters for p in c.procedures] if not snap.procedures else []
+        mentioned += [t.procedure for t in snap.waiting] + [e.procedure for e in snap.expected]
+        mentioned += [c.serving for c in snap.counters if c.serving is not None]
+        procedures = list(dict.fromkeys([*snap.procedures, *mentioned]))
+        self.procedures = procedures
+        self.reported = len(snap.procedures) if snap.procedures else len(procedures)
+        qindex = {p: i for i, p in enumerate(procedures)}
+        nq = len(procedures)
+        waited = snap.calling_order is CallingOrder.WAITED
+
+        def klass(priority: int) -> int:
+            return 0 if waited else MAX_PRIORITY - priority
+
+        # Per procedure: the learned visit (log-mean, log-SD) and each run's shift of the mean.
+        # Procedures that no ticket needs (only a phantom) keep zeros: phantoms take no time.
+        needed = {t.procedure for t in snap.waiting} | {e.procedure for e in snap.expected}
+        needed |= {c.serving for c in snap.counters if c.serving is not None}
+        mu = np.zeros(nq)
+        sigma = np.zeros(nq)
+        shift = np.zeros((runs, nq))
+        for p in sorted(needed):
+            st = model.stage(p, Stage.SERVICE)
+            qi = qindex[p]
+            mu[qi], sigma[qi] = st.mu, st.sigma
+            # Centred so exp(shift) has mean 1: the range widens, the mean stays.
+            shift[:, qi] = rng.normal(-st.mu_sd**2 / 2, st.mu_sd, runs)
+        self.mu, self.sigma, self.shift = mu, sigma, shift
+        self.walk_up = model.walk_up_minutes
+        self.exponential = model.family == "exponential"
+
+        # Ready queues (A): waiting tickets, then one phantom "issued now" ticket per procedure.
+        # Laid out procedure by procedure in key order, each queue followed by an inf sentinel.
+        ranked = sorted(range(len(snap.waiting)), key=lambda i: (snap.waiting[i].order, snap.waiting[i].seq))
+        rank = {i: r for r, i in enumerate(ranked)}
+        n_wait = len(snap.waiting)
+        groups: list[list[tuple[float, int]]] = [[] for _ in range(nq)]  # (key, ticket index or -1-q)
+        for i, t in enumerate(snap.waiting):
+            groups[qindex[t.procedure]].append((klass(t.priority) * _KEY_SCALE + rank[i], i))
+        for qi in range(nq):
+            groups[qi].append((klass(0) * _KEY_SCALE + n_wait + qi, -1 - qi))
+        keys: list[float] = []
+        proc_of: list[int] = []
+        phantom: list[bool] = []
+        self.ticket_slot = [0] * n_wait
+        self.phantom_slot = [0] * nq
+        self.ahead: list[int] = []
+        self.queue_start = np.zeros(nq, dtype=np.intp)
+        for qi, g in enumerate(groups):
+            g.sort()
+            self.queue_start[qi] = len(keys)
+            for pos, (key, who) in enumerate(g):
+                if who >= 0:
+                    self.ticket_slot[who] = len(keys)
+                else:
+                    self.phantom_slot[-1 - who] = len(keys)
+                keys.append(key)
+                proc_of.append(qi)
+                phantom.append(who < 0)
+                self.ahead.append(pos)
+            keys.append(_INF)
+            proc_of.append(qi)
+            phantom.append(True)
+            self.ahead.append(0)
+        self.key_a = np.array(keys)
+        self.proc_a = np.array(proc_of, dtype=np.intp)
+        self.phantom_a = np.array(phantom)
+        self.real_slots = len(snap.waiting) + nq  # tickets and phantoms: the ones whose calls we need
+        self.waiting_count = [len(g) - 1 for g in groups]
+
+        # Booked arrivals (B): per procedure, FIFO by each run's sampled arrival time.
+        self.expected_groups: list[list[tuple[float, ExpectedArrival]]] = [[] for _ in range(nq)]
+        for j, e in enumerate(sorted(snap.expected, key=lambda e: e.at)):
+            key = klass(e.priority) * _KEY_SCALE + n_wait + nq + j
+            self.expected_groups[qindex[e.procedure]].append((key, e))
+
+        # Counters.
+        self.counter_ids = [c.id for c in snap.counters]
+        nc = len(snap.counters)
+        self.factor = np.array([model.counter_factor(c.id) for c in snap.counters] + [1.0])
+        offset = np.full((nc, nq), _INF)
+        rel = lambda ms: (ms - now) / MS_PER_MINUTE  # noqa: E731 - epoch ms → minutes from now
+        breaks: list[list[tuple[float, float]]] = []
+        self.counters_open = [0] * nq
+        for ci, c in enumerate(snap.counters):
+            for pref, p in enumerate(c.procedures):
+                qi = qindex.get(p)
+                if qi is None:
+                    continue
+                preference = pref * _PREFERENCE_SCALE if snap.calling_order is CallingOrder.COUNTER_PROCEDURE_ORDER else 0.0
+                offset[ci, qi] = min(offset[ci, qi], preference)
+                on_break = any(s <= now < e for s, e in c.breaks) or (c.until is not None and c.until <= now)
+                if c.status is CounterStatus.OPEN and not on_break:
+                    self.counters_open[qi] += 1
+            b = sorted((rel(s), rel(e)) for s, e in c.breaks if e > now)
+            if c.until is not None:
+                b.append((rel(c.until), _INF))
+            breaks.append(b)
+        self.offset = offset
+        self.served_zero = np.where(np.isfinite(offset), 0.0, _INF)
+        width = max((len(b) for b in breaks), default=0)
+        self.break_start = np.full((nc, width), _INF)
+        self.break_end = np.full((nc, width), _INF)
+        for ci, b in enumerate(breaks):
+            for k, (s, e) in enumerate(b):
+                self.break_start[ci, k], self.break_end[ci, k] = s, e
+
+    def _service(self, qs: NDArray[np.intp], size: tuple[int, int]) -> NDArray[np.float64]:
+        """Fresh visit durations (minutes at an average counter) for procedures ``qs`` in each run."""
+        scale = self.mu[qs] + self.shift[:, qs]
+        if self.exponential:
+            mean = np.exp(scale + self.sigma[qs] ** 2 / 2)
+            return mean * self.rng.standard_exponential(size)
+        return np.exp(scale + self.sigma[qs] * self.rng.standard_normal(size))
+
+    def _adjust(self, counters: NDArray[np.intp], t: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Move free times that fall in a counter's break to the break's end (inf after ``until``)."""
+        for k in range(self.break_start.shape[1]):
+            s = self.break_start[counters, k]
+            e = self.break_end[counters, k]
+            t = np.where((t >= s) & (t < e), e, t)
+        return t
+
+    def _initial_free(self) -> NDArray[np.float64]:
+        """Each counter's first free time in each run (minutes from now)."""
+        snap, runs = self.snap, self.runs
+        free = np.zeros((runs, len(snap.counters)))
+        for ci, c in enumerate(snap.counters):
+            t = np.zeros(runs)
+            if c.serving is not None:
+                t = self._rest_of_visit(ci, c)
+            if c.status is not CounterStatus.OPEN:
+                resume = (c.resumes_at - snap.now) / MS_PER_MINUTE if c.resumes_at is not None else _INF
+                t = np.maximum(t, resume)
+            free[:, ci] = self._adjust(np.full(runs, ci), t)
+        return free
+
+    def _rest_of_visit(self, ci: int, c: CounterState) -> NDArray[np.float64]:
+        """Minutes until the visitor now at counter ``ci`` leaves, given the time already spent."""
+        snap, runs = self.snap, self.runs
+        qi = self.procedures.index(c.serving)  # type: ignore[arg-type]
+        factor = self.factor[ci]
+        if c.started_at is None:
+            # Still walking up (or not yet recorded): the rest of the walk-up, then a whole visit.
+            called = c.called_at if c.called_at is not None else snap.now
+            walk = max(self.walk_up - (snap.now - called) / MS_PER_MINUTE, 0.0)
+            return walk + factor * self._service(np.array([qi]), (runs, 1))[:, 0]
+        elapsed = max((snap.now - c.started_at) / MS_PER_MINUTE, 0.0) / factor
+        m = self.mu[qi] + self.shift[:, qi]
+        s = self.sigma[qi]
+        if self.exponential:  # memoryless: the rest is a fresh visit
+            return factor * np.exp(m + s * s / 2) * self.rng.standard_exponential(runs)
+        if elapsed <= 0:
+            return factor * np.exp(m + s * self.rng.standard_normal(runs))
+        cap = np.exp(m + s * _PHI_INV_95)
+        elapsed_eff = np.minimum(elapsed, cap)
+        z = (np.log(elapsed_eff) - m) / s
+        below = _norm_cdf(z)
+        u = below + (1.0 - below) * self.rng.random(runs)
+        total = np.exp(m + s * _norm_ppf(np.clip(u, 1e-12, 1 - 1e-12)))
+        return factor * np.maximum(total - elapsed_eff, 0.0)
+
+    def _expected_queues(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+        """Per-run booked arrivals laid out like the ready queues: keys, arrival times, durations, starts."""
+        runs, rng = self.runs, self.rng
+        key_cols: list[NDArray[np.float64]] = []
+        arrive_cols: list[NDArray[np.float64]] = []
+        dur_cols: list[NDArray[np.float64]] = []
+        starts = np.zeros(len(self.procedures), dtype=np.intp)
+        width = 0
+        for qi, group in enumerate(self.expected_groups):
+            starts[qi] = width
+            n = len(group)
+            if n:
+                at = np.array([(e.at - self.snap.now) / MS_PER_MINUTE for _, e in group])
+                spread = np.array([e.spread_minutes for _, e in group])
+                show = np.array([e.show_probability for _, e in group])
+                arrive = np.maximum(at + spread * rng.uniform(-1.0, 1.0, (runs, n)), 0.0)
+                arrive = np.where(rng.random((runs, n)) < show, arrive, _INF)
+                order = np.argsort(arrive, axis=1, kind="stable")
+                arrive_cols.append(np.take_along_axis(arrive, order, axis=1))
+                key_cols.append(np.take_along_axis(np.broadcast_to(np.array([k for k, _ in group]), (runs, n)), order, axis=1))
+                dur_cols.append(self._service(np.full(n, qi, dtype=np.intp), (runs, n)))
+            arrive_cols.append(np.full((runs, 1), _INF))
+            key_cols.append(np.full((runs, 1), _INF))
+            dur_cols.append(np.zeros((runs, 1)))
+            width += n + 1
+        return np.hstack(key_cols), np.hstack(arrive_cols), np.hstack(dur_cols), starts
+
+    def run(self) -> NDArray[np.float64]:
+        """Play all runs forward; minutes until each ready slot is called (inf: not today)."""
+        runs = self.runs
+        nq = len(self.procedures)
+        ar = np.arange(runs)
+        free = self._initial_free()
+
+        key_a = self.key_a
+        dur_a = self._service(self.proc_a, (runs, len(key_a)))
+        dur_a[:, self.phantom_a] = 0.0
+        walk_a = np.where(self.phantom_a, 0.0, self.walk_up)
+        calls = np.full((runs, len(key_a)), _INF)
+        ptr_a = np.broadcast_to(self.queue_start, (runs, nq)).copy()
+        head_a = key_a[ptr_a]
+
+        key_b, arrive_b, dur_b, start_b = self._expected_queues()
+        ptr_b = np.broadcast_to(start_b, (runs, nq)).copy()
+        head_b_key = key_b[ar[:, None], ptr_b]
+        head_b_at = arrive_b[ar[:, None], ptr_b]
+
+        offset, served_zero, factor, walk_up = self.offset, self.served_zero, self.factor, self.walk_up
+        to_call = runs * self.real_slots
+        called = 0
+        n_b = key_b.shape[1]
+        max_steps = (len(key_a) + n_b + 2) * (free.shape[1] + 2)
+        if free.shape[1] == 0:
+            max_steps = 0
+        for _ in range(max_steps):
+            c = free.argmin(axis=1)
+            t = free[ar, c]
+            if t.min() == _INF:
+                break
+            kb = np.where(head_b_at <= t[:, None], head_b_key, _INF)
+            k = np.minimum(head_a, kb) + offset[c]
+            q = k.argmin(axis=1)
+            take = k[ar, q] < _INF
+            from_b = kb[ar, q] < head_a[ar, q]
+            take_a = take & ~from_b
+            take_b = take & from_b
+
+            ia = ptr_a[ar, q]
+            calls[ar, ia] = np.where(take_a, t, calls[ar, ia])
+            ia_next = ia + take_a
+            ptr_a[ar, q] = ia_next
+            head_a[ar, q] = key_a[ia_next]
+
+            ib = ptr_b[ar, q]
+            ib_next = ib + take_b
+            ptr_b[ar, q] = ib_next
+            head_b_key[ar, q] = key_b[ar, ib_next]
+            head_b_at[ar, q] = arrive_b[ar, ib_next]
+
+            fc = factor[c]
+            busy = np.where(take_a, walk_a[ia] + dur_a[ar, ia] * fc, walk_up + dur_b[ar, ib] * fc)
+            idle_until = (head_b_at + served_zero[c]).min(axis=1)
+            free[ar, c] = self._adjust(c, np.where(take, t + busy, idle_until))
+
+            called += int(np.count_nonzero(take_a))
+            if called >= to_call:
+                break
+        return calls
+
+
+# Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
+_A: Final = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00)
+_B: Final = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01)
+_C: Final = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
+_D: Final = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
+_P_LOW: Final = 0.02425
+_PHI_INV_95: Final = 1.6448536269514722
+
+
+def _norm_ppf(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Standard normal quantile, vectorised (numpy has none and scipy is not a dependency)."""
+    out = np.empty_like(p)
+    lo = p < _P_LOW
+    hi = p > 1 - _P_LOW
+    mid = ~(lo | hi)
+    q = p[mid] - 0.5
+    r = q * q
+    a, b = _A, _B
+    out[mid] = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (
+        ((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1
+    )
+    cc, d = _C, _D
+    for mask, sign, tail in ((lo, 1.0, p), (hi, -1.0, 1 - p)):
+        qt = np.sqrt(-2 * np.log(tail[mask]))
+        out[mask] = sign * (((((cc[0] * qt + cc[1]) * qt + cc[2]) * qt + cc[3]) * qt + cc[4]) * qt + cc[5]) / (
+            (((d[0] * qt + d[1]) * qt + d[2]) * qt + d[3]) * qt + 1
+        )
+    return out
+
+
+_erf: Final = np.frompyfunc(math.erf, 1, 1)
+
+
+def _norm_cdf(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Standard normal CDF, vectorised."""
+    return 0.5 * (1.0 + _erf(z / math.sqrt(2)).astype(np.float64))
+
+
+def waiting_from_tickets(tickets: Iterable[Ticket]) -> tuple[WaitingTicket, ...]:
+    """The estimator's view of the stored waiting tickets."""
+    return tuple(WaitingTicket.from_ticket(t) for t in tickets)
+
+
+__all__: Sequence[str] = (
+    "CounterState",
+    "ExpectedArrival",
+    "OfficeSnapshot",
+    "ProcedureOutlook",
+    "WaitEstimate",
+    "WaitForecast",
+    "WaitingTicket",
+    "estimate_waits",
+    "waiting_from_tickets",
+)

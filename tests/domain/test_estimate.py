@@ -1,0 +1,206 @@
+"""The wait estimator: plays the calling policy forward from the office's current state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from queue_server.domain.estimate import (
+    CounterState,
+    ExpectedArrival,
+    OfficeSnapshot,
+    WaitingTicket,
+    estimate_waits,
+)
+from queue_server.domain.model import CallingOrder, CounterStatus, NotFound, NumberFormat, Procedure
+from queue_server.domain.service_model import LearningSettings, ServiceModel
+
+MIN = 60_000  # epoch ms per minute
+NOW = 1_800_000_000_000
+PTW = CallingOrder.PRIORITY_THEN_WAITED
+
+A = Procedure("a", "交付申請受付", NumberFormat(prefix="A"), service_minutes=10.0)
+B = Procedure("b", "カード交付", NumberFormat(prefix="B"), service_minutes=10.0)
+
+# Nearly fixed 10-minute visits and no walk-up: the known answers below are exact to seconds.
+FIXED = ServiceModel.learn([A, B], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+
+
+def ticket(number: str, procedure: str, order: int, priority: int = 0) -> WaitingTicket:
+    """A ticket waiting since a minute before ``NOW``."""
+    return WaitingTicket(number, procedure, priority, order, order, NOW - MIN)
+
+
+def snapshot(
+    waiting: list[WaitingTicket],
+    counters: list[CounterState],
+    *,
+    model: ServiceModel = FIXED,
+    order: CallingOrder = PTW,
+    closing_in: float = 480,
+    expected: tuple[ExpectedArrival, ...] = (),
+) -> OfficeSnapshot:
+    """The office at ``NOW``."""
+    return OfficeSnapshot(NOW, NOW + int(closing_in * MIN), order, tuple(waiting), tuple(counters), model, expected)
+
+
+def medians(snap: OfficeSnapshot) -> dict[str, float | None]:
+    """Median minutes until each waiting ticket is called."""
+    return {t.number: t.median_minutes for t in estimate_waits(snap).tickets}
+
+
+@pytest.mark.parametrize(("servers", "ahead"), [(1, 0), (2, 5), (3, 19), (6, 40)])
+def test_mms_agrees_with_n_plus_one_over_s_mu(servers: int, ahead: int) -> None:
+    model = ServiceModel.learn([A], settings=LearningSettings(family="exponential", walk_up_prior_minutes=0.0))
+    waiting = [ticket(f"A{i}", "a", i) for i in range(ahead + 1)]
+    busy = [CounterState(str(c), ("a",), serving="a", called_at=NOW - 9 * MIN, started_at=NOW - 8 * MIN) for c in range(servers)]
+    means = [
+        estimate_waits(snapshot(waiting, busy, model=model), runs=4000, seed=s).tickets[-1].mean_minutes
+        for s in range(3)
+    ]
+    expected = (ahead + 1) * 10.0 / servers
+    assert sum(m for m in means if m is not None) / 3 == pytest.approx(expected, rel=0.03)
+
+
+def test_counters_serving_different_procedures() -> None:
+    # Counter 1 serves only A, counter 2 only B: B's queue is empty, A's has five.
+    waiting = [ticket(f"A{i}", "a", i) for i in range(1, 6)]
+    forecast = estimate_waits(snapshot(waiting, [CounterState("1", ("a",)), CounterState("2", ("b",))]))
+    assert [forecast.ticket(f"A{i}").median_minutes for i in range(1, 6)] == pytest.approx([0, 10, 20, 30, 40], abs=0.1)
+    assert forecast.procedure("b").median_minutes == pytest.approx(0.0, abs=0.1)
+    assert forecast.procedure("a").median_minutes == pytest.approx(50.0, abs=0.2)
+    assert forecast.procedure("a").counters_open == 1
+
+
+def test_a_shared_counter_takes_the_longest_waiting_across_its_procedures() -> None:
+    waiting = [ticket("A1", "a", 1), ticket("B1", "b", 2), ticket("A2", "a", 3), ticket("A3", "a", 4), ticket("B2", "b", 5)]
+    counters = [CounterState("1", ("a",)), CounterState("2", ("b", "a"))]
+    got = medians(snapshot(waiting, counters))
+    assert got == pytest.approx({"A1": 0, "B1": 0, "A2": 10, "A3": 10, "B2": 20}, abs=0.1)
+
+
+def test_counter_procedure_order_serves_the_preferred_queue_first() -> None:
+    waiting = [ticket("A1", "a", 1), ticket("A2", "a", 2), ticket("B1", "b", 3)]
+    counters = [CounterState("2", ("b", "a"))]
+    got = medians(snapshot(waiting, counters, order=CallingOrder.COUNTER_PROCEDURE_ORDER))
+    assert got == pytest.approx({"B1": 0, "A1": 10, "A2": 20}, abs=0.1)
+
+
+def test_a_paused_counter_does_not_call_until_it_resumes() -> None:
+    waiting = [ticket(f"A{i}", "a", i) for i in range(1, 5)]
+    paused = CounterState("2", ("a",), status=CounterStatus.PAUSED)
+    alone = medians(snapshot(waiting, [CounterState("1", ("a",)), paused]))
+    assert list(alone.values()) == pytest.approx([0, 10, 20, 30], abs=0.1)
+    back = CounterState("2", ("a",), status=CounterStatus.PAUSED, resumes_at=NOW + 15 * MIN)
+    both = medians(snapshot(waiting, [CounterState("1", ("a",)), back]))
+    assert list(both.values()) == pytest.approx([0, 10, 15, 20], abs=0.1)
+
+
+def test_nobody_serving_the_procedure_gives_no_minutes_and_past_closing() -> None:
+    closed = CounterState("1", ("a",), status=CounterStatus.CLOSED)
+    estimate = estimate_waits(snapshot([ticket("A1", "a", 1)], [closed])).ticket("A1")
+    assert estimate.median_minutes is None
+    assert estimate.past_closing
+
+
+def test_a_priority_ticket_jumps_the_line() -> None:
+    waiting = [ticket("A1", "a", 1), ticket("A2", "a", 2), ticket("A3", "a", 3, priority=1)]
+    forecast = estimate_waits(snapshot(waiting, [CounterState("1", ("a",))]))
+    assert [forecast.ticket(n).median_minutes for n in ("A3", "A1", "A2")] == pytest.approx([0, 10, 20], abs=0.1)
+    assert [forecast.ticket(n).people_ahead for n in ("A3", "A1", "A2")] == [0, 1, 2]
+    # In "waited" order the priority class does not count.
+    plain = medians(snapshot(waiting, [CounterState("1", ("a",))], order=CallingOrder.WAITED))
+    assert plain == pytest.approx({"A1": 0, "A2": 10, "A3": 20}, abs=0.1)
+
+
+def test_the_visit_in_progress_ends_after_its_remaining_time() -> None:
+    waiting = [ticket("A1", "a", 1)]
+    eight_in = CounterState("1", ("a",), serving="a", called_at=NOW - 9 * MIN, started_at=NOW - 8 * MIN)
+    assert medians(snapshot(waiting, [eight_in]))["A1"] == pytest.approx(2.0, abs=0.1)
+    # Long past any normal visit: somebody forgot to press finish; expect the counter soon.
+    forgotten = CounterState("1", ("a",), serving="a", called_at=NOW - 95 * MIN, started_at=NOW - 90 * MIN)
+    assert medians(snapshot(waiting, [forgotten]))["A1"] == pytest.approx(0.0, abs=0.5)
+
+
+def test_the_rest_of_a_variable_visit_depends_on_the_time_spent() -> None:
+    # A model sure of its mean (huge prior weight), so only the visit's own spread counts.
+    sure = LearningSettings(prior_cv=1.0, prior_weight=1e9, walk_up_prior_minutes=0.0)
+    model = ServiceModel.learn([A], settings=sure)
+    waiting = [ticket("A1", "a", 1)]
+
+    def first_call(minutes_in: float) -> float:
+        busy = CounterState("1", ("a",), serving="a", called_at=NOW, started_at=NOW - int(minutes_in * MIN))
+        m = estimate_waits(snapshot(waiting, [busy], model=model), runs=2000).ticket("A1").median_minutes
+        assert m is not None
+        return m
+
+    just_started, well_in = first_call(0.0), first_call(12.0)
+    # Mean 10, CV 1: log-SD √ln 2, median 10/√2. Twelve minutes in, half the visits that
+    # lasted that long end by the 13.1 % survival point, exp(ln 7.07 + 0.833 · 1.122) ≈ 18.0.
+    assert just_started == pytest.approx(10.0 / 2**0.5, rel=0.08)
+    assert well_in == pytest.approx(18.0 - 12.0, rel=0.08)
+
+
+def test_a_lunch_break_stops_calling_but_not_the_visit_in_progress() -> None:
+    waiting = [ticket("A1", "a", 1), ticket("A2", "a", 2)]
+    lunch = CounterState("1", ("a",), breaks=((NOW + 5 * MIN, NOW + 35 * MIN),))
+    assert medians(snapshot(waiting, [lunch])) == pytest.approx({"A1": 0, "A2": 35}, abs=0.1)
+    leaves = CounterState("1", ("a",), until=NOW + 5 * MIN)
+    assert medians(snapshot(waiting, [leaves]))["A2"] is None
+
+
+def test_a_booked_visitor_with_priority_is_served_on_arrival() -> None:
+    waiting = [ticket("A1", "a", 1)]
+    busy = CounterState("1", ("a",), serving="a", called_at=NOW, started_at=NOW)
+    booked = ExpectedArrival("a", NOW + 5 * MIN, priority=1, show_probability=1.0, spread_minutes=0.0)
+    assert medians(snapshot(waiting, [busy], expected=(booked,)))["A1"] == pytest.approx(20.0, abs=0.1)
+    no_show = ExpectedArrival("a", NOW + 5 * MIN, priority=1, show_probability=0.0)
+    assert medians(snapshot(waiting, [busy], expected=(no_show,)))["A1"] == pytest.approx(10.0, abs=0.1)
+    late = ExpectedArrival("a", NOW + 15 * MIN, priority=1, show_probability=1.0, spread_minutes=0.0)
+    assert medians(snapshot(waiting, [busy], expected=(late,)))["A1"] == pytest.approx(10.0, abs=0.1)
+
+
+def test_past_closing_is_flagged() -> None:
+    waiting = [ticket(f"A{i}", "a", i) for i in range(10)]
+    forecast = estimate_waits(snapshot(waiting, [CounterState("1", ("a",))], closing_in=45))
+    flags = [forecast.ticket(f"A{i}").past_closing for i in range(10)]
+    assert flags == [False] * 5 + [True] * 5
+    assert forecast.ticket("A9").past_closing_chance == 1.0
+    assert forecast.ticket("A0").past_closing_chance == 0.0
+    assert forecast.procedure("a").past_closing
+
+
+def test_range_and_median_are_ordered_and_widen_down_the_line() -> None:
+    model = ServiceModel.learn([A], settings=LearningSettings(prior_cv=0.8))
+    waiting = [ticket(f"A{i}", "a", i) for i in range(1, 21)]
+    forecast = estimate_waits(snapshot(waiting, [CounterState(str(c), ("a",)) for c in range(3)], model=model))
+    widths = []
+    for t in forecast.tickets:
+        assert t.low_minutes is not None and t.median_minutes is not None and t.high_minutes is not None
+        assert t.low_minutes <= t.median_minutes <= t.high_minutes
+        widths.append(t.high_minutes - t.low_minutes)
+    assert widths[-1] > widths[5] > 0
+
+
+def test_the_same_seed_gives_the_same_answer() -> None:
+    model = ServiceModel.learn([A, B])
+    waiting = [ticket(f"A{i}", "a" if i % 3 else "b", i) for i in range(30)]
+    counters = [CounterState("1", ("a",)), CounterState("2", ("a", "b"), serving="b", started_at=NOW - 3 * MIN)]
+    snap = snapshot(waiting, counters, model=model)
+    first = estimate_waits(snap, seed=7).to_dict()
+    assert estimate_waits(snap, seed=7).to_dict() == first
+    assert estimate_waits(snap, seed=8).to_dict() != first
+    assert json.loads(json.dumps(first))["tickets"][0]["number"] == "A0"
+
+
+def test_outlook_counts_waiting_per_procedure() -> None:
+    waiting = [ticket("A1", "a", 1), ticket("A2", "a", 2), ticket("B1", "b", 3)]
+    forecast = estimate_waits(snapshot(waiting, [CounterState("1", ("a", "b"))]))
+    assert {p.procedure: p.waiting for p in forecast.procedures} == {"a": 2, "b": 1}
+    assert forecast.procedure("a").median_minutes == pytest.approx(30.0, abs=0.1)
+
+
+def test_a_procedure_the_model_does_not_know_is_refused() -> None:
+    with pytest.raises(NotFound):
+        estimate_waits(snapshot([ticket("C1", "c", 1)], [CounterState("1", ("c",))]))

@@ -1,0 +1,138 @@
+"""The service-time model: starts from the configured priors, learns from measured durations."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from queue_server.domain.model import DomainError, NotFound, NumberFormat, Procedure
+from queue_server.domain.service_model import (
+    LearningSettings,
+    MeasuredDuration,
+    ServiceModel,
+    Stage,
+)
+
+PICKUP = Procedure("pickup", "カード交付", NumberFormat(prefix="B"), service_minutes=10.0, prep_minutes=15.0, post_minutes=10.0)
+APPLY = Procedure("apply", "交付申請受付", NumberFormat(prefix="A"), service_minutes=20.0)
+
+
+def visits(procedure: str, mean: float, cv: float, n: int, *, seed: int = 1, **kw: object) -> list[MeasuredDuration]:
+    """``n`` lognormal visit durations with the given mean and CV."""
+    rng = random.Random(seed)
+    sigma = math.sqrt(math.log1p(cv * cv))
+    mu = math.log(mean) - sigma * sigma / 2
+    return [MeasuredDuration(procedure, Stage.SERVICE, rng.lognormvariate(mu, sigma), **kw) for _ in range(n)]  # type: ignore[arg-type]
+
+
+def test_without_measurements_the_model_is_the_configured_prior() -> None:
+    model = ServiceModel.learn([PICKUP, APPLY])
+    assert model.stage("pickup").mean_minutes == pytest.approx(10.0)
+    assert model.stage("apply").mean_minutes == pytest.approx(20.0)
+    assert model.stage("pickup", Stage.PREP).mean_minutes == pytest.approx(15.0)
+    assert model.stage("pickup", Stage.POST).mean_minutes == pytest.approx(10.0)
+    assert model.stage("pickup").prior_share == 1.0
+    assert model.stage("pickup").cv == pytest.approx(LearningSettings().prior_cv)
+
+
+def test_a_stage_without_prior_or_measurements_is_unknown() -> None:
+    model = ServiceModel.learn([APPLY])
+    with pytest.raises(NotFound):
+        model.stage("apply", Stage.PREP)
+    with pytest.raises(NotFound):
+        model.stage("nonexistent")
+
+
+def test_learning_moves_the_prior_toward_measured_times_and_the_prior_fades() -> None:
+    few = ServiceModel.learn([PICKUP], [MeasuredDuration("pickup", Stage.SERVICE, 20.0)] * 5).stage("pickup")
+    many = ServiceModel.learn([PICKUP], [MeasuredDuration("pickup", Stage.SERVICE, 20.0)] * 95).stage("pickup")
+    # Prior weight 5 against 5 visits: halfway; against 95 visits: 95 % of the way.
+    assert few.mean_minutes == pytest.approx(15.0, rel=1e-6)
+    assert many.mean_minutes == pytest.approx(19.5, rel=1e-6)
+    assert few.prior_share == pytest.approx(0.5)
+    assert many.prior_share == pytest.approx(0.05)
+    assert many.mu_sd < few.mu_sd
+
+
+def test_an_outlier_does_not_move_the_estimate() -> None:
+    normal = visits("pickup", 12.0, 0.5, 20)
+    left_open = [*normal, MeasuredDuration("pickup", Stage.SERVICE, 240.0)]  # open over lunch
+    clean = ServiceModel.learn([PICKUP], normal).stage("pickup")
+    dirty = ServiceModel.learn([PICKUP], left_open).stage("pickup")
+    assert dirty.n == 21
+    assert dirty.mean_minutes == pytest.approx(clean.mean_minutes, rel=0.01)
+    assert dirty.cv == pytest.approx(clean.cv, rel=0.01)
+
+
+def test_the_mean_is_right_for_heavy_tails_and_for_exponential_visits() -> None:
+    heavy = ServiceModel.learn([APPLY], visits("apply", 25.0, 1.5, 3000, seed=3)).stage("apply")
+    assert heavy.mean_minutes == pytest.approx(25.0, rel=0.08)
+    assert heavy.cv == pytest.approx(1.5, rel=0.2)
+    rng = random.Random(4)
+    exp = [MeasuredDuration("pickup", Stage.SERVICE, rng.expovariate(1 / 10)) for _ in range(3000)]
+    fitted = ServiceModel.learn([PICKUP], exp).stage("pickup")
+    assert fitted.mean_minutes == pytest.approx(10.0, rel=0.05)
+    assert fitted.cv == pytest.approx(1.0, rel=0.1)
+
+
+def test_the_cv_is_learned() -> None:
+    calm = ServiceModel.learn([PICKUP], visits("pickup", 10.0, 0.5, 300)).stage("pickup")
+    wild = ServiceModel.learn([PICKUP], visits("pickup", 10.0, 1.5, 300)).stage("pickup")
+    assert calm.cv < 0.6
+    assert wild.cv > 1.1
+
+
+def test_todays_measurements_outweigh_old_ones() -> None:
+    old = [MeasuredDuration("pickup", Stage.SERVICE, 10.0, days_ago=30)] * 50
+    today = [MeasuredDuration("pickup", Stage.SERVICE, 20.0)] * 10
+    same_day = [MeasuredDuration("pickup", Stage.SERVICE, 10.0)] * 50
+    # A month-old visit weighs 0.5 ** (30 / 7) ≈ 5 % of today's.
+    assert ServiceModel.learn([PICKUP], old + today).stage("pickup").mean_minutes > 15.0
+    assert ServiceModel.learn([PICKUP], same_day + today).stage("pickup").mean_minutes < 12.0
+
+
+def test_a_slow_counter_gets_a_factor_shrunk_toward_one() -> None:
+    fast = visits("pickup", 10.0, 0.3, 60, seed=5, counter="1")
+    slow = visits("pickup", 15.0, 0.3, 60, seed=6, counter="2")
+    newcomer = visits("pickup", 15.0, 0.3, 2, seed=7, counter="3")
+    model = ServiceModel.learn([PICKUP], fast + slow + newcomer)
+    ratio = model.counter_factor("2") / model.counter_factor("1")
+    assert 1.3 < ratio < 1.5
+    assert model.counter_factor("3") == 1.0  # too few visits to tell
+    few = ServiceModel.learn([PICKUP], fast + slow[:5])
+    assert 1.0 < few.counter_factor("2") < model.counter_factor("2")
+
+
+def test_stages_learn_separately() -> None:
+    prep = [MeasuredDuration("pickup", Stage.PREP, 30.0)] * 45
+    model = ServiceModel.learn([PICKUP], prep)
+    assert model.stage("pickup", Stage.PREP).mean_minutes == pytest.approx(28.5)
+    assert model.stage("pickup").mean_minutes == pytest.approx(10.0)
+
+
+def test_walk_up_is_learned_and_long_gaps_are_capped() -> None:
+    gaps = [MeasuredDuration("pickup", Stage.WALK_UP, 1.0)] * 45 + [MeasuredDuration("pickup", Stage.WALK_UP, 300.0)]
+    model = ServiceModel.learn([PICKUP], gaps)
+    assert model.walk_up_n == 46
+    assert 0.9 < model.walk_up_minutes < 1.1
+
+
+def test_explain_is_a_plain_dict_the_supervisor_page_can_show() -> None:
+    model = ServiceModel.learn([PICKUP, APPLY], visits("pickup", 12.0, 0.5, 30, counter="3"))
+    shown = json.loads(json.dumps(model.explain()))
+    service = shown["procedures"]["pickup"]["service"]
+    assert service["prior_minutes"] == 10.0
+    assert service["n_measured"] == 30
+    assert 10.0 < service["mean_minutes"] < 14.0
+    assert {"measured_median_minutes", "median_minutes", "cv", "prior_share"} <= service.keys()
+    assert shown["procedures"]["apply"]["service"]["n_measured"] == 0
+    assert shown["counters"]["3"]["n_measured"] == 30
+
+
+def test_a_procedure_without_a_positive_service_time_is_refused() -> None:
+    broken = Procedure("x", "x", NumberFormat(), service_minutes=0.0)
+    with pytest.raises(DomainError, match="service_minutes"):
+        ServiceModel.learn([broken])
