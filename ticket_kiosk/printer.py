@@ -18,6 +18,7 @@ import datetime as dt
 import itertools
 import logging
 import re
+import socket
 import threading
 import unicodedata
 from collections.abc import Iterator, Mapping
@@ -54,7 +55,7 @@ PrinterFailure = Literal["unreachable", "timeout", "disconnected", "paper_out", 
 _RunKind = Literal["ascii", "kanji", "single", "missing"]
 
 _HALFWIDTH_KANA: Final = re.compile("[\uff61-\uff9f]+")
-# Python's cp932 has no EM DASH; Japanese text means the HORIZONTAL BAR it does have.
+# Characters cp932 lacks, written where Japanese text means one it has (― HORIZONTAL BAR, a space).
 _CP932_FIXES: Final = str.maketrans({"\u2014": "\u2015", "\u00a0": " "})
 
 
@@ -215,10 +216,21 @@ _KIND_KEYS: Final[Mapping[str, frozenset[str]]] = {
     "serial": frozenset({"device", "baudrate"}),
 }
 _BAUDRATES: Final = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
-_TYPES: Final[Mapping[str, tuple[type, ...]]] = {
-    "kind": (str,), "host": (str,), "port": (int,), "timeout": (int, float),
-    "vendor_id": (int, type(None)), "product_id": (int, type(None)), "in_ep": (int,), "out_ep": (int,),
-    "device": (str,), "baudrate": (int,), "profile": (str, type(None)), "check_paper": (bool,),
+_NONE: Final = type(None)
+# What each key holds, as TOML types and in words for the error message.
+_TYPES: Final[Mapping[str, tuple[tuple[type, ...], str]]] = {
+    "kind": ((str,), "a string"),
+    "host": ((str,), "a string"),
+    "port": ((int,), "a whole number"),
+    "timeout": ((int, float), "a number of seconds"),
+    "vendor_id": ((int, _NONE), 'a USB id like 0x04b8 or "04b8"'),
+    "product_id": ((int, _NONE), 'a USB id like 0x0e28 or "0e28"'),
+    "in_ep": ((int,), "an endpoint number like 0x82"),
+    "out_ep": ((int,), "an endpoint number like 0x01"),
+    "device": ((str,), "a string"),
+    "baudrate": ((int,), "a whole number"),
+    "profile": ((str, _NONE), "a string"),
+    "check_paper": ((bool,), "true or false"),
 }
 
 
@@ -234,10 +246,9 @@ def _problems(values: Mapping[str, Any]) -> list[str]:
     """Every wrong value among the settings in ``values`` (all fields present), as 'printer.key: why'."""
     problems: list[str] = []
     ok: dict[str, Any] = {}
-    for key, kinds in _TYPES.items():
+    for key, (kinds, expected) in _TYPES.items():
         value = values[key]
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            expected = " or ".join("nothing" if k is type(None) else k.__name__ for k in kinds)
             problems.append(f"printer.{key}: must be {expected}, got {type(value).__name__} {value!r}")
         else:
             ok[key] = value
@@ -356,7 +367,7 @@ class PrinterConfig:
 
 
 class PrinterError(Exception):
-    """The ticket was not printed. ``message`` (Japanese) tells staff what to check; ``detail`` is the technical cause."""
+    """The ticket was not printed: ``message`` tells staff in Japanese what to check, ``detail`` the cause."""
 
     def __init__(self, message: str, detail: str, *, reason: PrinterFailure) -> None:
         super().__init__(f"{message} / {detail}")
@@ -441,7 +452,12 @@ class TicketPrinter:
         else:
             printer = Network(cfg.host, cfg.port, timeout=cfg.timeout, profile=cfg.profile)
         try:
-            printer.open()
+            if isinstance(printer, Network):
+                # Network.open drops its socket unclosed when the connection fails and only
+                # knows IPv4; create_connection closes it, and resolves names to IPv4 or IPv6.
+                printer.device = socket.create_connection((cfg.host, cfg.port), timeout=cfg.timeout)
+            else:
+                printer.open()
             if cfg.kind == "serial":
                 # python-escpos sets only the read timeout; with hardware flow control a switched-off
                 # printer would block a write forever.
@@ -472,7 +488,8 @@ class TicketPrinter:
             "timeout": f"プリンターが応答しません（{target}）。電源・用紙・カバーを確認してください。",
             "disconnected": f"印刷中にプリンターとの接続が切れました（{target}）。{check}",
             "paper_out": f"プリンターの用紙がありません（{target}）。ロール紙を補充してください。",
-            "driver_missing": f"プリンター（{target}）を使う準備ができていません。システム管理者に連絡してください。",
+            "driver_missing": f"プリンター（{target}）を使う準備ができていません。"
+                              "システム管理者に連絡してください。",
             "busy": f"前の番号札の印刷が終わっていません（{target}）。プリンターを確認してください。",
         }[reason]
         return PrinterError(message, f"{target}: {detail}", reason=reason)
