@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Final
 
 UNAVAILABLE: Final = 3
 BAD_VOICE: Final = 4
 MAX_LISTED: Final = 40
+FINISH_WAIT_S: Final = 15.0
+"""Under the parent's 20 s timeout, so the parent hears why rather than killing a silent child."""
 """espeak-ng has over a hundred voices: list enough to spot the right tag, not a page."""
 
 
@@ -65,11 +68,26 @@ def main() -> int:
     except (BadVoice, ValueError) as error:
         return fail(BAD_VOICE, str(error))
     out = Path(request["out"])
+    finished = threading.Event()
+    engine.connect("finished-utterance", lambda **_: finished.set())
     engine.save_to_file(request["text"], str(out))
     engine.runAndWait()
-    if not out.is_file():
-        return fail(1, "the driver finished without writing the file")
+    # pyttsx3's espeak driver can return from runAndWait while its synthesis thread is still
+    # writing the file (runAndWait queues endLoop behind save_to_file); exiting then leaves an
+    # empty file. It reports the finished file with "finished-utterance". Drivers that save
+    # synchronously (SAPI) may not report it without a message pump, so a complete file counts.
+    if not finished.wait(FINISH_WAIT_S) and not complete_wav(out):
+        return fail(1, f"the driver did not finish writing the file within {FINISH_WAIT_S:g} s")
     return 0
+
+
+def complete_wav(path: Path) -> bool:
+    """True if ``path`` is a whole RIFF file with sound: its header's size matches the file's."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    return len(data) > 44 and data[:4] == b"RIFF" and int.from_bytes(data[4:8], "little") + 8 == len(data)
 
 
 if __name__ == "__main__":

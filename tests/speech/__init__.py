@@ -1,0 +1,1 @@
+"""Tests of the offline speech for call announcements."""
