@@ -1,0 +1,1 @@
+"""Tests of the lobby call display and its announcement audio."""
