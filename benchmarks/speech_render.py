@@ -52,7 +52,9 @@ def in_process_pyttsx3(calls: int) -> list[float]:
     with tempfile.TemporaryDirectory() as folder:
         for index in range(calls):
             started = time.perf_counter()
-            engine.save_to_file(f"Ticket number {FIRST_NUMBER + index}, please come to counter 3.", f"{folder}/{index}.wav")
+            engine.save_to_file(
+                f"Ticket number {FIRST_NUMBER + index}, please come to counter 3.", f"{folder}/{index}.wav"
+            )
             engine.runAndWait()
             times.append((time.perf_counter() - started) * 1000)
     return times
@@ -68,6 +70,7 @@ async def main(calls: int) -> None:
         rows.append(("first render after start (loads Open JTalk)", [(time.perf_counter() - started) * 1000]))
 
         for lang, offset in (("ja", 0), ("en", 1000)):
+
             def call(index: int, lang: str = lang, offset: int = offset) -> Awaitable[object]:
                 return speech.announcement(str(FIRST_NUMBER + offset + index), "3番窓口", "3", lang)
 
@@ -80,10 +83,14 @@ async def main(calls: int) -> None:
     pyttsx3_child = Pyttsx3Engine(voice="en-us", rate=150)
 
     async def ja_engine(index: int) -> bytes:
-        return await asyncio.to_thread(openjtalk.synthesize, f"受付番号 {2000 + index} 番のかた、3 番窓口へお越しください。", "ja")
+        return await asyncio.to_thread(
+            openjtalk.synthesize, f"受付番号 {2000 + index} 番のかた、3 番窓口へお越しください。", "ja"
+        )
 
     async def en_engine(index: int) -> bytes:
-        return await asyncio.to_thread(pyttsx3_child.synthesize, f"Ticket number {2000 + index}, please come to counter 3.", "en")
+        return await asyncio.to_thread(
+            pyttsx3_child.synthesize, f"Ticket number {2000 + index}, please come to counter 3.", "en"
+        )
 
     rows.append(("OpenJTalkEngine.synthesize only", await timed(calls, ja_engine)))
     rows.append(("Pyttsx3Engine.synthesize only (child process)", await timed(calls, en_engine)))
@@ -93,7 +100,9 @@ async def main(calls: int) -> None:
     print(f"| {'what':<{width}} | {'n':>3} | {'p50 ms':>7} | {'p99 ms':>7} |")
     print(f"|{'-' * (width + 2)}|-----:|--------:|--------:|")
     for label, times in rows:
-        print(f"| {label:<{width}} | {len(times):>3} | {statistics.median(times):>7.1f} | {percentile(times, 99):>7.1f} |")
+        print(
+            f"| {label:<{width}} | {len(times):>3} | {statistics.median(times):>7.1f} | {percentile(times, 99):>7.1f} |"
+        )
 
 
 if __name__ == "__main__":

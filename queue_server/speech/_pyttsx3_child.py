@@ -32,20 +32,36 @@ def fail(code: int, message: str) -> int:
     return code
 
 
-def resolve_voice(wanted: str, voices: list[Any]) -> str:
-    """The id of the voice whose id, name or language tag is ``wanted``; else one of that language."""
-    key = wanted.casefold()
+def _tags(voice: Any) -> set[str]:
+    """A voice's language tags, lower case with hyphens ("en-us", "zh-cn")."""
+    return {str(language).casefold().replace("_", "-") for language in voice.languages or ()}
+
+
+def find_voice(key: str, voices: list[Any]) -> str | None:
+    """The id of the voice whose id, name or language tag is ``key``; else one of that language."""
+    key = key.casefold()
     for voice in voices:
         names = {str(voice.id).casefold(), str(voice.id).casefold().rsplit("/", 1)[-1], str(voice.name).casefold()}
-        languages = {str(language).casefold().replace("_", "-") for language in voice.languages or ()}
-        if key in names or key in languages:
+        if key in names or key in _tags(voice):
             return str(voice.id)
     # "zh" should find a SAPI voice tagged "zh-CN", "en" one tagged "en-US".
     for voice in voices:
-        if any(str(language).casefold().replace("_", "-").startswith(key + "-") for language in voice.languages or ()):
+        if any(tag.startswith(key + "-") for tag in _tags(voice)):
             return str(voice.id)
+    return None
+
+
+def resolve_voice(wanted: str, lang: str, voices: list[Any]) -> str:
+    """The voice ``wanted``, else any voice of language ``lang``, else BadVoice listing them."""
+    # The fallback lets the espeak-ng defaults ("cmn-latn-pinyin", "pt-br") work unchanged on a
+    # Windows server: zh finds the SAPI voice tagged zh-CN, pt the one tagged pt-BR.
+    found = find_voice(wanted, voices) or (find_voice(lang, voices) if lang else None)
+    if found is not None:
+        return found
     listed = sorted(f"{voice.name} ({'/'.join(voice.languages or ())})" for voice in voices)
-    shown = ", ".join(listed[:MAX_LISTED]) + (f" and {len(listed) - MAX_LISTED} more" if len(listed) > MAX_LISTED else "")
+    shown = ", ".join(listed[:MAX_LISTED]) + (
+        f" and {len(listed) - MAX_LISTED} more" if len(listed) > MAX_LISTED else ""
+    )
     raise BadVoice(f"no voice matches {wanted!r}; installed voices: {shown or 'none'}")
 
 
@@ -60,7 +76,8 @@ def main() -> int:
         return fail(UNAVAILABLE, f"{type(error).__name__}: {error}")
     try:
         if request.get("voice"):
-            engine.setProperty("voice", resolve_voice(request["voice"], engine.getProperty("voices")))
+            voice = resolve_voice(request["voice"], request.get("lang", ""), engine.getProperty("voices"))
+            engine.setProperty("voice", voice)
         if request.get("rate") is not None:
             engine.setProperty("rate", int(request["rate"]))
         if request.get("volume") is not None:

@@ -135,9 +135,10 @@ def frame_rms(samples: Samples, rate: int, frame_s: float = FRAME_S) -> Samples:
     size = max(1, round(rate * frame_s))
     count = len(samples) // size
     if count == 0:
-        return np.sqrt(np.mean(np.square(samples), keepdims=True)) if len(samples) else np.zeros(0)
+        return np.array([np.sqrt(np.mean(np.square(samples)))]) if len(samples) else np.zeros(0)
     frames = samples[: count * size].reshape(count, size)
-    return np.sqrt(np.mean(np.square(frames), axis=1))
+    rms: Samples = np.sqrt(np.mean(np.square(frames), axis=1))
+    return rms
 
 
 def trim(samples: Samples, rate: int) -> Samples:

@@ -5,7 +5,8 @@ In the server's TOML config a language's table replaces its default whole (so sw
 
     [speech.voices.en]
     engine = "pyttsx3"      # "openjtalk" | "pyttsx3"
-    voice = "en-us"         # pyttsx3: voice id, name or language tag (SAPI: e.g. "en-US", "Zira")
+    voice = "en-us"         # pyttsx3: voice id, name or language tag (SAPI: e.g. "en-US", "Zira");
+                            # if none matches, a voice tagged with the language (en → en-US) is used
     rate = 150              # pyttsx3: words per minute
     # volume = 1.0          # pyttsx3: 0.0–1.0
     # driver = "sapi5"      # pyttsx3: "espeak" | "sapi5" | "nsss"; default: the platform's own
@@ -121,7 +122,7 @@ def parse_voices(config: Mapping[str, object] | None, source: str = "speech.voic
 def _parse_voice(lang: str, entry: object, where: str) -> Voice:
     """One language's entry to a Voice, or SpeechConfigError naming the key and what is allowed."""
     if not isinstance(entry, Mapping):
-        raise SpeechConfigError(f"{where} must be a table like {{engine = \"pyttsx3\", voice = \"en-us\"}}")
+        raise SpeechConfigError(f'{where} must be a table like {{engine = "pyttsx3", voice = "en-us"}}')
     engine = entry.get("engine")
     if engine not in ENGINES:
         raise SpeechConfigError(f"{where}.engine = {engine!r}: allowed engines are {', '.join(ENGINES)}")
@@ -147,7 +148,11 @@ def _check_option(value: object, option: OptionSpec, where: str) -> object:
             raise SpeechConfigError(f"{where} = {value!r}: allowed: {', '.join(option.choices)}")
         return value
     # bool is an int in Python, but `rate = true` is surely a mistake.
-    if isinstance(value, bool) or not isinstance(value, int | float) or (option.kind is int and not isinstance(value, int)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (option.kind is int and not isinstance(value, int))
+    ):
         raise SpeechConfigError(f"{where} = {value!r}: must be a{'n integer' if option.kind is int else ' number'}")
     if option.low is not None and option.high is not None and not option.low <= value <= option.high:
         raise SpeechConfigError(f"{where} = {value!r}: must be between {option.low:g} and {option.high:g}")

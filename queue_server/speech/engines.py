@@ -96,7 +96,9 @@ class OpenJTalkEngine:
 def install_hint(driver: str | None, platform: str = sys.platform) -> str:
     """What to install so pyttsx3's ``driver`` works on ``platform``."""
     if driver == "sapi5" or (driver is None and platform == "win32"):
-        return "install the Windows voice for the language (Settings > Time & language > Speech) and pip install pyttsx3"
+        return (
+            "install the Windows voice for the language (Settings > Time & language > Speech) and pip install pyttsx3"
+        )
     if driver == "nsss" or (driver is None and platform == "darwin"):
         return "pip install pyttsx3 (the macOS voices need pyobjc)"
     return "install espeak-ng (Debian/Ubuntu: apt-get install espeak-ng) and pip install pyttsx3"
@@ -107,8 +109,8 @@ class Pyttsx3Engine:
 
     Each render runs in a fresh child process: pyttsx3 keeps one engine per process and is not
     thread-safe, espeak-ng can be initialised only once per process, and a driver that hangs or
-    crashes must not take the server with it. The child costs about 60 ms (see
-    ``benchmarks/speech_render.md``), small beside the chime the display plays first.
+    crashes must not take the server with it. The child costs about 0.1 s (see
+    ``benchmarks/speech_render.md``), hidden behind the chime the display plays first.
     """
 
     def __init__(
@@ -119,7 +121,7 @@ class Pyttsx3Engine:
         driver: str | None = None,
         timeout_s: float = PYTTSX3_TIMEOUT_S,
     ) -> None:
-        """``voice`` is a voice id, name or language tag; None keeps the driver's defaults."""
+        """``voice``: a voice id, name or language tag (else one for the language); None: the default."""
         self._request = {"voice": voice, "rate": rate, "volume": volume, "driver": driver}
         self._driver = driver
         self._timeout_s = timeout_s
@@ -133,7 +135,7 @@ class Pyttsx3Engine:
         """Render ``text`` in a child process and return its WAV."""
         with tempfile.TemporaryDirectory(prefix="madoguchi-tts-") as folder:
             out = Path(folder) / "speech.wav"
-            request = json.dumps({**self._request, "text": text, "out": str(out)})
+            request = json.dumps({**self._request, "text": text, "lang": lang, "out": str(out)})
             try:
                 done = subprocess.run(
                     # -P: don't put this package's folder on the child's sys.path, where its
@@ -167,4 +169,3 @@ class Pyttsx3Engine:
         if len(data) <= 44:
             raise SynthesisFailed(f"pyttsx3 wrote an empty WAV for {text!r}")
         return data
-

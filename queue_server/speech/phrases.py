@@ -106,7 +106,9 @@ def _parse(table: object, where: str) -> Phrases:
             raise PhraseError(f"{where}.{key} is required and must be a non-empty string")
         used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
         if used - allowed:
-            raise PhraseError(f"{where}.{key}: unknown placeholders {sorted(used - allowed)}; allowed: {sorted(allowed)}")
+            raise PhraseError(
+                f"{where}.{key}: unknown placeholders {sorted(used - allowed)}; allowed: {sorted(allowed)}"
+            )
         templates[key] = value
     letters = table.get("letters")
     spelled: tuple[str, ...] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -140,17 +141,15 @@ class SpeechService:
             except PhraseError as error:
                 logger.warning("announcing ticket %s in Japanese only: %s", number, error)
                 texts = texts[:1]
-        tasks = [asyncio.ensure_future(self._clip(text, code)) for code, text in texts]
-        await asyncio.wait(tasks)
-        clips = [tasks[0].result()]  # Japanese: raises if it failed
-        for task, (code, _) in zip(tasks[1:], texts[1:], strict=True):
-            error = task.exception()
-            if error is None:
-                clips.append(task.result())
-            elif isinstance(error, SpeechError):
-                logger.warning("announcing ticket %s without %s: %s", number, code, error)
+        results = await asyncio.gather(*(self._clip(text, code) for code, text in texts), return_exceptions=True)
+        clips: list[Clip] = []
+        for (code, _), result in zip(texts, results, strict=True):
+            if isinstance(result, Clip):
+                clips.append(result)
+            elif code != JAPANESE and isinstance(result, SpeechError):
+                logger.warning("announcing ticket %s without %s: %s", number, code, result)
             else:
-                raise error
+                raise result  # Japanese must be spoken; anything else is a bug to surface
         return clips
 
     async def _clip(self, text: str, lang: str) -> Clip:
@@ -209,7 +208,9 @@ class SpeechService:
                 os.unlink(tmp.name)
                 raise
         os.replace(tmp.name, path)
-        logger.info("rendered %s (%s, %s) in %.0f ms", path.name, lang, engine.name, (time.perf_counter() - started) * 1000)
+        logger.info(
+            "rendered %s (%s, %s) in %.0f ms", path.name, lang, engine.name, (time.perf_counter() - started) * 1000
+        )
         return path
 
     def prune(self, max_bytes: int) -> int:
@@ -256,7 +257,6 @@ def _usable(path: Path) -> bool:
 
 def _touch(path: Path) -> None:
     """Mark a clip as just used, so pruning removes the ones nobody asked for lately."""
-    try:
+    # Pruned between the check and now: the caller still gets a path it can ask for again.
+    with contextlib.suppress(FileNotFoundError):
         os.utime(path)
-    except FileNotFoundError:
-        pass  # pruned between the check and now; the caller still gets a path it can re-render

@@ -20,9 +20,9 @@ from queue_server.speech import (
     SpeechConfigError,
     SpeechService,
     UnknownLanguage,
+    audio,
 )
-from queue_server.speech import audio
-from queue_server.speech.chime import NOTES_HZ, NOTE_SPACING_S, chime_wav
+from queue_server.speech.chime import NOTE_SPACING_S, NOTES_HZ, chime_wav
 from queue_server.speech.engines import Pyttsx3Engine, install_hint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +125,9 @@ async def test_concurrent_requests_for_one_phrase_render_once(service: SpeechSer
 
 async def test_config_mapping_chooses_the_engine(tmp_path: Path) -> None:
     """The voices mapping decides which engine speaks a language, and the cache keeps them apart."""
-    swapped = SpeechService(tmp_path / "speech", {"ja": {"engine": "pyttsx3", "voice": "ja"}, "en": {"engine": "openjtalk"}})
+    swapped = SpeechService(
+        tmp_path / "speech", {"ja": {"engine": "pyttsx3", "voice": "ja"}, "en": {"engine": "openjtalk"}}
+    )
     default = SpeechService(tmp_path / "speech")
     try:
         by_espeak = await swapped.render("こんにちは", "ja")
@@ -159,14 +161,25 @@ def test_pyttsx3_renders_stay_complete_when_many_run_at_once() -> None:
 @pytest.mark.parametrize(
     ("voices", "message"),
     [
-        ({"en": {"engine": "gtts"}}, "office.toml: speech.voices.en.engine = 'gtts': allowed engines are openjtalk, pyttsx3"),
-        ({"en": {"engine": "pyttsx3", "speed": 1.0}}, "speech.voices.en.speed: not an option of engine 'pyttsx3'; allowed: voice, rate, volume, driver"),
+        (
+            {"en": {"engine": "gtts"}},
+            "office.toml: speech.voices.en.engine = 'gtts': allowed engines are openjtalk, pyttsx3",
+        ),
+        (
+            {"en": {"engine": "pyttsx3", "speed": 1.0}},
+            "speech.voices.en.speed: not an option of engine 'pyttsx3'; allowed: voice, rate, volume, driver",
+        ),
         ({"ja": {"engine": "openjtalk", "speed": 9}}, "speech.voices.ja.speed = 9: must be between 0.5 and 2"),
-        ({"en": {"engine": "pyttsx3", "driver": "festival"}}, "speech.voices.en.driver = 'festival': allowed: espeak, sapi5, nsss"),
+        (
+            {"en": {"engine": "pyttsx3", "driver": "festival"}},
+            "speech.voices.en.driver = 'festival': allowed: espeak, sapi5, nsss",
+        ),
         ({"en": "espeak"}, "speech.voices.en must be a table"),
     ],
 )
-def test_bad_voices_config_says_which_key_and_what_is_allowed(tmp_path: Path, voices: dict[str, object], message: str) -> None:
+def test_bad_voices_config_says_which_key_and_what_is_allowed(
+    tmp_path: Path, voices: dict[str, object], message: str
+) -> None:
     """A wrong voices table fails at start-up with the file, the key and the allowed values."""
     with pytest.raises(SpeechConfigError) as raised:
         SpeechService(tmp_path, voices, source="office.toml: speech.voices")
@@ -186,6 +199,22 @@ async def test_missing_pyttsx3_driver_still_announces_in_japanese(tmp_path: Path
 
     assert [clip.lang for clip in clips] == ["ja"]
     assert speech.render_counts == {"openjtalk": 1}
+
+
+async def test_unknown_voice_falls_back_to_one_for_the_language_or_says_what_exists(tmp_path: Path) -> None:
+    """A voice name not installed here still speaks the language; with none for it, the error lists voices."""
+    speech = SpeechService(
+        tmp_path,
+        {"en": {"engine": "pyttsx3", "voice": "Microsoft Zira"}, "xx": {"engine": "pyttsx3", "voice": "no-such-voice"}},
+    )
+    try:
+        english = await speech.render("Ticket number 123, please come to counter 3.", "en")
+        with pytest.raises(EngineUnavailable, match=r"no voice matches 'no-such-voice'; installed voices: .*English"):
+            await speech.render("Hello", "xx")
+    finally:
+        await speech.aclose()
+
+    assert_is_speech(english, 2.0, 8.0)
 
 
 def test_install_hint_names_the_missing_system_package() -> None:
