@@ -58,9 +58,10 @@ class Clip:
 class SpeechService:
     """Speaks phrases through the configured engines and keeps the WAVs in ``cache_dir``.
 
-    Files are named by a hash of engine, voice options and text, so a phrase is rendered once
-    and served forever after (also across restarts and by several server processes sharing the
-    folder). Create and use it inside one event loop; call ``aclose`` when done.
+    Files are named by a hash of engine, voice options and text, so a phrase is rendered once and
+    then served from the folder (also after a restart, and to several server processes sharing
+    it) until least-recently-used pruning keeps the folder under ``max_cache_bytes``. Create and
+    use it inside one event loop; call ``aclose`` when done.
     """
 
     def __init__(
