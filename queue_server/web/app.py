@@ -20,6 +20,7 @@ from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
 from .keys import ACCOUNTS, CLOCK, CONFIG, HUB, REDIS, STORE
 from .messages import ApiError, error_response
+from .pages import setup_pages
 from .routes import setup_routes
 
 log = logging.getLogger(__name__)
@@ -78,4 +79,5 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
 
     app.cleanup_ctx.append(storage)
     setup_routes(app)
+    setup_pages(app)
     return app

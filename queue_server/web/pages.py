@@ -1,0 +1,168 @@
+"""The HTML page layer shared by the five front-end pages: templates, static files, message catalogs.
+
+``setup_pages(app)`` sets up Jinja2 (autoescaped) over ``queue_server/web/templates`` (``base.html``)
+and each front-end's ``templates/``, serves each front-end's ``static/`` under ``/static/<area>/``,
+loads the message catalogs from ``config/locales/<lang>.toml`` and lets each front-end register
+its pages. A page handler calls :func:`render_page`; its template extends ``base.html`` and uses
+``t("kiosk.title")`` for every text; the page's JavaScript reads the same catalog from
+``#page-catalog`` (see ``static/page.js``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from .views import LANGUAGES
+
+log = logging.getLogger(__name__)
+
+# (URL area, package): /static/<area>/ serves <package>/static/; <package>/templates/ is searched in this order.
+FRONT_ENDS: Final = (("common", "queue_server.web"), ("kiosk", "ticket_kiosk"), ("display", "display"),
+                     ("counter", "counter_panel"))
+DEFAULT_LANGUAGE: Final = "ja"
+# The <html lang> of each catalog: やさしい日本語 is Japanese, 中文 is Simplified Chinese.
+HTML_LANG: Final[Mapping[str, str]] = {"ja": "ja", "ja-easy": "ja", "en": "en", "zh": "zh-Hans", "ko": "ko",
+                                       "pt": "pt-BR", "vi": "vi"}
+
+Catalog = dict[str, str]
+CATALOGS: Final = web.AppKey("catalogs", dict)
+
+
+class CatalogError(Exception):
+    """A message catalog is missing or malformed; the message names the file and key."""
+
+
+def _package_dir(package: str) -> Path:
+    return Path(str(resources.files(package)))
+
+
+def _flatten(table: Mapping[str, Any], source: Path, prefix: str = "") -> Catalog:
+    """``{"kiosk": {"title": "…"}}`` → ``{"kiosk.title": "…"}``; every leaf must be a string."""
+    flat: Catalog = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, source, f"{name}."))
+        elif isinstance(value, str):
+            flat[name] = value
+        else:
+            raise CatalogError(f"{source}: {name}: must be a string or a table, got {type(value).__name__}")
+    return flat
+
+
+def locales_dir() -> Path:
+    """Where the catalogs are: ``config/locales``."""
+    return _package_dir("config") / "locales"
+
+
+def load_catalogs(directory: Path | None = None) -> dict[str, Catalog]:
+    """Every language's catalog as flat dotted keys; a missing or broken file is a :class:`CatalogError`."""
+    directory = directory or locales_dir()
+    catalogs: dict[str, Catalog] = {}
+    for lang in LANGUAGES:
+        source = directory / f"{lang}.toml"
+        try:
+            catalogs[lang] = _flatten(tomllib.loads(source.read_text(encoding="utf-8")), source)
+        except FileNotFoundError:
+            raise CatalogError(f"{source}: missing; every language in {', '.join(LANGUAGES)} needs a catalog") from None
+        except tomllib.TOMLDecodeError as e:
+            raise CatalogError(f"{source}: not valid TOML: {e}") from None
+    for lang, catalog in catalogs.items():
+        if missing := sorted(set(catalogs[DEFAULT_LANGUAGE]) - set(catalog)):
+            log.warning("catalog %s lacks %d keys (Japanese is shown instead): %s", lang, len(missing),
+                        ", ".join(missing[:10]))
+    return catalogs
+
+
+def translate(catalogs: Mapping[str, Catalog], lang: str, key: str, **params: Any) -> str:
+    """The text of ``key`` in ``lang`` (else Japanese, else the key itself), with ``{name}`` filled in."""
+    text = catalogs.get(lang, {}).get(key) or catalogs[DEFAULT_LANGUAGE].get(key)
+    if text is None:
+        log.warning("no catalog text for %r", key)
+        return key
+    for name, value in params.items():
+        text = text.replace("{" + name + "}", str(value))
+    return text
+
+
+def sections(catalog: Catalog, prefixes: Iterable[str]) -> Catalog:
+    """The keys of ``catalog`` under any of ``prefixes`` (``"kiosk"`` → ``kiosk.*``)."""
+    wanted = tuple(f"{p}." for p in prefixes)
+    return {k: v for k, v in catalog.items() if k.startswith(wanted)}
+
+
+def page_language(request: web.Request, default: str = DEFAULT_LANGUAGE) -> str:
+    """The language asked for with ``?lang=`` when it is one of ours, else ``default``."""
+    lang = request.query.get("lang", default)
+    return lang if lang in LANGUAGES else default
+
+
+@jinja2.pass_context
+def _t(context: jinja2.runtime.Context, key: str, **params: Any) -> str:
+    """Jinja global ``t(key, name=value)``: the text in the page's language (``lang`` in the context)."""
+    return translate(context["catalogs"], context.get("lang", DEFAULT_LANGUAGE), key, **params)
+
+
+def render_page(request: web.Request, template: str, *, lang: str = DEFAULT_LANGUAGE,
+                catalog_sections: Iterable[str] = ("common",), all_languages: bool = False,
+                page_data: Mapping[str, Any] | None = None, **context: Any) -> web.Response:
+    """Render a page that extends ``base.html``.
+
+    ``catalog_sections`` (plus ``common`` and ``error``) of the page's catalog are embedded as JSON
+    for its script; with ``all_languages`` every language's sections are embedded, keyed by language,
+    for pages that switch language without reloading. ``page_data`` is embedded as JSON too.
+    """
+    catalogs = request.app[CATALOGS]
+    wanted = ("common", "error", *catalog_sections)
+    embedded: Any = ({code: sections(c, wanted) for code, c in catalogs.items()} if all_languages
+                     else sections(catalogs[lang], wanted))
+    response = aiohttp_jinja2.render_template(template, request, {
+        "lang": lang, "html_lang": HTML_LANG[lang], "catalogs": catalogs, "languages": LANGUAGES,
+        "catalog": embedded, "page_data": dict(page_data or {}), **context,
+    })
+    response.headers.setdefault("Cache-Control", "no-cache")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")  # status links carry the visitor's token
+    return response
+
+
+def _front_end_dirs() -> list[tuple[str, Path]]:
+    return [(area, _package_dir(package)) for area, package in FRONT_ENDS]
+
+
+def setup_pages(app: web.Application) -> None:
+    """Templates, static files and catalogs; then every front-end registers its pages."""
+    app[CATALOGS] = load_catalogs()
+    dirs = _front_end_dirs()
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(d / "templates") for _, d in dirs])
+    env = aiohttp_jinja2.setup(app, loader=loader, autoescape=jinja2.select_autoescape(default=True),
+                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.globals["t"] = _t
+
+    for area, directory in dirs:
+        static = directory / "static"
+        if static.is_dir():
+            app.router.add_static(f"/static/{area}/", static, name=f"static-{area}", append_version=True)
+
+    def static_url(area: str, filename: str) -> str:
+        """``static("common", "common.css")`` → ``/static/common/common.css?v=…`` (changes when the file does)."""
+        return str(app.router[f"static-{area}"].url_for(filename=filename))  # type: ignore[union-attr]
+
+    env.globals["static"] = static_url
+
+    from counter_panel import routes as counter_routes
+    from display import routes as display_routes
+    from ticket_kiosk import routes as kiosk_routes
+
+    kiosk_routes.setup(app)
+    display_routes.setup(app)
+    counter_routes.setup(app)

@@ -1,0 +1,143 @@
+"""Browser fixtures: the real app on a real port, Debian's Chromium driven by Playwright, screenshots.
+
+    pytestmark = pytest.mark.browser
+
+    async def test_x(live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+        page = await open_page("/kiosk/main", viewport=(1080, 1920))
+        staff = web_user(); await staff.sign_in("staff")
+        await save_screenshot(page, "kiosk-portrait")
+
+``open_page`` gives each page its own browser context (own cookies, viewport, locale); a page that
+throws an uncaught JavaScript error fails the test. Users ``staff`` (contractor), ``city`` and
+``boss`` (supervisor) exist with password ``tests.conftest.PASSWORD``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, CookieJar, web
+from aiohttp.test_utils import TestServer
+
+from queue_server.config import Config
+from queue_server.domain.model import Role
+from queue_server.web.app import init_app
+from queue_server.web.keys import ACCOUNTS
+
+from ..conftest import PASSWORD, Api
+
+CHROMIUM: str = os.environ.get("MADOGUCHI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS: list[str] = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS: Path = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@dataclass
+class LiveServer:
+    """The real app listening on 127.0.0.1:<port>."""
+
+    app: web.Application
+    server: TestServer
+
+    def url(self, path: str = "/") -> str:
+        """An absolute URL on the server."""
+        return str(self.server.make_url(path))
+
+
+MakeUser = Callable[[], Api]
+
+
+@pytest.fixture
+async def live_server(aiohttp_server: Callable[..., Awaitable[TestServer]], config: Config, valkey_url: str,
+                      key_prefix: str) -> LiveServer:
+    """Start the app on the test Valkey (own key prefix) on a real port, with the test users."""
+    return await start_server(aiohttp_server, config, valkey_url, key_prefix)
+
+
+async def start_server(aiohttp_server: Callable[..., Awaitable[TestServer]], config: Config, valkey_url: str,
+                       key_prefix: str) -> LiveServer:
+    """What ``live_server`` does, for a test that needs its own configuration."""
+    app = init_app(config, redis_url=valkey_url, key_prefix=key_prefix)
+    server = await aiohttp_server(app)
+    for name, role in (("staff", Role.CONTRACTOR), ("city", Role.CITY), ("boss", Role.SUPERVISOR)):
+        await app[ACCOUNTS].add_user(name, PASSWORD, role)
+    return LiveServer(app, server)
+
+
+@pytest.fixture
+async def web_user(live_server: LiveServer) -> AsyncIterator[MakeUser]:
+    """Make HTTP users of the live server (each with its own cookies), as in tests/conftest.py."""
+    sessions: list[ClientSession] = []
+
+    def make() -> Api:
+        session = ClientSession(base_url=live_server.url("/"), cookie_jar=CookieJar(unsafe=True))
+        sessions.append(session)
+        return Api(session)
+
+    yield make
+    for session in sessions:
+        await session.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's Chromium, headless, through Playwright; each launch has a fresh temporary profile."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (./dev test installs it; or set MADOGUCHI_CHROMIUM)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@dataclass
+class PageErrors:
+    """Uncaught JavaScript errors of the pages a test opened."""
+
+    errors: list[str] = field(default_factory=list)
+
+
+OpenPage = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def open_page(browser: Any, live_server: LiveServer) -> AsyncIterator[OpenPage]:
+    """Open a server path in a new browser context: ``await open_page(path, viewport=(w, h), **context_options)``."""
+    contexts: list[Any] = []
+    seen = PageErrors()
+
+    async def open_(path: str, *, viewport: tuple[int, int] = (1280, 800), wait: bool = True, **options: Any) -> Any:
+        context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                            locale=options.pop("locale", "ja-JP"), **options)
+        contexts.append(context)
+        page = await context.new_page()
+        page.set_default_timeout(15_000)
+        page.on("pageerror", lambda error: seen.errors.append(f"{path}: {error}"))
+        if wait:
+            await page.goto(live_server.url(path))
+        return page
+
+    yield open_
+    for context in contexts:
+        await context.close()
+    assert not seen.errors, f"uncaught JavaScript errors: {seen.errors}"
+
+
+async def save_screenshot(page: Any, name: str) -> Path:
+    """Save ``docs/screenshots/<name>.png`` (committed; the README shows them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    await page.screenshot(path=str(path), animations="disabled", caret="hide")
+    return path
