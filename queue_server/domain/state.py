@@ -137,6 +137,7 @@ class OfficeState:
         return {
             "number": number,
             "procedure": current.get("procedure"),
+            "lang": current.get("lang", "ja"),
             "state": current.get("state", "done"),
             "counter": current.get("counter") if current.get("state") in ("called", "serving") else None,
             "ahead": self.ahead(number),
