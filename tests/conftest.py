@@ -74,6 +74,10 @@ class Api:
         resp = await self.http.post(path, json=body or {}, headers={"X-CSRF-Token": self.csrf, **headers})
         return resp.status, await resp.json()
 
+    async def put(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        resp = await self.http.put(path, json=body, headers={"X-CSRF-Token": self.csrf})
+        return resp.status, await resp.json()
+
     async def issue(self, procedure: str, office: str = "main", **extra: Any) -> dict[str, Any]:
         status, data = await self.post(f"/api/offices/{office}/tickets", {"procedure": procedure, **extra})
         assert status == 201, data
@@ -85,12 +89,13 @@ class Api:
 
 
 @pytest.fixture
-async def user(client: TestClient) -> AsyncIterator[Callable[[], Api]]:
-    """Make API users of the test server, each with its own cookies."""
+async def user(client: TestClient) -> AsyncIterator[Callable[..., Api]]:
+    """Make API users of the test server (or of ``server``), each with its own cookies."""
     sessions: list[ClientSession] = []
 
-    def make() -> Api:
-        session = ClientSession(base_url=str(client.make_url("/")), cookie_jar=CookieJar(unsafe=True))
+    def make(server: TestClient | None = None) -> Api:
+        base = str((server or client).make_url("/"))
+        session = ClientSession(base_url=base, cookie_jar=CookieJar(unsafe=True))
         sessions.append(session)
         return Api(session)
 

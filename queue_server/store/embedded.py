@@ -51,9 +51,35 @@ class EmbeddedRedis:
         """The redis-py URL of the unix socket."""
         return f"unix://{self.socket_path}"
 
+    @property
+    def pid_path(self) -> Path:
+        """Where the running server writes its process id."""
+        return self.data_dir / "valkey.pid"
+
+    async def _stop_orphan(self) -> None:
+        """Stop a server left running by a previous process that was killed, so two never share the files."""
+        try:
+            pid = int(self.pid_path.read_text().strip())
+            comm = Path(f"/proc/{pid}/comm")
+            if comm.exists() and not any(n in comm.read_text() for n in ("valkey", "redis")):
+                return  # the pid was reused by an unrelated process
+            os.kill(pid, signal.SIGTERM)
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_TIMEOUT
+        while loop.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            await asyncio.sleep(0.05)
+        raise EmbeddedRedisError(f"a previous Valkey (pid {pid}) in {self.data_dir} did not stop")
+
     async def start(self) -> None:
         """Start the server and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        await self._stop_orphan()
         self.socket_path.unlink(missing_ok=True)
         args = [
             find_server_binary(),
@@ -67,7 +93,7 @@ class EmbeddedRedis:
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "valkey.log"),
-            "--pidfile", str(self.data_dir / "valkey.pid"),
+            "--pidfile", str(self.pid_path),
         ]
         self._process = await asyncio.create_subprocess_exec(
             *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -32,7 +33,7 @@ OUTGOING_QUEUE: Final = 256      # messages a client may fall behind before it i
 HEARTBEAT_SECONDS: Final = 20.0
 MAX_SUBSCRIPTIONS: Final = 16
 MAX_MESSAGE_BYTES: Final = 4096
-CLOSE_TOO_SLOW: Final = 4008
+SOCKET_SEND_BUFFER: Final = 64 * 1024
 
 SUBSCRIBE_SCHEMA: Final = {
     "id": Field(int, required=True),
@@ -47,9 +48,11 @@ SUBSCRIBE_SCHEMA: Final = {
 class Connection:
     """One client: a bounded outgoing queue drained by one writer task, and its subscriptions."""
 
-    def __init__(self, ws: web.WebSocketResponse, hub: Hub) -> None:
+    def __init__(self, ws: web.WebSocketResponse, hub: Hub, request: web.Request) -> None:
         self.ws = ws
         self.hub = hub
+        self.request = request
+        self.writer_task: asyncio.Task[None] | None = None
         self.outgoing: asyncio.Queue[str] = asyncio.Queue(OUTGOING_QUEUE)
         self.subscriptions: dict[int, tuple[str, Subscription]] = {}
         self.closed = False
@@ -61,9 +64,17 @@ class Connection:
         try:
             self.outgoing.put_nowait(message)
         except asyncio.QueueFull:
-            log.info("closing a WebSocket client that stopped reading")
-            self.closed = True
-            asyncio.get_running_loop().create_task(self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow"))
+            log.info("dropping a WebSocket client that stopped reading")
+            self.drop()
+
+    def drop(self) -> None:
+        """Disconnect at once: stop feeding it, and abort the socket rather than wait on a polite close."""
+        self.closed = True
+        self.remove_all()
+        if self.writer_task is not None:
+            self.writer_task.cancel()
+        if self.request.transport is not None:
+            self.request.transport.abort()
 
     def send_json(self, data: dict[str, Any]) -> None:
         """Queue a JSON message."""
@@ -189,8 +200,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         raise ApiError("origin_not_allowed", f"WebSocket connections from {request.headers['Origin']} are not allowed")
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
-    conn = Connection(ws, request.app[HUB])
-    writer = asyncio.create_task(conn.writer())
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None:
+        # Bound what the kernel buffers for one client, so a stalled one is noticed soon and costs little.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
+    conn = Connection(ws, request.app[HUB], request)
+    writer = conn.writer_task = asyncio.create_task(conn.writer())
     try:
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:

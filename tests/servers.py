@@ -1,0 +1,84 @@
+"""Running the real ``madoguchi`` command as separate server processes, for crash and multi-process tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+TESTS = Path(__file__).parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(directory: Path, redis_url: str = "") -> Path:
+    """The test office's configuration with its data directory (and embedded Valkey) in ``directory``."""
+    text = (TESTS / "office.toml").read_text(encoding="utf-8")
+    server = f'[server]\ndata_dir = "data"\nredis_url = "{redis_url}"\n'
+    path = directory / "office.toml"
+    path.write_text(text.replace("[server]\n", server, 1), encoding="utf-8")
+    return path
+
+
+def madoguchi(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the ``madoguchi`` command line and wait for it."""
+    return subprocess.run([sys.executable, "-m", "queue_server", *args], input=stdin, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+class ServerProcess:
+    """``madoguchi serve`` in a child process on its own port."""
+
+    def __init__(self, config: Path, port: int | None = None, redis_url: str | None = None) -> None:
+        self.config = config
+        self.port = port or free_port()
+        self.redis_url = redis_url
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        """Start the server and wait until it answers."""
+        args = [sys.executable, "-m", "queue_server", "serve", "--config", str(self.config), "--port", str(self.port)]
+        if self.redis_url is not None:
+            args += ["--redis-url", self.redis_url]
+        log = self.config.parent / f"server-{self.port}.log"
+        with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.process.returncode}; see {log}")
+                try:
+                    async with session.get(f"{self.url}/api/offices") as resp:
+                        if resp.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as in a power cut of the process."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    async def stop(self) -> None:
+        """A normal stop (SIGTERM)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            await asyncio.get_running_loop().run_in_executor(None, self.process.wait)
