@@ -75,6 +75,7 @@ SPEC: Final[dict[str, Any]] = {
         },
     },
     "paths": {
+        "/api/openapi.json": {"get": _op("This document", _ok("the OpenAPI document"))},
         "/api/offices": {"get": _op("Offices, their procedures, counters and hours today", _ok("offices"))},
         "/api/offices/{office}": {"get": _op("One office", _ok("office"), params=[_OFFICE])},
         "/api/offices/{office}/state": {"get": _op("The live state (as the WebSocket snapshot)", _ok("state"), params=[_OFFICE])},
@@ -126,6 +127,20 @@ SPEC: Final[dict[str, Any]] = {
 }
 
 
+OPENAPI_PATHS: Final = web.AppKey("openapi_paths", dict)
+
+
+def add_paths(app: web.Application, paths: dict[str, Any]) -> None:
+    """Document more API paths (front-end packages register their own endpoints here)."""
+    app.setdefault(OPENAPI_PATHS, {}).update(paths)
+
+
+def operation(summary: str, ok_description: str, *, params: list[dict[str, Any]] | None = None,
+              body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One documented operation with the shared error answers (for ``add_paths``)."""
+    return _op(summary, _ok(ok_description), params=params, body=body)
+
+
 async def get_openapi(request: web.Request) -> web.Response:
     """GET /api/openapi.json"""
-    return json_response(SPEC)
+    return json_response({**SPEC, "paths": {**SPEC["paths"], **request.app.get(OPENAPI_PATHS, {})}})
