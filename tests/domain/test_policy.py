@@ -1,0 +1,96 @@
+"""The calling policy and lifecycle rules, as plain Python (no event loop, no Redis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from queue_server.domain.hours import DayHours, OpeningHours
+from queue_server.domain.model import CallingOrder, Conflict, NumberFormat, Ticket, TicketState
+from queue_server.domain.policy import check_transition, choose_next, people_ahead
+from queue_server.domain.state import GapError, OfficeState
+
+
+def ticket(number: str, procedure: str, seq: int, priority: int = 0, order: int | None = None) -> Ticket:
+    return Ticket(number=number, procedure=procedure, state=TicketState.WAITING, seq=seq,
+                  order=seq if order is None else order, issued_at=seq, priority=priority)
+
+
+QUEUES = {
+    "application": [ticket("A001", "application", 1), ticket("A002", "application", 4)],
+    "pickup": [ticket("301", "pickup", 2), ticket("302", "pickup", 3, priority=2)],
+}
+
+
+def test_priority_then_waited_takes_the_priority_class_first() -> None:
+    assert choose_next(QUEUES, ("application", "pickup"), CallingOrder.PRIORITY_THEN_WAITED).number == "302"
+    assert choose_next(QUEUES, ("application",), CallingOrder.PRIORITY_THEN_WAITED).number == "A001"
+
+
+def test_waited_ignores_priority() -> None:
+    assert choose_next(QUEUES, ("application", "pickup"), CallingOrder.WAITED).number == "A001"
+
+
+def test_counter_procedure_order_empties_the_first_procedure_first() -> None:
+    assert choose_next(QUEUES, ("pickup", "application"), CallingOrder.COUNTER_PROCEDURE_ORDER).number == "302"
+    assert choose_next(QUEUES, ("application", "pickup"), CallingOrder.COUNTER_PROCEDURE_ORDER).number == "A001"
+    assert choose_next(QUEUES, ("ecert",), CallingOrder.COUNTER_PROCEDURE_ORDER) is None
+
+
+def test_a_handed_over_ticket_keeps_its_place_by_original_order() -> None:
+    queues = {"review": [ticket("R001", "review", 5), ticket("301", "review", 9, order=2)]}
+    assert choose_next(queues, ("review",), CallingOrder.PRIORITY_THEN_WAITED).number == "301"
+
+
+def test_people_ahead_counts_only_the_same_queue_called_earlier() -> None:
+    waiting = [t for q in QUEUES.values() for t in q]
+    assert people_ahead(QUEUES["pickup"][0], waiting, CallingOrder.PRIORITY_THEN_WAITED) == 1
+    assert people_ahead(QUEUES["pickup"][1], waiting, CallingOrder.PRIORITY_THEN_WAITED) == 0
+    assert people_ahead(QUEUES["application"][1], waiting, CallingOrder.WAITED) == 1
+
+
+def test_finishing_a_ticket_never_called_is_refused_with_the_reason() -> None:
+    with pytest.raises(Conflict, match="cannot finish ticket A001: it is waiting, and only a serving ticket can be"):
+        check_transition("finish", QUEUES["application"][0])
+    check_transition("call", QUEUES["application"][0])
+
+
+def test_number_formats_never_run_past_their_range() -> None:
+    fmt = NumberFormat(first=300, last=302)
+    assert [fmt.render(n) for n in (1, 2, 3)] == ["300", "301", "302"]
+    with pytest.raises(Conflict, match="used up"):
+        fmt.render(4)
+    assert NumberFormat(prefix="A", width=3).render(12) == "A012"
+
+
+def test_opening_hours_know_holidays_year_end_and_holiday_openings() -> None:
+    nine_to_four = DayHours(dt.time(9), dt.time(16))
+    hours = OpeningHours(week=(nine_to_four,) * 5 + (None, None), closed_dates=("12-29", "01-03"),
+                         special={dt.date(2026, 11, 29): DayHours(dt.time(8, 30), dt.time(12, 30))})
+    assert hours.is_open(dt.datetime(2026, 11, 24, 10, 0))
+    assert not hours.is_open(dt.datetime(2026, 11, 24, 16, 0))
+    assert not hours.is_open(dt.datetime(2026, 11, 23, 10, 0))  # 勤労感謝の日
+    assert not hours.is_open(dt.datetime(2026, 12, 29, 10, 0))
+    assert hours.is_open(dt.datetime(2026, 11, 29, 8, 45))  # a Sunday holiday opening
+    assert not hours.is_open(dt.datetime(2026, 11, 28, 10, 0))
+
+
+def _event(seq: int, **ticket: object) -> dict[str, object]:
+    return {"seq": seq, "type": "ticket.issued", "office": "o", "at": seq,
+            "ticket": {"state": "waiting", "seq": seq, "order": seq, "priority": 0, **ticket}}
+
+
+def test_office_state_follows_events_and_detects_a_gap() -> None:
+    state = OfficeState(office="o", seq=0, day="20261124", calling_order=CallingOrder.PRIORITY_THEN_WAITED)
+    assert state.apply(_event(1, number="301", procedure="pickup"))
+    assert state.apply(_event(2, number="302", procedure="pickup"))
+    assert not state.apply(_event(2, number="302", procedure="pickup"))  # a duplicate is ignored
+    assert state.ahead("302") == 1 and state.waiting_counts() == {"pickup": 2}
+    state.apply({"seq": 3, "type": "ticket.called", "office": "o", "at": 3,
+                 "ticket": {"number": "301", "procedure": "pickup", "state": "called", "seq": 1, "order": 1},
+                 "counter": {"id": "4", "status": "open", "ticket": "20261124|301"}})
+    assert state.ahead("302") == 0
+    assert state.recent[0]["number"] == "301" and state.recent[0]["counter"] == "4"
+    with pytest.raises(GapError):
+        state.apply(_event(5, number="303", procedure="pickup"))
