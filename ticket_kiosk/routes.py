@@ -1,9 +1,83 @@
-"""The ticket kiosk's URLs: the kiosk, the visitor's status page, the public congestion page."""
+"""The ticket kiosk's URLs: the kiosk, the visitor's status page, the public congestion page.
+
+- ``/kiosk/{office}`` — the touch kiosk (発券機), portrait 1080×1920 or landscape 1920×1080.
+  ``?print=`` chooses how the kiosk prints, per kiosk terminal (its start URL):
+  ``auto`` (default) prints on the server's ``[printer]``; with ``kind = "none"`` it prints
+  nothing (the visitor notes the number or scans the QR code on screen); when that printer fails
+  the kiosk says so and falls back to the browser's print layout (80 mm roll, ``@media print``).
+  ``browser`` always uses the browser's print layout (a printer attached to the kiosk PC; run
+  Chromium with ``--kiosk-printing`` so no dialog appears). ``off`` never prints.
+  ``?lang=`` sets the start language (default Japanese; the kiosk returns to it after each visitor).
+- ``/status/{token}`` — the visitor's phone: live place in line, alert when near and when called.
+- ``/congestion`` and ``/congestion/{office}`` — public waiting times per office and procedure.
+
+The pages get everything live from the public HTTP/WebSocket API; these handlers only render
+the page frame with the office's name and the page's texts.
+"""
 
 from __future__ import annotations
 
+from typing import Final
+
 from aiohttp import web
+
+from queue_server.config import Office
+from queue_server.web.keys import CONFIG
+from queue_server.web.pages import page_language, render_page
+
+from .api import TOKEN, setup_api
+
+PRINT_MODES: Final = ("auto", "browser", "off")
+RETURN_SECONDS: Final = 20       # the ticket screen goes back to the start by itself
+IDLE_RESET_SECONDS: Final = 60   # a language chosen but not used is reset for the next visitor
+
+
+def _office(request: web.Request) -> Office:
+    office = request.app[CONFIG].offices.get(request.match_info["office"])
+    if office is None:
+        raise web.HTTPNotFound(text=f"no office {request.match_info['office']!r}")
+    return office
+
+
+async def kiosk_page(request: web.Request) -> web.Response:
+    """GET /kiosk/{office}"""
+    office = _office(request)
+    mode = request.query.get("print", "auto")
+    if mode not in PRINT_MODES:
+        raise web.HTTPBadRequest(text=f"print must be one of {', '.join(PRINT_MODES)}, got {mode!r}")
+    lang = page_language(request)
+    return render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk",), all_languages=True,
+                       office=office, page_data={
+                           "office": office.id, "office_name": office.name, "print_mode": mode,
+                           "default_lang": lang, "return_seconds": RETURN_SECONDS,
+                           "idle_reset_seconds": IDLE_RESET_SECONDS})
+
+
+async def status_page(request: web.Request) -> web.Response:
+    """GET /status/{token} — in the ticket's language once the page has read the ticket."""
+    token = request.match_info["token"]
+    if not TOKEN.match(token):
+        raise web.HTTPNotFound(text="no ticket with this status link")
+    config = request.app[CONFIG]
+    lang = page_language(request)
+    return render_page(request, "status.html", lang=lang, catalog_sections=("status",), all_languages=True,
+                       page_data={"token": token, "near_turn_ahead": config.calling.near_turn_ahead,
+                                  "lang": request.query.get("lang") and lang})
+
+
+async def congestion_page(request: web.Request) -> web.Response:
+    """GET /congestion and /congestion/{office}"""
+    config = request.app[CONFIG]
+    offices = [_office(request)] if "office" in request.match_info else list(config.offices.values())
+    return render_page(request, "congestion.html", lang=page_language(request), catalog_sections=("congestion",),
+                       offices=offices, single=len(offices) == 1 and "office" in request.match_info,
+                       page_data={"offices": [o.id for o in offices]})
 
 
 def setup(app: web.Application) -> None:
-    """Register the kiosk's pages and its print endpoint."""
+    """Register the kiosk's pages, its print endpoint and the status QR code."""
+    setup_api(app)
+    app.router.add_get("/kiosk/{office}", kiosk_page)
+    app.router.add_get("/status/{token}", status_page)
+    app.router.add_get("/congestion", congestion_page)
+    app.router.add_get("/congestion/{office}", congestion_page)

@@ -147,6 +147,9 @@ def setup_pages(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(app, loader=loader, autoescape=jinja2.select_autoescape(default=True),
                                undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["t"] = _t
+    # Defaults, so a template rendered without render_page still works (render_page overrides them).
+    env.globals.update(catalogs=app[CATALOGS], lang=DEFAULT_LANGUAGE, html_lang=HTML_LANG[DEFAULT_LANGUAGE],
+                       catalog={}, page_data={}, languages=LANGUAGES)
 
     for area, directory in dirs:
         static = directory / "static"

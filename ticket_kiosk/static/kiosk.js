@@ -1,0 +1,358 @@
+// The touch kiosk (発券機): choose a procedure, get a number, a QR code and (usually) a printed ticket.
+//
+// Everything comes from the public API: GET /api/offices/{office} (procedures, open now, hours),
+// the WebSocket "congestion" view (waiting, estimate and paused per procedure, live), POST
+// /api/offices/{office}/tickets with an Idempotency-Key made once per visitor (a double tap or a
+// retried request issues one ticket), GET /api/tickets/{token} (estimate) and POST
+// /api/tickets/{token}/print.
+
+import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
+import { LiveConnection, offlineSign } from "/static/common/live.js";
+import { currentLanguage, pageData, roundMinutes, setLanguage, t, translateDocument } from "/static/common/page.js";
+
+const config = pageData();
+const OFFICE_REFRESH_MS = 60_000;
+const BUSY_SCREEN_AFTER_MS = 250;   // a quick answer goes straight to the number, without a flash
+const ISSUE_ATTEMPTS = 3;
+
+const $ = (id) => document.getElementById(id);
+const screens = ["start", "busy", "ticket", "error"];
+
+const state = {
+  office: null,          // GET /api/offices/{office}
+  congestion: null,      // {procedure id: {waiting, estimate_minutes, paused}}
+  idempotencyKey: newIdempotencyKey(),
+  issuing: false,
+  ticket: null,          // the issue answer on the ticket screen
+  estimate: null,
+  printStatus: null,     // {key, detail}
+  returnTimer: null,
+  returnAt: 0,
+  idleTimer: null,
+};
+
+function show(name) {
+  for (const screen of screens) $(`screen-${screen}`).hidden = screen !== name;
+  document.body.dataset.screen = name;
+}
+
+// --- language ----------------------------------------------------------------------------
+
+function localName(procedure, lang = currentLanguage()) {
+  return (procedure.names && procedure.names[lang]) || procedure.name;
+}
+
+function localDescription(procedure, lang = currentLanguage()) {
+  return (procedure.descriptions && procedure.descriptions[lang]) || procedure.description || "";
+}
+
+function chooseLanguage(lang) {
+  if (!setLanguage(lang)) return;
+  for (const button of document.querySelectorAll("button.language")) {
+    button.setAttribute("aria-pressed", String(button.dataset.lang === lang));
+  }
+  translateDocument();
+  renderAll();
+  armIdleReset();
+}
+
+function armIdleReset() {
+  clearTimeout(state.idleTimer);
+  if (currentLanguage() === config.default_lang) return;
+  state.idleTimer = setTimeout(() => {
+    if (document.body.dataset.screen === "start") chooseLanguage(config.default_lang);
+  }, config.idle_reset_seconds * 1000);
+}
+
+// --- the start screen ------------------------------------------------------------------------
+
+function counterName(id) {
+  const counter = state.office && state.office.counters.find((c) => c.id === id);
+  return t("common.counter", { id, name: counter ? counter.name : id });
+}
+
+function procedureStatus(procedure) {
+  const live = state.congestion && state.congestion[procedure.id];
+  const paused = live ? live.paused : procedure.paused;
+  if (!state.office.open_now) return "closed";
+  if (paused) return "paused";
+  return "open";
+}
+
+function renderHours() {
+  const hours = state.office && state.office.hours_today;
+  // Without hours today but open anyway (a demo, or always_open), no hours line at all.
+  const text = !state.office ? "" : hours ? t("kiosk.hours_today", { hours: `${hours.opens}–${hours.closes}` })
+    : state.office.open_now ? "" : t("kiosk.no_hours_today");
+  $("hours").textContent = text;
+  $("closed-banner").hidden = !state.office || state.office.open_now;
+}
+
+function renderProcedures() {
+  const box = $("procedures");
+  if (!state.office) return;
+  const visible = state.office.procedures.filter((p) => !p.city_staff_only);
+  box.replaceChildren(...visible.map((procedure) => {
+    const status = procedureStatus(procedure);
+    const live = state.congestion && state.congestion[procedure.id];
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `procedure procedure-${status}`;
+    button.dataset.procedure = procedure.id;
+    if (status !== "open") button.setAttribute("aria-disabled", "true");
+
+    const name = document.createElement("span");
+    name.className = "procedure-name";
+    name.textContent = localName(procedure);
+    const description = document.createElement("span");
+    description.className = "procedure-description";
+    description.textContent = localDescription(procedure);
+    const meta = document.createElement("span");
+    meta.className = "procedure-meta";
+    if (status === "open") {
+      if (live) {
+        const parts = [t("kiosk.waiting", { n: live.waiting })];
+        if (typeof live.estimate_minutes === "number") {
+          parts.push(t("kiosk.estimate_short", { minutes: roundMinutes(live.estimate_minutes) }));
+        }
+        meta.textContent = parts.join(" ・ ");
+      }
+    } else {
+      meta.classList.add("procedure-unavailable");
+      meta.textContent = t(status === "paused" ? "kiosk.paused" : "kiosk.closed");
+    }
+    button.append(name, description, meta);
+    button.addEventListener("click", () => issue(procedure, button));
+    return button;
+  }));
+}
+
+function renderAll() {
+  renderHours();
+  renderProcedures();
+  if (state.ticket) renderTicket();
+}
+
+async function loadOffice() {
+  try {
+    state.office = await api(`/api/offices/${encodeURIComponent(config.office)}`);
+    renderAll();
+  } catch (e) {
+    if (!state.office) $("procedures").textContent = t(`error.${e.code}.message`);
+  }
+}
+
+function followCongestion() {
+  const live = new LiveConnection(offlineSign());
+  live.subscribe({ view: "congestion", office: config.office }, {
+    view(data) {
+      state.congestion = Object.fromEntries(data.procedures.map((p) => [p.id, p]));
+      if (state.office) {
+        // The live view is newer than the office answer for paused procedures.
+        for (const p of state.office.procedures) if (state.congestion[p.id]) p.paused = state.congestion[p.id].paused;
+      }
+      renderProcedures();
+    },
+  });
+}
+
+// --- issuing ---------------------------------------------------------------------------------
+
+async function issue(procedure, button) {
+  if (state.issuing || document.body.dataset.screen !== "start") return;   // a second tap does nothing
+  const status = procedureStatus(procedure);
+  if (status !== "open") {
+    button.classList.remove("shake");
+    void button.offsetWidth;
+    button.classList.add("shake");
+    return;
+  }
+  state.issuing = true;
+  document.body.classList.add("issuing");
+  button.setAttribute("aria-busy", "true");
+  const busyTimer = setTimeout(() => show("busy"), BUSY_SCREEN_AFTER_MS);
+  let answer = null;
+  let failure = null;
+  for (let attempt = 1; attempt <= ISSUE_ATTEMPTS && !answer; attempt++) {
+    try {
+      answer = await api(`/api/offices/${encodeURIComponent(config.office)}/tickets`, {
+        method: "POST", body: { procedure: procedure.id, lang: currentLanguage() },
+        idempotencyKey: state.idempotencyKey,
+      });
+    } catch (e) {
+      failure = e;
+      // Only a lost answer is retried, with the same key: the server applies it once.
+      if (!(e instanceof ApiError) || !["network", "unavailable"].includes(e.code)) break;
+      await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
+    }
+  }
+  clearTimeout(busyTimer);
+  button.removeAttribute("aria-busy");
+  document.body.classList.remove("issuing");
+  if (!answer) {
+    state.issuing = false;
+    showError(failure);
+    return;
+  }
+  state.ticket = { ...answer, procedureInfo: procedure, lang: currentLanguage() };
+  state.estimate = null;
+  state.printStatus = null;
+  renderTicket();
+  show("ticket");
+  startReturnCountdown();
+  loadEstimate(answer.token);
+  printTicket(answer.token);
+}
+
+function showError(error) {
+  const code = error && error.code;
+  const specific = code && code !== "network" && code !== "unavailable" && t(`error.${code}.message`);
+  $("error-message").textContent = specific && !specific.startsWith("error.")
+    ? `${specific} ${t("kiosk.issue_failed")}` : t("kiosk.issue_failed");
+  show("error");
+  startReturnCountdown();
+  loadOffice();   // a closed office or a paused procedure shows on the buttons from now on
+}
+
+async function loadEstimate(token) {
+  try {
+    const view = await api(`/api/tickets/${encodeURIComponent(token)}`);
+    if (state.ticket && state.ticket.token === token) {
+      state.estimate = view.estimate || null;
+      if (typeof view.ahead === "number") state.ticket.ahead = view.ahead;
+      renderTicket();
+    }
+  } catch {
+    // The estimate is a courtesy: the number and the QR code are already shown.
+  }
+}
+
+function renderTicket() {
+  const ticket = state.ticket;
+  $("ticket-number").textContent = ticket.ticket.number;
+  $("ticket-procedure").textContent = localName(ticket.procedureInfo);
+  $("ticket-ahead").textContent = ticket.ahead > 0 ? t("common.ahead", { n: ticket.ahead }) : t("common.ahead_none");
+  const estimate = state.estimate;
+  const hasEstimate = estimate && typeof estimate.median_minutes === "number" && !estimate.past_closing;
+  $("ticket-estimate").hidden = !hasEstimate;
+  if (hasEstimate) {
+    $("ticket-estimate").textContent = t("common.estimate", {
+      median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
+      high: roundMinutes(estimate.high_minutes),
+    });
+  }
+  $("ticket-past-closing").hidden = !(estimate && estimate.past_closing);
+  const qr = `/kiosk/qr/${encodeURIComponent(ticket.token)}.svg`;
+  $("ticket-qr").src = qr;
+  $("ticket-qr").alt = t("kiosk.qr_caption");
+  $("ticket-qr").dataset.statusUrl = ticket.status_url;
+  renderPrintStatus();
+  renderPrintLayout(qr);
+}
+
+function renderPrintLayout(qr) {
+  const ticket = state.ticket;
+  const ja = "ja";
+  $("pt-heading").textContent = t("kiosk.print_heading", {}, ja);
+  $("pt-number").textContent = ticket.ticket.number;
+  $("pt-procedure").textContent = ticket.procedureInfo.name;
+  const local = localName(ticket.procedureInfo, ticket.lang);
+  $("pt-procedure-local").textContent = local !== ticket.procedureInfo.name ? local : "";
+  const issued = new Date(ticket.ticket.issued_at);
+  const time = `${issued.getFullYear()}/${issued.getMonth() + 1}/${issued.getDate()} `
+    + `${String(issued.getHours()).padStart(2, "0")}:${String(issued.getMinutes()).padStart(2, "0")}`;
+  $("pt-issued").textContent = t("kiosk.print_issued", { time }, ja);
+  $("pt-ahead").textContent = ticket.ahead > 0 ? t("common.ahead", { n: ticket.ahead }, ja) : "";
+  $("pt-qr").src = qr;
+  $("pt-hint").textContent = t("kiosk.print_hint", {}, ja);
+}
+
+// --- printing ----------------------------------------------------------------------------------
+
+function renderPrintStatus() {
+  const status = state.printStatus;
+  $("print-message").textContent = status ? t(status.key) : "";
+  $("print-message").className = `print-message${status && status.key === "kiosk.print_failed" ? " notice notice-error" : ""}`;
+  $("print-detail").hidden = !(status && status.detail);
+  $("print-detail").textContent = (status && status.detail) || "";
+}
+
+function browserPrint() {
+  // The QR image must be loaded before the print layout is handed to the printer.
+  const img = $("pt-qr");
+  const go = () => window.print();
+  if (img.complete) go(); else img.addEventListener("load", go, { once: true });
+}
+
+async function printTicket(token) {
+  const mode = config.print_mode;
+  if (mode === "off") {
+    state.printStatus = { key: "kiosk.no_printer" };
+  } else if (mode === "browser") {
+    state.printStatus = { key: "kiosk.printed" };
+    browserPrint();
+  } else {
+    state.printStatus = { key: "kiosk.printing" };
+    renderPrintStatus();
+    try {
+      const answer = await api(`/api/tickets/${encodeURIComponent(token)}/print`, { method: "POST", body: {}, timeoutMs: 30_000 });
+      state.printStatus = { key: answer.printed ? "kiosk.printed" : "kiosk.no_printer" };
+    } catch (e) {
+      // The printer failed: say so plainly, show staff the cause, and try the browser's printer.
+      state.printStatus = { key: "kiosk.print_failed", detail: e.code === "printer_error" ? e.message : "" };
+      document.body.dataset.printFallback = "browser";
+      if (state.ticket && state.ticket.token === token) browserPrint();
+    }
+  }
+  if (state.ticket && state.ticket.token === token) renderPrintStatus();
+}
+
+// --- back to the start -------------------------------------------------------------------------
+
+function startReturnCountdown() {
+  clearInterval(state.returnTimer);
+  state.returnAt = Date.now() + config.return_seconds * 1000;
+  const tick = () => {
+    const left = Math.max(0, Math.ceil((state.returnAt - Date.now()) / 1000));
+    $("returning").textContent = t("kiosk.returning", { seconds: left });
+    if (left <= 0) backToStart();
+  };
+  tick();
+  state.returnTimer = setInterval(tick, 250);
+}
+
+function backToStart() {
+  clearInterval(state.returnTimer);
+  state.ticket = null;
+  state.estimate = null;
+  state.printStatus = null;
+  state.issuing = false;
+  state.idempotencyKey = newIdempotencyKey();   // the next visitor's touch is a new ticket
+  delete document.body.dataset.printFallback;
+  $("ticket-qr").removeAttribute("src");
+  if (currentLanguage() !== config.default_lang) chooseLanguage(config.default_lang);
+  show("start");
+  renderAll();
+}
+
+// --- clock -----------------------------------------------------------------------------------
+
+function tickClock() {
+  const now = new Date();
+  $("clock").textContent = `${String(now.getHours()).padStart(2, "0")}:${String(now.getMinutes()).padStart(2, "0")}`;
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+for (const button of document.querySelectorAll("button.language")) {
+  button.addEventListener("click", () => chooseLanguage(button.dataset.lang));
+}
+$("back").addEventListener("click", backToStart);
+$("error-back").addEventListener("click", backToStart);
+document.addEventListener("contextmenu", (e) => e.preventDefault());   // a long press opens no menu
+show("start");
+tickClock();
+setInterval(tickClock, 10_000);
+loadOffice().then(() => document.body.dataset.ready = "true");
+setInterval(loadOffice, OFFICE_REFRESH_MS);
+followCongestion();
