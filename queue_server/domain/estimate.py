@@ -53,13 +53,19 @@ ELAPSED_CAP_QUANTILE: Final = 0.95
 
 MS_PER_MINUTE: Final = 60_000
 
-_KEY_SCALE: Final = float(2**22)
+_KEY_SCALE: Final = float(2**32)
 """Distance between two priority classes in the simulation's float sort key."""
 
 _PREFERENCE_SCALE: Final = _KEY_SCALE * 16
 """Distance between two preference ranks of a counter (``counter_procedure_order``)."""
 
 _INF: Final = math.inf
+
+_ARRIVAL_KEY_SCALE: Final = 256.0
+"""Key units per minute of a booked visitor's arrival: their order follows arrival time."""
+
+_MAX_MINUTES: Final = 14 * 24 * 60.0
+"""Arrival keys stop growing after two weeks; keeps the key below the next priority class."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,11 +336,14 @@ class _Simulation:
         self.real_slots = len(snap.waiting) + nq  # tickets and phantoms: the ones whose calls we need
         self.waiting_count = [len(g) - 1 for g in groups]
 
-        # Booked arrivals (B): per procedure, FIFO by each run's sampled arrival time.
-        self.expected_groups: list[list[tuple[float, ExpectedArrival]]] = [[] for _ in range(nq)]
-        for j, e in enumerate(sorted(snap.expected, key=lambda e: e.at)):
-            key = klass(e.priority) * _KEY_SCALE + n_wait + nq + j
-            self.expected_groups[qindex[e.procedure]].append((key, e))
+        # Booked arrivals (B): one stream per procedure and priority class, each first come first
+        # served, so its head is the only candidate. Their ``order`` is given on arrival: after
+        # everybody waiting now, among themselves by each run's sampled arrival time.
+        streams: dict[tuple[int, int], list[ExpectedArrival]] = {}
+        for e in snap.expected:
+            streams.setdefault((qindex[e.procedure], klass(e.priority)), []).append(e)
+        self.streams = sorted(streams.items())
+        self.expected_base = float(n_wait + nq + 1)
 
         # Counters.
         self.counter_ids = [c.id for c in snap.counters]
@@ -423,36 +432,35 @@ class _Simulation:
         return factor * np.maximum(total - elapsed_eff, 0.0)
 
     def _expected_queues(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-        """Per-run booked arrivals laid out like the ready queues: keys, arrival times, durations, starts."""
+        """Per-run booked arrivals laid out stream by stream: keys, arrival times, durations, stream starts."""
         runs, rng = self.runs, self.rng
         key_cols: list[NDArray[np.float64]] = []
         arrive_cols: list[NDArray[np.float64]] = []
         dur_cols: list[NDArray[np.float64]] = []
-        starts = np.zeros(len(self.procedures), dtype=np.intp)
+        starts = np.zeros(len(self.streams), dtype=np.intp)
         width = 0
-        for qi, group in enumerate(self.expected_groups):
-            starts[qi] = width
+        for si, ((qi, klass), group) in enumerate(self.streams):
+            starts[si] = width
             n = len(group)
-            if n:
-                at = np.array([(e.at - self.snap.now) / MS_PER_MINUTE for _, e in group])
-                spread = np.array([e.spread_minutes for _, e in group])
-                show = np.array([e.show_probability for _, e in group])
-                arrive = np.maximum(at + spread * rng.uniform(-1.0, 1.0, (runs, n)), 0.0)
-                arrive = np.where(rng.random((runs, n)) < show, arrive, _INF)
-                order = np.argsort(arrive, axis=1, kind="stable")
-                arrive_cols.append(np.take_along_axis(arrive, order, axis=1))
-                key_cols.append(np.take_along_axis(np.broadcast_to(np.array([k for k, _ in group]), (runs, n)), order, axis=1))
-                dur_cols.append(self._service(np.full(n, qi, dtype=np.intp), (runs, n)))
-            arrive_cols.append(np.full((runs, 1), _INF))
-            key_cols.append(np.full((runs, 1), _INF))
-            dur_cols.append(np.zeros((runs, 1)))
+            earliest, latest, show = np.array([_arrival_window(e, self.snap.now) for e in group]).T
+            arrive = earliest + (latest - earliest) * rng.random((runs, n))
+            arrive = np.where(rng.random((runs, n)) < show, arrive, _INF)
+            arrive.sort(axis=1)
+            arrive_cols += [arrive, np.full((runs, 1), _INF)]
+            # Later arrival, later order; ties (several at once) keep the stream's order.
+            key = klass * _KEY_SCALE + self.expected_base + np.minimum(arrive, _MAX_MINUTES) * _ARRIVAL_KEY_SCALE
+            key_cols += [np.where(np.isfinite(arrive), key, _INF), np.full((runs, 1), _INF)]
+            dur_cols += [self._service(np.full(n, qi, dtype=np.intp), (runs, n)), np.zeros((runs, 1))]
             width += n + 1
+        if not self.streams:
+            return np.zeros((runs, 0)), np.zeros((runs, 0)), np.zeros((runs, 0)), starts
         return np.hstack(key_cols), np.hstack(arrive_cols), np.hstack(dur_cols), starts
 
     def run(self) -> NDArray[np.float64]:
         """Play all runs forward; minutes until each ready slot is called (inf: not today)."""
         runs = self.runs
         nq = len(self.procedures)
+        ns = len(self.streams)
         ar = np.arange(runs)
         free = self._initial_free()
 
@@ -462,54 +470,78 @@ class _Simulation:
         walk_a = np.where(self.phantom_a, 0.0, self.walk_up)
         calls = np.full((runs, len(key_a)), _INF)
         ptr_a = np.broadcast_to(self.queue_start, (runs, nq)).copy()
-        head_a = key_a[ptr_a]
 
+        # Candidates: columns 0..nq-1 are the ready queues' heads, then one per booked stream.
         key_b, arrive_b, dur_b, start_b = self._expected_queues()
-        ptr_b = np.broadcast_to(start_b, (runs, nq)).copy()
-        head_b_key = key_b[ar[:, None], ptr_b]
-        head_b_at = arrive_b[ar[:, None], ptr_b]
+        ptr_b = np.broadcast_to(start_b, (runs, ns)).copy()
+        heads = np.hstack([key_a[ptr_a], key_b[ar[:, None], ptr_b]])
+        head_at = arrive_b[ar[:, None], ptr_b]
+        stream_q = np.array([qi for (qi, _), _ in self.streams], dtype=np.intp)
+        offset = np.hstack([self.offset, self.offset[:, stream_q]])
+        stream_served = self.served_zero[:, stream_q]
+        factor, walk_up = self.factor, self.walk_up
 
-        offset, served_zero, factor, walk_up = self.offset, self.served_zero, self.factor, self.walk_up
         to_call = runs * self.real_slots
         called = 0
-        n_b = key_b.shape[1]
-        max_steps = (len(key_a) + n_b + 2) * (free.shape[1] + 2)
-        if free.shape[1] == 0:
-            max_steps = 0
+        max_steps = (len(key_a) + key_b.shape[1] + 2) * (free.shape[1] + 2) if free.shape[1] else 0
         for _ in range(max_steps):
             c = free.argmin(axis=1)
             t = free[ar, c]
             if t.min() == _INF:
                 break
-            kb = np.where(head_b_at <= t[:, None], head_b_key, _INF)
-            k = np.minimum(head_a, kb) + offset[c]
-            q = k.argmin(axis=1)
-            take = k[ar, q] < _INF
-            from_b = kb[ar, q] < head_a[ar, q]
-            take_a = take & ~from_b
-            take_b = take & from_b
+            k = heads + offset[c]
+            if ns:
+                k[:, nq:] = np.where(head_at <= t[:, None], k[:, nq:], _INF)  # not arrived yet
+            j = k.argmin(axis=1)
+            take = k[ar, j] < _INF
+            ready = j < nq
+            take_a = take & ready
+            fc = factor[c]
 
-            ia = ptr_a[ar, q]
+            qa = np.where(ready, j, 0)
+            ia = ptr_a[ar, qa]
             calls[ar, ia] = np.where(take_a, t, calls[ar, ia])
             ia_next = ia + take_a
-            ptr_a[ar, q] = ia_next
-            head_a[ar, q] = key_a[ia_next]
+            ptr_a[ar, qa] = ia_next
+            heads[ar, qa] = key_a[ia_next]
+            busy = walk_a[ia] + dur_a[ar, ia] * fc
 
-            ib = ptr_b[ar, q]
-            ib_next = ib + take_b
-            ptr_b[ar, q] = ib_next
-            head_b_key[ar, q] = key_b[ar, ib_next]
-            head_b_at[ar, q] = arrive_b[ar, ib_next]
-
-            fc = factor[c]
-            busy = np.where(take_a, walk_a[ia] + dur_a[ar, ia] * fc, walk_up + dur_b[ar, ib] * fc)
-            idle_until = (head_b_at + served_zero[c]).min(axis=1)
+            if ns:
+                take_b = take & ~ready
+                sb = np.where(ready, 0, j - nq)
+                ib = ptr_b[ar, sb]
+                ib_next = ib + take_b
+                ptr_b[ar, sb] = ib_next
+                heads[ar, nq + sb] = key_b[ar, ib_next]
+                head_at[ar, sb] = arrive_b[ar, ib_next]
+                busy = np.where(ready, busy, walk_up + dur_b[ar, ib] * fc)
+                # Nothing to call: wait for the next booked visitor this counter serves.
+                idle_until = (head_at + stream_served[c]).min(axis=1)
+            else:
+                idle_until = np.full(runs, _INF)
             free[ar, c] = self._adjust(c, np.where(take, t + busy, idle_until))
 
             called += int(np.count_nonzero(take_a))
             if called >= to_call:
                 break
         return calls
+
+
+def _arrival_window(e: ExpectedArrival, now: int) -> tuple[float, float, float]:
+    """Minutes from now of a booked visitor's earliest and latest arrival, and the chance they come.
+
+    Not yet here although the window has opened: they come later in it, and the no-show is
+    likelier (Bayes). A window already closed means they come at once, if at all.
+    """
+    at = (e.at - now) / MS_PER_MINUTE
+    lo, hi = at - e.spread_minutes, at + e.spread_minutes
+    if hi <= 0:
+        return 0.0, 0.0, e.show_probability
+    if lo >= 0:
+        return lo, hi, e.show_probability
+    still = hi / (hi - lo)  # share of arrivals that fall after now
+    p = e.show_probability * still
+    return 0.0, hi, p / (p + 1 - e.show_probability)
 
 
 # Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).

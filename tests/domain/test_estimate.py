@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
+import random
 
 import pytest
 
@@ -13,8 +16,17 @@ from queue_server.domain.estimate import (
     WaitingTicket,
     estimate_waits,
 )
-from queue_server.domain.model import CallingOrder, CounterStatus, NotFound, NumberFormat, Procedure
-from queue_server.domain.service_model import LearningSettings, ServiceModel
+from queue_server.domain.model import (
+    CallingOrder,
+    CounterStatus,
+    NotFound,
+    NumberFormat,
+    Procedure,
+    Ticket,
+    TicketState,
+)
+from queue_server.domain.policy import choose_next
+from queue_server.domain.service_model import CounterSpeed, LearningSettings, ServiceModel
 
 MIN = 60_000  # epoch ms per minute
 NOW = 1_800_000_000_000
@@ -204,3 +216,110 @@ def test_outlook_counts_waiting_per_procedure() -> None:
 def test_a_procedure_the_model_does_not_know_is_refused() -> None:
     with pytest.raises(NotFound):
         estimate_waits(snapshot([ticket("C1", "c", 1)], [CounterState("1", ("c",))]))
+
+
+def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]:
+    """Reference: one fixed-time future played ticket by ticket with ``policy.choose_next`` itself."""
+    model = snap.service
+    walk = model.walk_up_minutes
+
+    def rel(ms: int) -> float:
+        return (ms - NOW) / MIN
+
+    def settle(c: CounterState, t: float) -> float:
+        for start, end in sorted(c.breaks):
+            if rel(start) <= t < rel(end):
+                t = rel(end)
+        return math.inf if c.until is not None and t >= rel(c.until) else t
+
+    free: list[float] = []
+    for c in snap.counters:
+        t = 0.0
+        if c.serving is not None:
+            visit = model.counter_factor(c.id) * minutes[c.serving]
+            if c.started_at is not None:
+                t = max(visit - (NOW - c.started_at) / MIN, 0.0)
+            else:
+                t = max(walk - (NOW - (c.called_at or NOW)) / MIN, 0.0) + visit
+        if c.status is not CounterStatus.OPEN:
+            t = max(t, rel(c.resumes_at) if c.resumes_at is not None else math.inf)
+        free.append(settle(c, t))
+    waiting = [Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority) for w in snap.waiting]
+    last = max((w.order for w in snap.waiting), default=0)
+    booked = sorted(snap.expected, key=lambda e: e.at)
+    coming = [
+        (max(rel(e.at), 0.0), Ticket(f"E{j}", e.procedure, TicketState.WAITING, last + 1 + j, last + 1 + j, e.at, e.priority))
+        for j, e in enumerate(booked)
+    ]
+    calls: dict[str, float] = {}
+    while True:
+        ci = min(range(len(free)), key=lambda i: (free[i], i))
+        t, counter = free[ci], snap.counters[ci]
+        if t == math.inf:
+            return calls
+        queues: dict[str, list[Ticket]] = {}
+        for w in waiting + [w for at, w in coming if at <= t]:
+            queues.setdefault(w.procedure, []).append(w)
+        chosen = choose_next(queues, counter.procedures, snap.calling_order)
+        if chosen is None:
+            later = [at for at, w in coming if at > t and w.procedure in counter.procedures]
+            free[ci] = settle(counter, min(later)) if later else math.inf
+            continue
+        calls[chosen.number] = t
+        waiting = [w for w in waiting if w is not chosen]
+        coming = [(at, w) for at, w in coming if w is not chosen]
+        free[ci] = settle(counter, t + walk + model.counter_factor(counter.id) * minutes[chosen.procedure])
+
+
+def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]]:
+    """A random office state with (nearly) fixed visit times and distinct counter speeds."""
+    procedures = ["p0", "p1", "p2", "p3"][: rng.randint(1, 4)]
+    minutes = {p: rng.choice([5.13, 7.37, 10.71, 13.97]) for p in procedures}
+    exact = LearningSettings(prior_cv=1e-6, prior_weight=1e12, walk_up_prior_minutes=rng.choice([0.0, 0.5]))
+    model = ServiceModel.learn([Procedure(p, p, NumberFormat(), minutes[p]) for p in procedures], settings=exact)
+    # Distinct speeds so no two counters free up at the same instant (ties are arbitrary).
+    model = dataclasses.replace(model, counters={str(i): CounterSpeed(str(i), 100, 1 + 0.0173 * i) for i in range(6)})
+    waiting = [
+        WaitingTicket(f"T{i}", rng.choice(procedures), rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW)
+        for i in range(rng.randint(0, 25))
+    ]
+    counters = []
+    for ci in range(rng.randint(1, 5)):
+        status = rng.choice([CounterStatus.OPEN] * 4 + [CounterStatus.PAUSED, CounterStatus.CLOSED])
+        serving = rng.choice([None, rng.choice(procedures)])
+        started = NOW - int(rng.uniform(0, 4) * MIN) if serving and rng.random() < 0.8 else None
+        breaks: tuple[tuple[int, int], ...] = ()
+        if rng.random() < 0.4:
+            s = rng.uniform(-10, 60)
+            breaks = ((NOW + int(s * MIN), NOW + int((s + rng.uniform(5, 60)) * MIN)),)
+        counters.append(
+            CounterState(
+                str(ci),
+                tuple(rng.sample(procedures, rng.randint(1, len(procedures)))),
+                status,
+                serving,
+                NOW - 5 * MIN if serving else None,
+                started,
+                breaks,
+                NOW + int(rng.uniform(30, 200) * MIN) if rng.random() < 0.2 else None,
+                NOW + int(rng.uniform(0, 40) * MIN) if status is not CounterStatus.OPEN and rng.random() < 0.6 else None,
+            )
+        )
+    expected = tuple(
+        ExpectedArrival(rng.choice(procedures), NOW + int(rng.uniform(1, 90) * MIN), rng.choice([0, 1]), 1.0, 0.0)
+        for _ in range(rng.randint(0, 6))
+    )
+    order = rng.choice(list(CallingOrder))
+    return OfficeSnapshot(NOW, NOW + 300 * MIN, order, tuple(waiting), tuple(counters), model, expected), minutes
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_the_simulation_calls_tickets_as_choose_next_would(seed: int) -> None:
+    snap, minutes = _random_office(random.Random(seed))
+    want = _replay(snap, minutes)
+    got = {t.number: t.median_minutes for t in estimate_waits(snap, runs=10).tickets}
+    for number, minutes_until in got.items():
+        if number in want:
+            assert minutes_until == pytest.approx(want[number], abs=0.01), number
+        else:
+            assert minutes_until is None, number

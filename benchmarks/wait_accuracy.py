@@ -1,0 +1,493 @@
+"""How good is the wait estimate? Simulated office days against realised waits.
+
+Each day (08:30–17:15) is played with the real calling policy (``policy.choose_next``):
+Poisson walk-ins with an hourly profile peaking mid-morning and early afternoon, booked
+visitors at fixed slots (±5 min late or early, 5–10 % no-shows), lognormal visits per
+procedure, counters serving different subsets, fewer counters over lunch. At every ticket
+issue the estimator runs exactly as the server would: from that moment's snapshot, with the
+service model learned from the day's finished visits so far and the configured priors. Its
+median and 10–90 % range are compared with the ticket's realised wait (issue → call), next
+to three baselines:
+
+- ``QL``: (n+1)·mean ÷ s, n = ahead in the ticket's queue, s = open counters serving it;
+- ``LES``: the wait of the last ticket of the same procedure to be called;
+- ``ahead×mean÷counters``: everybody waiting in the office × mean visit ÷ open counters.
+
+    .venv/bin/python benchmarks/wait_accuracy.py --days 10 --seed 1
+
+Prints Markdown tables; ``--workers`` spreads the days over processes (default 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import math
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Final
+
+from queue_server.domain.estimate import (
+    CounterState,
+    ExpectedArrival,
+    OfficeSnapshot,
+    WaitingTicket,
+    estimate_waits,
+)
+from queue_server.domain.model import CallingOrder, NumberFormat, Procedure, Ticket, TicketState
+from queue_server.domain.policy import choose_next, people_ahead
+from queue_server.domain.service_model import MeasuredDuration, ServiceModel, Stage
+
+OPEN: Final = 8 * 60 + 30  # 08:30, minutes since midnight
+CLOSE: Final = 17 * 60 + 15  # 17:15
+EPOCH_MS: Final = 1_800_000_000_000  # midnight of the simulated day
+MS: Final = 60_000
+
+HOURLY_PROFILE: Final = {8: 0.6, 9: 1.0, 10: 1.5, 11: 1.2, 12: 0.7, 13: 1.3, 14: 1.1, 15: 0.9, 16: 0.6, 17: 0.3}
+"""Relative walk-in rate per hour: peaks mid-morning (10–11) and early afternoon (13–14)."""
+
+SHOW_PROBABILITY: Final = 0.92
+"""What the office tells the estimator about booked visitors (its long-run show rate)."""
+
+FORGOT_FINISH: Final = 0.02
+"""Share of visits whose recorded duration is inflated by a finish pressed 30–120 min late."""
+
+ESTIMATORS: Final = ("estimator", "QL", "LES", "ahead×mean÷counters")
+
+
+@dataclass(frozen=True)
+class ProcedureSpec:
+    """A procedure's true visit time and share of walk-ins, and the prior the office configured."""
+
+    id: str
+    mean: float
+    cv: float
+    prior: float
+    share: float
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    """A counter: what it serves (preference order), how fast its staff are, its lunch (minutes)."""
+
+    id: str
+    procedures: tuple[str, ...]
+    speed: float = 1.0
+    lunch: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Booking:
+    """Booked slots for one procedure: every ``every`` minutes from ``first`` to ``last``, ``per_slot`` each."""
+
+    procedure: str
+    first: int
+    last: int
+    every: int
+    per_slot: int
+    priority: int = 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of office day."""
+
+    name: str
+    description: str
+    procedures: tuple[ProcedureSpec, ...]
+    counters: tuple[CounterSpec, ...]
+    walk_ins: float
+    calling_order: CallingOrder = CallingOrder.PRIORITY_THEN_WAITED
+    bookings: tuple[Booking, ...] = ()
+    exponential: bool = False
+    flat_profile: bool = False
+    walk_up: tuple[float, float] = (0.2, 1.2)
+    skill_subsets: bool = True
+
+
+def _h(hh: int, mm: int = 0) -> int:
+    return hh * 60 + mm
+
+
+SCENARIOS: Final = {
+    s.name: s
+    for s in (
+        Scenario(
+            "mms",
+            "plain M/M/4: one procedure, exponential visits of 10 min, flat Poisson arrivals (ρ = 0.9), no lunch",
+            (ProcedureSpec("pickup", 10.0, 1.0, 10.0, 1.0),),
+            tuple(CounterSpec(str(i), ("pickup",)) for i in range(1, 5)),
+            walk_ins=0.9 * 4 / 10.0 * (CLOSE - OPEN),
+            exponential=True,
+            flat_profile=True,
+            walk_up=(0.0, 0.0),
+            skill_subsets=False,
+        ),
+        Scenario(
+            "seto",
+            "Seto-like, 6 counters: application/pickup/e-cert/PIN/other in subsets, 3 staggered lunches, "
+            "booked pickups (priority) every 30 min",
+            (
+                ProcedureSpec("application", 20.0, 0.8, 15.0, 0.35),
+                ProcedureSpec("pickup", 10.0, 0.6, 10.0, 0.25),
+                ProcedureSpec("ecert", 12.0, 1.0, 10.0, 0.20),
+                ProcedureSpec("pin", 8.0, 1.2, 10.0, 0.10),
+                ProcedureSpec("other", 15.0, 1.5, 15.0, 0.10),
+            ),
+            (
+                CounterSpec("1", ("application",)),
+                CounterSpec("2", ("application", "other"), 1.1, (_h(11, 30), _h(12, 30))),
+                CounterSpec("3", ("pickup",)),
+                CounterSpec("4", ("pickup", "ecert"), 1.0, (_h(12), _h(13))),
+                CounterSpec("5", ("ecert", "pin")),
+                CounterSpec("6", ("pin", "other", "application"), 1.2, (_h(12, 30), _h(13, 30))),
+            ),
+            walk_ins=150,
+            bookings=(Booking("pickup", _h(9), _h(16, 30), 30, 2),),
+        ),
+        Scenario(
+            "kurume",
+            "Kurume-like, 8 counters, pickup-heavy with booked pickups every 15 min, "
+            "counter_procedure_order, 4 counters take lunch",
+            (
+                ProcedureSpec("pickup", 10.0, 0.5, 10.0, 0.55),
+                ProcedureSpec("application", 25.0, 0.8, 20.0, 0.20),
+                ProcedureSpec("ecert", 12.0, 1.0, 12.0, 0.15),
+                ProcedureSpec("other", 15.0, 1.5, 15.0, 0.10),
+            ),
+            (
+                CounterSpec("1", ("pickup",), 1.0, (_h(11, 45), _h(12, 45))),
+                CounterSpec("2", ("pickup",), 0.9, (_h(11, 45), _h(12, 45))),
+                CounterSpec("3", ("pickup",)),
+                CounterSpec("4", ("pickup", "ecert")),
+                CounterSpec("5", ("ecert", "pickup")),
+                CounterSpec("6", ("application",), 1.0, (_h(12, 30), _h(13, 30))),
+                CounterSpec("7", ("application", "other"), 1.15),
+                CounterSpec("8", ("other", "ecert", "application"), 1.0, (_h(12, 30), _h(13, 30))),
+            ),
+            walk_ins=240,
+            calling_order=CallingOrder.COUNTER_PROCEDURE_ORDER,
+            bookings=(Booking("pickup", _h(9), _h(16, 45), 15, 2),),
+        ),
+        Scenario(
+            "branch",
+            "small office, 3 counters in subsets, one lunch",
+            (
+                ProcedureSpec("application", 18.0, 0.7, 20.0, 0.4),
+                ProcedureSpec("pickup", 10.0, 0.5, 10.0, 0.35),
+                ProcedureSpec("ecert", 10.0, 1.2, 10.0, 0.25),
+            ),
+            (
+                CounterSpec("1", ("application",)),
+                CounterSpec("2", ("pickup", "ecert")),
+                CounterSpec("3", ("ecert", "application", "pickup"), 1.0, (_h(12), _h(13))),
+            ),
+            walk_ins=75,
+        ),
+    )
+}
+
+
+@dataclass
+class CounterRun:
+    """A counter during the simulated day."""
+
+    spec: CounterSpec
+    busy_until: float = -math.inf
+    ticket: Ticket | None = None
+    called: float = 0.0
+    started: float = 0.0
+
+    def on_lunch(self, t: float) -> bool:
+        """Whether the counter takes no visitor at ``t``."""
+        return self.spec.lunch is not None and self.spec.lunch[0] <= t < self.spec.lunch[1]
+
+
+@dataclass
+class Prediction:
+    """One issued ticket: what each estimator said at issue, and what happened."""
+
+    procedure: str
+    issued: float
+    point: dict[str, float]
+    low: float
+    high: float
+    actual: float = math.nan
+
+
+@dataclass
+class DayResult:
+    """One simulated day's predictions and the estimator's run times."""
+
+    scenario: str
+    predictions: list[Prediction] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def _lognormal(rng: random.Random, mean: float, cv: float) -> float:
+    """A lognormal draw with the given mean and CV."""
+    sigma = math.sqrt(math.log1p(cv * cv))
+    return rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)
+
+
+def _arrivals(sc: Scenario, rng: random.Random) -> list[tuple[float, str, int, int | None]]:
+    """The day's arrivals: (minute, procedure, priority, booked slot or None), sorted by time."""
+    out: list[tuple[float, str, int, int | None]] = []
+    hours = range(OPEN // 60, CLOSE // 60 + 1)
+    weight = {h: (1.0 if sc.flat_profile else HOURLY_PROFILE[h]) for h in hours}
+    span = {h: max(0, min(CLOSE, (h + 1) * 60) - max(OPEN, h * 60)) for h in hours}
+    per_minute = sc.walk_ins / sum(weight[h] * span[h] for h in hours)
+    shares = [p.share for p in sc.procedures]
+    for h in hours:
+        start = max(OPEN, h * 60)
+        t = float(start)
+        while True:  # Poisson process within the hour
+            t += rng.expovariate(per_minute * weight[h])
+            if t >= start + span[h]:
+                break
+            p = rng.choices(sc.procedures, shares)[0].id
+            out.append((t, p, 0, None))
+    no_show = rng.uniform(0.05, 0.10)
+    for b in sc.bookings:
+        for slot in range(b.first, b.last + 1, b.every):
+            for _ in range(b.per_slot):
+                if rng.random() >= no_show:
+                    out.append((slot + rng.uniform(-5.0, 5.0), b.procedure, b.priority, slot))
+    out.sort()
+    return out
+
+
+def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
+    """Play one office day and score every ticket's estimate at issue."""
+    sc = SCENARIOS[scenario]
+    rng = random.Random(seed)
+    specs = {p.id: p for p in sc.procedures}
+    procedures = [Procedure(p.id, p.id, NumberFormat(), p.prior) for p in sc.procedures]
+    counters = [CounterRun(c) for c in sc.counters]
+    arrivals = _arrivals(sc, rng)
+    bookings = sorted((slot, b) for b in sc.bookings for slot in range(b.first, b.last + 1, b.every) for _ in range(b.per_slot))
+    arrived_slots: dict[int, int] = {}
+    queues: dict[str, list[Ticket]] = {p.id: [] for p in sc.procedures}
+    records: list[MeasuredDuration] = []
+    pending_records: list[tuple[float, int, MeasuredDuration]] = []  # heap: (minute it becomes known, tie, record)
+    last_wait: dict[str, float] = {}
+    issued: dict[str, Prediction] = {}
+    result = DayResult(scenario)
+    model_cache: tuple[int, ServiceModel] | None = None
+
+    events: list[tuple[float, int, str, int]] = []  # (minute, tie, kind, index)
+    for i, a in enumerate(arrivals):
+        heapq.heappush(events, (a[0], 1, "arrive", i))
+    for ci, c in enumerate(counters):
+        if c.spec.lunch is not None:
+            heapq.heappush(events, (float(c.spec.lunch[1]), 0, "free", ci))
+
+    def try_call(ci: int, t: float) -> None:
+        c = counters[ci]
+        if c.busy_until > t or c.on_lunch(t):
+            return
+        chosen = choose_next(queues, c.spec.procedures, sc.calling_order)
+        if chosen is None:
+            c.ticket = None
+            return
+        queues[chosen.procedure].remove(chosen)
+        spec = specs[chosen.procedure]
+        walk = rng.uniform(*sc.walk_up)
+        base = rng.expovariate(1 / spec.mean) if sc.exponential else _lognormal(rng, spec.mean, spec.cv)
+        visit = base * c.spec.speed
+        c.ticket, c.called, c.started, c.busy_until = chosen, t, t + walk, t + walk + visit
+        recorded = visit + (rng.uniform(30, 120) if rng.random() < FORGOT_FINISH else 0.0)
+        walked = MeasuredDuration(chosen.procedure, Stage.WALK_UP, walk, c.spec.id)
+        served = MeasuredDuration(chosen.procedure, Stage.SERVICE, recorded, c.spec.id)
+        heapq.heappush(pending_records, (t + walk, chosen.seq * 2, walked))
+        heapq.heappush(pending_records, (t + walk + recorded, chosen.seq * 2 + 1, served))
+        issued[chosen.number].actual = t - issued[chosen.number].issued
+        last_wait[chosen.procedure] = t - issued[chosen.number].issued
+        heapq.heappush(events, (c.busy_until, 0, "free", ci))
+
+    seq = 0
+    while events:
+        t, _, kind, idx = heapq.heappop(events)
+        if kind == "free":
+            try_call(idx, t)
+            continue
+        _, procedure, priority, slot = arrivals[idx]
+        if slot is not None:
+            arrived_slots[slot] = arrived_slots.get(slot, 0) + 1
+        seq += 1
+        ticket = Ticket(f"{procedure[0].upper()}{seq:03d}", procedure, TicketState.WAITING, seq, seq, _ms(t), priority)
+        queues[procedure].append(ticket)
+
+        # What the server knows now: finished visits, who is where, bookings still to come.
+        while pending_records and pending_records[0][0] <= t:
+            records.append(heapq.heappop(pending_records)[2])
+        if model_cache is None or model_cache[0] != len(records):
+            model_cache = (len(records), ServiceModel.learn(procedures, records))
+        model = model_cache[1]
+        snap = OfficeSnapshot(
+            now=_ms(t),
+            closing=_ms(CLOSE),
+            calling_order=sc.calling_order,
+            waiting=tuple(WaitingTicket.from_ticket(w) for q in queues.values() for w in q),
+            counters=tuple(_counter_state(c, t) for c in counters),
+            service=model,
+            expected=_expected(bookings, arrived_slots, t),
+        )
+        started = time.perf_counter()
+        forecast = estimate_waits(snap, runs=runs, seed=seq)
+        result.seconds.append(time.perf_counter() - started)
+        mine = forecast.ticket(ticket.number)
+        point = {"estimator": mine.median_minutes if mine.median_minutes is not None else 600.0}
+        point.update(_baselines(sc, ticket, queues, counters, model, last_wait, t))
+        pred = Prediction(procedure, t, point, mine.low_minutes or 0.0, mine.high_minutes or 600.0)
+        issued[ticket.number] = pred
+        result.predictions.append(pred)
+        for ci, c in enumerate(counters):
+            if procedure in c.spec.procedures:
+                try_call(ci, t)
+    return result
+
+
+def _ms(t: float) -> int:
+    """Epoch ms of minute ``t`` of the simulated day."""
+    return EPOCH_MS + round(t * MS)
+
+
+def _counter_state(c: CounterRun, t: float) -> CounterState:
+    """The counter as the server's snapshot shows it."""
+    serving = c.ticket.procedure if c.ticket is not None and c.busy_until > t else None
+    return CounterState(
+        id=c.spec.id,
+        procedures=c.spec.procedures,
+        serving=serving,
+        called_at=_ms(c.called) if serving else None,
+        started_at=_ms(c.started) if serving and c.started <= t else None,
+        breaks=((_ms(c.spec.lunch[0]), _ms(c.spec.lunch[1])),) if c.spec.lunch else (),
+    )
+
+
+def _expected(bookings: Sequence[tuple[int, Booking]], arrived: dict[int, int], t: float) -> tuple[ExpectedArrival, ...]:
+    """Booked visitors who have not come yet and may still come (slot + 5 min not passed)."""
+    seen = dict(arrived)
+    out = []
+    for slot, b in bookings:
+        if seen.get(slot, 0) > 0:
+            seen[slot] -= 1
+            continue
+        if slot + 5 > t:
+            out.append(ExpectedArrival(b.procedure, _ms(slot), b.priority, SHOW_PROBABILITY, 5.0))
+    return tuple(out)
+
+
+def _baselines(
+    sc: Scenario,
+    ticket: Ticket,
+    queues: dict[str, list[Ticket]],
+    counters: Sequence[CounterRun],
+    model: ServiceModel,
+    last_wait: dict[str, float],
+    t: float,
+) -> dict[str, float]:
+    """The three yardsticks' estimates for ``ticket`` at ``t``."""
+    p = ticket.procedure
+    visit = {q.id: model.stage(q.id).mean_minutes + model.walk_up_minutes for q in sc.procedures}
+    serving = [c for c in counters if p in c.spec.procedures]
+    s = sum(1 for c in serving if not c.on_lunch(t)) or len(serving)
+    # Fair to the yardsticks: a counter free for this ticket right now means no wait at all.
+    if any(c.busy_until <= t and not c.on_lunch(t) for c in serving):
+        return {"QL": 0.0, "LES": last_wait.get(p, 0.0), "ahead×mean÷counters": 0.0}
+    n = people_ahead(ticket, queues[p], sc.calling_order)
+    ql = (n + 1) * visit[p] / s
+    everyone = sum(len(q) for q in queues.values()) - 1
+    weights = {q.id: q.share for q in sc.procedures}
+    mean_visit = sum(visit[q] * w for q, w in weights.items()) / sum(weights.values())
+    open_counters = sum(1 for c in counters if not c.on_lunch(t)) or len(counters)
+    return {
+        "QL": ql,
+        "LES": last_wait.get(p, ql),
+        "ahead×mean÷counters": everyone * mean_visit / open_counters,
+    }
+
+
+@dataclass(frozen=True)
+class Score:
+    """Accuracy of one estimator over one scenario's tickets."""
+
+    n: int
+    mae: float
+    bias: float
+    under10: float
+    coverage: float | None
+
+
+def score(preds: Sequence[Prediction], name: str) -> Score:
+    """MAE, bias (estimate − actual), share under-predicted by > 10 min, and 10–90 % coverage."""
+    errors = [p.point[name] - p.actual for p in preds]
+    coverage = None
+    if name == "estimator":
+        coverage = sum(1 for p in preds if p.low <= p.actual <= p.high) / len(preds)
+    return Score(
+        len(preds),
+        statistics.fmean(abs(e) for e in errors),
+        statistics.fmean(errors),
+        sum(1 for e in errors if e < -10) / len(errors),
+        coverage,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the scenarios and print the Markdown tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=10, help="office days per scenario (default 10)")
+    parser.add_argument("--seed", type=int, default=1, help="base seed (default 1)")
+    parser.add_argument("--runs", type=int, default=400, help="estimator runs per estimate (default 400)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    args = parser.parse_args(argv)
+    names = [n for n in args.scenarios.split(",") if n]
+
+    started = time.perf_counter()
+    jobs = [(n, args.seed * 1_000_003 + i * 7919 + k * 104_729, args.runs) for k, n in enumerate(names) for i in range(args.days)]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        days = list(pool.map(simulate_day, *zip(*jobs)))
+    elapsed = time.perf_counter() - started
+
+    print(f"Wait-estimate accuracy: {args.days} days per scenario, seed {args.seed}, {args.runs} runs per estimate\n")
+    print("| scenario | estimator | tickets | MAE (min) | bias (min) | under by >10 min | 10–90 % coverage |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    verdicts = []
+    for name in names:
+        preds = [p for d in days if d.scenario == name for p in d.predictions]
+        scores = {e: score(preds, e) for e in ESTIMATORS}
+        for e, s in scores.items():
+            cov = f"{s.coverage:.0%}" if s.coverage is not None else "—"
+            print(f"| {name} | {e} | {s.n} | {s.mae:.1f} | {s.bias:+.1f} | {s.under10:.1%} | {cov} |")
+        best = min((e for e in ESTIMATORS if e != "estimator"), key=lambda e: scores[e].mae)
+        gain = 1 - scores["estimator"].mae / scores[best].mae
+        ql_ratio = scores["estimator"].mae / scores["QL"].mae
+        verdicts.append((name, best, gain, ql_ratio, scores["estimator"].coverage))
+
+    print("\n| scenario | best baseline | estimator MAE vs best baseline | estimator MAE ÷ QL MAE | coverage |")
+    print("|---|---|---:|---:|---:|")
+    for name, best, gain, ql_ratio, cov in verdicts:
+        print(f"| {name} | {best} | {-gain:+.0%} | {ql_ratio:.2f} | {cov:.0%} |")
+    secs = sorted(s for d in days for s in d.seconds)
+    print(
+        f"\nEstimator time per call in these days: p50 {1000 * secs[len(secs) // 2]:.1f} ms, "
+        f"p95 {1000 * secs[int(len(secs) * 0.95)]:.1f} ms, max {1000 * secs[-1]:.1f} ms "
+        f"({len(secs)} calls). Wall time {elapsed:.0f} s with {args.workers} workers."
+    )
+    for name in names:
+        d = [x for x in days if x.scenario == name]
+        waits = [p.actual for x in d for p in x.predictions]
+        per_day = statistics.fmean(len(x.predictions) for x in d)
+        print(f"- {name}: {SCENARIOS[name].description}; {per_day:.0f} tickets/day, "
+              f"mean wait {statistics.fmean(waits):.1f} min, max {max(waits):.0f} min")
+
+
+if __name__ == "__main__":
+    main()
