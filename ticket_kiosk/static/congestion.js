@@ -1,0 +1,66 @@
+// The public congestion page: GET /api/congestion (or one office) for the first paint, then the
+// WebSocket "congestion" view of each office keeps its rows current.
+
+import { api } from "/static/common/api.js";
+import { LiveConnection, offlineSign } from "/static/common/live.js";
+import { currentLanguage, pageData, roundMinutes, t } from "/static/common/page.js";
+
+const config = pageData();
+const $ = (id) => document.getElementById(id);
+
+function cell(className, ...children) {
+  const td = document.createElement("td");
+  td.className = className;
+  td.append(...children);
+  return td;
+}
+
+function span(className, text) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+function render(view) {
+  const body = $(`rows-${view.office}`);
+  if (!body) return;
+  const lang = currentLanguage();
+  body.replaceChildren(...view.procedures.map((p) => {
+    const row = document.createElement("tr");
+    row.dataset.procedure = p.id;
+    row.dataset.level = p.paused ? "paused" : p.level;
+    const name = (p.names && p.names[lang]) || p.name;
+    const estimate = p.paused ? [span("paused", t("congestion.paused"))] : [
+      span("estimate-minutes", typeof p.estimate_minutes === "number"
+        ? t("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) }) : t("congestion.no_estimate")),
+      ...(p.level === "unknown" ? [] : [span(`level level-${p.level}`, t(`congestion.level_${p.level}`))]),
+    ];
+    const box = document.createElement("div");
+    box.className = "estimate-box";
+    box.append(...estimate);
+    row.append(cell("procedure-name", name), cell("waiting", t("congestion.waiting_count", { n: p.waiting })),
+               cell("estimate", box));
+    return row;
+  }));
+  const now = new Date();
+  $(`updated-${view.office}`).textContent = t("congestion.updated_at", {
+    time: `${String(now.getHours()).padStart(2, "0")}:${String(now.getMinutes()).padStart(2, "0")}`,
+  });
+}
+
+async function start() {
+  try {
+    const first = config.offices.length === 1
+      ? { offices: [await api(`/api/offices/${encodeURIComponent(config.offices[0])}/congestion`)] }
+      : await api("/api/congestion");
+    first.offices.forEach(render);
+  } catch {
+    // The live views below bring the same data as soon as the connection works.
+  }
+  const live = new LiveConnection(offlineSign());
+  for (const office of config.offices) live.subscribe({ view: "congestion", office }, { view: render });
+  document.body.dataset.ready = "true";
+}
+
+start();
