@@ -124,8 +124,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"  demo staff: {', '.join(n for n, _, _ in DEMO_USERS)} / password {DEMO_PASSWORD}", flush=True)
 
     app.on_startup.append(announce)
-    web.run_app(app, host=server.host, port=server.port, print=None, access_log=None)
+    web.run_app(app, host=server.host, port=server.port, print=None, access_log=None, loop=_event_loop())
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux, macOS): faster sockets and callbacks for the live fan-out."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def main(argv: list[str] | None = None) -> int:
