@@ -94,14 +94,19 @@ async def print_ticket(request: web.Request) -> web.Response:
     return json_response({"printed": printed})
 
 
+def qr_svg(data: str) -> bytes:
+    """``data`` as a QR code in SVG (error correction M: a scratched ticket still scans)."""
+    buffer = io.BytesIO()
+    segno.make(data, error="m", micro=False).save(
+        buffer, kind="svg", scale=10, border=2, dark="#111a2b", xmldecl=False, svgclass=None, lineclass=None)
+    return buffer.getvalue()
+
+
 async def status_qr(request: web.Request) -> web.Response:
     """GET /kiosk/qr/{token}.svg — the QR code of the status page of a token (an SVG)."""
     token = _token(request)
-    buffer = io.BytesIO()
-    segno.make(status_url(request, token), error="m", micro=False).save(
-        buffer, kind="svg", scale=10, border=2, dark="#111a2b", xmldecl=False, svgclass=None, lineclass=None)
     # The picture carries the visitor's token: never stored by a proxy or shared cache.
-    return web.Response(body=buffer.getvalue(), content_type="image/svg+xml",
+    return web.Response(body=qr_svg(status_url(request, token)), content_type="image/svg+xml",
                         headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
 
 

@@ -7,6 +7,7 @@
         staff = web_user(); await staff.sign_in("staff")
         await save_screenshot(page, "kiosk-portrait")
 
+``server_config`` (default: tests/office.toml) may be overridden by a module or class fixture.
 ``open_page`` gives each page its own browser context (own cookies, viewport, locale); a page that
 throws an uncaught JavaScript error fails the test. Users ``staff`` (contractor), ``city`` and
 ``boss`` (supervisor) exist with password ``tests.conftest.PASSWORD``.
@@ -56,10 +57,16 @@ MakeUser = Callable[[], Api]
 
 
 @pytest.fixture
-async def live_server(aiohttp_server: Callable[..., Awaitable[TestServer]], config: Config, valkey_url: str,
+def server_config(config: Config) -> Config:
+    """The configuration ``live_server`` runs (tests/office.toml); override it in a module or class."""
+    return config
+
+
+@pytest.fixture
+async def live_server(aiohttp_server: Callable[..., Awaitable[TestServer]], server_config: Config, valkey_url: str,
                       key_prefix: str) -> LiveServer:
     """Start the app on the test Valkey (own key prefix) on a real port, with the test users."""
-    return await start_server(aiohttp_server, config, valkey_url, key_prefix)
+    return await start_server(aiohttp_server, server_config, valkey_url, key_prefix)
 
 
 async def start_server(aiohttp_server: Callable[..., Awaitable[TestServer]], config: Config, valkey_url: str,
@@ -114,7 +121,10 @@ OpenPage = Callable[..., Awaitable[Any]]
 
 @pytest.fixture
 async def open_page(browser: Any, live_server: LiveServer) -> AsyncIterator[OpenPage]:
-    """Open a server path in a new browser context: ``await open_page(path, viewport=(w, h), **context_options)``."""
+    """Open a server path (or absolute URL) in a new browser context: ``await open_page(path, viewport=(w, h))``.
+
+    With ``wait=False`` the page is not loaded yet (add init scripts, then ``goto``).
+    """
     contexts: list[Any] = []
     seen = PageErrors()
 
@@ -126,7 +136,7 @@ async def open_page(browser: Any, live_server: LiveServer) -> AsyncIterator[Open
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda error: seen.errors.append(f"{path}: {error}"))
         if wait:
-            await page.goto(live_server.url(path))
+            await page.goto(path if path.startswith(("http://", "https://")) else live_server.url(path))
         return page
 
     yield open_
