@@ -275,6 +275,7 @@ def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
     records: list[MeasuredDuration] = []
     pending_records: list[tuple[float, int, MeasuredDuration]] = []  # heap: (minute it becomes known, tie, record)
     last_wait: dict[str, float] = {}
+    walk_in_times: dict[str, list[float]] = {p.id: [] for p in sc.procedures}
     issued: dict[str, Prediction] = {}
     result = DayResult(scenario)
     model_cache: tuple[int, ServiceModel] | None = None
@@ -319,6 +320,8 @@ def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
         if slot is not None:
             arrived_slots[slot] = arrived_slots.get(slot, 0) + 1
         seq += 1
+        if slot is None:
+            walk_in_times[procedure].append(t)
         ticket = Ticket(f"{procedure[0].upper()}{seq:03d}", procedure, TicketState.WAITING, seq, seq, _ms(t), priority)
         queues[procedure].append(ticket)
 
@@ -336,6 +339,7 @@ def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
             counters=tuple(_counter_state(c, t) for c in counters),
             service=model,
             expected=_expected(bookings, arrived_slots, t),
+            walk_ins_per_hour=_recent_rates(walk_in_times, t),
         )
         started = time.perf_counter()
         forecast = estimate_waits(snap, runs=runs, seed=seq)
@@ -381,6 +385,12 @@ def _expected(bookings: Sequence[tuple[int, Booking]], arrived: dict[int, int], 
         if slot + 5 > t:
             out.append(ExpectedArrival(b.procedure, _ms(slot), b.priority, SHOW_PROBABILITY, 5.0))
     return tuple(out)
+
+
+def _recent_rates(walk_in_times: dict[str, list[float]], t: float) -> dict[str, float]:
+    """Walk-ins per hour per procedure over the last hour (or since opening, at least 15 min)."""
+    window = max(min(60.0, t - OPEN), 15.0)
+    return {p: 60.0 * sum(1 for x in times if x > t - window) / window for p, times in walk_in_times.items()}
 
 
 def _baselines(

@@ -20,8 +20,9 @@ How the simulation reads the snapshot:
   procedure queue plus each counter's free time. Each step the earliest-free counter takes
   the head with the best key among its procedures, as ``policy.choose_next`` would.
 - Booked visitors not yet arrived (:class:`ExpectedArrival`) join at their slot ± the spread,
-  or not at all (no-show); walk-ins who have not arrived yet are not modelled, so under
-  ``counter_procedure_order`` a later walk-in in a preferred procedure can still overtake.
+  or not at all (no-show). Walk-ins yet to come matter only under ``counter_procedure_order``
+  (elsewhere a later ticket of priority 0 is never called before one waiting now); there they
+  arrive as a Poisson stream at ``walk_ins_per_hour`` until closing.
 - The learned mean of a procedure is itself uncertain; each run draws its own mean shift (with
   the mean kept), so the 10–90 % range covers that too.
 
@@ -32,8 +33,8 @@ a phone does not make the estimate jitter.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -60,6 +61,9 @@ _PREFERENCE_SCALE: Final = _KEY_SCALE * 16
 """Distance between two preference ranks of a counter (``counter_procedure_order``)."""
 
 _INF: Final = math.inf
+
+_CHECK_EVERY: Final = 8
+"""Simulation steps between checks whether every run has called everybody."""
 
 _ARRIVAL_KEY_SCALE: Final = 256.0
 """Key units per minute of a booked visitor's arrival: their order follows arrival time."""
@@ -123,7 +127,9 @@ class OfficeSnapshot:
     """Everything the estimate depends on, at one instant (epoch ms).
 
     ``procedures`` lists what the summary reports on; empty means every procedure that a
-    counter serves or a ticket waits for.
+    counter serves or a ticket waits for. ``walk_ins_per_hour`` is the expected rate of new
+    walk-ins per procedure until closing (e.g. the last hour's); only
+    ``counter_procedure_order`` needs it, as only there can a later walk-in be called first.
     """
 
     now: int
@@ -134,6 +140,7 @@ class OfficeSnapshot:
     service: ServiceModel
     expected: tuple[ExpectedArrival, ...] = ()
     procedures: tuple[str, ...] = ()
+    walk_ins_per_hour: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +289,10 @@ class _Simulation:
 
         # Per procedure: the learned visit (log-mean, log-SD) and each run's shift of the mean.
         # Procedures that no ticket needs (only a phantom) keep zeros: phantoms take no time.
-        needed = {t.procedure for t in snap.waiting} | {e.procedure for e in snap.expected}
+        walk_in_rates: dict[str, float] = {}
+        if snap.calling_order is CallingOrder.COUNTER_PROCEDURE_ORDER:
+            walk_in_rates = {p: r / 60 for p, r in snap.walk_ins_per_hour.items() if r > 0 and p in qindex}
+        needed = {t.procedure for t in snap.waiting} | {e.procedure for e in snap.expected} | walk_in_rates.keys()
         needed |= {c.serving for c in snap.counters if c.serving is not None}
         mu = np.zeros(nq)
         sigma = np.zeros(nq)
@@ -336,14 +346,17 @@ class _Simulation:
         self.real_slots = len(snap.waiting) + nq  # tickets and phantoms: the ones whose calls we need
         self.waiting_count = [len(g) - 1 for g in groups]
 
-        # Booked arrivals (B): one stream per procedure and priority class, each first come first
-        # served, so its head is the only candidate. Their ``order`` is given on arrival: after
-        # everybody waiting now, among themselves by each run's sampled arrival time.
-        streams: dict[tuple[int, int], list[ExpectedArrival]] = {}
+        # Arrivals to come (B): booked visitors, and new walk-ins where they can matter. One
+        # stream per procedure and priority class, each first come first served, so its head is
+        # the only candidate. Their ``order`` is given on arrival: after everybody waiting now,
+        # among themselves by each run's sampled arrival time.
+        booked: dict[tuple[int, int], list[ExpectedArrival]] = {}
         for e in snap.expected:
-            streams.setdefault((qindex[e.procedure], klass(e.priority)), []).append(e)
-        self.streams = sorted(streams.items())
+            booked.setdefault((qindex[e.procedure], klass(e.priority)), []).append(e)
+        rates = {(qindex[p], klass(0)): r for p, r in walk_in_rates.items()}
+        self.streams = [(key, booked.get(key, []), rates.get(key, 0.0)) for key in sorted(booked.keys() | rates.keys())]
         self.expected_base = float(n_wait + nq + 1)
+        self.horizon = max((snap.closing - now) / MS_PER_MINUTE, 0.0)
 
         # Counters.
         self.counter_ids = [c.id for c in snap.counters]
@@ -432,20 +445,29 @@ class _Simulation:
         return factor * np.maximum(total - elapsed_eff, 0.0)
 
     def _expected_queues(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-        """Per-run booked arrivals laid out stream by stream: keys, arrival times, durations, stream starts."""
+        """Per-run arrivals to come, laid out stream by stream: keys, arrival times, durations, stream starts."""
         runs, rng = self.runs, self.rng
         key_cols: list[NDArray[np.float64]] = []
         arrive_cols: list[NDArray[np.float64]] = []
         dur_cols: list[NDArray[np.float64]] = []
         starts = np.zeros(len(self.streams), dtype=np.intp)
         width = 0
-        for si, ((qi, klass), group) in enumerate(self.streams):
+        for si, ((qi, klass), group, per_minute) in enumerate(self.streams):
             starts[si] = width
-            n = len(group)
-            earliest, latest, show = np.array([_arrival_window(e, self.snap.now) for e in group]).T
-            arrive = earliest + (latest - earliest) * rng.random((runs, n))
-            arrive = np.where(rng.random((runs, n)) < show, arrive, _INF)
+            parts = []
+            if group:
+                earliest, latest, show = np.array([_arrival_window(e, self.snap.now) for e in group]).T
+                arrive = earliest + (latest - earliest) * rng.random((runs, len(group)))
+                parts.append(np.where(rng.random((runs, len(group))) < show, arrive, _INF))
+            if per_minute > 0:
+                # Poisson walk-ins until closing: enough draws that running out is negligible.
+                mean = per_minute * self.horizon
+                most = int(mean + 5 * math.sqrt(mean) + 5)
+                times = np.cumsum(rng.standard_exponential((runs, most)), axis=1) / per_minute
+                parts.append(np.where(times < self.horizon, times, _INF))
+            arrive = np.hstack(parts) if len(parts) > 1 else parts[0]
             arrive.sort(axis=1)
+            n = arrive.shape[1]
             arrive_cols += [arrive, np.full((runs, 1), _INF)]
             # Later arrival, later order; ties (several at once) keep the stream's order.
             key = klass * _KEY_SCALE + self.expected_base + np.minimum(arrive, _MAX_MINUTES) * _ARRIVAL_KEY_SCALE
@@ -457,73 +479,93 @@ class _Simulation:
         return np.hstack(key_cols), np.hstack(arrive_cols), np.hstack(dur_cols), starts
 
     def run(self) -> NDArray[np.float64]:
-        """Play all runs forward; minutes until each ready slot is called (inf: not today)."""
+        """Play all runs forward; minutes until each ready slot is called (inf: not today).
+
+        The loop is the hot path: every array is indexed flat (row base + column), which numpy
+        does several times faster than 2-D fancy indexing.
+        """
         runs = self.runs
         nq = len(self.procedures)
         ns = len(self.streams)
         ar = np.arange(runs)
         free = self._initial_free()
-
+        nc = free.shape[1]
         key_a = self.key_a
-        dur_a = self._service(self.proc_a, (runs, len(key_a)))
+        na = len(key_a)
+        calls = np.full((runs, na), _INF)
+        if nc == 0:
+            return calls
+
+        dur_a = self._service(self.proc_a, (runs, na))
         dur_a[:, self.phantom_a] = 0.0
         walk_a = np.where(self.phantom_a, 0.0, self.walk_up)
-        calls = np.full((runs, len(key_a)), _INF)
         ptr_a = np.broadcast_to(self.queue_start, (runs, nq)).copy()
 
-        # Candidates: columns 0..nq-1 are the ready queues' heads, then one per booked stream.
+        # Candidates: columns 0..nq-1 are the ready queues' heads, then one per stream to come.
         key_b, arrive_b, dur_b, start_b = self._expected_queues()
+        nb = key_b.shape[1]
         ptr_b = np.broadcast_to(start_b, (runs, ns)).copy()
         heads = np.hstack([key_a[ptr_a], key_b[ar[:, None], ptr_b]])
         head_at = arrive_b[ar[:, None], ptr_b]
-        stream_q = np.array([qi for (qi, _), _ in self.streams], dtype=np.intp)
+        stream_q = np.array([qi for (qi, _), _, _ in self.streams], dtype=np.intp)
         offset = np.hstack([self.offset, self.offset[:, stream_q]])
         stream_served = self.served_zero[:, stream_q]
         factor, walk_up = self.factor, self.walk_up
+        n_breaks = self.break_start.shape[1]
+        break_start, break_end = self.break_start.ravel(), self.break_end.ravel()
+
+        cols = nq + ns
+        free_f, calls_f, dur_a_f, ptr_a_f, heads_f = free.ravel(), calls.ravel(), dur_a.ravel(), ptr_a.ravel(), heads.ravel()
+        ptr_b_f, head_at_f, key_b_f, arrive_b_f, dur_b_f = ptr_b.ravel(), head_at.ravel(), key_b.ravel(), arrive_b.ravel(), dur_b.ravel()
+        row_c, row_a, row_q, row_h, row_s, row_b = ar * nc, ar * na, ar * nq, ar * cols, ar * ns, ar * nb
+        infs = np.full(runs, _INF)
 
         to_call = runs * self.real_slots
         called = 0
-        max_steps = (len(key_a) + key_b.shape[1] + 2) * (free.shape[1] + 2) if free.shape[1] else 0
-        for _ in range(max_steps):
+        for step in range((na + nb + 2) * (nc + 2)):
             c = free.argmin(axis=1)
-            t = free[ar, c]
-            if t.min() == _INF:
+            at_c = row_c + c
+            t = free_f[at_c]
+            # Checked every few steps only: a step after every run has ended changes nothing.
+            if step % _CHECK_EVERY == 0 and (called >= to_call or t.min() == _INF):
                 break
-            k = heads + offset[c]
+            k = heads + offset.take(c, axis=0)
             if ns:
-                k[:, nq:] = np.where(head_at <= t[:, None], k[:, nq:], _INF)  # not arrived yet
+                np.putmask(k[:, nq:], head_at > t[:, None], _INF)  # not arrived yet
             j = k.argmin(axis=1)
-            take = k[ar, j] < _INF
+            take = k.ravel()[row_h + j] < _INF
             ready = j < nq
             take_a = take & ready
-            fc = factor[c]
+            fc = factor.take(c)
 
-            qa = np.where(ready, j, 0)
-            ia = ptr_a[ar, qa]
-            calls[ar, ia] = np.where(take_a, t, calls[ar, ia])
+            qa = row_q + np.minimum(j, nq - 1)
+            ia = ptr_a_f[qa]
+            calls_f[row_a + ia] = np.where(take_a, t, _INF)  # an uncalled head's entry is inf anyway
             ia_next = ia + take_a
-            ptr_a[ar, qa] = ia_next
-            heads[ar, qa] = key_a[ia_next]
-            busy = walk_a[ia] + dur_a[ar, ia] * fc
+            ptr_a_f[qa] = ia_next
+            heads_f[qa - row_q + row_h] = key_a.take(ia_next)
+            busy = walk_a.take(ia) + dur_a_f[row_a + ia] * fc
 
             if ns:
-                take_b = take & ~ready
-                sb = np.where(ready, 0, j - nq)
-                ib = ptr_b[ar, sb]
-                ib_next = ib + take_b
-                ptr_b[ar, sb] = ib_next
-                heads[ar, nq + sb] = key_b[ar, ib_next]
-                head_at[ar, sb] = arrive_b[ar, ib_next]
-                busy = np.where(ready, busy, walk_up + dur_b[ar, ib] * fc)
-                # Nothing to call: wait for the next booked visitor this counter serves.
-                idle_until = (head_at + stream_served[c]).min(axis=1)
+                sb = np.maximum(j - nq, 0)
+                at_s = row_s + sb
+                ib = ptr_b_f[at_s]
+                ib_next = ib + (take & ~ready)
+                ptr_b_f[at_s] = ib_next
+                heads_f[row_h + nq + sb] = key_b_f[row_b + ib_next]
+                head_at_f[at_s] = arrive_b_f[row_b + ib_next]
+                busy = np.where(ready, busy, walk_up + dur_b_f[row_b + ib] * fc)
+                # Nothing to call: wait for the next arrival this counter serves.
+                idle_until = (head_at + stream_served.take(c, axis=0)).min(axis=1)
             else:
-                idle_until = np.full(runs, _INF)
-            free[ar, c] = self._adjust(c, np.where(take, t + busy, idle_until))
-
+                idle_until = infs
+            nxt = np.where(take, t + busy, idle_until)
+            for b in range(n_breaks):  # a free time inside a break moves to its end
+                at_b = c * n_breaks + b
+                s, e = break_start.take(at_b), break_end.take(at_b)
+                nxt = np.where((nxt >= s) & (nxt < e), e, nxt)
+            free_f[at_c] = nxt
             called += int(np.count_nonzero(take_a))
-            if called >= to_call:
-                break
         return calls
 
 

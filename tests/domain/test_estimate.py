@@ -173,6 +173,25 @@ def test_a_booked_visitor_with_priority_is_served_on_arrival() -> None:
     assert medians(snapshot(waiting, [busy], expected=(late,)))["A1"] == pytest.approx(10.0, abs=0.1)
 
 
+def test_later_walk_ins_overtake_only_under_counter_procedure_order() -> None:
+    # The counter prefers B; A1 waits. Walk-ins for B come at 12 an hour until closing.
+    waiting = [ticket("A1", "a", 1)]
+    busy = CounterState("2", ("b", "a"), serving="a", called_at=NOW, started_at=NOW)
+    cpo = CallingOrder.COUNTER_PROCEDURE_ORDER
+    plain = snapshot(waiting, [busy], order=cpo, closing_in=12)
+    rush = dataclasses.replace(plain, walk_ins_per_hour={"b": 12.0})
+    assert medians(plain)["A1"] == pytest.approx(10.0, abs=0.1)
+    # No B by minute 10 (e⁻² = 13.5 %): A1 at 10. Otherwise every B of the 12 minutes to
+    # closing (Poisson, mean 2.4) goes first, 10 minutes each: P(≤ 20) = 32 %, P(≤ 30) = 57 %.
+    a1 = estimate_waits(rush).ticket("A1")
+    assert a1.median_minutes == pytest.approx(30.0, abs=0.1)
+    assert a1.low_minutes == pytest.approx(10.0, abs=0.1)
+    assert a1.past_closing_chance == pytest.approx(1 - math.exp(-2), abs=0.05)
+    # Under the other orders a later ticket is never called first: the rate changes nothing.
+    waited = dataclasses.replace(rush, calling_order=PTW)
+    assert medians(waited)["A1"] == pytest.approx(10.0, abs=0.1)
+
+
 def test_past_closing_is_flagged() -> None:
     waiting = [ticket(f"A{i}", "a", i) for i in range(10)]
     forecast = estimate_waits(snapshot(waiting, [CounterState("1", ("a",))], closing_in=45))
