@@ -36,6 +36,8 @@ class Subscriber(Protocol):
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
         """One event was applied to ``state``."""
 
+    # Optional: ``on_estimates(state)`` — fresh wait estimates are in ``state.estimates``.
+
 
 class Hub:
     """One :class:`OfficeState` per office, kept current, and the subscribers of each."""
@@ -71,6 +73,17 @@ class Hub:
         self.subscribers[office].add(subscriber)
         subscriber.on_snapshot(self.states[office])
 
+    def publish_estimates(self, office: str, estimates: dict[str, Any], seq: int) -> None:
+        """Store fresh estimates (computed as of event ``seq``) on the office state and tell subscribers."""
+        state = self.states.get(office)
+        if state is None:
+            return
+        state.estimates = estimates
+        for subscriber in list(self.subscribers[office]):
+            on_estimates = getattr(subscriber, "on_estimates", None)
+            if on_estimates is not None:
+                on_estimates(state)
+
     def unsubscribe(self, office: str, subscriber: Subscriber) -> None:
         """Remove a subscriber; unknown ones are ignored."""
         self.subscribers[office].discard(subscriber)
@@ -86,7 +99,10 @@ class Hub:
                         self._deliver(event)
                 return
         snap = await self.store.snapshot(office)
+        previous = self.states.get(office)
         state = OfficeState.from_snapshot(office, snap, self.store.config.calling.order)
+        if previous is not None:
+            state.estimates = previous.estimates  # until the next computation replaces them
         self.states[office] = state
         for subscriber in list(self.subscribers[office]):
             subscriber.on_snapshot(state)

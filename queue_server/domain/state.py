@@ -55,6 +55,7 @@ class OfficeState:
     paused: set[str] = field(default_factory=set)
     notice: str = ""
     done_today: dict[str, int] = field(default_factory=dict)
+    estimates: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder) -> OfficeState:
@@ -129,7 +130,7 @@ class OfficeState:
         return {"office": self.office, "seq": self.seq, "day": self.day, "waiting": waiting,
                 "active": list(self.active.values()), "counters": list(self.counters.values()),
                 "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
-                "waiting_counts": self.waiting_counts()}
+                "waiting_counts": self.waiting_counts(), "estimates": self.estimates}
 
     def ticket_view(self, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What the visitor's phone shows: their own ticket, people ahead, numbers being called."""
@@ -142,5 +143,5 @@ class OfficeState:
             "counter": current.get("counter") if current.get("state") in ("called", "serving") else None,
             "ahead": self.ahead(number),
             "now_calling": [{"number": c["number"], "counter": c["counter"]} for c in self.recent[:3]],
-            "seq": self.seq,
+            "estimate": self.estimates.get("tickets", {}).get(number),
         }

@@ -13,12 +13,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..clock import Clock
 from ..config import Config
 from ..domain.model import DomainError
+from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
-from .keys import ACCOUNTS, CLOCK, CONFIG, HUB, REDIS, STORE
+from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, REDIS, STORE
 from .messages import ApiError, error_response
 from .pages import setup_pages
 from .routes import setup_routes
@@ -69,9 +70,12 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix)
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()
+        app[ESTIMATES] = EstimateService(app[HUB], app[STORE])
+        app[ESTIMATES].start()
         try:
             yield
         finally:
+            await app[ESTIMATES].stop()
             await app[HUB].stop()
             await redis.aclose()
             if embedded is not None:

@@ -25,15 +25,18 @@ def congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]:
     config = app[CONFIG]
     office = config.offices[state.office]
     counts = state.waiting_counts()
-    estimates = getattr(state, "estimates", None) or {}
+    estimates = state.estimates.get("procedures", {})
     procedures = []
     for p in office.procedures.values():
         if p.city_staff_only:
             continue  # the city-staff queue is internal: visitors never take it at the kiosk
-        minutes = estimates.get(p.id, {}).get("median_minutes")
+        outlook = estimates.get(p.id, {})
+        minutes = outlook.get("median_minutes")
         procedures.append({"id": p.id, "name": p.name, "names": p.names, "waiting": counts.get(p.id, 0),
-                           "estimate_minutes": minutes, "level": level(minutes, config.congestion_minutes),
-                           "paused": p.id in state.paused})
+                           "estimate_minutes": minutes, "low_minutes": outlook.get("low_minutes"),
+                           "high_minutes": outlook.get("high_minutes"),
+                           "past_closing": outlook.get("past_closing", False),
+                           "level": level(minutes, config.congestion_minutes), "paused": p.id in state.paused})
     return {"office": office.id, "name": office.name, "procedures": procedures, "seq": state.seq}
 
 

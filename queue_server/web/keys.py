@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from ..clock import Clock
 from ..config import Config
+from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.redis_store import QueueStore
@@ -19,3 +20,4 @@ REDIS: Final = web.AppKey("redis", Redis)
 STORE: Final = web.AppKey("store", QueueStore)
 ACCOUNTS: Final = web.AppKey("accounts", Accounts)
 HUB: Final = web.AppKey("hub", Hub)
+ESTIMATES: Final = web.AppKey("estimates", EstimateService)

@@ -80,6 +80,9 @@ SPEC: Final[dict[str, Any]] = {
         "/api/offices/{office}": {"get": _op("One office", _ok("office"), params=[_OFFICE])},
         "/api/offices/{office}/state": {"get": _op("The live state (as the WebSocket snapshot)", _ok("state"), params=[_OFFICE])},
         "/api/offices/{office}/congestion": {"get": _op("Congestion per procedure (CORS open)", _ok("congestion"), params=[_OFFICE])},
+        "/api/offices/{office}/service-model": {"get": _op(
+            "Measured service times, the learned model and the current estimates (supervisor)", _ok("model"),
+            params=[_OFFICE], staff=True)},
         "/api/congestion": {"get": _op("Congestion of every office (CORS open)", _ok("congestion"))},
         "/api/offices/{office}/tickets": {"post": {**_op(
             "Take a numbered ticket (no sign-in; a priority class needs staff)", _ok("issued", _ref("Issued")),

@@ -15,6 +15,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/offices/{office}", views.get_office)
     r.add_get("/api/offices/{office}/state", views.get_state)
     r.add_get("/api/offices/{office}/congestion", congestion.get_congestion)
+    r.add_get("/api/offices/{office}/service-model", views.service_model)
     r.add_get("/api/congestion", congestion.get_all_congestion)
     r.add_post("/api/offices/{office}/tickets", views.issue_ticket)
     r.add_post("/api/offices/{office}/tickets/{number}/cancel", views.cancel_by_staff)

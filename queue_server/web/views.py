@@ -10,7 +10,7 @@ from ..config import Office
 from ..domain.model import NotFound, Role
 from ..domain.state import public_ticket
 from .auth import SESSION_COOKIE, current_staff, require_counter_staff, require_staff
-from .keys import ACCOUNTS, CLOCK, CONFIG, HUB, STORE
+from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE
 from .messages import ApiError, json_response
 from .validation import Field, max_length, one_of, read_body
 
@@ -91,8 +91,11 @@ async def issue_ticket(request: web.Request) -> web.Response:
         raise ApiError("office_closed", f"{office.name} is not receiving visitors now")
     result = await request.app[STORE].issue(office.id, body["procedure"], lang=body["lang"], priority=body["priority"],
                                            idem=_idem(request))
+    # The estimate for a ticket issued now in this procedure: what the kiosk shows and prints.
+    outlook = request.app[HUB].state(office.id).estimates.get("procedures", {}).get(body["procedure"])
     return json_response({"ticket": public_ticket(result["ticket"]), "token": result["token"],
-                          "status_url": status_url(request, result["token"]), "ahead": result["ahead"]}, status=201)
+                          "status_url": status_url(request, result["token"]), "ahead": result["ahead"],
+                          "estimate": outlook}, status=201)
 
 
 async def _ticket_by_token(request: web.Request) -> tuple[str, str, str]:
@@ -184,6 +187,15 @@ async def procedure_status(request: web.Request) -> web.Response:
     procedure = request.match_info["procedure"]
     await request.app[STORE].set_procedure_paused(office.id, procedure, action == "pause", actor=staff.username)
     return json_response({"procedure": procedure, "paused": action == "pause"})
+
+
+async def service_model(request: web.Request) -> web.Response:
+    """GET /api/offices/{office}/service-model — measured times and the model behind the estimates (supervisor)."""
+    office = _office(request)
+    await require_staff(request, Role.SUPERVISOR)
+    state = request.app[HUB].state(office.id)
+    model = await request.app[ESTIMATES].model(office, state, fresh=True)
+    return json_response({"office": office.id, "model": model.explain(), "estimates": state.estimates})
 
 
 async def sign_in(request: web.Request) -> web.Response:

@@ -116,6 +116,10 @@ class Subscription:
         self.conn.send_json({"id": self.sub_id, "type": "snapshot", "view": self.view, "seq": state.seq,
                              "data": state.snapshot()})
 
+    def on_estimates(self, state: OfficeState) -> None:
+        """Send fresh wait estimates."""
+        self.conn.send_json({"id": self.sub_id, "type": "estimates", "seq": state.seq, "data": state.estimates})
+
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
         """Send one event; its JSON is built once per event and shared by all subscribers."""
         body = _event_json(event)
@@ -141,6 +145,10 @@ class ViewSubscription(Subscription):
     def on_snapshot(self, state: OfficeState) -> None:
         """Send the view as it is now."""
         self.last = None
+        self.on_event({}, state)
+
+    def on_estimates(self, state: OfficeState) -> None:
+        """Estimates are part of the view: send it again if they changed it."""
         self.on_event({}, state)
 
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:

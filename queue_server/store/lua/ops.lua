@@ -238,7 +238,7 @@ function ops.finish()
   set_ticket(t, {state = 'done', finished_at = now})
   -- Measured service times feed the wait estimator; kept across days, newest first.
   redis.call('LPUSH', O .. 'services', cjson.encode({procedure = t.procedure, counter = c.id, day = t.day,
-    started_at = t.started_at, finished_at = now}))
+    called_at = t.called_at, started_at = t.started_at, finished_at = now}))
   redis.call('LTRIM', O .. 'services', 0, 19999)
   return release(c, t, 'ticket.done')
 end

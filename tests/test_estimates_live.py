@@ -1,0 +1,76 @@
+"""Wait estimates are computed from the live state and pushed to every view, and issuing returns one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .conftest import Api
+from .test_api_lifecycle import receive
+
+
+async def wait_for_estimates(ws: Any, ticket: str) -> dict[str, Any]:
+    """The first estimates message that covers ``ticket``."""
+    while True:
+        message = await receive(ws, "estimates", timeout=10)
+        if ticket in message["data"].get("tickets", {}):
+            return message["data"]
+
+
+async def test_estimates_reach_lobby_status_and_congestion_views(staff: Api, visitor: Api) -> None:
+    lobby = await visitor.http.ws_connect("/api/ws")
+    await lobby.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
+    await receive(lobby, "snapshot")
+    tickets = [await visitor.issue("pickup") for _ in range(6)]
+    last = tickets[-1]["ticket"]["number"]
+    estimates = await wait_for_estimates(lobby, last)
+    # Pickup is served by counters 1 and 2 (open); 5 ahead at ~10 min each over two counters.
+    mine = estimates["tickets"][last]
+    assert 10 <= mine["median_minutes"] <= 45
+    assert mine["low_minutes"] < mine["median_minutes"] < mine["high_minutes"]
+    first = estimates["tickets"][tickets[0]["ticket"]["number"]]
+    assert first["median_minutes"] < mine["median_minutes"]
+    assert estimates["procedures"]["pickup"]["waiting"] == 6
+
+    status, view = await visitor.get(f"/api/tickets/{tickets[-1]['token']}")
+    assert view["estimate"]["median_minutes"] == mine["median_minutes"]
+    status, congestion = await visitor.get("/api/offices/main/congestion")
+    pickup = next(p for p in congestion["procedures"] if p["id"] == "pickup")
+    assert pickup["estimate_minutes"] is not None and pickup["level"] in ("medium", "high")
+    assert congestion["procedures"] and all(p["id"] != "review" for p in congestion["procedures"])
+
+    issued = await visitor.issue("pickup")
+    assert issued["estimate"]["median_minutes"] >= mine["median_minutes"] - 1
+    await lobby.close()
+
+
+async def test_closing_counters_makes_the_estimate_longer(staff: Api, visitor: Api) -> None:
+    lobby = await visitor.http.ws_connect("/api/ws")
+    await lobby.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
+    await receive(lobby, "snapshot")
+    tickets = [await visitor.issue("application") for _ in range(4)]
+    last = tickets[-1]["ticket"]["number"]
+    before = (await wait_for_estimates(lobby, last))["tickets"][last]["median_minutes"]
+    # Application is served by counters 1 and 3; closing counter 3 leaves one.
+    assert (await staff.counter("3", "close"))[0] == 200
+    while True:
+        data = await wait_for_estimates(lobby, last)
+        after = data["tickets"][last]["median_minutes"]
+        if after != before:
+            break
+    assert after > before * 1.4
+    await lobby.close()
+
+
+async def test_supervisor_sees_the_model_behind_the_estimates(user: Any, staff: Api, visitor: Api) -> None:
+    await visitor.issue("pickup")
+    await staff.counter("2", "call-next")
+    await staff.counter("2", "start")
+    await staff.counter("2", "finish")
+    boss = user()
+    await boss.sign_in("boss")
+    status, body = await boss.get("/api/offices/main/service-model")
+    assert status == 200
+    pickup = body["model"]["procedures"]["pickup"]["service"]
+    assert pickup["prior_minutes"] == 10 and pickup["n_measured"] == 1
+    status, _ = await staff.get("/api/offices/main/service-model")
+    assert status == 403
