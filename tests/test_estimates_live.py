@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from queue_server.web.keys import CLOCK
+
 from .conftest import Api
 from .test_api_lifecycle import receive
 
@@ -61,10 +63,11 @@ async def test_closing_counters_makes_the_estimate_longer(staff: Api, visitor: A
     await lobby.close()
 
 
-async def test_supervisor_sees_the_model_behind_the_estimates(user: Any, staff: Api, visitor: Api) -> None:
+async def test_supervisor_sees_the_model_behind_the_estimates(client: Any, user: Any, staff: Api, visitor: Api) -> None:
     await visitor.issue("pickup")
     await staff.counter("2", "call-next")
     await staff.counter("2", "start")
+    client.app[CLOCK].offset_ms += 14 * 60_000  # a 14-minute visit
     await staff.counter("2", "finish")
     boss = user()
     await boss.sign_in("boss")
@@ -72,5 +75,6 @@ async def test_supervisor_sees_the_model_behind_the_estimates(user: Any, staff: 
     assert status == 200
     pickup = body["model"]["procedures"]["pickup"]["service"]
     assert pickup["prior_minutes"] == 10 and pickup["n_measured"] == 1
+    assert 10 < pickup["mean_minutes"] < 14  # one measurement moves the prior toward it, not all the way
     status, _ = await staff.get("/api/offices/main/service-model")
     assert status == 403
