@@ -1,0 +1,550 @@
+// The counter panel: sign in, choose a counter, follow it over the WebSocket ("counter" view) and
+// act on it through the counter actions of the public API.
+//
+// The office state is kept as the server keeps it (a snapshot, then events in seq order; a fresh
+// snapshot after every reconnect). One action is in flight at a time and every action button is
+// disabled meanwhile, so a double click or a held key never sends two presses; a press that gets
+// no answer is resent with the same Idempotency-Key (actions.js).
+
+import { api, ApiError, setCsrfToken } from "/static/common/api.js";
+import { LiveConnection, offlineSign } from "/static/common/live.js";
+import { pageData, t } from "/static/common/page.js";
+import { sendAction } from "./actions.js";
+
+const MAX_WAITING_ROWS = 40;
+const SETTLE_MS = 2_000;           // after an answer, wait this long at most for its event
+const INFO_MS = 5_000;
+
+const page = pageData();
+const office = page.office;
+const procedures = new Map(office.procedures.map((p) => [p.id, p]));
+const counters = new Map(office.counters.map((c) => [c.id, c]));
+const storageKey = `madoguchi.counter.${office.id}`;
+const byId = (id) => document.getElementById(id);
+
+let me = null;                     // {username, role, display_name}
+let counterId = null;
+let live = null;
+let subscription = null;
+let busy = false;
+let clockOffset = 0;               // server clock minus this PC's clock, from event times
+let settleWaiters = [];
+
+const state = {
+  ready: false,
+  waiting: new Map(),              // number -> public ticket
+  active: new Map(),               // number -> public ticket
+  counters: new Map(),             // id -> {id, status, ticket: "day|number", since}
+  paused: new Set(),
+  estimates: null,
+};
+
+// --- small helpers ---------------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const serverNow = () => Date.now() + clockOffset;
+
+function clock(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const hh = Math.floor(s / 3600);
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(hh ? 2 : 1, "0");
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+const minutesSince = (ms) => Math.max(0, Math.floor((serverNow() - ms) / 60_000));
+const procedureName = (id) => (procedures.get(id) || { name: id }).name;
+const counterName = (id) => (counters.get(id) || { name: id }).name;
+
+function errorText(error) {
+  const code = error instanceof ApiError ? error.code : "unavailable";
+  const key = `error.${code}.message`;
+  const text = t(key);
+  return text === key ? t("error.unavailable.message") : text;
+}
+
+let messageTimer = null;
+function showMessage(text, kind = "error") {
+  const box = byId("message");
+  box.textContent = text;
+  box.className = `cp-message notice ${kind === "error" ? "notice-error" : ""}`;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(messageTimer);
+  if (kind !== "error") messageTimer = setTimeout(() => { box.hidden = true; }, INFO_MS);
+}
+
+function clearMessage() {
+  clearTimeout(messageTimer);
+  byId("message").hidden = true;
+}
+
+function showScreen(id) {
+  for (const screen of ["sign-in", "choose", "panel"]) byId(screen).hidden = screen !== id;
+}
+
+// --- sign-in and counter choice --------------------------------------------------------------
+
+async function start() {
+  try {
+    me = await api("/api/session");
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "unauthorized") {
+      showSignIn();
+    } else {
+      showMessage(errorText(e));
+      setTimeout(start, 5_000);     // the server is restarting: try again by itself
+    }
+    return;
+  }
+  signedIn();
+}
+
+function showSignIn() {
+  me = null;
+  if (live) { live.close(); live = null; subscription = null; }
+  byId("who").textContent = "";
+  byId("sign-out").hidden = byId("change-counter").hidden = true;
+  showScreen("sign-in");
+  byId("sign-in-form").elements.username.focus();
+}
+
+byId("sign-in-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const button = form.querySelector("button");
+  if (button.disabled) return;
+  button.disabled = true;
+  try {
+    me = await api("/api/session", { method: "POST",
+                                     body: { username: form.elements.username.value, password: form.elements.password.value } });
+    form.elements.password.value = "";
+    clearMessage();
+    signedIn();
+  } catch (e) {
+    showMessage(e instanceof ApiError && e.code === "unauthorized" ? t("counter.sign_in_failed") : errorText(e));
+  } finally {
+    button.disabled = false;
+  }
+});
+
+byId("sign-out").addEventListener("click", async () => {
+  try {
+    await api("/api/session", { method: "DELETE" });
+  } catch {
+    // signed out already, or offline: the page forgets the session either way
+  }
+  localStorage.removeItem(storageKey);
+  showSignIn();
+});
+
+function allowedCounters() {
+  return office.counters.filter((c) => me.role === "supervisor" || c.staff === me.role);
+}
+
+function signedIn() {
+  setCsrfToken(me.csrf_token);
+  byId("who").textContent = t("counter.signed_in_as", { name: me.display_name || me.username });
+  byId("sign-out").hidden = false;
+  byId("review").hidden = !(me.role === "city" || me.role === "supervisor");
+  if (!live) {
+    const sign = offlineSign();
+    live = new LiveConnection({
+      onOnline: () => { sign.onOnline(); document.body.classList.remove("offline"); },
+      onOffline: () => { sign.onOffline(); document.body.classList.add("offline"); },
+    });
+  }
+  const wanted = new URLSearchParams(location.search).get("counter") || localStorage.getItem(storageKey);
+  if (wanted && allowedCounters().some((c) => c.id === wanted)) chooseCounter(wanted);
+  else showChooser();
+}
+
+function showChooser() {
+  const buttons = allowedCounters().map((c) => {
+    const button = el("button", "btn cp-choice");
+    button.type = "button";
+    button.dataset.counter = c.id;
+    button.append(el("strong", "", c.name),
+                  el("span", "cp-choice-procs", c.procedures.map(procedureName).join("・")));
+    button.addEventListener("click", () => chooseCounter(c.id));
+    return button;
+  });
+  byId("counter-choices").replaceChildren(...buttons);
+  byId("change-counter").hidden = true;
+  showScreen("choose");
+}
+
+byId("change-counter").addEventListener("click", () => {
+  if (subscription) { subscription.close(); subscription = null; }
+  counterId = null;
+  showChooser();
+});
+
+function chooseCounter(id) {
+  counterId = id;
+  localStorage.setItem(storageKey, id);
+  const url = new URL(location.href);
+  url.searchParams.set("counter", id);
+  history.replaceState(null, "", url);
+  byId("counter-name").textContent = counterName(id);
+  byId("change-counter").hidden = false;
+  state.ready = false;
+  delete document.body.dataset.live;
+  if (subscription) subscription.close();
+  subscription = live.subscribe({ view: "counter", office: office.id, counter: id }, {
+    snapshot: applySnapshot,
+    event: applyEvent,
+    estimates: (data) => { state.estimates = data; scheduleRender(); },
+    error: (error) => {
+      if (error.code === "unauthorized") showSignIn();
+      showMessage(errorText(new ApiError(0, error.code, error.message)));
+    },
+  });
+  showScreen("panel");
+  scheduleRender();
+}
+
+// --- state -----------------------------------------------------------------------------------
+
+function applySnapshot(data) {
+  state.waiting = new Map(data.waiting.map((tk) => [tk.number, tk]));
+  state.active = new Map(data.active.map((tk) => [tk.number, tk]));
+  state.counters = new Map(data.counters.map((c) => [c.id, c]));
+  state.paused = new Set(data.paused);
+  if ("estimates" in data) state.estimates = data.estimates;
+  state.ready = true;
+  document.body.dataset.live = "ready";
+  settled();
+  scheduleRender();
+}
+
+function applyEvent(event) {
+  if (event.at) clockOffset = event.at - Date.now();
+  if (event.counter) state.counters.set(event.counter.id, event.counter);
+  const ticket = event.ticket;
+  if (ticket) {
+    state.waiting.delete(ticket.number);
+    state.active.delete(ticket.number);
+    if (ticket.state === "waiting") state.waiting.set(ticket.number, ticket);
+    else if (ticket.state === "called" || ticket.state === "serving") state.active.set(ticket.number, ticket);
+  }
+  if (event.type === "procedure.updated") {
+    if (event.paused) state.paused.add(event.procedure); else state.paused.delete(event.procedure);
+  }
+  settled();
+  scheduleRender();
+}
+
+/** Resolve the presses whose result the live state now shows. */
+function settled() {
+  settleWaiters = settleWaiters.filter((waiter) => !waiter.check());
+}
+
+function untilShown(result) {
+  const since = result && result.counter ? result.counter.since : null;
+  return new Promise((resolve) => {
+    const waiter = {
+      check: () => {
+        const c = state.counters.get(counterId);
+        if (since !== null && !(c && c.since >= since)) return false;
+        clearTimeout(waiter.timer);
+        resolve();
+        return true;
+      },
+    };
+    waiter.timer = setTimeout(() => { settleWaiters = settleWaiters.filter((w) => w !== waiter); resolve(); }, SETTLE_MS);
+    if (!waiter.check()) settleWaiters.push(waiter);
+  });
+}
+
+function myCounter() {
+  return state.counters.get(counterId) || { id: counterId, status: "closed" };
+}
+
+function ticketAt(counter) {
+  if (!counter || !counter.ticket) return null;
+  const number = String(counter.ticket).split("|").pop();
+  return state.active.get(number) || null;
+}
+
+function sortKey(ticket) {
+  const priority = page.calling_order === "waited" ? 0 : -(ticket.priority || 0);
+  return [priority, ticket.order || 0, ticket.seq || 0];
+}
+
+function byQueueOrder(a, b) {
+  const ka = sortKey(a), kb = sortKey(b);
+  for (let i = 0; i < ka.length; i += 1) if (ka[i] !== kb[i]) return ka[i] - kb[i];
+  return 0;
+}
+
+// --- actions ---------------------------------------------------------------------------------
+
+const actionButtons = () => document.querySelectorAll(".cp-action");
+
+/** What a button does now: pause/resume and open/close share a button each. */
+function resolveAction(name) {
+  const status = myCounter().status;
+  if (name === "pause") return status === "paused" ? "resume" : "pause";
+  if (name === "open") return status === "closed" ? "open" : "close";
+  return name;
+}
+
+function allowed(name) {
+  if (!state.ready || busy || !counterId) return false;
+  const counter = myCounter();
+  const current = ticketAt(counter);
+  const free = !current;
+  switch (name) {
+    case "call-next": case "call": return counter.status === "open" && free;
+    case "recall": case "start": return Boolean(current) && current.state === "called";
+    case "no-show": return Boolean(current) && current.state === "called" && (current.recalls || 0) >= page.max_recalls;
+    case "finish": return Boolean(current) && current.state === "serving";
+    case "hand-over": case "hand-over-submit": return Boolean(current);
+    case "pause": return free && counter.status !== "closed";
+    case "open": return counter.status === "closed" || free;
+    default: return false;
+  }
+}
+
+function successText(action, result) {
+  const number = result.ticket ? result.ticket.number : "";
+  const status = t(`counter.status_${result.counter.status}`);
+  const texts = {
+    "call-next": ["counter.done_called", { number }], call: ["counter.done_called", { number }],
+    recall: ["counter.done_recalled", { number }], start: ["counter.done_started", { number }],
+    finish: ["counter.done_finished", { number }], "no-show": ["counter.done_no_show", { number }],
+    "hand-over": ["counter.done_handed_over", { number, procedure: result.ticket ? procedureName(result.ticket.procedure) : "" }],
+  };
+  const [key, params] = texts[action] || ["counter.done_status", { status }];
+  return t(key, params);
+}
+
+async function press(name, body) {
+  if (!allowed(name)) return;
+  busy = true;                      // before any await: a second click finds every button disabled
+  renderButtons();
+  const action = name === "hand-over-submit" ? "hand-over" : resolveAction(name);
+  const path = `/api/offices/${encodeURIComponent(office.id)}/counters/${encodeURIComponent(counterId)}/${action}`;
+  try {
+    const result = await sendAction(path, body, { onRetry: () => showMessage(t("counter.retrying"), "info") });
+    await untilShown(result);
+    showMessage(successText(action, result), "info");
+    if (action === "call") byId("call-number").value = "";
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "unauthorized") showSignIn();
+    showMessage(errorText(e));
+  } finally {
+    busy = false;
+    scheduleRender();
+  }
+}
+
+for (const button of document.querySelectorAll(".cp-actions .cp-action")) {
+  button.addEventListener("click", () => {
+    const name = button.dataset.action;
+    if (name === "hand-over") openHandOver();
+    else press(name);
+  });
+}
+
+byId("call-number-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const number = byId("call-number").value.trim().toUpperCase();
+  if (number) press("call", { number });
+});
+
+// Hand-over: to city staff (審査・暗証番号) or to another procedure, with a reason.
+const dialog = byId("hand-over-dialog");
+
+function openHandOver() {
+  const current = ticketAt(myCounter());
+  if (!current || !allowed("hand-over")) return;
+  byId("hand-over-number").textContent = current.number;
+  const options = office.procedures.filter((p) => p.id !== current.procedure).map((p) => {
+    const option = el("option", "", p.city_staff_only ? `${p.name}（${t("counter.city_staff")}）` : p.name);
+    option.value = p.id;
+    return option;
+  });
+  byId("hand-over-to").replaceChildren(...options);
+  const toCity = office.procedures.find((p) => p.city_staff_only && p.id !== current.procedure);
+  if (toCity) byId("hand-over-to").value = toCity.id;
+  byId("hand-over-reason").value = "";
+  dialog.showModal();
+  byId("hand-over-reason").focus();
+}
+
+byId("hand-over-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = { to: form.elements.to.value, reason: form.elements.reason.value.trim(),
+                 keep_place: form.elements.keep_place.checked };
+  dialog.close();
+  press("hand-over-submit", body);
+});
+byId("hand-over-cancel").addEventListener("click", () => dialog.close());
+
+// Keyboard shortcuts: the letter shown on each button; never while typing or in the dialog.
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.altKey || event.metaKey || event.repeat || dialog.open) return;
+  if (byId("panel").hidden) return;
+  const target = event.target;
+  if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return;
+  const key = event.key.toLowerCase();
+  if (key === "c") {
+    event.preventDefault();
+    byId("call-number").focus();
+    return;
+  }
+  const button = document.querySelector(`.cp-actions [data-key="${key}"]`);
+  if (button) {
+    event.preventDefault();
+    if (!button.disabled) button.click();
+  }
+});
+
+// --- rendering -------------------------------------------------------------------------------
+
+let renderPending = false;
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => { renderPending = false; render(); });
+}
+
+function render() {
+  if (!counterId) return;
+  renderCurrent();
+  renderButtons();
+  renderWaiting();
+  renderReview();
+  renderCounters();
+}
+
+const STATUS_LEVEL = { open: "level-low", paused: "level-medium", closed: "level-unknown" };
+
+function renderCurrent() {
+  const counter = myCounter();
+  const status = byId("counter-status");
+  status.textContent = t(`counter.status_${counter.status}`);
+  status.className = `level ${STATUS_LEVEL[counter.status] || ""}`;
+  const current = ticketAt(counter);
+  byId("current").hidden = !current;
+  byId("current-none").hidden = Boolean(current);
+  if (!current) return;
+  byId("current-number").textContent = current.number;
+  const stateLabel = byId("current-state");
+  stateLabel.textContent = t(`counter.state_${current.state}`);
+  stateLabel.className = `level ${current.state === "serving" ? "level-low" : "level-medium"}`;
+  byId("current-procedure").textContent = procedureName(current.procedure);
+  const since = current.state === "serving" ? current.started_at : current.called_at;
+  byId("current-elapsed").textContent = since
+    ? t(current.state === "serving" ? "counter.elapsed_serving" : "counter.elapsed_called", { time: clock(serverNow() - since) })
+    : "";
+  byId("current-recalls").textContent = current.state === "called"
+    ? t("counter.recalls", { n: current.recalls || 0, max: page.max_recalls }) : "";
+  const note = byId("current-handover");
+  note.hidden = !current.handed_over_from;
+  if (current.handed_over_from) {
+    note.textContent = t("counter.handed_over_from", { procedure: procedureName(current.handed_over_from),
+                                                       reason: current.hand_over_reason || "—" });
+  }
+}
+
+function renderButtons() {
+  for (const button of actionButtons()) {
+    const name = button.dataset.action;
+    button.disabled = !allowed(name);
+    button.setAttribute("aria-busy", String(busy));
+    const label = button.querySelector("[data-label]");
+    if (label) label.textContent = t(`counter.${resolveAction(name).replace("-", "_")}`);
+  }
+  document.body.classList.toggle("busy", busy);
+}
+
+function waitedText(ticket) {
+  return t("counter.minutes", { n: minutesSince(ticket.issued_at) });
+}
+
+function renderWaiting() {
+  const mine = new Set((counters.get(counterId) || { procedures: [] }).procedures);
+  const waiting = [...state.waiting.values()].filter((tk) => mine.has(tk.procedure)).sort(byQueueOrder);
+  const ticketEstimates = (state.estimates && state.estimates.tickets) || {};
+  const rows = waiting.slice(0, MAX_WAITING_ROWS).map((ticket) => {
+    const row = el("tr");
+    row.dataset.number = ticket.number;
+    const number = el("td", "number cp-number", ticket.number);
+    if (ticket.priority > 0) number.append(el("span", "cp-priority", t("counter.priority")));
+    let note = ticket.handed_over_from
+      ? t("counter.handed_over_from", { procedure: procedureName(ticket.handed_over_from), reason: ticket.hand_over_reason || "—" })
+      : "";
+    const estimate = ticketEstimates[ticket.number];
+    if (!note && estimate && Number.isFinite(estimate.median_minutes)) {
+      note = t("counter.estimate", { minutes: Math.max(1, Math.round(estimate.median_minutes)) });
+    }
+    row.append(number, el("td", "", procedureName(ticket.procedure)), el("td", "cp-waited", waitedText(ticket)),
+               el("td", "cp-note", note));
+    return row;
+  });
+  byId("waiting").replaceChildren(...rows);
+  byId("waiting-total").textContent = t("counter.people", { n: waiting.length });
+  byId("waiting-none").hidden = waiting.length > 0;
+  const more = byId("waiting-more");
+  more.hidden = waiting.length <= MAX_WAITING_ROWS;
+  more.textContent = t("counter.more", { n: waiting.length - MAX_WAITING_ROWS });
+  const procEstimates = (state.estimates && state.estimates.procedures) || {};
+  byId("waiting-summary").textContent = [...mine].map((id) => {
+    const n = waiting.filter((tk) => tk.procedure === id).length;
+    const estimate = procEstimates[id];
+    const paused = state.paused.has(id) ? ` ${t("counter.paused")}` : "";
+    const est = estimate && n > 0 && Number.isFinite(estimate.median_minutes)
+      ? ` ${t("counter.estimate", { minutes: Math.max(1, Math.round(estimate.median_minutes)) })}` : "";
+    return `${procedureName(id)} ${t("counter.people", { n })}${est}${paused}`;
+  }).join(" ・ ");
+}
+
+function renderReview() {
+  if (byId("review").hidden) return;
+  const handed = [...state.waiting.values()]
+    .filter((tk) => tk.handed_over_from || (procedures.get(tk.procedure) || {}).city_staff_only).sort(byQueueOrder);
+  const rows = handed.slice(0, MAX_WAITING_ROWS).map((ticket) => {
+    const row = el("tr");
+    row.dataset.number = ticket.number;
+    row.append(el("td", "number cp-number", ticket.number),
+               el("td", "", ticket.handed_over_from ? procedureName(ticket.handed_over_from) : "—"),
+               el("td", "cp-note", ticket.hand_over_reason || "—"),
+               el("td", "cp-waited", waitedText(ticket)));
+    return row;
+  });
+  byId("review-list").replaceChildren(...rows);
+  byId("review-total").textContent = t("counter.people", { n: handed.length });
+  byId("review-none").hidden = handed.length > 0;
+}
+
+function renderCounters() {
+  const rows = office.counters.filter((c) => c.id !== counterId).map((c) => {
+    const live = state.counters.get(c.id) || { status: "closed" };
+    const current = ticketAt(live);
+    const row = el("tr");
+    row.dataset.counter = c.id;
+    const status = el("span", `level ${STATUS_LEVEL[live.status] || ""}`, t(`counter.status_${live.status}`));
+    const statusCell = el("td");
+    statusCell.append(status);
+    const ticket = current ? `${current.number} ${t(`counter.state_${current.state}`)}` : "—";
+    const since = current && live.since ? clock(serverNow() - live.since) : "";
+    row.append(el("th", "", c.name), statusCell, el("td", "number", ticket), el("td", "cp-waited", since));
+    return row;
+  });
+  byId("counters").replaceChildren(...rows);
+}
+
+// Elapsed times tick once a second.
+setInterval(() => { if (counterId && state.ready) scheduleRender(); }, 1_000);
+
+start();

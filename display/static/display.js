@@ -1,0 +1,244 @@
+// The lobby display: follows the office's "lobby" view over the WebSocket and shows the calls,
+// recent calls, waiting per procedure, the clock and the notice; each new call is announced.
+//
+// State is kept as the server keeps it (snapshot, then events in seq order); after any outage
+// live.js resubscribes and a fresh snapshot replaces everything, so the screen always shows the
+// truth without a reload. Every list is bounded; rendering is batched to one per frame.
+
+import { LiveConnection, offlineSign } from "/static/common/live.js";
+import { pageData, t } from "/static/common/page.js";
+import { Announcer } from "./announcer.js";
+
+const MAX_CALL_CARDS = 6;
+const MAX_RECENT = 8;
+const NEWEST_FLASH_MS = 12_000;
+const LATE_CALL_MS = 3 * 60_000;     // a call missed during an outage is still announced if this recent
+
+const page = pageData();
+const officeId = page.office.id;
+const byId = (id) => document.getElementById(id);
+
+const office = {
+  procedures: new Map(page.office.procedures.map((p) => [p.id, p])),
+  counters: new Map(page.office.counters.map((c) => [c.id, c])),
+};
+
+const state = {
+  ready: false,
+  waiting: new Map(),       // number -> procedure id
+  active: new Map(),        // number -> public ticket (called or serving)
+  recent: [],               // newest first, as the server sends it
+  paused: new Set(),
+  notice: "",
+  estimates: null,
+  newestAt: 0,              // the newest call time seen: what a resync compares against
+  speaking: null,           // the call being announced now
+  flash: null,              // {number, until}: the newest call flashes for a while (page clock)
+};
+
+const announcer = new Announcer({
+  office: officeId,
+  audio: byId("announcer"),
+  onBlocked: () => { byId("enable-sound").hidden = false; },
+  onUnblocked: () => { byId("enable-sound").hidden = true; },
+  onSpeaking: (call) => { state.speaking = call; scheduleRender(); },
+});
+byId("enable-sound").addEventListener("click", () => announcer.unblock());
+document.addEventListener("keydown", () => announcer.unblock());
+
+// --- state -----------------------------------------------------------------------------------
+
+function applySnapshot(data) {
+  state.waiting = new Map(data.waiting.map((t) => [t.number, t.procedure]));
+  state.active = new Map(data.active.map((t) => [t.number, t]));
+  state.recent = data.recent.slice(0, MAX_RECENT * 2);
+  state.paused = new Set(data.paused);
+  state.notice = data.notice || "";
+  if ("estimates" in data) state.estimates = data.estimates;
+  const calls = [...state.recent].reverse();     // oldest first
+  if (!state.ready) {
+    announcer.remember(calls);                   // what was on screen before we came: not news
+  } else {
+    // Calls made while we were offline: announce the ones newer than anything we had seen.
+    for (const call of calls) {
+      if (call.at > state.newestAt && Date.now() - call.at < LATE_CALL_MS) announcer.announce(call);
+    }
+  }
+  state.newestAt = Math.max(state.newestAt, ...state.recent.map((c) => c.at));
+  state.ready = true;
+  document.body.dataset.live = "ready";
+  scheduleRender();
+}
+
+function applyEvent(event) {
+  const ticket = event.ticket;
+  if (ticket) {
+    state.waiting.delete(ticket.number);
+    state.active.delete(ticket.number);
+    if (ticket.state === "waiting") state.waiting.set(ticket.number, ticket.procedure);
+    else if (ticket.state === "called" || ticket.state === "serving") state.active.set(ticket.number, ticket);
+  }
+  if (event.type === "ticket.called" || event.type === "ticket.recalled") {
+    const call = { number: ticket.number, counter: event.counter.id, procedure: ticket.procedure,
+                   lang: ticket.lang || "ja", at: event.at, recall: event.type === "ticket.recalled" };
+    state.recent = [call, ...state.recent].slice(0, MAX_RECENT * 2);
+    state.newestAt = Math.max(state.newestAt, call.at);
+    state.flash = { number: call.number, until: performance.now() + NEWEST_FLASH_MS };
+    announcer.announce(call);
+  } else if (event.type === "procedure.updated") {
+    if (event.paused) state.paused.add(event.procedure); else state.paused.delete(event.procedure);
+  } else if (event.type === "notice.updated") {
+    state.notice = event.notice || "";
+  }
+  scheduleRender();
+}
+
+// --- rendering -------------------------------------------------------------------------------
+
+let renderPending = false;
+function scheduleRender() {
+  if (renderPending) return;
+  renderPending = true;
+  requestAnimationFrame(() => { renderPending = false; render(); });
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function counterName(id) {
+  const counter = office.counters.get(id);
+  return counter ? counter.name : t("display.counter_fallback", { id });
+}
+
+function render() {
+  renderCalls();
+  renderRecent();
+  renderWaiting();
+  renderNotice();
+}
+
+// "{number}番" / "No. {number}": the digits large, the words around them smaller.
+const [NUMBER_BEFORE, NUMBER_AFTER = ""] = t("display.call_number").split("{number}");
+
+function renderCalls() {
+  const called = [...state.active.values()].filter((tk) => tk.state === "called")
+    .sort((a, b) => (b.called_at || 0) - (a.called_at || 0)).slice(0, MAX_CALL_CARDS);
+  const newest = called[0];
+  const cards = called.map((ticket) => {
+    const card = el("li", "call-card");
+    card.dataset.number = ticket.number;
+    card.dataset.counter = ticket.counter;
+    if (state.flash && state.flash.number === ticket.number) card.classList.add("flash");
+    if (ticket === newest) card.classList.add("newest");
+    if (state.speaking && state.speaking.number === ticket.number) card.classList.add("speaking");
+    const number = el("span", "call-number number");
+    if (NUMBER_BEFORE) number.append(el("span", "unit", NUMBER_BEFORE));
+    number.append(el("span", "digits", ticket.number));
+    if (NUMBER_AFTER) number.append(el("span", "unit", NUMBER_AFTER));
+    const counter = el("span", "call-counter", counterName(ticket.counter));
+    const arrow = el("span", "call-arrow", "→");
+    arrow.setAttribute("aria-hidden", "true");
+    card.append(number, arrow, counter);
+    if (ticket.recalls > 0) card.append(el("span", "call-recall", t("display.recall")));
+    return card;
+  });
+  byId("calls").replaceChildren(...cards);
+  byId("calls").dataset.count = String(cards.length);
+  byId("calls-empty").hidden = cards.length > 0;
+}
+
+const timeFormat = new Intl.DateTimeFormat("ja-JP", { hour: "2-digit", minute: "2-digit", timeZone: page.timezone });
+
+function renderRecent() {
+  const items = state.recent.slice(0, MAX_RECENT).map((call, index) => {
+    const item = el("li", index === 0 ? "recent-item latest" : "recent-item");
+    item.append(el("span", "recent-number number", call.number),
+                el("span", "recent-counter", counterName(call.counter)),
+                el("span", "recent-time", timeFormat.format(new Date(call.at))));
+    if (call.recall) item.append(el("span", "recent-recall", t("display.recall")));
+    return item;
+  });
+  byId("recent").replaceChildren(...items);
+}
+
+function renderWaiting() {
+  const counts = new Map();
+  for (const procedure of state.waiting.values()) counts.set(procedure, (counts.get(procedure) || 0) + 1);
+  const estimates = (state.estimates && state.estimates.procedures) || {};
+  const rows = [...office.procedures.values()].map((procedure) => {
+    const row = el("tr", "waiting-row");
+    row.dataset.procedure = procedure.id;
+    const n = counts.get(procedure.id) || 0;
+    row.append(el("th", "waiting-name", procedure.name),
+               el("td", "waiting-count", t("display.waiting_count", { n })));
+    const estimate = estimates[procedure.id];
+    let note = "";
+    if (state.paused.has(procedure.id)) note = t("display.paused");
+    else if (estimate && n > 0 && Number.isFinite(estimate.median_minutes)) {
+      note = t("display.estimate", { minutes: Math.max(1, Math.round(estimate.median_minutes)) });
+    }
+    row.append(el("td", state.paused.has(procedure.id) ? "waiting-note paused" : "waiting-note", note));
+    return row;
+  });
+  byId("waiting").replaceChildren(...rows);
+}
+
+function renderNotice() {
+  const notice = byId("notice");
+  notice.hidden = !state.notice;
+  const text = byId("notice-text");
+  if (text.textContent !== state.notice) {
+    text.textContent = state.notice;
+    // A notice longer than the screen scrolls; a short one stands still.
+    notice.classList.toggle("scrolling", text.scrollWidth > notice.clientWidth);
+  }
+}
+
+// --- clock -----------------------------------------------------------------------------------
+
+const dateFormat = new Intl.DateTimeFormat("ja-JP", { month: "long", day: "numeric", weekday: "short",
+                                                      timeZone: page.timezone });
+function tick() {
+  const now = new Date();
+  byId("clock-date").textContent = dateFormat.format(now);
+  byId("clock-time").textContent = timeFormat.format(now);
+  // The newest call's flash ends on time even when nothing else happens.
+  if (state.flash && performance.now() > state.flash.until) {
+    state.flash = null;
+    scheduleRender();
+  }
+  setTimeout(tick, 1000 - (Date.now() % 1000) + 5);
+}
+tick();
+
+// --- live connection -------------------------------------------------------------------------
+
+/** Names of procedures and counters may change with the server's configuration: read them again. */
+async function refreshOffice() {
+  try {
+    const response = await fetch(`/api/offices/${encodeURIComponent(officeId)}`, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const info = await response.json();
+    office.procedures = new Map(info.procedures.map((p) => [p.id, p]));
+    office.counters = new Map(info.counters.map((c) => [c.id, c]));
+    scheduleRender();
+  } catch {
+    // offline again: the next reconnect tries once more
+  }
+}
+
+const sign = offlineSign();
+const live = new LiveConnection({
+  onOnline: () => { sign.onOnline(); document.body.classList.remove("offline"); refreshOffice(); },
+  onOffline: () => { sign.onOffline(); document.body.classList.add("offline"); },
+});
+live.subscribe({ view: "lobby", office: officeId }, {
+  snapshot: applySnapshot,
+  event: applyEvent,
+  estimates: (data) => { state.estimates = data; scheduleRender(); },
+  error: (error) => console.error("display: subscription failed", error),
+});
