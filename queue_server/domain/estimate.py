@@ -49,6 +49,9 @@ DEFAULT_RUNS: Final = 400
 LOW_QUANTILE: Final = 0.10
 HIGH_QUANTILE: Final = 0.90
 
+WALK_IN_RATE_SD: Final = 0.3
+"""Relative uncertainty of the walk-in rate the snapshot gives (an hour's count is a rough guide)."""
+
 ELAPSED_CAP_QUANTILE: Final = 0.95
 """A visit running longer than this quantile is treated as having just reached it."""
 
@@ -460,10 +463,12 @@ class _Simulation:
                 arrive = earliest + (latest - earliest) * rng.random((runs, len(group)))
                 parts.append(np.where(rng.random((runs, len(group))) < show, arrive, _INF))
             if per_minute > 0:
-                # Poisson walk-ins until closing: enough draws that running out is negligible.
-                mean = per_minute * self.horizon
+                # Poisson walk-ins until closing, at a rate that is itself a guess: each run
+                # scales it (mean kept). Enough draws that running out is negligible.
+                rate = per_minute * np.exp(rng.normal(-(WALK_IN_RATE_SD**2) / 2, WALK_IN_RATE_SD, (runs, 1)))
+                mean = float(rate.max()) * self.horizon
                 most = int(mean + 5 * math.sqrt(mean) + 5)
-                times = np.cumsum(rng.standard_exponential((runs, most)), axis=1) / per_minute
+                times = np.cumsum(rng.standard_exponential((runs, most)), axis=1) / rate
                 parts.append(np.where(times < self.horizon, times, _INF))
             arrive = np.hstack(parts) if len(parts) > 1 else parts[0]
             arrive.sort(axis=1)

@@ -57,6 +57,9 @@ WALK_UP_PRIOR_MINUTES: Final = 0.5
 WALK_UP_CAP_MINUTES: Final = 5.0
 """Longer call→start gaps are no-shows or a forgotten start button; they count as this."""
 
+_EM_ROUNDS: Final = 4
+"""Rounds of imputing ongoing visits from the fit and refitting; it settles within a few."""
+
 MIN_MINUTES: Final = 0.05
 """Durations below 3 seconds are mis-clicks, not visits, and are ignored."""
 
@@ -72,13 +75,18 @@ class Stage(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MeasuredDuration:
-    """One measured duration: a finished visit (start→finish), a call→start gap, or back-office work."""
+    """One measured duration: a finished visit (start→finish), a call→start gap, or back-office work.
+
+    ``ongoing`` marks a visit still at the counter: ``minutes`` so far is a lower bound. Leaving
+    those out would bias the mean low early in the day, when only the short visits have ended.
+    """
 
     procedure: str
     stage: Stage
     minutes: float
     counter: str | None = None
     days_ago: int = 0
+    ongoing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,12 +183,16 @@ class ServiceModel:
         procedures = list(procedures)
         known = {p.id for p in procedures}
         by_stage: dict[tuple[str, Stage], list[tuple[float, float, str | None]]] = {}
+        ongoing: dict[tuple[str, Stage], list[tuple[float, float]]] = {}
         walk_ups: list[tuple[float, float]] = []
         for m in measured:
             if m.procedure not in known or not math.isfinite(m.minutes):
                 continue  # a procedure removed from the configuration since; nothing to learn
             w = 0.5 ** (max(m.days_ago, 0) / settings.half_life_days)
-            if m.stage is Stage.WALK_UP:
+            if m.ongoing:
+                if m.stage is not Stage.WALK_UP and m.minutes >= MIN_MINUTES:
+                    ongoing.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w))
+            elif m.stage is Stage.WALK_UP:
                 walk_ups.append((min(max(m.minutes, 0.0), WALK_UP_CAP_MINUTES), w))
             elif m.minutes >= MIN_MINUTES:
                 by_stage.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w, m.counter))
@@ -196,7 +208,7 @@ class ServiceModel:
             priors = {Stage.SERVICE: p.service_minutes, Stage.PREP: p.prep_minutes, Stage.POST: p.post_minutes}
             for stage, prior in priors.items():
                 data = by_stage.get((p.id, stage), [])
-                fitted = _fit(p.id, stage, prior, data, settings)
+                fitted = _fit(p.id, stage, prior, data, ongoing.get((p.id, stage), []), settings)
                 if fitted is None:
                     continue
                 stages[(p.id, stage)] = fitted
@@ -258,6 +270,7 @@ def _fit(
     stage: Stage,
     prior_minutes: float,
     data: Sequence[tuple[float, float, str | None]],
+    ongoing: Sequence[tuple[float, float]],
     settings: LearningSettings,
 ) -> StageTime | None:
     """Shrink the robust fit of ``data`` (log-minutes, weight) towards the prior; None if neither exists.
@@ -266,6 +279,10 @@ def _fit(
     themselves and matched to a lognormal. Matching moments rather than log-moments keeps the
     mean right when real visits are not quite lognormal (an exponential's log has a long left
     tail that would inflate a log-fit mean by 25 %), and the mean is what a queue's wait adds up.
+
+    A visit still ongoing after ``e`` minutes counts with its expected moments given T > e
+    under the current fit (a few EM rounds); one already far beyond the outlier bound is a
+    forgotten finish and does not count.
     """
     has_prior = prior_minutes > 0
     if not has_prior and not data:
@@ -274,15 +291,31 @@ def _fit(
     nu0 = settings.prior_cv_weight
     cv0_sq = settings.prior_cv**2
 
-    kept = _kept(data, math.sqrt(math.log1p(cv0_sq)))
-    n = len(data)
-    weight = sum(w for _, w, _ in kept)
+    sigma_prior = math.sqrt(math.log1p(cv0_sq))
+    kept = _kept(data, sigma_prior)
+    if ongoing and (data or has_prior):
+        # Judged against the finished visits, or the prior's median while there are none.
+        centre, scale = _robust_centre(data, sigma_prior) if data else (math.log(prior_minutes), sigma_prior)
+        ongoing = [(x, w) for x, w in ongoing if x <= centre + OUTLIER_SDS * scale]
+    n = len(data) + len(ongoing)
+    done_w = sum(w for _, w, _ in kept)
+    weight = done_w + sum(w for _, w in ongoing)
     measured_median = math.exp(_weighted_median([x for x, _, _ in data], [w for _, w, _ in data])) if data else None
-    mean, cv_sq = prior_minutes, cv0_sq
-    if weight > 0:
-        minutes = [(math.exp(x), w) for x, w, _ in kept]
-        m = sum(x * w for x, w in minutes) / weight
-        var = sum(w * (x - m) ** 2 for x, w in minutes) / weight
+    s1 = sum(math.exp(x) * w for x, w, _ in kept)
+    s2 = sum(math.exp(2 * x) * w for x, w, _ in kept)
+    mean, cv_sq = (prior_minutes, cv0_sq) if has_prior else (s1 / done_w, cv0_sq) if done_w else (1.0, cv0_sq)
+    for _ in range(_EM_ROUNDS if ongoing else 1):
+        if weight <= 0:
+            break
+        t1, t2 = s1, s2
+        if ongoing:
+            sigma_sq = math.log1p(cv_sq)
+            sigma, mu = math.sqrt(sigma_sq), math.log(mean) - math.log1p(cv_sq) / 2
+            for x, w in ongoing:
+                m1, m2 = _tail_moments(x, mu, sigma)
+                t1, t2 = t1 + w * m1, t2 + w * m2
+        m = t1 / weight
+        var = max(t2 / weight - m * m, 0.0)
         mean = (k0 * prior_minutes + weight * m) / (k0 + weight)
         cv_sq = (nu0 * cv0_sq + weight * var / m**2) / (nu0 + weight)
     sigma_sq = math.log1p(cv_sq)
@@ -302,23 +335,45 @@ def _fit(
     )
 
 
-def _kept(
-    data: Sequence[tuple[float, float, str | None]], sigma_prior: float
-) -> list[tuple[float, float, str | None]]:
-    """The measurements within ``OUTLIER_SDS`` robust SDs of the median, on the log scale.
+def _tail_moments(log_elapsed: float, mu: float, sigma: float) -> tuple[float, float]:
+    """E[T] and E[T²] of a lognormal(mu, sigma) visit known to last longer than exp(log_elapsed)."""
+    z = (log_elapsed - mu) / sigma
+    survive = max(_phi(-z), 1e-12)
+    m1 = math.exp(mu + sigma**2 / 2) * _phi(sigma - z) / survive
+    m2 = math.exp(2 * mu + 2 * sigma**2) * _phi(2 * sigma - z) / survive
+    return max(m1, math.exp(log_elapsed)), max(m2, math.exp(2 * log_elapsed))
+
+
+def _phi(z: float) -> float:
+    """Standard normal CDF."""
+    return 0.5 * math.erfc(-z / math.sqrt(2))
+
+
+def _robust_centre(data: Sequence[tuple[float, float, str | None]], sigma_prior: float) -> tuple[float, float]:
+    """Weighted median and robust SD (MAD) of log-durations; the SD blended with the prior's.
 
     With few visits the MAD is unreliable, so the scale is blended with the prior's the way
-    the mean is. A lognormal visit lies that far out about once in 4,000 visits; a ticket left
-    open over lunch lies there at once.
+    the mean is.
     """
-    if not data:
-        return []
     xs = [x for x, _, _ in data]
     ws = [w for _, w, _ in data]
     median = _weighted_median(xs, ws)
     mad = _weighted_median([abs(x - median) for x in xs], ws) * MAD_TO_SD
     weight = sum(ws)
-    scale = math.sqrt((PRIOR_CV_WEIGHT * sigma_prior**2 + weight * mad**2) / (PRIOR_CV_WEIGHT + weight))
+    return median, math.sqrt((PRIOR_CV_WEIGHT * sigma_prior**2 + weight * mad**2) / (PRIOR_CV_WEIGHT + weight))
+
+
+def _kept(
+    data: Sequence[tuple[float, float, str | None]], sigma_prior: float
+) -> list[tuple[float, float, str | None]]:
+    """The measurements within ``OUTLIER_SDS`` robust SDs of the median, on the log scale.
+
+    A lognormal visit lies that far out about once in 4,000 visits; a ticket left open over
+    lunch lies there at once.
+    """
+    if not data:
+        return []
+    median, scale = _robust_centre(data, sigma_prior)
     return [d for d in data if abs(d[0] - median) <= OUTLIER_SDS * scale]
 
 

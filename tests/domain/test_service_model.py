@@ -136,3 +136,20 @@ def test_a_procedure_without_a_positive_service_time_is_refused() -> None:
     broken = Procedure("x", "x", NumberFormat(), service_minutes=0.0)
     with pytest.raises(DomainError, match="service_minutes"):
         ServiceModel.learn([broken])
+
+
+def test_visits_still_ongoing_lift_the_mean_early_in_the_day() -> None:
+    finished = [MeasuredDuration("apply", Stage.SERVICE, 8.0)] * 5  # only the short ones have ended
+    ongoing = [MeasuredDuration("apply", Stage.SERVICE, 25.0, ongoing=True)] * 5
+    without = ServiceModel.learn([APPLY], finished).stage("apply")
+    with_ongoing = ServiceModel.learn([APPLY], finished + ongoing).stage("apply")
+    assert without.mean_minutes < 15.0
+    assert with_ongoing.mean_minutes > 20.0  # each ongoing visit counts as longer than its 25 min so far
+    assert with_ongoing.n == 10
+
+
+def test_an_ongoing_visit_far_beyond_belief_is_a_forgotten_finish() -> None:
+    finished = visits("pickup", 10.0, 0.5, 30)
+    forgotten = MeasuredDuration("pickup", Stage.SERVICE, 400.0, ongoing=True)
+    clean = ServiceModel.learn([PICKUP], finished).stage("pickup")
+    assert ServiceModel.learn([PICKUP], [*finished, forgotten]).stage("pickup").mean_minutes == pytest.approx(clean.mean_minutes)
