@@ -32,8 +32,9 @@ function render(view) {
     row.dataset.level = p.paused ? "paused" : p.level;
     const name = (p.names && p.names[lang]) || p.name;
     const estimate = p.paused ? [span("paused", t("congestion.paused"))] : [
-      span("estimate-minutes", typeof p.estimate_minutes === "number"
-        ? t("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) }) : t("congestion.no_estimate")),
+      span("estimate-minutes", typeof p.estimate_minutes !== "number" ? t("congestion.no_estimate")
+        : p.estimate_minutes < 1 ? t("common.no_wait")
+          : t("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) })),
       ...(p.level === "unknown" ? [] : [span(`level level-${p.level}`, t(`congestion.level_${p.level}`))]),
     ];
     const box = document.createElement("div");

@@ -18,13 +18,16 @@ const ISSUE_ATTEMPTS = 3;
 const $ = (id) => document.getElementById(id);
 const screens = ["start", "busy", "ticket", "error"];
 
+const live = new LiveConnection(offlineSign());
+
 const state = {
   office: null,          // GET /api/offices/{office}
   congestion: null,      // {procedure id: {waiting, estimate_minutes, paused}}
   idempotencyKey: newIdempotencyKey(),
   issuing: false,
   ticket: null,          // the issue answer on the ticket screen
-  estimate: null,
+  estimate: null,        // {median_minutes, low_minutes, high_minutes, past_closing} or null
+  ticketView: null,      // the live "ticket" subscription while the ticket screen shows
   printStatus: null,     // {key, detail}
   returnTimer: null,
   returnAt: 0,
@@ -113,7 +116,8 @@ function renderProcedures() {
       if (live) {
         const parts = [t("kiosk.waiting", { n: live.waiting })];
         if (typeof live.estimate_minutes === "number") {
-          parts.push(t("kiosk.estimate_short", { minutes: roundMinutes(live.estimate_minutes) }));
+          parts.push(live.estimate_minutes < 1 ? t("common.no_wait")
+            : t("kiosk.estimate_short", { minutes: roundMinutes(live.estimate_minutes) }));
         }
         meta.textContent = parts.join(" ・ ");
       }
@@ -143,7 +147,6 @@ async function loadOffice() {
 }
 
 function followCongestion() {
-  const live = new LiveConnection(offlineSign());
   live.subscribe({ view: "congestion", office: config.office }, {
     view(data) {
       state.congestion = Object.fromEntries(data.procedures.map((p) => [p.id, p]));
@@ -195,12 +198,12 @@ async function issue(procedure, button) {
     return;
   }
   state.ticket = { ...answer, procedureInfo: procedure, lang: currentLanguage() };
-  state.estimate = null;
+  state.estimate = answer.estimate || null;   // the procedure's outlook at issue; the ticket's own follows
   state.printStatus = null;
   renderTicket();
   show("ticket");
   startReturnCountdown();
-  loadEstimate(answer.token);
+  followTicket(answer.token);
   printTicket(answer.token);
 }
 
@@ -214,17 +217,17 @@ function showError(error) {
   loadOffice();   // a closed office or a paused procedure shows on the buttons from now on
 }
 
-async function loadEstimate(token) {
-  try {
-    const view = await api(`/api/tickets/${encodeURIComponent(token)}`);
-    if (state.ticket && state.ticket.token === token) {
-      state.estimate = view.estimate || null;
+function followTicket(token) {
+  // The ticket's own estimate is computed just after issue: follow the ticket while it is shown.
+  if (state.ticketView) state.ticketView.close();
+  state.ticketView = live.subscribe({ view: "ticket", token }, {
+    view(view) {
+      if (!state.ticket || state.ticket.token !== token) return;
+      if (view.estimate) state.estimate = view.estimate;
       if (typeof view.ahead === "number") state.ticket.ahead = view.ahead;
       renderTicket();
-    }
-  } catch {
-    // The estimate is a courtesy: the number and the QR code are already shown.
-  }
+    },
+  });
 }
 
 function renderTicket() {
@@ -232,22 +235,26 @@ function renderTicket() {
   $("ticket-number").textContent = ticket.ticket.number;
   $("ticket-procedure").textContent = localName(ticket.procedureInfo);
   $("ticket-ahead").textContent = ticket.ahead > 0 ? t("common.ahead", { n: ticket.ahead }) : t("common.ahead_none");
+  // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = state.estimate;
-  const hasEstimate = estimate && typeof estimate.median_minutes === "number" && !estimate.past_closing;
+  const hasEstimate = Boolean(estimate && typeof estimate.median_minutes === "number");
   $("ticket-estimate").hidden = !hasEstimate;
-  if (hasEstimate) {
-    $("ticket-estimate").textContent = t("common.estimate", {
-      median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
-      high: roundMinutes(estimate.high_minutes),
-    });
-  }
-  $("ticket-past-closing").hidden = !(estimate && estimate.past_closing);
+  if (hasEstimate) $("ticket-estimate").textContent = estimateText(estimate);
+  $("ticket-past-closing").hidden = !(hasEstimate && estimate.past_closing);
   const qr = `/kiosk/qr/${encodeURIComponent(ticket.token)}.svg`;
   $("ticket-qr").src = qr;
   $("ticket-qr").alt = t("kiosk.qr_caption");
   $("ticket-qr").dataset.statusUrl = ticket.status_url;
   renderPrintStatus();
   renderPrintLayout(qr);
+}
+
+function estimateText(estimate) {
+  if (estimate.median_minutes < 1) return t("common.no_wait");
+  return t("common.estimate", {
+    median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
+    high: roundMinutes(estimate.high_minutes),
+  });
 }
 
 function renderPrintLayout(qr) {
@@ -323,6 +330,8 @@ function startReturnCountdown() {
 
 function backToStart() {
   clearInterval(state.returnTimer);
+  if (state.ticketView) state.ticketView.close();
+  state.ticketView = null;
   state.ticket = null;
   state.estimate = null;
   state.printStatus = null;

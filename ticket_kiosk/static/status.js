@@ -98,16 +98,17 @@ function render() {
   const waiting = view.state === "waiting" && typeof view.ahead === "number";
   $("ahead").hidden = !waiting;
   if (waiting) $("ahead").textContent = view.ahead > 0 ? t("common.ahead", { n: view.ahead }) : t("common.ahead_none");
+  // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = view.estimate;
-  const showEstimate = waiting && estimate && typeof estimate.median_minutes === "number" && !estimate.past_closing;
+  const showEstimate = Boolean(waiting && estimate && typeof estimate.median_minutes === "number");
   $("estimate").hidden = !showEstimate;
   if (showEstimate) {
-    $("estimate").textContent = t("common.estimate", {
+    $("estimate").textContent = estimate.median_minutes < 1 ? t("common.ahead_none") : t("common.estimate", {
       median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
       high: roundMinutes(estimate.high_minutes),
     });
   }
-  $("past-closing").hidden = !(waiting && estimate && estimate.past_closing);
+  $("past-closing").hidden = !(showEstimate && estimate.past_closing);
 
   const calls = view.now_calling || [];
   $("calling-none").hidden = calls.length > 0;
