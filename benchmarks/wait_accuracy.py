@@ -278,6 +278,7 @@ def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
     walk_in_times: dict[str, list[float]] = {p.id: [] for p in sc.procedures}
     issued: dict[str, Prediction] = {}
     result = DayResult(scenario)
+    baseline_cache: tuple[int, ServiceModel] | None = None
 
     events: list[tuple[float, int, str, int]] = []  # (minute, tie, kind, index)
     for i, a in enumerate(arrivals):
@@ -333,6 +334,9 @@ def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
             if c.ticket is not None and c.started <= t < c.busy_until
         ]
         model = ServiceModel.learn(procedures, records + ongoing)
+        # The yardsticks get the textbook mean: finished visits only (and the same priors).
+        if baseline_cache is None or baseline_cache[0] != len(records):
+            baseline_cache = (len(records), ServiceModel.learn(procedures, records))
         snap = OfficeSnapshot(
             now=_ms(t),
             closing=_ms(CLOSE),
@@ -349,7 +353,7 @@ def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
         mine = forecast.ticket(ticket.number)
         # None means "no counter serves it today"; never happens here, scored as a 10-hour wait.
         point = {"estimator": _or(mine.median_minutes, 600.0)}
-        point.update(_baselines(sc, ticket, queues, counters, model, last_wait, t))
+        point.update(_baselines(sc, ticket, queues, counters, baseline_cache[1], last_wait, t))
         pred = Prediction(procedure, t, point, _or(mine.low_minutes, 0.0), _or(mine.high_minutes, 600.0))
         issued[ticket.number] = pred
         result.predictions.append(pred)

@@ -18,7 +18,8 @@ How the simulation reads the snapshot:
   closing time only sets the ``past_closing`` flag.
 - Each queue is served in ``queue_score`` order, so the state of one run is a pointer per
   procedure queue plus each counter's free time. Each step the earliest-free counter takes
-  the head with the best key among its procedures, as ``policy.choose_next`` would.
+  the head with the best key among its procedures, as ``policy.choose_next`` would; of two
+  counters free at the same instant, the one listed first in the snapshot calls first.
 - Booked visitors not yet arrived (:class:`ExpectedArrival`) join at their slot ± the spread,
   or not at all (no-show). Walk-ins yet to come matter only under ``counter_procedure_order``
   (elsewhere a later ticket of priority 0 is never called before one waiting now); there they
@@ -33,8 +34,9 @@ a phone does not make the estimate jitter.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Any, Final
 
 import numpy as np
@@ -246,7 +248,10 @@ def estimate_waits(snapshot: OfficeSnapshot, *, runs: int = DEFAULT_RUNS, seed: 
     return WaitForecast(snapshot.now, snapshot.closing, runs, seed, tuple(tickets), tuple(outlooks))
 
 
-def _summarise(calls: NDArray[np.float64], closing: float) -> Any:
+_Stats = tuple[float | None, float | None, float | None, float | None, float, bool]
+
+
+def _summarise(calls: NDArray[np.float64], closing: float) -> Callable[[int], _Stats]:
     """A function giving (median, low, high, mean, past-closing chance, flag) for one slot."""
     runs = calls.shape[0]
     ks = [min(runs - 1, int(q * runs)) for q in (LOW_QUANTILE, 0.5, HIGH_QUANTILE)]
@@ -259,7 +264,7 @@ def _summarise(calls: NDArray[np.float64], closing: float) -> Any:
     def fin(x: float) -> float | None:
         return float(x) if math.isfinite(x) else None
 
-    def stats(slot: int) -> tuple[float | None, float | None, float | None, float | None, float, bool]:
+    def stats(slot: int) -> _Stats:
         m = fin(median[slot])
         return m, fin(low[slot]), fin(high[slot]), fin(mean[slot]), float(late[slot]), m is None or m > closing
 
@@ -362,11 +367,13 @@ class _Simulation:
         self.horizon = max((snap.closing - now) / MS_PER_MINUTE, 0.0)
 
         # Counters.
-        self.counter_ids = [c.id for c in snap.counters]
         nc = len(snap.counters)
         self.factor = np.array([model.counter_factor(c.id) for c in snap.counters] + [1.0])
         offset = np.full((nc, nq), _INF)
-        rel = lambda ms: (ms - now) / MS_PER_MINUTE  # noqa: E731 - epoch ms → minutes from now
+
+        def rel(ms: int) -> float:
+            return (ms - now) / MS_PER_MINUTE
+
         breaks: list[list[tuple[float, float]]] = []
         self.counters_open = [0] * nq
         for ci, c in enumerate(snap.counters):
@@ -439,7 +446,7 @@ class _Simulation:
             return factor * np.exp(m + s * s / 2) * self.rng.standard_exponential(runs)
         if elapsed <= 0:
             return factor * np.exp(m + s * self.rng.standard_normal(runs))
-        cap = np.exp(m + s * _PHI_INV_95)
+        cap = np.exp(m + s * _ELAPSED_CAP_Z)
         elapsed_eff = np.minimum(elapsed, cap)
         z = (np.log(elapsed_eff) - m) / s
         below = _norm_cdf(z)
@@ -597,7 +604,7 @@ _B: Final = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
 _C: Final = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00)
 _D: Final = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
 _P_LOW: Final = 0.02425
-_PHI_INV_95: Final = 1.6448536269514722
+_ELAPSED_CAP_Z: Final = NormalDist().inv_cdf(ELAPSED_CAP_QUANTILE)
 
 
 def _norm_ppf(p: NDArray[np.float64]) -> NDArray[np.float64]:
