@@ -14,7 +14,7 @@ import io
 import logging
 import re
 from collections import OrderedDict
-from typing import Final
+from typing import Any, Final
 
 import segno
 from aiohttp import web
@@ -23,6 +23,7 @@ from queue_server.config import ConfigError
 from queue_server.domain.model import NotFound
 from queue_server.web.keys import CLOCK, CONFIG, HUB, STORE
 from queue_server.web.messages import ApiError, error_body, json_response
+from queue_server.web.openapi import add_paths, operation
 from queue_server.web.views import status_url
 
 from .printer import PrinterConfig, PrinterConfigError, PrinterError, TicketPrint, TicketPrinter
@@ -110,6 +111,20 @@ async def status_qr(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"})
 
 
+def _openapi() -> dict[str, Any]:
+    """The print endpoint's OpenAPI entry (the QR code is a page resource, not API)."""
+    token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "the status token from issuing"}
+    op = operation("Print a just-issued ticket on the kiosk's receipt printer (no personal data)",
+                   '{"printed": true}, or {"printed": false, "reason": "printer_off"} when [printer] kind = "none"',
+                   params=[token])
+    op["responses"]["503"] = {
+        "description": 'printer_error: not printed; error.message tells staff what to check (Japanese), '
+                       'error.reason is one of unreachable, timeout, disconnected, paper_out, driver_missing, busy',
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {"/api/tickets/{token}/print": {"post": op}}
+
+
 def setup_api(app: web.Application) -> None:
     """The printer from ``[printer]`` (a wrong table stops the server with every problem named) and the routes."""
     config = app[CONFIG]
@@ -119,4 +134,5 @@ def setup_api(app: web.Application) -> None:
         raise ConfigError([f"{config.source}: {problem}" for problem in e.problems]) from None
     app[PRINTS] = OrderedDict()
     app.router.add_post("/api/tickets/{token}/print", print_ticket)
+    add_paths(app, _openapi())
     app.router.add_get("/kiosk/qr/{token}.svg", status_qr)

@@ -38,6 +38,7 @@ CHROMIUM_ARGS: list[str] = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
+SHUTDOWN_SECONDS: float = 1.0
 SCREENSHOTS: Path = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -73,7 +74,8 @@ async def start_server(aiohttp_server: Callable[..., Awaitable[TestServer]], con
                        key_prefix: str) -> LiveServer:
     """What ``live_server`` does, for a test that needs its own configuration."""
     app = init_app(config, redis_url=valkey_url, key_prefix=key_prefix)
-    server = await aiohttp_server(app)
+    # Open pages keep WebSockets that aiohttp would wait up to 60 s for when the server stops.
+    server = await aiohttp_server(app, shutdown_timeout=SHUTDOWN_SECONDS)
     for name, role in (("staff", Role.CONTRACTOR), ("city", Role.CITY), ("boss", Role.SUPERVISOR)):
         await app[ACCOUNTS].add_user(name, PASSWORD, role)
     return LiveServer(app, server)

@@ -15,7 +15,7 @@ from playwright.async_api import expect
 from queue_server.config import Config, load_config
 from queue_server.web.app import init_app
 
-from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot
+from .conftest import SHUTDOWN_SECONDS, LiveServer, MakeUser, OpenPage, save_screenshot
 from .test_kiosk import PORTRAIT, LANDSCAPE, open_kiosk, text
 
 pytestmark = pytest.mark.browser
@@ -125,7 +125,8 @@ async def test_the_phone_reconnects_after_a_server_restart_and_catches_up(
 
     # The same store behind a new server process on the same address; the call happens while
     # the phone is still disconnected, so only a fresh view after reconnecting can show it.
-    restarted = await aiohttp_server(init_app(config, redis_url=valkey_url, key_prefix=key_prefix), port=port)
+    restarted = await aiohttp_server(init_app(config, redis_url=valkey_url, key_prefix=key_prefix), port=port,
+                                     shutdown_timeout=SHUTDOWN_SECONDS)
     await staff.sign_in("staff")
     assert (await staff.counter("2", "open"))[0] == 200
     assert (await staff.counter("2", "call-next"))[0] == 200
