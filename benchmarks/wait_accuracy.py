@@ -469,7 +469,7 @@ def score(preds: Sequence[Prediction], name: str) -> Score:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the scenarios and print the Markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=10, help="office days per scenario (default 10)")
+    parser.add_argument("--days", type=int, default=20, help="office days per scenario (default 20)")
     parser.add_argument("--seed", type=int, default=1, help="base seed (default 1)")
     parser.add_argument("--runs", type=int, default=400, help="estimator runs per estimate (default 400)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")

@@ -543,7 +543,7 @@ class _Simulation:
                 break
             k = heads + offset.take(c, axis=0)
             if ns:
-                np.putmask(k[:, nq:], head_at > t[:, None], _INF)  # not arrived yet
+                k[:, nq:][head_at > t[:, None]] = _INF  # not arrived yet
             j = k.argmin(axis=1)
             take = k.ravel()[row_h + j] < _INF
             ready = j < nq
@@ -568,7 +568,8 @@ class _Simulation:
                 head_at_f[at_s] = arrive_b_f[row_b + ib_next]
                 busy = np.where(ready, busy, walk_up + dur_b_f[row_b + ib] * fc)
                 # Nothing to call: wait for the next arrival this counter serves.
-                idle_until = (head_at + stream_served.take(c, axis=0)).min(axis=1)
+                # (Transposed first: numpy reduces a long axis far faster than a short one.)
+                idle_until = (head_at + stream_served.take(c, axis=0)).T.copy().min(axis=0)
             else:
                 idle_until = infs
             nxt = np.where(take, t + busy, idle_until)
