@@ -34,6 +34,7 @@ const state = {
   newestAt: 0,              // the newest call time seen: what a resync compares against
   speaking: null,           // the call being announced now
   flash: null,              // {number, until}: the newest call flashes for a while (page clock)
+  clockOffset: 0,           // server clock minus this PC's clock, from event times
 };
 
 const announcer = new Announcer({
@@ -61,7 +62,7 @@ function applySnapshot(data) {
   } else {
     // Calls made while we were offline: announce the ones newer than anything we had seen.
     for (const call of calls) {
-      if (call.at > state.newestAt && Date.now() - call.at < LATE_CALL_MS) announcer.announce(call);
+      if (call.at > state.newestAt && Date.now() + state.clockOffset - call.at < LATE_CALL_MS) announcer.announce(call);
     }
   }
   state.newestAt = Math.max(state.newestAt, ...state.recent.map((c) => c.at));
@@ -71,6 +72,7 @@ function applySnapshot(data) {
 }
 
 function applyEvent(event) {
+  if (event.at) state.clockOffset = event.at - Date.now();
   const ticket = event.ticket;
   if (ticket) {
     state.waiting.delete(ticket.number);

@@ -22,7 +22,7 @@ from queue_server.config import Config
 from queue_server.web.app import init_app
 
 from ..conftest import PASSWORD, Api
-from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot, start_server
+from .conftest import SHUTDOWN_SECONDS, LiveServer, MakeUser, OpenPage, save_screenshot, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -173,6 +173,44 @@ async def test_an_error_from_the_api_is_shown_in_japanese(live_server: LiveServe
     await expect(panel.locator("#message")).to_have_attribute("data-kind", "error")
 
 
+async def test_a_hand_over_with_a_reason_reaches_the_city_staffs_review_queue(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    panel = await open_panel(open_page)
+    number = (await web_user().issue("pickup"))["ticket"]["number"]
+    await expect(panel.locator(f"#waiting tr[data-number='{number}']")).to_be_visible()
+    await panel.keyboard.press("n")
+    await expect(panel.locator("#current-number")).to_have_text(number)
+    await expect(panel.locator("#review")).to_be_hidden()  # contractor staff have no review queue
+
+    await panel.keyboard.press("h")
+    dialog = panel.locator("#hand-over-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(panel.locator("#hand-over-to")).to_have_value("review")  # city staff, by default
+    await panel.fill("#hand-over-reason", "暗証番号の再設定が必要")
+    await dialog.locator("button[type=submit]").click()
+    await expect(panel.locator("#current-none")).to_be_visible()
+    await expect(panel.locator("#message")).to_contain_text(f"{number} 番を「市職員対応」に引き継ぎました")
+
+    # City staff sign in, choose their counter from the ones they may staff, and see the case.
+    city = await open_page("/counter/main", viewport=PANEL)
+    await city.fill("#sign-in-form [name=username]", "city")
+    await city.fill("#sign-in-form [name=password]", PASSWORD)
+    await city.click("#sign-in-form button[type=submit]")
+    choices = city.locator("#counter-choices button")
+    await expect(choices).to_have_count(1)
+    await choices.first.click()
+    row = city.locator(f"#review-list tr[data-number='{number}']")
+    await expect(row).to_contain_text("カード交付")
+    await expect(row).to_contain_text("暗証番号の再設定が必要")
+    await expect(city.locator(f"#waiting tr[data-number='{number}']")).to_contain_text("暗証番号の再設定が必要")
+    await city.keyboard.press("o")
+    await expect(city.locator("#counter-status")).to_have_text("受付中")
+    await city.keyboard.press("n")
+    await expect(city.locator("#current-number")).to_have_text(number)
+    await expect(city.locator("#current-handover")).to_contain_text("暗証番号の再設定が必要")
+    await expect(city.locator("#review-list tr")).to_have_count(0)
+
+
 async def test_display_and_panel_recover_by_themselves_after_a_server_restart(
         live_server: LiveServer, open_page: OpenPage, web_user: MakeUser, config: Config, valkey_url: str,
         key_prefix: str, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> None:
@@ -199,11 +237,14 @@ async def test_display_and_panel_recover_by_themselves_after_a_server_restart(
         assert status == 200 and body["ticket"]["number"] == before
     await other.server.close()
 
-    # The restarted server: a new process would build exactly this app, on the same port.
-    await aiohttp_server(init_app(config, redis_url=valkey_url, key_prefix=key_prefix), port=port)
-
-    card = display.locator(f".call-card[data-number='{before}'][data-counter='2']")
-    await expect(card).to_be_visible(timeout=RECOVERY_MS)
+    # The restarted server: a new process would build exactly this app, on the same port. The call
+    # made during the outage is shown, and announced too: it is newer than any the display had seen.
+    missed = f"/api/offices/main/announcement?number={before}&counter=2"
+    async with display.expect_request(lambda r: missed in r.url, timeout=RECOVERY_MS):
+        await aiohttp_server(init_app(config, redis_url=valkey_url, key_prefix=key_prefix), port=port,
+                             shutdown_timeout=SHUTDOWN_SECONDS)
+        card = display.locator(f".call-card[data-number='{before}'][data-counter='2']")
+        await expect(card).to_be_visible(timeout=RECOVERY_MS)
     await expect(display.locator("#offline-sign")).to_be_hidden()
     await expect(panel.locator("#current-number")).to_have_text(before, timeout=RECOVERY_MS)
     await expect(panel.locator(f"#waiting tr[data-number='{during}']")).to_be_visible()
