@@ -79,7 +79,11 @@ async def test_a_call_through_one_server_reaches_a_websocket_client_of_another(t
                 async with session.post(f"{first.url}/api/offices/main/counters/2/{action}",
                                         headers={"X-CSRF-Token": csrf}) as r:
                     assert r.status == 200, await r.text()
-            seen = [await ws.receive_json(timeout=5) for _ in range(3)]
+            seen: list[dict] = []
+            while len(seen) < 3:
+                message = await ws.receive_json(timeout=5)
+                if message["type"] == "event":  # estimates messages may come in between
+                    seen.append(message)
             assert [m["event"]["type"] for m in seen] == ["ticket.issued", "counter.updated", "ticket.called"]
             assert seen[2]["event"]["ticket"]["number"] == number
             assert seen[2]["event"]["counter"]["id"] == "2"

@@ -23,6 +23,7 @@ from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, REDIS, STORE
 from .messages import ApiError, error_response
 from .pages import setup_pages
 from .routes import setup_routes
+from .ws import CONNECTIONS, close_connections
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
                 await embedded.stop()
 
     app.cleanup_ctx.append(storage)
+    app[CONNECTIONS] = set()
+    app.on_shutdown.append(close_connections)
     setup_routes(app)
     setup_pages(app)
     return app

@@ -33,6 +33,7 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "office_closed": 409,
     "idempotency_key_reused": 422,
     "unavailable": 503,
+    "printer_error": 503,
 }
 
 

@@ -17,7 +17,7 @@ import socket
 from collections.abc import Callable
 from typing import Any, Final
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from ..domain.model import DomainError, NotFound
 from ..domain.state import OfficeState, public_event
@@ -34,6 +34,10 @@ HEARTBEAT_SECONDS: Final = 20.0
 MAX_SUBSCRIPTIONS: Final = 16
 MAX_MESSAGE_BYTES: Final = 4096
 SOCKET_SEND_BUFFER: Final = 64 * 1024
+
+CLOSE_TIMEOUT_SECONDS: Final = 1.0
+CONNECTIONS: Final = web.AppKey("ws_connections", set)
+"""The live WebSocket connections, closed together at shutdown so a restart does not wait on them."""
 
 SUBSCRIBE_SCHEMA: Final = {
     "id": Field(int, required=True),
@@ -214,6 +218,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_SEND_BUFFER)
     conn = Connection(ws, request.app[HUB], request)
     writer = conn.writer_task = asyncio.create_task(conn.writer())
+    request.app[CONNECTIONS].add(conn)
     try:
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
@@ -242,9 +247,23 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             except DomainError as e:
                 conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(e)})
     finally:
+        request.app[CONNECTIONS].discard(conn)
         conn.closed = True
         conn.remove_all()
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await writer
     return ws
+
+
+async def close_connections(app: web.Application) -> None:
+    """At shutdown: tell every client we are going away (they reconnect to the next server)."""
+
+    async def close(conn: Connection) -> None:
+        try:
+            await asyncio.wait_for(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"),
+                                   CLOSE_TIMEOUT_SECONDS)
+        except (TimeoutError, ConnectionError):
+            conn.drop()
+
+    await asyncio.gather(*(close(conn) for conn in list(app[CONNECTIONS])))
