@@ -108,7 +108,7 @@ class StageTime:
 
     ``mu`` and ``sigma`` are the mean and SD of log-minutes; ``mu_sd`` is how uncertain ``mu``
     still is (the estimator widens its range by it). ``weight`` is the measurements' total
-    weight after the day-age discount; ``n`` their count.
+    weight after the day-age discount; ``n`` their count (visits still ongoing included).
     """
 
     procedure: str
