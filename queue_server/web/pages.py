@@ -21,6 +21,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from .keys import CONFIG
 from .views import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,9 @@ def render_page(request: web.Request, template: str, *, lang: str = DEFAULT_LANG
                      else sections(catalogs[lang], wanted))
     response = aiohttp_jinja2.render_template(template, request, {
         "lang": lang, "html_lang": HTML_LANG[lang], "catalogs": catalogs, "languages": LANGUAGES,
-        "catalog": embedded, "page_data": dict(page_data or {}), **context,
+        "catalog": embedded, **context,
+        # Every page shows times in the office's zone, whatever the zone of the machine it runs on.
+        "page_data": {"timezone": request.app[CONFIG].server.timezone, **(page_data or {})},
     })
     response.headers.setdefault("Cache-Control", "no-cache")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -3,7 +3,7 @@
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, pageData, roundMinutes, t } from "/static/common/page.js";
+import { currentLanguage, officeTime, pageData, roundMinutes, t } from "/static/common/page.js";
 
 const config = pageData();
 const $ = (id) => document.getElementById(id);
@@ -44,10 +44,7 @@ function render(view) {
                cell("estimate", box));
     return row;
   }));
-  const now = new Date();
-  $(`updated-${view.office}`).textContent = t("congestion.updated_at", {
-    time: `${String(now.getHours()).padStart(2, "0")}:${String(now.getMinutes()).padStart(2, "0")}`,
-  });
+  $(`updated-${view.office}`).textContent = t("congestion.updated_at", { time: officeTime() });
 }
 
 async function start() {

@@ -8,7 +8,7 @@
 
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, pageData, roundMinutes, setLanguage, t, translateDocument } from "/static/common/page.js";
+import { currentLanguage, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, t, translateDocument } from "/static/common/page.js";
 
 const config = pageData();
 const OFFICE_REFRESH_MS = 60_000;
@@ -265,9 +265,7 @@ function renderPrintLayout(qr) {
   $("pt-procedure").textContent = ticket.procedureInfo.name;
   const local = localName(ticket.procedureInfo, ticket.lang);
   $("pt-procedure-local").textContent = local !== ticket.procedureInfo.name ? local : "";
-  const issued = new Date(ticket.ticket.issued_at);
-  const time = `${issued.getFullYear()}/${issued.getMonth() + 1}/${issued.getDate()} `
-    + `${String(issued.getHours()).padStart(2, "0")}:${String(issued.getMinutes()).padStart(2, "0")}`;
+  const time = officeDateTime(new Date(ticket.ticket.issued_at));
   $("pt-issued").textContent = t("kiosk.print_issued", { time }, ja);
   $("pt-ahead").textContent = ticket.ahead > 0 ? t("common.ahead", { n: ticket.ahead }, ja) : "";
   $("pt-qr").src = qr;
@@ -347,8 +345,7 @@ function backToStart() {
 // --- clock -----------------------------------------------------------------------------------
 
 function tickClock() {
-  const now = new Date();
-  $("clock").textContent = `${String(now.getHours()).padStart(2, "0")}:${String(now.getMinutes()).padStart(2, "0")}`;
+  $("clock").textContent = officeTime();
 }
 
 // --- start -----------------------------------------------------------------------------------

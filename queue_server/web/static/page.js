@@ -22,6 +22,19 @@ export function pageData() {
   return data;
 }
 
+/** "HH:MM" of ``date`` (default now) in the office's time zone. */
+export function officeTime(date = new Date()) {
+  return new Intl.DateTimeFormat("ja-JP", { hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+                                            timeZone: data.timezone || undefined }).format(date);
+}
+
+/** "YYYY/M/D HH:MM" of ``date`` in the office's time zone. */
+export function officeDateTime(date) {
+  const parts = new Intl.DateTimeFormat("ja-JP", { year: "numeric", month: "numeric", day: "numeric",
+                                                   timeZone: data.timezone || undefined }).format(date);
+  return `${parts} ${officeTime(date)}`;
+}
+
 /** The page's current language code ("ja", "en", …). */
 export function currentLanguage() {
   return language;
