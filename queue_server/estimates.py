@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -66,6 +67,13 @@ def measured_durations(records: list[dict[str, Any]], today: str) -> list[Measur
     return out
 
 
+def ongoing_visits(state: OfficeState, now_ms: int) -> list[MeasuredDuration]:
+    """Visits at the counters now, as "at least this long" measurements: a slow morning shows early."""
+    return [MeasuredDuration(t["procedure"], Stage.SERVICE, (now_ms - t["started_at"]) / 60000,
+                             counter=t.get("counter"), ongoing=True)
+            for t in state.active.values() if t.get("state") == "serving" and t.get("started_at")]
+
+
 def office_snapshot(office: Office, state: OfficeState, model: ServiceModel, config: Config, now_ms: int,
                     now: dt.datetime) -> OfficeSnapshot:
     """The estimator's input, read from the live state."""
@@ -88,7 +96,8 @@ def office_snapshot(office: Office, state: OfficeState, model: ServiceModel, con
                     for t in state.waiting.values())
     visible = tuple(p.id for p in office.procedures.values())
     return OfficeSnapshot(now=now_ms, closing=max(closing_ms, now_ms), calling_order=config.calling.order,
-                          waiting=waiting, counters=tuple(counters), service=model, procedures=visible)
+                          waiting=waiting, counters=tuple(counters), service=model, procedures=visible,
+                          walk_ins_per_hour=state.issued_last_hour(now_ms))
 
 
 class EstimateService:
@@ -98,7 +107,8 @@ class EstimateService:
         self.hub = hub
         self.store = store
         self.config = store.config
-        self.models: dict[str, ServiceModel] = {}
+        self._records: dict[str, list[MeasuredDuration]] = {}
+        self._priors: dict[str, ServiceModel] = {}
         self._model_done: dict[str, tuple[int, float]] = {}
         self._dirty: set[str] = set(self.config.offices)
         self._wake = asyncio.Event()
@@ -122,16 +132,26 @@ class EstimateService:
         self._dirty.add(office)
         self._wake.set()
 
-    async def model(self, office: Office, state: OfficeState, *, fresh: bool = False) -> ServiceModel:
-        """The office's service model, re-learned when visits finished and a minute has passed (or ``fresh``)."""
+    async def measured(self, office: Office, state: OfficeState, *, fresh: bool = False) -> list[MeasuredDuration]:
+        """Measured durations: finished visits (re-read when visits finished and a minute has passed, or
+        ``fresh``) and the visits at the counters now."""
         done = sum(state.done_today.values())
         last = self._model_done.get(office.id)
         if fresh or last is None or (done != last[0] and time.monotonic() - last[1] > MODEL_REFRESH_SECONDS):
-            records = await self.store.service_records(office.id)
-            measured = measured_durations(records, self.store.clock.day())
-            self.models[office.id] = ServiceModel.learn(office.procedures.values(), measured)
+            self._records[office.id] = measured_durations(await self.store.service_records(office.id),
+                                                          self.store.clock.day())
             self._model_done[office.id] = (done, time.monotonic())
-        return self.models[office.id]
+        return self._records[office.id] + ongoing_visits(state, self.store.clock.now_ms())
+
+    async def model(self, office: Office, state: OfficeState, *, fresh: bool = False) -> ServiceModel:
+        """The office's service model as the estimates use it."""
+        return ServiceModel.learn(office.procedures.values(), await self.measured(office, state, fresh=fresh))
+
+    @staticmethod
+    def _forecast(office: Office, snapshot: OfficeSnapshot, measured: list[MeasuredDuration]) -> WaitForecast:
+        """Learn and estimate (in a worker thread: numpy does the heavy part without the GIL)."""
+        model = ServiceModel.learn(office.procedures.values(), measured)
+        return estimate_waits(dataclasses.replace(snapshot, service=model))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,11 +168,13 @@ class EstimateService:
                     continue
                 try:
                     office = self.config.offices[office_id]
-                    model = await self.model(office, state)
+                    measured = await self.measured(office, state)
+                    # The snapshot is read here, on the event loop, so the worker never sees the state change.
                     now_ms = self.store.clock.now_ms()
-                    snapshot = office_snapshot(office, state, model, self.config, now_ms, self.store.clock.local(now_ms))
+                    prior = self._priors.setdefault(office_id, ServiceModel.learn(office.procedures.values()))
+                    snapshot = office_snapshot(office, state, prior, self.config, now_ms, self.store.clock.local(now_ms))
                     seq = state.seq
-                    forecast = await loop.run_in_executor(None, estimate_waits, snapshot)
+                    forecast = await loop.run_in_executor(None, self._forecast, office, snapshot, measured)
                     self.computations += 1
                     self.hub.publish_estimates(office_id, forecast_view(forecast), seq)
                 except Exception:  # noqa: BLE001 - an estimate failing must never stop the queue

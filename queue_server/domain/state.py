@@ -15,6 +15,7 @@ from .model import CallingOrder
 from .policy import queue_score
 
 RECENT_CALLS: Final = 10
+ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
 EVENT_TYPES: Final = frozenset({
     "ticket.issued", "ticket.called", "ticket.recalled", "ticket.serving", "ticket.done", "ticket.no_show",
     "ticket.cancelled", "ticket.handed_over", "counter.updated", "procedure.updated", "notice.updated",
@@ -56,6 +57,7 @@ class OfficeState:
     notice: str = ""
     done_today: dict[str, int] = field(default_factory=dict)
     estimates: dict[str, Any] = field(default_factory=dict)
+    issued_at: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder) -> OfficeState:
@@ -91,6 +93,11 @@ class OfficeState:
                 self.active[number] = public_ticket(ticket)
             elif state == "done":
                 self.done_today[ticket["procedure"]] = self.done_today.get(ticket["procedure"], 0) + 1
+        if kind == "ticket.issued":
+            times = self.issued_at.setdefault(ticket["procedure"], [])
+            times.append(event["at"])
+            if len(times) > ISSUE_HISTORY:
+                del times[: len(times) - ISSUE_HISTORY]
         if kind in ("ticket.called", "ticket.recalled"):
             call = {"number": ticket["number"], "counter": event["counter"]["id"], "procedure": ticket["procedure"],
                     "lang": ticket.get("lang", "ja"), "at": event["at"], "recall": kind == "ticket.recalled"}
@@ -100,6 +107,11 @@ class OfficeState:
         elif kind == "notice.updated":
             self.notice = event["notice"]
         return True
+
+    def issued_last_hour(self, now_ms: int) -> dict[str, float]:
+        """Tickets issued per procedure in the last hour (the walk-in rate the estimator extrapolates)."""
+        since = now_ms - 3_600_000
+        return {p: float(sum(1 for t in times if t >= since)) for p, times in self.issued_at.items()}
 
     def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
         return queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order), int(ticket["seq"])
