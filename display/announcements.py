@@ -127,9 +127,14 @@ class Announcements:
 class Prerenderer:
     """A hub subscriber that starts rendering each call's announcement the moment the call happens."""
 
-    def __init__(self, announcements: Announcements, office: Office) -> None:
+    def __init__(self, announcements: Announcements, office: Office, subscribers: set[Any]) -> None:
         self.announcements = announcements
         self.office = office
+        self.subscribers = subscribers  # the hub's subscribers of this office
+
+    def display_connected(self) -> bool:
+        """Whether a lobby display follows this office: nobody else will ask for the audio."""
+        return any(getattr(s, "view", None) == "lobby" for s in self.subscribers)
 
     def on_snapshot(self, state: OfficeState) -> None:
         """A fresh state says nothing about new calls: nothing to render."""
@@ -138,6 +143,8 @@ class Prerenderer:
         """Start the renders of a call (never awaits: the hub delivers to everyone in one step)."""
         if event.get("type") not in CALL_EVENTS or not event.get("ticket") or not event.get("counter"):
             return
+        if not self.display_connected():
+            return  # rendered on demand if a display connects later and asks
         ticket = event["ticket"]
         counter = self.office.counters.get(event["counter"]["id"])
         if counter is None:
@@ -188,7 +195,7 @@ async def speech_context(app: web.Application) -> AsyncIterator[None]:
 async def start_prerendering(app: web.Application) -> None:
     """Follow every office's calls (on_startup runs after every cleanup_ctx: the hub is ready)."""
     for office in app[CONFIG].offices.values():
-        prerenderer = Prerenderer(app[ANNOUNCEMENTS], office)
+        prerenderer = Prerenderer(app[ANNOUNCEMENTS], office, app[HUB].subscribers[office.id])
         app[PRERENDERERS][office.id] = prerenderer
         app[HUB].subscribe(office.id, prerenderer)
 

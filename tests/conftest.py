@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,9 +39,10 @@ def valkey_url() -> Any:
 
 
 @pytest.fixture
-def config() -> Config:
-    """The small test office."""
-    return load_config(TESTS / "office.toml")
+def config(tmp_path: Path) -> Config:
+    """The small test office, its data folder (speech cache) in the test's own temporary folder."""
+    config = load_config(TESTS / "office.toml")
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, data_dir=tmp_path))
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from aiohttp.test_utils import TestClient
 
 from queue_server.config import Config, parse_config
 
-from .conftest import Api
 
 pytestmark = pytest.mark.slow
 

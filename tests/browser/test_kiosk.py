@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from queue_server.config import Config, load_config
+from queue_server.config import Config
 from queue_server.domain.hours import OpeningHours
 from queue_server.web.pages import load_catalogs
 from queue_server.web.views import LANGUAGES
 from ticket_kiosk.api import qr_svg
 
 from ..kiosk.test_printer import RecordingPrinter, start, texts
-from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot
+from .conftest import LiveServer, MakeUser, OpenPage
 
 pytestmark = pytest.mark.browser
 

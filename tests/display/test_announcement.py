@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import io
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,11 +20,6 @@ from ..conftest import Api
 SETTLE_S = 30.0
 """A deadline against hanging, not a speed requirement: renders take well under a second."""
 
-
-@pytest.fixture
-def config(config: Config, tmp_path: Path) -> Config:
-    """The test office with its data (the speech cache) in a fresh folder: every test starts cold."""
-    return dataclasses.replace(config, server=dataclasses.replace(config.server, data_dir=tmp_path))
 
 
 def wav_samples(body: bytes) -> tuple[np.ndarray, int]:
@@ -125,6 +119,9 @@ async def test_a_call_event_renders_the_announcement_before_anyone_asks(
     speech = client.app[SPEECH]
     number = (await visitor.issue("pickup", lang="en"))["ticket"]["number"]
     assert speech.render_counts == {}
+    display = await visitor.http.ws_connect("/api/ws")  # a lobby display follows the office
+    await display.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
+    assert (await display.receive_json())["success"] is True
     await staff.counter("2", "call-next")
     await wait_for_prerender(client)
     rendered, hits = speech.render_counts, speech.cache_hits
@@ -141,6 +138,17 @@ async def test_a_call_event_renders_the_announcement_before_anyone_asks(
     status, again = await visitor.get(f"/api/offices/main/announcement?number={number}&counter=2")
     assert status == 200 and again["audio"] == answer["audio"]
     assert speech.render_counts == rendered
+    await display.close()
+
+
+async def test_without_a_display_calls_are_not_rendered_ahead(client: TestClient, staff: Api, visitor: Api) -> None:
+    speech = client.app[SPEECH]
+    number = (await visitor.issue("pickup"))["ticket"]["number"]
+    await staff.counter("2", "call-next")
+    await asyncio.sleep(0.3)
+    assert speech.render_counts == {} and not client.app[ANNOUNCEMENTS].pending
+    status, answer = await visitor.get(f"/api/offices/main/announcement?number={number}&counter=2")
+    assert status == 200 and speech.render_counts == {"openjtalk": 1}  # rendered when asked
 
 
 async def test_the_speech_cache_lives_in_the_data_folder(client: TestClient, config: Config) -> None:
