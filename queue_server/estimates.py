@@ -26,6 +26,7 @@ from .store.redis_store import QueueStore
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL_SECONDS: Final = 0.3   # at most ~3 recomputations a second per office under load
+BUSY_SHARE: Final = 0.25            # and at most about a quarter of the time spent estimating
 IDLE_REFRESH_SECONDS: Final = 30.0  # time passing changes estimates too, even when nothing happens
 MODEL_REFRESH_SECONDS: Final = 60.0  # re-learn service times at least this often while visits finish
 OPEN_DAY_FALLBACK_HOURS: Final = 8   # closing time assumed on a day the calendar says closed (demo mode)
@@ -161,6 +162,7 @@ class EstimateService:
             except TimeoutError:
                 self._dirty.update(self.config.offices)
             self._wake.clear()
+            began = time.monotonic()
             dirty, self._dirty = self._dirty, set()
             for office_id in dirty:
                 state = self.hub.states.get(office_id)
@@ -179,4 +181,6 @@ class EstimateService:
                     self.hub.publish_estimates(office_id, forecast_view(forecast), seq)
                 except Exception:  # noqa: BLE001 - an estimate failing must never stop the queue
                     log.exception("estimating waits at %s failed", office_id)
-            await asyncio.sleep(MIN_INTERVAL_SECONDS)
+            # A slow computation (a very long queue) spaces the next one out, so queue work keeps the CPU.
+            spent = time.monotonic() - began
+            await asyncio.sleep(max(MIN_INTERVAL_SECONDS, spent * (1 - BUSY_SHARE) / BUSY_SHARE))

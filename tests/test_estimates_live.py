@@ -18,13 +18,20 @@ async def wait_for_estimates(ws: Any, ticket: str) -> dict[str, Any]:
             return message["data"]
 
 
-async def test_estimates_reach_lobby_status_and_congestion_views(staff: Api, visitor: Api) -> None:
-    lobby = await visitor.http.ws_connect("/api/ws")
-    await lobby.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
-    await receive(lobby, "snapshot")
+async def follow(api: Api, view: str) -> Any:
+    """A WebSocket following the main office's lobby, or counter 2 (staff)."""
+    ws = await api.http.ws_connect("/api/ws")
+    await ws.send_json({"id": 1, "type": "subscribe", "view": view, "office": "main", "counter": "2"}
+                       if view == "counter" else {"id": 1, "type": "subscribe", "view": view, "office": "main"})
+    await receive(ws, "snapshot")
+    return ws
+
+
+async def test_estimates_reach_counter_lobby_status_and_congestion_views(staff: Api, visitor: Api) -> None:
+    counter, lobby = await follow(staff, "counter"), await follow(visitor, "lobby")
     tickets = [await visitor.issue("pickup") for _ in range(6)]
     last = tickets[-1]["ticket"]["number"]
-    estimates = await wait_for_estimates(lobby, last)
+    estimates = await wait_for_estimates(counter, last)
     # Pickup is served by counters 1 and 2 (open); 5 ahead at ~10 min each over two counters.
     mine = estimates["tickets"][last]
     assert 10 <= mine["median_minutes"] <= 45
@@ -32,6 +39,9 @@ async def test_estimates_reach_lobby_status_and_congestion_views(staff: Api, vis
     first = estimates["tickets"][tickets[0]["ticket"]["number"]]
     assert first["median_minutes"] < mine["median_minutes"]
     assert estimates["procedures"]["pickup"]["waiting"] == 6
+    # The lobby gets the per-procedure outlook only: per-ticket estimates are for the counters.
+    lobby_view = await receive(lobby, "estimates", timeout=10)
+    assert "tickets" not in lobby_view["data"] and "pickup" in lobby_view["data"]["procedures"]
 
     status, view = await visitor.get(f"/api/tickets/{tickets[-1]['token']}")
     assert view["estimate"]["median_minutes"] == mine["median_minutes"]
@@ -43,12 +53,11 @@ async def test_estimates_reach_lobby_status_and_congestion_views(staff: Api, vis
     issued = await visitor.issue("pickup")
     assert issued["estimate"]["median_minutes"] >= mine["median_minutes"] - 1
     await lobby.close()
+    await counter.close()
 
 
 async def test_closing_counters_makes_the_estimate_longer(staff: Api, visitor: Api) -> None:
-    lobby = await visitor.http.ws_connect("/api/ws")
-    await lobby.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
-    await receive(lobby, "snapshot")
+    lobby = await follow(staff, "counter")
     tickets = [await visitor.issue("application") for _ in range(4)]
     last = tickets[-1]["ticket"]["number"]
     before = (await wait_for_estimates(lobby, last))["tickets"][last]["median_minutes"]

@@ -57,6 +57,8 @@ class OfficeState:
     notice: str = ""
     done_today: dict[str, int] = field(default_factory=dict)
     estimates: dict[str, Any] = field(default_factory=dict)
+    estimates_cache: dict[str, str] = field(default_factory=dict, repr=False)
+    """Serialised forms of ``estimates`` made once for all subscribers; emptied when estimates change."""
     issued_at: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
@@ -136,13 +138,19 @@ class OfficeState:
         return sum(1 for t in self.waiting.values()
                    if t["procedure"] == ticket["procedure"] and self._sort_key(t) < mine)
 
-    def snapshot(self) -> dict[str, Any]:
+    def public_estimates(self, per_ticket: bool) -> dict[str, Any]:
+        """The estimates a view shows: per procedure always, per waiting ticket only where needed (counters)."""
+        if per_ticket:
+            return self.estimates
+        return {k: v for k, v in self.estimates.items() if k != "tickets"}
+
+    def snapshot(self, per_ticket_estimates: bool = True) -> dict[str, Any]:
         """The full state, as sent to lobby displays and counter panels."""
         waiting = sorted(self.waiting.values(), key=self._sort_key)
         return {"office": self.office, "seq": self.seq, "day": self.day, "waiting": waiting,
                 "active": list(self.active.values()), "counters": list(self.counters.values()),
                 "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
-                "waiting_counts": self.waiting_counts(), "estimates": self.estimates}
+                "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(per_ticket_estimates)}
 
     def ticket_view(self, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What the visitor's phone shows: their own ticket, people ahead, numbers being called."""

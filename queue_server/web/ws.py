@@ -115,14 +115,23 @@ class Subscription:
         self.sub_id = sub_id
         self.view = view
 
+    @property
+    def per_ticket(self) -> bool:
+        """Counter panels show each waiting ticket's estimate; the lobby only each procedure's."""
+        return self.view == "counter"
+
     def on_snapshot(self, state: OfficeState) -> None:
         """Send the whole office state."""
         self.conn.send_json({"id": self.sub_id, "type": "snapshot", "view": self.view, "seq": state.seq,
-                             "data": state.snapshot()})
+                             "data": state.snapshot(self.per_ticket)})
 
     def on_estimates(self, state: OfficeState) -> None:
-        """Send fresh wait estimates."""
-        self.conn.send_json({"id": self.sub_id, "type": "estimates", "seq": state.seq, "data": state.estimates})
+        """Send fresh wait estimates (serialised once per view kind, shared by all subscribers)."""
+        key = self.view
+        body = state.estimates_cache.get(key)
+        if body is None:
+            body = state.estimates_cache[key] = dumps(state.public_estimates(self.per_ticket))
+        self.conn.send(f'{{"id":{self.sub_id},"type":"estimates","seq":{state.seq},"data":{body}}}')
 
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
         """Send one event; its JSON is built once per event and shared by all subscribers."""
