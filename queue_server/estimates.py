@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
+import multiprocessing
+import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Final
 
+from .clock import Clock
 from .config import Config, Office
-from .domain.estimate import CounterState, OfficeSnapshot, WaitForecast, WaitingTicket, estimate_waits
-from .domain.model import CounterStatus
+from .domain.estimate import (DEFAULT_RUNS, CounterState, OfficeSnapshot, WaitForecast, WaitingTicket,
+                              estimate_waits)
+from .domain.model import CallingOrder, CounterStatus
 from .domain.service_model import MeasuredDuration, ServiceModel, Stage
 from .domain.state import OfficeState
 from .live import Hub
@@ -30,6 +36,8 @@ BUSY_SHARE: Final = 0.25            # and at most about a quarter of the time sp
 IDLE_REFRESH_SECONDS: Final = 30.0  # time passing changes estimates too, even when nothing happens
 MODEL_REFRESH_SECONDS: Final = 60.0  # re-learn service times at least this often while visits finish
 OPEN_DAY_FALLBACK_HOURS: Final = 8   # closing time assumed on a day the calendar says closed (demo mode)
+RUNS_FULL_UP_TO: Final = 600        # waiting tickets up to which every estimate simulates DEFAULT_RUNS futures
+MIN_RUNS: Final = 100
 
 
 def _minutes(value: float | None) -> float | None:
@@ -68,37 +76,76 @@ def measured_durations(records: list[dict[str, Any]], today: str) -> list[Measur
     return out
 
 
-def ongoing_visits(state: OfficeState, now_ms: int) -> list[MeasuredDuration]:
+def ongoing_visits(active: Mapping[str, Mapping[str, Any]], now_ms: int) -> list[MeasuredDuration]:
     """Visits at the counters now, as "at least this long" measurements: a slow morning shows early."""
     return [MeasuredDuration(t["procedure"], Stage.SERVICE, (now_ms - t["started_at"]) / 60000,
                              counter=t.get("counter"), ongoing=True)
-            for t in state.active.values() if t.get("state") == "serving" and t.get("started_at")]
+            for t in active.values() if t.get("state") == "serving" and t.get("started_at")]
 
 
-def office_snapshot(office: Office, state: OfficeState, model: ServiceModel, config: Config, now_ms: int,
-                    now: dt.datetime) -> OfficeSnapshot:
-    """The estimator's input, read from the live state."""
-    closing = office.hours.closing_time(now)
-    closing_ms = int(closing.timestamp() * 1000) if closing else now_ms + OPEN_DAY_FALLBACK_HOURS * 3_600_000
-    counters = []
-    for counter in office.counters.values():
-        live = state.counters.get(counter.id, {})
-        current = live.get("ticket", "")
-        number = current.split("|", 1)[1] if "|" in current else None
-        ticket = state.active.get(number) if number else None
-        counters.append(CounterState(
-            id=counter.id, procedures=counter.procedures, status=CounterStatus(live.get("status", "closed")),
-            serving=ticket["procedure"] if ticket else None,
-            called_at=ticket.get("called_at") if ticket else None,
-            started_at=ticket.get("started_at") if ticket else None,
-        ))
-    waiting = tuple(WaitingTicket(t["number"], t["procedure"], int(t.get("priority", 0)), int(t["order"]), int(t["seq"]),
-                                  int(t["issued_at"]))
-                    for t in state.waiting.values())
-    visible = tuple(p.id for p in office.procedures.values())
-    return OfficeSnapshot(now=now_ms, closing=max(closing_ms, now_ms), calling_order=config.calling.order,
-                          waiting=waiting, counters=tuple(counters), service=model, procedures=visible,
-                          walk_ins_per_hour=state.issued_last_hour(now_ms))
+@dataclass(frozen=True, slots=True)
+class EstimateInputs:
+    """What one estimate needs, copied from the live state on the event loop.
+
+    Plain dicts and lists: they cross to the worker process far faster than thousands of objects.
+    """
+
+    office: Office
+    calling_order: CallingOrder
+    now_ms: int
+    closing_ms: int
+    today: str
+    waiting: list[dict[str, Any]]
+    counters: dict[str, dict[str, Any]]
+    active: dict[str, dict[str, Any]]
+    walk_ins_per_hour: dict[str, float]
+    records: list[dict[str, Any]]
+
+    @classmethod
+    def read(cls, office: Office, state: OfficeState, records: list[dict[str, Any]], config: Config,
+             clock: Clock) -> EstimateInputs:
+        """Copy what the estimate needs from the live state (on the event loop, so nothing changes meanwhile)."""
+        now_ms = clock.now_ms()
+        closing = office.hours.closing_time(clock.local(now_ms))
+        closing_ms = int(closing.timestamp() * 1000) if closing else now_ms + OPEN_DAY_FALLBACK_HOURS * 3_600_000
+        return cls(office=office, calling_order=config.calling.order, now_ms=now_ms, closing_ms=max(closing_ms, now_ms),
+                   today=clock.day(now_ms), waiting=list(state.waiting.values()), counters=dict(state.counters),
+                   active=dict(state.active), walk_ins_per_hour=state.issued_last_hour(now_ms), records=records)
+
+    def measured(self) -> list[MeasuredDuration]:
+        """Finished visits and the visits at the counters now."""
+        return measured_durations(self.records, self.today) + ongoing_visits(self.active, self.now_ms)
+
+    def snapshot(self, model: ServiceModel) -> OfficeSnapshot:
+        """The estimator's input."""
+        counters = []
+        for counter in self.office.counters.values():
+            live = self.counters.get(counter.id, {})
+            current = live.get("ticket", "")
+            number = current.split("|", 1)[1] if "|" in current else None
+            ticket = self.active.get(number) if number else None
+            counters.append(CounterState(
+                id=counter.id, procedures=counter.procedures, status=CounterStatus(live.get("status", "closed")),
+                serving=ticket["procedure"] if ticket else None,
+                called_at=ticket.get("called_at") if ticket else None,
+                started_at=ticket.get("started_at") if ticket else None,
+            ))
+        waiting = tuple(WaitingTicket(t["number"], t["procedure"], int(t.get("priority", 0)), int(t["order"]),
+                                      int(t["seq"]), int(t["issued_at"])) for t in self.waiting)
+        return OfficeSnapshot(now=self.now_ms, closing=self.closing_ms, calling_order=self.calling_order,
+                              waiting=waiting, counters=tuple(counters), service=model,
+                              procedures=tuple(self.office.procedures), walk_ins_per_hour=self.walk_ins_per_hour)
+
+
+def runs_for(waiting: int) -> int:
+    """Fewer simulated futures for very long queues, so one estimate's cost stays bounded."""
+    return max(MIN_RUNS, min(DEFAULT_RUNS, DEFAULT_RUNS * RUNS_FULL_UP_TO // max(waiting, 1)))
+
+
+def forecast_in_worker(inputs: EstimateInputs) -> dict[str, Any]:
+    """Learn the service model, estimate, and return the compact view (runs in the worker process)."""
+    model = ServiceModel.learn(inputs.office.procedures.values(), inputs.measured())
+    return forecast_view(estimate_waits(inputs.snapshot(model), runs=runs_for(len(inputs.waiting))))
 
 
 class EstimateService:
@@ -108,51 +155,51 @@ class EstimateService:
         self.hub = hub
         self.store = store
         self.config = store.config
-        self._records: dict[str, list[MeasuredDuration]] = {}
-        self._priors: dict[str, ServiceModel] = {}
+        self._records: dict[str, list[dict[str, Any]]] = {}
         self._model_done: dict[str, tuple[int, float]] = {}
         self._dirty: set[str] = set(self.config.offices)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._pool: ProcessPoolExecutor | None = None
         self.computations = 0
 
     def start(self) -> None:
         """Listen to the hub and start recomputing."""
+        # A worker process, not a thread: the simulation then never holds this process's GIL,
+        # so issuing tickets and the call fan-out keep their latency while estimates run.
+        context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
         self.hub.listeners.append(self._changed)
         self._wake.set()
         self._task = asyncio.create_task(self._run(), name="estimates")
 
     async def stop(self) -> None:
-        """Stop recomputing."""
+        """Stop recomputing and the worker process."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _changed(self, office: str, state: OfficeState) -> None:
         self._dirty.add(office)
         self._wake.set()
 
-    async def measured(self, office: Office, state: OfficeState, *, fresh: bool = False) -> list[MeasuredDuration]:
-        """Measured durations: finished visits (re-read when visits finished and a minute has passed, or
-        ``fresh``) and the visits at the counters now."""
+    async def inputs(self, office: Office, state: OfficeState, *, fresh: bool = False) -> EstimateInputs:
+        """The estimate's inputs; service records are re-read when visits finished and a minute has passed."""
         done = sum(state.done_today.values())
         last = self._model_done.get(office.id)
         if fresh or last is None or (done != last[0] and time.monotonic() - last[1] > MODEL_REFRESH_SECONDS):
-            self._records[office.id] = measured_durations(await self.store.service_records(office.id),
-                                                          self.store.clock.day())
+            self._records[office.id] = await self.store.service_records(office.id)
             self._model_done[office.id] = (done, time.monotonic())
-        return self._records[office.id] + ongoing_visits(state, self.store.clock.now_ms())
+        return EstimateInputs.read(office, state, self._records[office.id], self.config, self.store.clock)
 
     async def model(self, office: Office, state: OfficeState, *, fresh: bool = False) -> ServiceModel:
         """The office's service model as the estimates use it."""
-        return ServiceModel.learn(office.procedures.values(), await self.measured(office, state, fresh=fresh))
+        inputs = await self.inputs(office, state, fresh=fresh)
+        return ServiceModel.learn(office.procedures.values(), inputs.measured())
 
-    @staticmethod
-    def _forecast(office: Office, snapshot: OfficeSnapshot, measured: list[MeasuredDuration]) -> WaitForecast:
-        """Learn and estimate (in a worker thread: numpy does the heavy part without the GIL)."""
-        model = ServiceModel.learn(office.procedures.values(), measured)
-        return estimate_waits(dataclasses.replace(snapshot, service=model))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -170,15 +217,11 @@ class EstimateService:
                     continue
                 try:
                     office = self.config.offices[office_id]
-                    measured = await self.measured(office, state)
-                    # The snapshot is read here, on the event loop, so the worker never sees the state change.
-                    now_ms = self.store.clock.now_ms()
-                    prior = self._priors.setdefault(office_id, ServiceModel.learn(office.procedures.values()))
-                    snapshot = office_snapshot(office, state, prior, self.config, now_ms, self.store.clock.local(now_ms))
+                    inputs = await self.inputs(office, state)
                     seq = state.seq
-                    forecast = await loop.run_in_executor(None, self._forecast, office, snapshot, measured)
+                    view = await loop.run_in_executor(self._pool, forecast_in_worker, inputs)
                     self.computations += 1
-                    self.hub.publish_estimates(office_id, forecast_view(forecast), seq)
+                    self.hub.publish_estimates(office_id, view, seq)
                 except Exception:  # noqa: BLE001 - an estimate failing must never stop the queue
                     log.exception("estimating waits at %s failed", office_id)
             # A slow computation (a very long queue) spaces the next one out, so queue work keeps the CPU.

@@ -139,10 +139,13 @@ class OfficeState:
                    if t["procedure"] == ticket["procedure"] and self._sort_key(t) < mine)
 
     def public_estimates(self, per_ticket: bool) -> dict[str, Any]:
-        """The estimates a view shows: per procedure always, per waiting ticket only where needed (counters)."""
+        """The estimates a view shows: all of them for counters; for the lobby each procedure's, in whole
+        minutes (as displayed), so an unchanged display is not sent again."""
         if per_ticket:
             return self.estimates
-        return {k: v for k, v in self.estimates.items() if k != "tickets"}
+        return {"procedures": {
+            p: {k: round(v) if isinstance(v, float) else v for k, v in outlook.items()}
+            for p, outlook in self.estimates.get("procedures", {}).items()}}
 
     def snapshot(self, per_ticket_estimates: bool = True) -> dict[str, Any]:
         """The full state, as sent to lobby displays and counter panels."""

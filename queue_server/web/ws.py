@@ -114,6 +114,7 @@ class Subscription:
         self.conn = conn
         self.sub_id = sub_id
         self.view = view
+        self.last_estimates = ""
 
     @property
     def per_ticket(self) -> bool:
@@ -131,7 +132,9 @@ class Subscription:
         body = state.estimates_cache.get(key)
         if body is None:
             body = state.estimates_cache[key] = dumps(state.public_estimates(self.per_ticket))
-        self.conn.send(f'{{"id":{self.sub_id},"type":"estimates","seq":{state.seq},"data":{body}}}')
+        if body != self.last_estimates:  # the lobby's whole-minute figures often stay the same
+            self.last_estimates = body
+            self.conn.send(f'{{"id":{self.sub_id},"type":"estimates","seq":{state.seq},"data":{body}}}')
 
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
         """Send one event; its JSON is built once per event and shared by all subscribers."""
