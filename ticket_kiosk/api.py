@@ -72,8 +72,11 @@ async def print_ticket(request: web.Request) -> web.Response:
     office = config.offices[office_id]
     procedure = office.procedures[ticket["procedure"]]
     lang = ticket.get("lang", "ja")
-    view = request.app[HUB].state(office_id).ticket_view(number, ticket)
-    estimate = view.get("estimate")
+    state = request.app[HUB].state(office_id)
+    view = state.ticket_view(number, ticket)
+    # Right after issuing, this ticket's own estimate may not be computed yet: the procedure's outlook
+    # for a ticket issued now is the same figure the kiosk showed.
+    estimate = view.get("estimate") or state.estimates.get("procedures", {}).get(ticket["procedure"])
     ticket_print = TicketPrint(
         office_name=office.name, number=number, procedure_name=procedure.name,
         procedure_name_local=procedure.names.get(lang), lang=lang,
