@@ -248,7 +248,12 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
         if not isinstance(ctr, Mapping):
             reader.problem(cpath, "must be a table")
             continue
-        reader.known(ctr, cpath, {"id", "name", "procedures", "staff"})
+        reader.known(ctr, cpath, {"id", "name", "procedures", "staff", "breaks"})
+        breaks = []
+        for j, raw in enumerate(reader.get(ctr, cpath, "breaks", list, [])):
+            hours = _parse_hours(reader, f"{cpath}.breaks[{j}]", raw)
+            if hours is not None:
+                breaks.append((hours.opens, hours.closes))
         cid = reader.get(ctr, cpath, "id", str, "", required=True, check=_id_check)
         served = reader.get(ctr, cpath, "procedures", list, [], required=True)
         for p in served:
@@ -262,7 +267,8 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             if p in procedures and procedures[p].city_staff_only and staff != "city":
                 reader.problem(f"{cpath}.procedures", f"procedure {p!r} is for city staff only; set staff = \"city\"")
         counters[cid] = Counter(id=cid, name=reader.get(ctr, cpath, "name", str, f"{cid}番窓口"),
-                                procedures=tuple(p for p in served if isinstance(p, str)), staff=Role(staff))
+                                procedures=tuple(p for p in served if isinstance(p, str)), staff=Role(staff),
+                                breaks=tuple(breaks))
     return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
                   procedures=procedures, counters=counters, hours=_read_hours(reader, data, path))
 

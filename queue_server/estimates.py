@@ -23,7 +23,7 @@ from .clock import Clock
 from .config import Config, Office
 from .domain.estimate import (DEFAULT_RUNS, CounterState, OfficeSnapshot, WaitForecast, WaitingTicket,
                               estimate_waits)
-from .domain.model import CallingOrder, CounterStatus
+from .domain.model import CallingOrder, Counter, CounterStatus
 from .domain.service_model import MeasuredDuration, ServiceModel, Stage
 from .domain.state import OfficeState
 from .live import Hub
@@ -100,6 +100,7 @@ class EstimateInputs:
     active: dict[str, dict[str, Any]]
     walk_ins_per_hour: dict[str, float]
     records: list[dict[str, Any]]
+    clock_zone: dt.tzinfo
 
     @classmethod
     def read(cls, office: Office, state: OfficeState, records: list[dict[str, Any]], config: Config,
@@ -110,11 +111,19 @@ class EstimateInputs:
         closing_ms = int(closing.timestamp() * 1000) if closing else now_ms + OPEN_DAY_FALLBACK_HOURS * 3_600_000
         return cls(office=office, calling_order=config.calling.order, now_ms=now_ms, closing_ms=max(closing_ms, now_ms),
                    today=clock.day(now_ms), waiting=list(state.waiting.values()), counters=dict(state.counters),
-                   active=dict(state.active), walk_ins_per_hour=state.issued_last_hour(now_ms), records=records)
+                   active=dict(state.active), walk_ins_per_hour=state.issued_last_hour(now_ms), records=records,
+                   clock_zone=clock.zone)
 
     def measured(self) -> list[MeasuredDuration]:
         """Finished visits and the visits at the counters now."""
         return measured_durations(self.records, self.today) + ongoing_visits(self.active, self.now_ms)
+
+    def breaks(self, counter: Counter) -> tuple[tuple[int, int], ...]:
+        """A counter's planned breaks today, in epoch ms."""
+        zone = self.clock_zone
+        today = dt.datetime.strptime(self.today, "%Y%m%d").date()
+        return tuple((int(dt.datetime.combine(today, start, zone).timestamp() * 1000),
+                      int(dt.datetime.combine(today, end, zone).timestamp() * 1000)) for start, end in counter.breaks)
 
     def snapshot(self, model: ServiceModel) -> OfficeSnapshot:
         """The estimator's input."""
@@ -129,6 +138,7 @@ class EstimateInputs:
                 serving=ticket["procedure"] if ticket else None,
                 called_at=ticket.get("called_at") if ticket else None,
                 started_at=ticket.get("started_at") if ticket else None,
+                breaks=self.breaks(counter),
             ))
         waiting = tuple(WaitingTicket(t["number"], t["procedure"], int(t.get("priority", 0)), int(t["order"]),
                                       int(t["seq"]), int(t["issued_at"])) for t in self.waiting)

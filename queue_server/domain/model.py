@@ -6,6 +6,7 @@ rules atomically in Lua; ``tests/test_policy_agreement.py`` checks the two agree
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
 from typing import Final
@@ -135,12 +136,17 @@ class Procedure:
 
 @dataclass(frozen=True, slots=True)
 class Counter:
-    """A numbered counter (窓口): the procedures it serves, in preference order, and who staffs it."""
+    """A numbered counter (窓口): the procedures it serves, in preference order, and who staffs it.
+
+    ``breaks`` are the planned daily pauses (local ``(start, end)`` times, e.g. lunch) that the wait
+    estimate expects; staff still pause the counter themselves.
+    """
 
     id: str
     name: str
     procedures: tuple[str, ...]
     staff: Role = Role.CONTRACTOR
+    breaks: tuple[tuple[dt.time, dt.time], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
