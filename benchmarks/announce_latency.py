@@ -32,19 +32,13 @@ from typing import Any, Final
 
 import aiohttp
 
+from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 OFFICE: Final = "honcho"
 COUNTER: Final = "4"
 PROCEDURE: Final = "pickup"
 
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0–100) by linear interpolation."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 class Bench:

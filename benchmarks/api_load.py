@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
 HERE = Path(__file__).parent
 BENCH_CONFIG = """
@@ -42,11 +43,6 @@ id = "1"
 procedures = ["application"]
 """
 
-
-def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank) of ``values``."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
 async def issue_load(url: str, office: str, procedure: str, concurrency: int, total: int) -> dict[str, float]:

@@ -19,16 +19,10 @@ from typing import Final
 from queue_server.speech.engines import OpenJTalkEngine, Pyttsx3Engine
 from queue_server.speech.service import SpeechService
 
+from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
+
 FIRST_NUMBER: Final = 101
 
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0–100) by linear interpolation; with 20 values p99 is near the max."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 async def timed(calls: int, action: Callable[[int], Awaitable[object]]) -> list[float]:

@@ -7,10 +7,8 @@ Idempotency-Key; both pages come back by themselves, showing the truth, after a 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,12 +30,6 @@ RECOVERY_MS = 40_000
 """How long a page may take to come back after the server does: live.js backs off up to 10 s."""
 
 CLIP = re.compile(r"/api/audio/[0-9a-f]{32}\.wav$")
-
-
-@pytest.fixture
-def config(config: Config, tmp_path: Path) -> Config:
-    """The test office with its speech cache in a fresh folder."""
-    return dataclasses.replace(config, server=dataclasses.replace(config.server, data_dir=tmp_path))
 
 
 async def open_display(open_page: OpenPage) -> Any:
