@@ -110,6 +110,12 @@ async def test_counter_actions_need_sign_in_and_the_right_role(client: TestClien
     assert resp.status == 401
 
 
+async def test_visitors_cannot_take_a_ticket_for_the_city_staff_queue(visitor: Api, staff: Api) -> None:
+    status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "review"})
+    assert status == 401, body
+    assert (await staff.issue("review"))["ticket"]["number"] == "R001"
+
+
 async def test_requests_from_another_site_are_refused(staff: Api) -> None:
     status, body = await staff.counter("2", "call-next", Origin="https://evil.example")
     assert status == 403 and body["error"]["code"] == "origin_not_allowed"

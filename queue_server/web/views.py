@@ -84,8 +84,10 @@ async def issue_ticket(request: web.Request) -> web.Response:
     """POST /api/offices/{office}/tickets — take a numbered ticket (no sign-in)."""
     office = _office(request)
     body = await read_body(request, ISSUE_SCHEMA)
-    if body["priority"]:
-        await require_staff(request)  # a priority class is given by staff, not chosen at the kiosk
+    procedure = office.procedures.get(body["procedure"])
+    if body["priority"] or (procedure is not None and procedure.city_staff_only):
+        # A priority class, or a ticket straight into the city-staff queue, is given by staff only.
+        await require_staff(request)
     config, clock = request.app[CONFIG], request.app[CLOCK]
     if not config.server.always_open and not office.hours.is_open(clock.now()):
         raise ApiError("office_closed", f"{office.name} is not receiving visitors now")
