@@ -77,6 +77,7 @@ class Config:
     printer: Mapping[str, Any] = field(default_factory=dict)
     speech: Mapping[str, Any] = field(default_factory=dict)
     congestion_minutes: tuple[int, int] = (15, 30)
+    warn_past_closing: bool = True
 
 
 class _Reader:
@@ -276,7 +277,8 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
 def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
-    reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion"})
+    reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk"})
+    kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
                                         "allowed_origins", "always_open", "secure_cookies"})
     origins = reader.get(srv, "server", "allowed_origins", list, [])
@@ -319,7 +321,8 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     if reader.problems:
         raise ConfigError(reader.problems)
     return Config(source=source, server=server, calling=calling, offices=offices,
-                  printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]))
+                  printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]),
+                  warn_past_closing=reader.get(kiosk, "kiosk", "warn_past_closing", bool, True))
 
 
 def load_config(path: str | Path) -> Config:

@@ -35,7 +35,7 @@ MIN_INTERVAL_SECONDS: Final = 0.3   # at most ~3 recomputations a second per off
 BUSY_SHARE: Final = 0.25            # and at most about a quarter of the time spent estimating
 IDLE_REFRESH_SECONDS: Final = 30.0  # time passing changes estimates too, even when nothing happens
 MODEL_REFRESH_SECONDS: Final = 60.0  # re-learn service times at least this often while visits finish
-OPEN_DAY_FALLBACK_HOURS: Final = 8   # closing time assumed on a day the calendar says closed (demo mode)
+OPEN_DAY_FALLBACK_HOURS: Final = 8   # hours of work assumed ahead when open outside the calendar (demo mode)
 RUNS_FULL_UP_TO: Final = 600        # waiting tickets up to which every estimate simulates DEFAULT_RUNS futures
 MIN_RUNS: Final = 100
 
@@ -108,7 +108,10 @@ class EstimateInputs:
         """Copy what the estimate needs from the live state (on the event loop, so nothing changes meanwhile)."""
         now_ms = clock.now_ms()
         closing = office.hours.closing_time(clock.local(now_ms))
-        closing_ms = int(closing.timestamp() * 1000) if closing else now_ms + OPEN_DAY_FALLBACK_HOURS * 3_600_000
+        closing_ms = int(closing.timestamp() * 1000) if closing else now_ms
+        if config.server.always_open and closing_ms <= now_ms:
+            # Open outside the calendar (the demo): assume a working day still ahead, not "closed already".
+            closing_ms = now_ms + OPEN_DAY_FALLBACK_HOURS * 3_600_000
         return cls(office=office, calling_order=config.calling.order, now_ms=now_ms, closing_ms=max(closing_ms, now_ms),
                    today=clock.day(now_ms), waiting=list(state.waiting.values()), counters=dict(state.counters),
                    active=dict(state.active), walk_ins_per_hour=state.issued_last_hour(now_ms), records=records,

@@ -50,7 +50,8 @@ async def kiosk_page(request: web.Request) -> web.Response:
                        office=office, page_data={
                            "office": office.id, "office_name": office.name, "print_mode": mode,
                            "default_lang": lang, "return_seconds": RETURN_SECONDS,
-                           "idle_reset_seconds": IDLE_RESET_SECONDS})
+                           "idle_reset_seconds": IDLE_RESET_SECONDS,
+                           "warn_past_closing": request.app[CONFIG].warn_past_closing})
 
 
 async def status_page(request: web.Request) -> web.Response:

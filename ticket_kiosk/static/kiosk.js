@@ -126,6 +126,14 @@ function renderProcedures() {
       meta.textContent = t(status === "paused" ? "kiosk.paused" : "kiosk.closed");
     }
     button.append(name, description, meta);
+    if (status === "open" && config.warn_past_closing && live && live.past_closing
+        && typeof live.estimate_minutes === "number") {
+      // Warn before the touch: a ticket taken now would likely not be called before closing.
+      const warning = document.createElement("span");
+      warning.className = "procedure-warning";
+      warning.textContent = t("common.past_closing");
+      button.append(warning);
+    }
     button.addEventListener("click", () => issue(procedure, button));
     return button;
   }));
