@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ MODEL_REFRESH_SECONDS: Final = 60.0  # re-learn service times at least this ofte
 OPEN_DAY_FALLBACK_HOURS: Final = 8   # hours of work assumed ahead when open outside the calendar (demo mode)
 RUNS_FULL_UP_TO: Final = 600        # waiting tickets up to which every estimate simulates DEFAULT_RUNS futures
 MIN_RUNS: Final = 100
+WORKER_NICENESS: Final = 10
 
 
 def _minutes(value: float | None) -> float | None:
@@ -180,8 +182,12 @@ class EstimateService:
         """Listen to the hub and start recomputing."""
         # A worker process, not a thread: the simulation then never holds this process's GIL,
         # so issuing tickets and the call fan-out keep their latency while estimates run.
-        context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        if sys.platform == "win32":
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        else:
+            # Lower priority too: on a small machine, issuing and calls come before a fresher estimate.
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
+                                             initializer=os.nice, initargs=(WORKER_NICENESS,))
         self.hub.listeners.append(self._changed)
         self._wake.set()
         self._task = asyncio.create_task(self._run(), name="estimates")
