@@ -457,12 +457,10 @@ class _Simulation:
     def _expected_queues(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
         """Per-run arrivals to come, laid out stream by stream: keys, arrival times, durations, stream starts."""
         runs, rng = self.runs, self.rng
-        key_cols: list[NDArray[np.float64]] = []
-        arrive_cols: list[NDArray[np.float64]] = []
-        dur_cols: list[NDArray[np.float64]] = []
+        arrivals: list[NDArray[np.float64]] = []
         starts = np.zeros(len(self.streams), dtype=np.intp)
         width = 0
-        for si, ((qi, klass), group, per_minute) in enumerate(self.streams):
+        for si, ((_qi, _klass), group, per_minute) in enumerate(self.streams):
             starts[si] = width
             parts = []
             if group:
@@ -475,20 +473,50 @@ class _Simulation:
                 rate = per_minute * np.exp(rng.normal(-(WALK_IN_RATE_SD**2) / 2, WALK_IN_RATE_SD, (runs, 1)))
                 mean = float(rate.max()) * self.horizon
                 most = int(mean + 5 * math.sqrt(mean) + 5)
-                times = np.cumsum(rng.standard_exponential((runs, most)), axis=1) / rate
-                parts.append(np.where(times < self.horizon, times, _INF))
-            arrive = np.hstack(parts) if len(parts) > 1 else parts[0]
-            arrive.sort(axis=1)
-            n = arrive.shape[1]
-            arrive_cols += [arrive, np.full((runs, 1), _INF)]
-            # Later arrival, later order; ties (several at once) keep the stream's order.
-            key = klass * _KEY_SCALE + self.expected_base + np.minimum(arrive, _MAX_MINUTES) * _ARRIVAL_KEY_SCALE
-            key_cols += [np.where(np.isfinite(arrive), key, _INF), np.full((runs, 1), _INF)]
-            dur_cols += [self._service(np.full(n, qi, dtype=np.intp), (runs, n)), np.zeros((runs, 1))]
-            width += n + 1
+                times = np.cumsum(rng.standard_exponential((runs, most)), axis=1)
+                times /= rate
+                times[times >= self.horizon] = _INF
+                # Drop the columns no run reaches (they would only be inf).
+                used = int(np.count_nonzero(times < _INF, axis=1).max())
+                parts.append(times[:, :used])
+            if len(parts) > 1:
+                arrive = np.hstack(parts)
+                arrive.sort(axis=1)
+            else:
+                arrive = parts[0]  # one booked group sorted below; walk-ins come sorted
+                if group:
+                    arrive.sort(axis=1)
+            arrivals.append(arrive)
+            width += arrive.shape[1] + 1
         if not self.streams:
             return np.zeros((runs, 0)), np.zeros((runs, 0)), np.zeros((runs, 0)), starts
-        return np.hstack(key_cols), np.hstack(arrive_cols), np.hstack(dur_cols), starts
+        # One array each, every stream followed by an inf sentinel column.
+        arrive_b = np.full((runs, width), _INF)
+        key_b = np.full((runs, width), _INF)
+        dur_b = np.zeros((runs, width))
+        for si, ((qi, klass), _, _) in enumerate(self.streams):
+            arrive = arrivals[si]
+            n = arrive.shape[1]
+            lo = int(starts[si])
+            arrive_b[:, lo : lo + n] = arrive
+            # Later arrival, later order; ties (several at once) keep the stream's order.
+            key = np.minimum(arrive, _MAX_MINUTES)
+            key *= _ARRIVAL_KEY_SCALE
+            key += klass * _KEY_SCALE + self.expected_base
+            key[~np.isfinite(arrive)] = _INF
+            key_b[:, lo : lo + n] = key
+            dur_b[:, lo : lo + n] = self._service_one(qi, (runs, n))
+        return key_b, arrive_b, dur_b, starts
+
+    def _service_one(self, qi: int, size: tuple[int, int]) -> NDArray[np.float64]:
+        """Fresh visit durations for procedure ``qi``, ``size[1]`` per run (as :meth:`_service`)."""
+        scale = self.mu[qi] + self.shift[:, qi : qi + 1]
+        if self.exponential:
+            return np.exp(scale + self.sigma[qi] ** 2 / 2) * self.rng.standard_exponential(size)
+        z = self.rng.standard_normal(size)
+        z *= self.sigma[qi]
+        z += scale
+        return np.exp(z, out=z)
 
     def run(self) -> NDArray[np.float64]:
         """Play all runs forward; minutes until each ready slot is called (inf: not today).
@@ -532,18 +560,19 @@ class _Simulation:
         row_c, row_a, row_q, row_h, row_s, row_b = ar * nc, ar * na, ar * nq, ar * cols, ar * ns, ar * nb
         infs = np.full(runs, _INF)
 
-        to_call = runs * self.real_slots
-        called = 0
+        # Every ready slot but the sentinels is a ticket or phantom whose call we need; a
+        # queue's pointer counts its calls, so all are called once the pointers sum to this.
+        to_call = runs * (int(self.queue_start.sum()) + self.real_slots)
         for step in range((na + nb + 2) * (nc + 2)):
             c = free.argmin(axis=1)
             at_c = row_c + c
             t = free_f[at_c]
             # Checked every few steps only: a step after every run has ended changes nothing.
-            if step % _CHECK_EVERY == 0 and (called >= to_call or t.min() == _INF):
+            if step % _CHECK_EVERY == 0 and (int(ptr_a.sum()) >= to_call or t.min() == _INF):
                 break
             k = heads + offset.take(c, axis=0)
             if ns:
-                k[:, nq:][head_at > t[:, None]] = _INF  # not arrived yet
+                np.copyto(k[:, nq:], _INF, where=head_at > t[:, None])  # not arrived yet
             j = k.argmin(axis=1)
             take = k.ravel()[row_h + j] < _INF
             ready = j < nq
@@ -567,18 +596,21 @@ class _Simulation:
                 heads_f[row_h + nq + sb] = key_b_f[row_b + ib_next]
                 head_at_f[at_s] = arrive_b_f[row_b + ib_next]
                 busy = np.where(ready, busy, walk_up + dur_b_f[row_b + ib] * fc)
-                # Nothing to call: wait for the next arrival this counter serves.
-                # (Transposed first: numpy reduces a long axis far faster than a short one.)
-                idle_until = (head_at + stream_served.take(c, axis=0)).T.copy().min(axis=0)
+            if take.all():
+                nxt = t + busy
             else:
-                idle_until = infs
-            nxt = np.where(take, t + busy, idle_until)
+                if ns:
+                    # Nothing to call: wait for the next arrival this counter serves.
+                    # (Transposed first: numpy reduces a long axis far faster than a short one.)
+                    idle_until = (head_at + stream_served.take(c, axis=0)).T.copy().min(axis=0)
+                else:
+                    idle_until = infs
+                nxt = np.where(take, t + busy, idle_until)
             for b in range(n_breaks):  # a free time inside a break moves to its end
                 at_b = c * n_breaks + b
                 s, e = break_start.take(at_b), break_end.take(at_b)
                 nxt = np.where((nxt >= s) & (nxt < e), e, nxt)
             free_f[at_c] = nxt
-            called += int(np.count_nonzero(take_a))
         return calls
 
 
