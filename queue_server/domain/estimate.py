@@ -70,6 +70,9 @@ _INF: Final = math.inf
 _CHECK_EVERY: Final = 8
 """Simulation steps between checks whether every run has called everybody."""
 
+_COMPACT_SHARE: Final = 8
+"""The finished runs are dropped from the simulation's state once they are this share (1/8) of it."""
+
 _ARRIVAL_KEY_SCALE: Final = 256.0
 """Key units per minute of a booked visitor's arrival: their order follows arrival time."""
 
@@ -561,15 +564,30 @@ class _Simulation:
         infs = np.full(runs, _INF)
 
         # Every ready slot but the sentinels is a ticket or phantom whose call we need; a
-        # queue's pointer counts its calls, so all are called once the pointers sum to this.
-        to_call = runs * (int(self.queue_start.sum()) + self.real_slots)
+        # queue's pointer counts its calls, so a run is done once its pointers sum to this.
+        # Done runs (and runs no counter will ever call in) are dropped from the state arrays
+        # now and then; their calls are final, and the rest carry their own row (``live``)
+        # into the full-size arrays (calls, durations, arrivals).
+        per_run = int(self.queue_start.sum()) + self.real_slots
+        live = ar
         for step in range((na + nb + 2) * (nc + 2)):
+            # Checked every few steps only: a step after every run has ended changes nothing.
+            if step % _CHECK_EVERY == 0:
+                done = (ptr_a.sum(axis=1) >= per_run) | (free.min(axis=1) == _INF)
+                n_done = int(np.count_nonzero(done))
+                if n_done == len(live):
+                    break
+                if n_done * _COMPACT_SHARE >= len(live):
+                    keep = ~done
+                    live = live[keep]
+                    free, ptr_a, heads, ptr_b, head_at = free[keep], ptr_a[keep], heads[keep], ptr_b[keep], head_at[keep]
+                    free_f, ptr_a_f, heads_f, ptr_b_f, head_at_f = free.ravel(), ptr_a.ravel(), heads.ravel(), ptr_b.ravel(), head_at.ravel()
+                    ar = np.arange(len(live))
+                    row_c, row_a, row_q, row_h, row_s, row_b = ar * nc, live * na, ar * nq, ar * cols, ar * ns, live * nb
+                    infs = infs[keep]
             c = free.argmin(axis=1)
             at_c = row_c + c
             t = free_f[at_c]
-            # Checked every few steps only: a step after every run has ended changes nothing.
-            if step % _CHECK_EVERY == 0 and (int(ptr_a.sum()) >= to_call or t.min() == _INF):
-                break
             k = heads + offset.take(c, axis=0)
             if ns:
                 np.copyto(k[:, nq:], _INF, where=head_at > t[:, None])  # not arrived yet
