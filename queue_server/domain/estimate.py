@@ -457,12 +457,17 @@ class _Simulation:
         total = np.exp(m + s * _norm_ppf(np.clip(u, 1e-12, 1 - 1e-12)))
         return factor * np.maximum(total - elapsed_eff, 0.0)
 
-    def _expected_queues(self) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-        """Per-run arrivals to come, laid out stream by stream: keys, arrival times, durations, stream starts."""
+    def _expected_queues(
+        self, lead: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+        """Per-run arrivals to come, laid out stream by stream: keys, arrival times, durations, stream starts.
+
+        The arrays start with ``lead`` columns left for the caller (key and arrival 0, duration 0).
+        """
         runs, rng = self.runs, self.rng
         arrivals: list[NDArray[np.float64]] = []
         starts = np.zeros(len(self.streams), dtype=np.intp)
-        width = 0
+        width = lead
         for si, ((_qi, _klass), group, per_minute) in enumerate(self.streams):
             starts[si] = width
             parts = []
@@ -491,10 +496,9 @@ class _Simulation:
                     arrive.sort(axis=1)
             arrivals.append(arrive)
             width += arrive.shape[1] + 1
-        if not self.streams:
-            return np.zeros((runs, 0)), np.zeros((runs, 0)), np.zeros((runs, 0)), starts
         # One array each, every stream followed by an inf sentinel column.
         arrive_b = np.full((runs, width), _INF)
+        arrive_b[:, :lead] = 0.0
         key_b = np.full((runs, width), _INF)
         dur_b = np.zeros((runs, width))
         for si, ((qi, klass), _, _) in enumerate(self.streams):
@@ -524,8 +528,11 @@ class _Simulation:
     def run(self) -> NDArray[np.float64]:
         """Play all runs forward; minutes until each ready slot is called (inf: not today).
 
-        The loop is the hot path: every array is indexed flat (row base + column), which numpy
-        does several times faster than 2-D fancy indexing.
+        The loop is the hot path. The ready queues (A, the same keys in every run) and the
+        streams to come (B, per run) share one per-run layout: columns ``0..na-1`` are A, the
+        rest B, so a step picks among ``nq + ns`` heads with one pointer each and one set of
+        lookups. Every array is indexed flat (row base + column), which numpy does several
+        times faster than 2-D fancy indexing.
         """
         runs = self.runs
         nq = len(self.procedures)
@@ -535,92 +542,79 @@ class _Simulation:
         nc = free.shape[1]
         key_a = self.key_a
         na = len(key_a)
-        calls = np.full((runs, na), _INF)
         if nc == 0:
-            return calls
+            return np.full((runs, na), _INF)
 
+        # Candidates: columns 0..nq-1 of the heads are the ready queues', then one per stream.
         dur_a = self._service(self.proc_a, (runs, na))
         dur_a[:, self.phantom_a] = 0.0
-        walk_a = np.where(self.phantom_a, 0.0, self.walk_up)
-        ptr_a = np.broadcast_to(self.queue_start, (runs, nq)).copy()
-
-        # Candidates: columns 0..nq-1 are the ready queues' heads, then one per stream to come.
-        key_b, arrive_b, dur_b, start_b = self._expected_queues()
-        nb = key_b.shape[1]
-        ptr_b = np.broadcast_to(start_b, (runs, ns)).copy()
-        heads = np.hstack([key_a[ptr_a], key_b[ar[:, None], ptr_b]])
-        head_at = arrive_b[ar[:, None], ptr_b]
+        key_all, arrive_all, dur_all, start_b = self._expected_queues(na)
+        width = key_all.shape[1]
+        key_all[:, :na] = key_a
+        dur_all[:, :na] = dur_a
+        walk_all = np.full(width, self.walk_up)
+        walk_all[:na][self.phantom_a] = 0.0
+        calls = np.full((runs, width), _INF)
+        ptr = np.broadcast_to(np.concatenate([self.queue_start, start_b]), (runs, nq + ns)).copy()
+        heads = key_all[ar[:, None], ptr]
+        head_at = arrive_all[ar[:, None], ptr]
         stream_q = np.array([qi for (qi, _), _, _ in self.streams], dtype=np.intp)
         offset = np.hstack([self.offset, self.offset[:, stream_q]])
         stream_served = self.served_zero[:, stream_q]
-        factor, walk_up = self.factor, self.walk_up
+        factor = self.factor
         n_breaks = self.break_start.shape[1]
         break_start, break_end = self.break_start.ravel(), self.break_end.ravel()
 
         cols = nq + ns
-        free_f, calls_f, dur_a_f, ptr_a_f, heads_f = free.ravel(), calls.ravel(), dur_a.ravel(), ptr_a.ravel(), heads.ravel()
-        ptr_b_f, head_at_f, key_b_f, arrive_b_f, dur_b_f = ptr_b.ravel(), head_at.ravel(), key_b.ravel(), arrive_b.ravel(), dur_b.ravel()
-        row_c, row_a, row_q, row_h, row_s, row_b = ar * nc, ar * na, ar * nq, ar * cols, ar * ns, ar * nb
+        free_f, calls_f, ptr_f, heads_f, head_at_f = free.ravel(), calls.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
+        key_f, arrive_f, dur_f = key_all.ravel(), arrive_all.ravel(), dur_all.ravel()
+        row_c, row_w, row_h = ar * nc, ar * width, ar * cols
         infs = np.full(runs, _INF)
 
         # Every ready slot but the sentinels is a ticket or phantom whose call we need; a
-        # queue's pointer counts its calls, so a run is done once its pointers sum to this.
+        # queue's pointer counts its calls, so a run is done once its A pointers sum to this.
         # Done runs (and runs no counter will ever call in) are dropped from the state arrays
         # now and then; their calls are final, and the rest carry their own row (``live``)
         # into the full-size arrays (calls, durations, arrivals).
         per_run = int(self.queue_start.sum()) + self.real_slots
         live = ar
-        for step in range((na + nb + 2) * (nc + 2)):
+        for step in range((width + 2) * (nc + 2)):
             # Checked every few steps only: a step after every run has ended changes nothing.
             if step % _CHECK_EVERY == 0:
-                done = (ptr_a.sum(axis=1) >= per_run) | (free.min(axis=1) == _INF)
+                done = (ptr[:, :nq].sum(axis=1) >= per_run) | (free.min(axis=1) == _INF)
                 n_done = int(np.count_nonzero(done))
                 if n_done == len(live):
                     break
                 if n_done * _COMPACT_SHARE >= len(live):
                     keep = ~done
                     live = live[keep]
-                    free, ptr_a, heads, ptr_b, head_at = free[keep], ptr_a[keep], heads[keep], ptr_b[keep], head_at[keep]
-                    free_f, ptr_a_f, heads_f, ptr_b_f, head_at_f = free.ravel(), ptr_a.ravel(), heads.ravel(), ptr_b.ravel(), head_at.ravel()
+                    free, ptr, heads, head_at, infs = free[keep], ptr[keep], heads[keep], head_at[keep], infs[keep]
+                    free_f, ptr_f, heads_f, head_at_f = free.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
                     ar = np.arange(len(live))
-                    row_c, row_a, row_q, row_h, row_s, row_b = ar * nc, live * na, ar * nq, ar * cols, ar * ns, live * nb
-                    infs = infs[keep]
+                    row_c, row_w, row_h = ar * nc, live * width, ar * cols
             c = free.argmin(axis=1)
             at_c = row_c + c
             t = free_f[at_c]
             k = heads + offset.take(c, axis=0)
             if ns:
-                np.copyto(k[:, nq:], _INF, where=head_at > t[:, None])  # not arrived yet
+                np.copyto(k[:, nq:], _INF, where=head_at[:, nq:] > t[:, None])  # not arrived yet
             j = k.argmin(axis=1)
-            take = k.ravel()[row_h + j] < _INF
-            ready = j < nq
-            take_a = take & ready
-            fc = factor.take(c)
-
-            qa = row_q + np.minimum(j, nq - 1)
-            ia = ptr_a_f[qa]
-            calls_f[row_a + ia] = np.where(take_a, t, _INF)  # an uncalled head's entry is inf anyway
-            ia_next = ia + take_a
-            ptr_a_f[qa] = ia_next
-            heads_f[qa - row_q + row_h] = key_a.take(ia_next)
-            busy = walk_a.take(ia) + dur_a_f[row_a + ia] * fc
-
-            if ns:
-                sb = np.maximum(j - nq, 0)
-                at_s = row_s + sb
-                ib = ptr_b_f[at_s]
-                ib_next = ib + (take & ~ready)
-                ptr_b_f[at_s] = ib_next
-                heads_f[row_h + nq + sb] = key_b_f[row_b + ib_next]
-                head_at_f[at_s] = arrive_b_f[row_b + ib_next]
-                busy = np.where(ready, busy, walk_up + dur_b_f[row_b + ib] * fc)
+            at_j = row_h + j
+            take = k.ravel()[at_j] < _INF
+            at_i = row_w + ptr_f[at_j]
+            calls_f[at_i] = np.where(take, t, _INF)  # an uncalled head's entry is inf anyway
+            at_next = at_i + take
+            ptr_f[at_j] += take
+            heads_f[at_j] = key_f[at_next]
+            head_at_f[at_j] = arrive_f[at_next]
+            busy = walk_all.take(at_i - row_w) + dur_f[at_i] * factor.take(c)
             if take.all():
                 nxt = t + busy
             else:
                 if ns:
                     # Nothing to call: wait for the next arrival this counter serves.
                     # (Transposed first: numpy reduces a long axis far faster than a short one.)
-                    idle_until = (head_at + stream_served.take(c, axis=0)).T.copy().min(axis=0)
+                    idle_until = (head_at[:, nq:] + stream_served.take(c, axis=0)).T.copy().min(axis=0)
                 else:
                     idle_until = infs
                 nxt = np.where(take, t + busy, idle_until)
@@ -629,7 +623,7 @@ class _Simulation:
                 s, e = break_start.take(at_b), break_end.take(at_b)
                 nxt = np.where((nxt >= s) & (nxt < e), e, nxt)
             free_f[at_c] = nxt
-        return calls
+        return calls[:, :na]
 
 
 def _arrival_window(e: ExpectedArrival, now: int) -> tuple[float, float, float]:
