@@ -578,13 +578,24 @@ class _Simulation:
         # into the full-size arrays (calls, durations, arrivals).
         per_run = int(self.queue_start.sum()) + self.real_slots
         live = ar
+        # Free times only grow, so once every run's earliest is past the last arrival (or the
+        # last planned break) the arrival mask (the break shift) can change nothing any more.
+        arriving = arrive_all[np.isfinite(arrive_all)]
+        last_arrival = float(arriving.max()) if ns and arriving.size else -_INF
+        ends = self.break_end[np.isfinite(self.break_start)]
+        last_break = float(ends.max()) if ends.size else -_INF
+        pending_arrivals, pending_breaks = last_arrival >= 0, n_breaks > 0
         for step in range((width + 2) * (nc + 2)):
             # Checked every few steps only: a step after every run has ended changes nothing.
             if step % _CHECK_EVERY == 0:
-                done = (ptr[:, :nq].sum(axis=1) >= per_run) | (free.min(axis=1) == _INF)
+                earliest = free.min(axis=1)
+                done = (ptr[:, :nq].sum(axis=1) >= per_run) | (earliest == _INF)
                 n_done = int(np.count_nonzero(done))
                 if n_done == len(live):
                     break
+                t_min = float(earliest.min())
+                pending_arrivals = pending_arrivals and t_min <= last_arrival
+                pending_breaks = pending_breaks and t_min < last_break
                 if n_done * _COMPACT_SHARE >= len(live):
                     keep = ~done
                     live = live[keep]
@@ -596,7 +607,7 @@ class _Simulation:
             at_c = row_c + c
             t = free_f[at_c]
             k = heads + offset.take(c, axis=0)
-            if ns:
+            if pending_arrivals:
                 np.copyto(k[:, nq:], _INF, where=head_at[:, nq:] > t[:, None])  # not arrived yet
             j = k.argmin(axis=1)
             at_j = row_h + j
@@ -618,7 +629,7 @@ class _Simulation:
                 else:
                     idle_until = infs
                 nxt = np.where(take, t + busy, idle_until)
-            for b in range(n_breaks):  # a free time inside a break moves to its end
+            for b in range(n_breaks if pending_breaks else 0):  # a free time inside a break moves to its end
                 at_b = c * n_breaks + b
                 s, e = break_start.take(at_b), break_end.take(at_b)
                 nxt = np.where((nxt >= s) & (nxt < e), e, nxt)
