@@ -612,16 +612,25 @@ class _Simulation:
             j = k.argmin(axis=1)
             at_j = row_h + j
             take = k.ravel()[at_j] < _INF
-            at_i = row_w + ptr_f[at_j]
-            calls_f[at_i] = np.where(take, t, _INF)  # an uncalled head's entry is inf anyway
-            at_next = at_i + take
-            ptr_f[at_j] += take
-            heads_f[at_j] = key_f[at_next]
-            head_at_f[at_j] = arrive_f[at_next]
-            busy = walk_all.take(at_i - row_w) + dur_f[at_i] * factor.take(c)
-            if take.all():
-                nxt = t + busy
+            col = ptr_f[at_j]
+            at_i = row_w + col
+            if take.all():  # the usual case: every run calls somebody
+                calls_f[at_i] = t
+                ptr_f[at_j] = col + 1
+                at_i += 1
+                heads_f[at_j] = key_f[at_i]
+                head_at_f[at_j] = arrive_f[at_i]
+                nxt = dur_f[at_i - 1]
+                nxt *= factor.take(c)
+                nxt += walk_all.take(col)
+                nxt += t
             else:
+                calls_f[at_i] = np.where(take, t, _INF)  # an uncalled head's entry is inf anyway
+                at_next = at_i + take
+                ptr_f[at_j] = col + take
+                heads_f[at_j] = key_f[at_next]
+                head_at_f[at_j] = arrive_f[at_next]
+                busy = walk_all.take(col) + dur_f[at_i] * factor.take(c)
                 if ns:
                     # Nothing to call: wait for the next arrival this counter serves.
                     # (Transposed first: numpy reduces a long axis far faster than a short one.)
