@@ -569,7 +569,6 @@ class _Simulation:
         free_f, calls_f, ptr_f, heads_f, head_at_f = free.ravel(), calls.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
         key_f, arrive_f, dur_f = key_all.ravel(), arrive_all.ravel(), dur_all.ravel()
         row_c, row_w, row_h = ar * nc, ar * width, ar * cols
-        infs = np.full(runs, _INF)
 
         # Every ready slot but the sentinels is a ticket or phantom whose call we need; a
         # queue's pointer counts its calls, so a run is done once its A pointers sum to this.
@@ -599,7 +598,7 @@ class _Simulation:
                 if n_done * _COMPACT_SHARE >= len(live):
                     keep = ~done
                     live = live[keep]
-                    free, ptr, heads, head_at, infs = free[keep], ptr[keep], heads[keep], head_at[keep], infs[keep]
+                    free, ptr, heads, head_at = free[keep], ptr[keep], heads[keep], head_at[keep]
                     free_f, ptr_f, heads_f, head_at_f = free.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
                     ar = np.arange(len(live))
                     row_c, row_w, row_h = ar * nc, live * width, ar * cols
@@ -614,30 +613,27 @@ class _Simulation:
             take = k.ravel()[at_j] < _INF
             col = ptr_f[at_j]
             at_i = row_w + col
+            calls_f[at_i] = t
+            nxt = dur_f[at_i]
+            nxt *= factor.take(c)
+            nxt += walk_all.take(col)
+            nxt += t
             if take.all():  # the usual case: every run calls somebody
-                calls_f[at_i] = t
                 ptr_f[at_j] = col + 1
                 at_i += 1
-                heads_f[at_j] = key_f[at_i]
-                head_at_f[at_j] = arrive_f[at_i]
-                nxt = dur_f[at_i - 1]
-                nxt *= factor.take(c)
-                nxt += walk_all.take(col)
-                nxt += t
             else:
-                calls_f[at_i] = np.where(take, t, _INF)  # an uncalled head's entry is inf anyway
-                at_next = at_i + take
-                ptr_f[at_j] = col + take
-                heads_f[at_j] = key_f[at_next]
-                head_at_f[at_j] = arrive_f[at_next]
-                busy = walk_all.take(col) + dur_f[at_i] * factor.take(c)
+                # Runs where nobody is there to call: the head keeps its inf entry, and the
+                # counter waits for the next arrival it serves.
+                idle = np.flatnonzero(~take)
+                calls_f[at_i[idle]] = _INF
                 if ns:
-                    # Nothing to call: wait for the next arrival this counter serves.
-                    # (Transposed first: numpy reduces a long axis far faster than a short one.)
-                    idle_until = (head_at[:, nq:] + stream_served.take(c, axis=0)).T.copy().min(axis=0)
+                    nxt[idle] = (head_at[idle, nq:] + stream_served[c[idle]]).min(axis=1)
                 else:
-                    idle_until = infs
-                nxt = np.where(take, t + busy, idle_until)
+                    nxt[idle] = _INF
+                ptr_f[at_j] = col + take
+                at_i += take
+            heads_f[at_j] = key_f[at_i]
+            head_at_f[at_j] = arrive_f[at_i]
             for b in range(n_breaks if pending_breaks else 0):  # a free time inside a break moves to its end
                 at_b = c * n_breaks + b
                 s, e = break_start.take(at_b), break_end.take(at_b)
