@@ -7,8 +7,10 @@ import json
 import math
 import random
 
+import numpy as np
 import pytest
 
+import queue_server.domain.estimate as estimate_module
 from queue_server.domain.estimate import (
     CounterState,
     ExpectedArrival,
@@ -342,3 +344,52 @@ def test_the_simulation_calls_tickets_as_choose_next_would(seed: int) -> None:
             assert minutes_until == pytest.approx(want[number], abs=0.01), number
         else:
             assert minutes_until is None, number
+
+
+def _walk_in_office(closing_in: float = 240) -> OfficeSnapshot:
+    """Counter procedure order, 40 waiting, three counters with different preferences, walk-ins."""
+    model = ServiceModel.learn([A, B], settings=LearningSettings(prior_cv=0.6))
+    waiting = [ticket(f"T{i}", "a" if i % 3 else "b", i, priority=int(i % 7 == 0)) for i in range(40)]
+    counters = [
+        CounterState("1", ("b", "a"), serving="a", called_at=NOW - 4 * MIN, started_at=NOW - 3 * MIN),
+        CounterState("2", ("a", "b"), breaks=((NOW + 60 * MIN, NOW + 90 * MIN),)),
+        CounterState("3", ("b",)),
+    ]
+    booked = (ExpectedArrival("b", NOW + 20 * MIN, priority=1), ExpectedArrival("a", NOW + 50 * MIN))
+    snap = snapshot(
+        waiting, counters, model=model, order=CallingOrder.COUNTER_PROCEDURE_ORDER, closing_in=closing_in, expected=booked
+    )
+    return dataclasses.replace(snap, walk_ins_per_hour={"a": 6.0, "b": 9.0})
+
+
+@pytest.mark.parametrize("closing_in", [0, 30, 240])
+def test_dropping_finished_runs_from_the_simulation_changes_nothing(monkeypatch: pytest.MonkeyPatch, closing_in: float) -> None:
+    # Runs that have called everybody leave the simulation's state early; the answer is the
+    # same as when every run is played until all are done (share 0: never dropped) or dropped
+    # as soon as one is done (a huge share).
+    snap = _walk_in_office(closing_in)
+    answer = estimate_waits(snap, seed=3).to_dict()
+    for share in (0, 10**9):
+        monkeypatch.setattr(estimate_module, "_COMPACT_SHARE", share)
+        assert estimate_waits(snap, seed=3).to_dict() == answer
+
+
+def test_walk_ins_to_come_are_a_poisson_stream_until_closing() -> None:
+    # 9 an hour for 4 hours: 36 per run on average (the rate's uncertainty keeps the mean),
+    # spread uniformly over the 240 minutes, in arrival order, ordered after everybody waiting.
+    snap = _walk_in_office(240)
+    sim = estimate_module._Simulation(snap, 4000, np.random.default_rng(5))
+    keys, arrive, durations, starts = sim._expected_queues(0)
+    stream = next(si for si, ((qi, _), _, rate) in enumerate(sim.streams) if rate > 0 and sim.procedures[qi] == "b")
+    lo = int(starts[stream])
+    hi = int(starts[stream + 1]) if stream + 1 < len(starts) else arrive.shape[1]
+    times, order = arrive[:, lo : hi - 1], keys[:, lo : hi - 1]
+    came = np.isfinite(times)
+    assert came.sum(axis=1).mean() == pytest.approx(36.0, rel=0.03)
+    assert times[came].min() >= 0 and times[came].max() < 240
+    assert times[came].mean() == pytest.approx(120.0, rel=0.02)
+    assert np.all(np.diff(np.where(came, times, 1e9), axis=1) >= 0)
+    assert np.all(np.isfinite(order) == came) and np.all(np.diff(np.where(came, order, 1e300), axis=1) >= 0)
+    assert order[came].min() > max(k for k in sim.key_a if math.isfinite(k))
+    assert np.all(durations[:, lo : hi - 1][came] > 0)
+    assert np.all(np.isinf(arrive[:, hi - 1])) and np.all(np.isinf(keys[:, hi - 1]))
