@@ -88,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as promised
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, pinned to one core")
+    if hasattr(os, "getloadavg"):  # other processes on the machine make the timings upper bounds
+        print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     print(f"{args.waiting} waiting, {args.counters} counters, {args.runs} runs per estimate, {args.calls} calls\n")
     print("| calling order | p50 (ms) | p95 (ms) | max (ms) |")
     print("|---|---:|---:|---:|")
@@ -103,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         times.sort()
         p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
         print(f"| {order.value} | {statistics.median(times):.1f} | {p95:.1f} | {times[-1]:.1f} |")
+    if hasattr(os, "getloadavg"):
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
