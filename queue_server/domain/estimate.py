@@ -67,7 +67,7 @@ _PREFERENCE_SCALE: Final = _KEY_SCALE * 16
 
 _INF: Final = math.inf
 
-_CHECK_EVERY: Final = 8
+_CHECK_EVERY: Final = 16
 """Simulation steps between checks whether every run has called everybody."""
 
 _COMPACT_SHARE: Final = 8
@@ -611,7 +611,8 @@ class _Simulation:
             c = free.argmin(axis=1)
             at_c = row_c + c
             t = free_f[at_c]
-            k = heads + offset.take(c, axis=0)
+            k = offset.take(c, axis=0)
+            k += heads
             if pending_arrivals:
                 np.copyto(k[:, nq:], _INF, where=head_at[:, nq:] > t[:, None])  # not arrived yet
             j = k.argmin(axis=1)
