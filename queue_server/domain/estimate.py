@@ -560,7 +560,8 @@ class _Simulation:
         dur_all[:, :na] = dur_a
         walk_all = np.full(width, self.walk_up)
         walk_all[:na][self.phantom_a] = 0.0
-        calls = np.full((runs, width), _INF)
+        calls = np.empty((runs, width))  # only the A part is read: the rest need not be set
+        calls[:, :na] = _INF
         ptr = np.broadcast_to(np.concatenate([self.queue_start, start_b]), (runs, nq + ns)).copy()
         heads = key_all[ar[:, None], ptr]
         head_at = arrive_all[ar[:, None], ptr]
