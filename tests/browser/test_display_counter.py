@@ -248,6 +248,8 @@ async def test_display_and_panel_recover_by_themselves_after_a_server_restart(
     async with display.expect_request(lambda r: f"number={during}&counter=2" in r.url):
         await panel.keyboard.press("s")
         await expect(panel.locator("#current-state")).to_have_text("対応中")
+        # The event can show the new state before the press's own answer is in; keys wait for that.
+        await expect(panel.locator("[data-action='finish']")).to_be_enabled()
         await panel.keyboard.press("f")
         await expect(panel.locator("#current-none")).to_be_visible()
         await expect(panel.locator("[data-action='call-next']")).to_be_enabled()
