@@ -176,7 +176,6 @@ class EstimateService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pool: ProcessPoolExecutor | None = None
-        self.computations = 0
 
     def start(self) -> None:
         """Listen to the hub and start recomputing."""
@@ -219,7 +218,6 @@ class EstimateService:
         inputs = await self.inputs(office, state, fresh=fresh)
         return ServiceModel.learn(office.procedures.values(), inputs.measured())
 
-
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -237,10 +235,8 @@ class EstimateService:
                 try:
                     office = self.config.offices[office_id]
                     inputs = await self.inputs(office, state)
-                    seq = state.seq
                     view = await loop.run_in_executor(self._pool, forecast_in_worker, inputs)
-                    self.computations += 1
-                    self.hub.publish_estimates(office_id, view, seq)
+                    self.hub.publish_estimates(office_id, view)
                 except Exception:  # noqa: BLE001 - an estimate failing must never stop the queue
                     log.exception("estimating waits at %s failed", office_id)
             # A slow computation (a very long queue) spaces the next one out, so queue work keeps the CPU.

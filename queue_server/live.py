@@ -73,8 +73,8 @@ class Hub:
         self.subscribers[office].add(subscriber)
         subscriber.on_snapshot(self.states[office])
 
-    def publish_estimates(self, office: str, estimates: dict[str, Any], seq: int) -> None:
-        """Store fresh estimates (computed as of event ``seq``) on the office state and tell subscribers."""
+    def publish_estimates(self, office: str, estimates: dict[str, Any]) -> None:
+        """Store fresh estimates on the office state and tell the subscribers that want them."""
         state = self.states.get(office)
         if state is None:
             return
