@@ -32,6 +32,12 @@ RECOVERY_MS = 40_000
 CLIP = re.compile(r"/api/audio/[0-9a-f]{32}\.wav$")
 
 
+async def press(page: Any, key: str) -> None:
+    """Press a panel shortcut as a person would: once its button is live (not while a press is in flight)."""
+    await expect(page.locator(f"button[data-key='{key}']")).to_be_enabled()
+    await page.keyboard.press(key)
+
+
 async def open_display(open_page: OpenPage) -> Any:
     """The lobby display at its native size, once its first snapshot is on screen."""
     page = await open_page("/display/main", viewport=DISPLAY)
@@ -47,7 +53,7 @@ async def open_panel(open_page: OpenPage, counter: str = "2", username: str = "s
     await page.click("#sign-in-form button[type=submit]")
     await expect(page.locator("body")).to_have_attribute("data-live", "ready")
     if await page.locator("#counter-status").text_content() != "受付中":
-        await page.keyboard.press("o")  # the shortcut shown on the open/close button
+        await press(page, "o")  # the shortcut shown on the open/close button
         await expect(page.locator("#counter-status")).to_have_text("受付中")
     return page
 
@@ -84,7 +90,7 @@ async def test_a_ticket_called_at_the_panel_is_shown_and_announced_on_the_displa
     await expect(panel.locator("#waiting tr")).to_have_count(1)
 
     # Start serving: the elapsed time ticks without any event arriving.
-    await panel.keyboard.press("s")
+    await press(panel, "s")
     await expect(panel.locator("#current-state")).to_have_text("対応中")
     await expect(panel.locator("#current-elapsed")).to_have_text(re.compile(r"対応 0:0[1-9]"))
 
@@ -170,11 +176,11 @@ async def test_a_hand_over_with_a_reason_reaches_the_city_staffs_review_queue(
     panel = await open_panel(open_page)
     number = (await web_user().issue("pickup"))["ticket"]["number"]
     await expect(panel.locator(f"#waiting tr[data-number='{number}']")).to_be_visible()
-    await panel.keyboard.press("n")
+    await press(panel, "n")
     await expect(panel.locator("#current-number")).to_have_text(number)
     await expect(panel.locator("#review")).to_be_hidden()  # contractor staff have no review queue
 
-    await panel.keyboard.press("h")
+    await press(panel, "h")
     dialog = panel.locator("#hand-over-dialog")
     await expect(dialog).to_be_visible()
     await expect(panel.locator("#hand-over-to")).to_have_value("review")  # city staff, by default
@@ -195,9 +201,9 @@ async def test_a_hand_over_with_a_reason_reaches_the_city_staffs_review_queue(
     await expect(row).to_contain_text("カード交付")
     await expect(row).to_contain_text("暗証番号の再設定が必要")
     await expect(city.locator(f"#waiting tr[data-number='{number}']")).to_contain_text("暗証番号の再設定が必要")
-    await city.keyboard.press("o")
+    await press(city, "o")
     await expect(city.locator("#counter-status")).to_have_text("受付中")
-    await city.keyboard.press("n")
+    await press(city, "n")
     await expect(city.locator("#current-number")).to_have_text(number)
     await expect(city.locator("#current-handover")).to_contain_text("暗証番号の再設定が必要")
     await expect(city.locator("#review-list tr")).to_have_count(0)
@@ -246,13 +252,11 @@ async def test_display_and_panel_recover_by_themselves_after_a_server_restart(
 
     # And the pages act on the new server: the panel's session lives in Valkey, not in the process.
     async with display.expect_request(lambda r: f"number={during}&counter=2" in r.url):
-        await panel.keyboard.press("s")
+        await press(panel, "s")
         await expect(panel.locator("#current-state")).to_have_text("対応中")
-        # The event can show the new state before the press's own answer is in; keys wait for that.
-        await expect(panel.locator("[data-action='finish']")).to_be_enabled()
-        await panel.keyboard.press("f")
+        await press(panel, "f")
         await expect(panel.locator("#current-none")).to_be_visible()
         await expect(panel.locator("[data-action='call-next']")).to_be_enabled()
-        await panel.keyboard.press("n")
+        await press(panel, "n")
         await expect(display.locator(f".call-card[data-number='{during}']")).to_be_visible()
 
