@@ -79,7 +79,7 @@ class Hub:
         if state is None:
             return
         state.estimates = estimates
-        state.estimates_cache.clear()
+        state.changed()
         for subscriber in list(self.subscribers[office]):
             on_estimates = getattr(subscriber, "on_estimates", None)
             if on_estimates is not None:

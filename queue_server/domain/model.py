@@ -40,12 +40,6 @@ class Conflict(DomainError):
     code = "conflict"
 
 
-class Forbidden(DomainError):
-    """The signed-in staff member may not do this."""
-
-    code = "forbidden"
-
-
 class TicketState(enum.StrEnum):
     """Where a ticket is in its life: waiting → called → serving → done (or no-show, cancelled)."""
 
@@ -55,9 +49,6 @@ class TicketState(enum.StrEnum):
     DONE = "done"
     NO_SHOW = "no_show"
     CANCELLED = "cancelled"
-
-
-ACTIVE_STATES: Final = frozenset({TicketState.WAITING, TicketState.CALLED, TicketState.SERVING})
 
 
 class CounterStatus(enum.StrEnum):
@@ -107,10 +98,6 @@ class NumberFormat:
         """Format one number value with this format's prefix and width."""
         return f"{self.prefix}{value:0{self.width}d}"
 
-    @property
-    def capacity(self) -> int:
-        """How many tickets this format can number in one day."""
-        return self.last - self.first + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,6 @@ from .policy import queue_score
 
 RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
-EVENT_TYPES: Final = frozenset({
-    "ticket.issued", "ticket.called", "ticket.recalled", "ticket.serving", "ticket.done", "ticket.no_show",
-    "ticket.cancelled", "ticket.handed_over", "counter.updated", "procedure.updated", "notice.updated",
-})
 PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
                                "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason")
 
@@ -57,8 +53,9 @@ class OfficeState:
     notice: str = ""
     done_today: dict[str, int] = field(default_factory=dict)
     estimates: dict[str, Any] = field(default_factory=dict)
-    estimates_cache: dict[str, str] = field(default_factory=dict, repr=False)
-    """Serialised forms of ``estimates`` made once for all subscribers; emptied when estimates change."""
+    derived: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Values computed from the state once for all subscribers (places in line, serialised views);
+    emptied by every change, see :meth:`changed`."""
     issued_at: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +77,7 @@ class OfficeState:
         if seq != self.seq + 1:
             raise GapError(f"office {self.office}: expected event {self.seq + 1}, got {seq}")
         self.seq = seq
+        self.changed()
         kind = event["type"]
         if "counter" in event and event["counter"]:
             self.counters[event["counter"]["id"]] = dict(event["counter"])
@@ -118,10 +116,6 @@ class OfficeState:
     def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
         return queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order), int(ticket["seq"])
 
-    def queue(self, procedure: str) -> list[dict[str, Any]]:
-        """The waiting tickets of one procedure, in calling order."""
-        return sorted((t for t in self.waiting.values() if t["procedure"] == procedure), key=self._sort_key)
-
     def waiting_counts(self) -> dict[str, int]:
         """How many wait for each procedure."""
         counts: dict[str, int] = {}
@@ -129,14 +123,21 @@ class OfficeState:
             counts[t["procedure"]] = counts.get(t["procedure"], 0) + 1
         return counts
 
+    def changed(self) -> None:
+        """Forget the derived values (the state or its estimates changed)."""
+        self.derived.clear()
+
     def ahead(self, number: str) -> int | None:
         """How many in the same queue will be called before ticket ``number`` (None if not waiting)."""
-        ticket = self.waiting.get(number)
-        if ticket is None:
-            return None
-        mine = self._sort_key(ticket)
-        return sum(1 for t in self.waiting.values()
-                   if t["procedure"] == ticket["procedure"] and self._sort_key(t) < mine)
+        places = self.derived.get("ahead")
+        if places is None:
+            # Every waiting ticket's place, sorted once per change: thousands of phones may ask.
+            places = self.derived["ahead"] = {}
+            seen: dict[str, int] = {}
+            for t in sorted(self.waiting.values(), key=self._sort_key):
+                places[t["number"]] = seen.get(t["procedure"], 0)
+                seen[t["procedure"]] = places[t["number"]] + 1
+        return places.get(number)
 
     def public_estimates(self, per_ticket: bool) -> dict[str, Any]:
         """The estimates a view shows: all of them for counters; for the lobby each procedure's, in whole

@@ -58,10 +58,6 @@ class Accounts:
         await self.redis.hset(f"{self.prefix}users", username, json.dumps(record))
         await self.audit("system", "user.saved", user=username, role=role.value)
 
-    async def has_users(self) -> bool:
-        """Whether any staff user exists."""
-        return bool(await self.redis.hlen(f"{self.prefix}users"))
-
     async def sign_in(self, username: str, password: str) -> Staff | None:
         """A new session for the right password, else None (the same answer for unknown users)."""
         raw = await self.redis.hget(f"{self.prefix}users", username)

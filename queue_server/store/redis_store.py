@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any, Final
 
@@ -234,8 +234,3 @@ class QueueStore:
         """The pub/sub channel on which every office's events are announced."""
         return f"{self.prefix}events"
 
-
-def ticket_public(ticket: Mapping[str, Any], fields: Sequence[str] | None = None) -> Result:
-    """A ticket without internal fields, for public answers."""
-    keep = fields or ("number", "procedure", "state", "issued_at", "called_at", "counter", "lang", "priority")
-    return {k: ticket[k] for k in keep if k in ticket and ticket[k] not in ("", None)}

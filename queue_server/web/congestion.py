@@ -21,7 +21,16 @@ def level(minutes: float | None, thresholds: tuple[int, int]) -> str:
 
 
 def congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]:
-    """Per procedure of an office: waiting, estimated wait for a ticket taken now, level."""
+    """Per procedure of an office: waiting, estimated wait for a ticket taken now, level.
+
+    Computed once per change of the office and shared by every watcher (thousands of phones)."""
+    cached = state.derived.get("congestion")
+    if cached is None:
+        cached = state.derived["congestion"] = _congestion_view(app, state)
+    return cached
+
+
+def _congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]:
     config = app[CONFIG]
     office = config.offices[state.office]
     counts = state.waiting_counts()

@@ -128,10 +128,10 @@ class Subscription:
 
     def on_estimates(self, state: OfficeState) -> None:
         """Send fresh wait estimates (serialised once per view kind, shared by all subscribers)."""
-        key = self.view
-        body = state.estimates_cache.get(key)
+        key = f"estimates:{self.view}"
+        body = state.derived.get(key)
         if body is None:
-            body = state.estimates_cache[key] = dumps(state.public_estimates(self.per_ticket))
+            body = state.derived[key] = dumps(state.public_estimates(self.per_ticket))
         if body != self.last_estimates:  # the lobby's whole-minute figures often stay the same
             self.last_estimates = body
             self.conn.send(f'{{"id":{self.sub_id},"type":"estimates","seq":{state.seq},"data":{body}}}')

@@ -87,6 +87,7 @@ def test_office_state_follows_events_and_detects_a_gap() -> None:
     assert state.apply(_event(2, number="302", procedure="pickup"))
     assert not state.apply(_event(2, number="302", procedure="pickup"))  # a duplicate is ignored
     assert state.ahead("302") == 1 and state.waiting_counts() == {"pickup": 2}
+    assert state.ahead("301") == 0 and state.ahead("999") is None
     state.apply({"seq": 3, "type": "ticket.called", "office": "o", "at": 3,
                  "ticket": {"number": "301", "procedure": "pickup", "state": "called", "seq": 1, "order": 1},
                  "counter": {"id": "4", "status": "open", "ticket": "20261124|301"}})
