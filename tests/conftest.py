@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import tempfile
@@ -90,20 +91,28 @@ class Api:
         return await self.post(f"/api/offices/{office}/counters/{counter}/{action}", body, **headers)
 
 
-@pytest.fixture
-async def user(client: TestClient) -> AsyncIterator[Callable[..., Api]]:
-    """Make API users of the test server (or of ``server``), each with its own cookies."""
+@contextlib.asynccontextmanager
+async def api_users(default_base: str) -> AsyncIterator[Callable[[str | None], Api]]:
+    """Make HTTP users (each with its own cookies) of a server at ``default_base`` or another base URL."""
     sessions: list[ClientSession] = []
 
-    def make(server: TestClient | None = None) -> Api:
-        base = str((server or client).make_url("/"))
-        session = ClientSession(base_url=base, cookie_jar=CookieJar(unsafe=True))
+    def make(base: str | None = None) -> Api:
+        session = ClientSession(base_url=base or default_base, cookie_jar=CookieJar(unsafe=True))
         sessions.append(session)
         return Api(session)
 
-    yield make
-    for session in sessions:
-        await session.close()
+    try:
+        yield make
+    finally:
+        for session in sessions:
+            await session.close()
+
+
+@pytest.fixture
+async def user(client: TestClient) -> AsyncIterator[Callable[..., Api]]:
+    """Make API users of the test server (or of ``server``), each with its own cookies."""
+    async with api_users(str(client.make_url("/"))) as make:
+        yield lambda server=None: make(str(server.make_url("/")) if server is not None else None)
 
 
 @pytest.fixture

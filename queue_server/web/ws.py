@@ -200,9 +200,9 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
         stored = await store.ticket(office, day, number)
         conn.add(sub_id, office, TicketSubscription(conn, sub_id, number, day, stored))
         return
-    office = store.office(msg["office"] or "").id if msg["office"] else None
-    if office is None:
+    if not msg["office"]:
         raise ApiError("invalid_request", f"a {view} subscription needs an office", field="office")
+    office = store.office(msg["office"]).id
     if view == "counter":
         staff = await current_staff(request)
         if staff is None:

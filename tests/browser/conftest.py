@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, CookieJar, web
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from queue_server.config import Config
@@ -30,7 +30,7 @@ from queue_server.domain.model import Role
 from queue_server.web.app import init_app
 from queue_server.web.keys import ACCOUNTS
 
-from ..conftest import PASSWORD, Api
+from ..conftest import PASSWORD, Api, api_users
 
 CHROMIUM: str = os.environ.get("MADOGUCHI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS: list[str] = [
@@ -84,16 +84,8 @@ async def start_server(aiohttp_server: Callable[..., Awaitable[TestServer]], con
 @pytest.fixture
 async def web_user(live_server: LiveServer) -> AsyncIterator[MakeUser]:
     """Make HTTP users of the live server (each with its own cookies), as in tests/conftest.py."""
-    sessions: list[ClientSession] = []
-
-    def make() -> Api:
-        session = ClientSession(base_url=live_server.url("/"), cookie_jar=CookieJar(unsafe=True))
-        sessions.append(session)
-        return Api(session)
-
-    yield make
-    for session in sessions:
-        await session.close()
+    async with api_users(live_server.url("/")) as make:
+        yield lambda: make()
 
 
 @pytest.fixture
