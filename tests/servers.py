@@ -12,6 +12,8 @@ from pathlib import Path
 
 import aiohttp
 
+from .waiting import PATIENCE_S, wait_until
+
 TESTS = Path(__file__).parent
 
 
@@ -34,7 +36,7 @@ def write_config(directory: Path, redis_url: str = "") -> Path:
 def madoguchi(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the ``madoguchi`` command line and wait for it."""
     return subprocess.run([sys.executable, "-m", "queue_server", *args], input=stdin, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=2 * PATIENCE_S, check=False)
 
 
 class ServerProcess:
@@ -58,18 +60,20 @@ class ServerProcess:
         log = self.config.parent / f"server-{self.port}.log"
         with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = self.process
+
+        async def answers() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}; see {log}")
+            try:
+                async with session.get(f"{self.url}/api/offices") as resp:
+                    return resp.status == 200
+            except aiohttp.ClientError:
+                return False
+
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.process.returncode}; see {log}")
-                try:
-                    async with session.get(f"{self.url}/api/offices") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("server did not start")
+            # Starting means importing, spawning the estimates worker and perhaps Valkey: slow when loaded.
+            await wait_until(answers, f"answering on {self.url} (see {log})", timeout=2 * PATIENCE_S)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup at all, as in a power cut of the process."""

@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import ClientWebSocketResponse
 
 from .conftest import Api
+from .waiting import PATIENCE_S
 
 
-async def receive(ws: ClientWebSocketResponse, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+async def receive(ws: ClientWebSocketResponse, kind: str, timeout: float = PATIENCE_S) -> dict[str, Any]:
     """The next message of ``kind``, skipping others."""
     while True:
         message = await asyncio.wait_for(ws.receive_json(), timeout)

@@ -13,7 +13,7 @@ from .test_api_lifecycle import receive
 async def wait_for_estimates(ws: Any, ticket: str) -> dict[str, Any]:
     """The first estimates message that covers ``ticket``."""
     while True:
-        message = await receive(ws, "estimates", timeout=10)
+        message = await receive(ws, "estimates")
         if ticket in message["data"].get("tickets", {}):
             return message["data"]
 
@@ -40,7 +40,7 @@ async def test_estimates_reach_counter_lobby_status_and_congestion_views(staff: 
     assert first["median_minutes"] < mine["median_minutes"]
     assert estimates["procedures"]["pickup"]["waiting"] == 6
     # The lobby gets the per-procedure outlook only: per-ticket estimates are for the counters.
-    lobby_view = await receive(lobby, "estimates", timeout=10)
+    lobby_view = await receive(lobby, "estimates")
     assert "tickets" not in lobby_view["data"] and "pickup" in lobby_view["data"]["procedures"]
 
     status, view = await visitor.get(f"/api/tickets/{tickets[-1]['token']}")

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from .servers import ServerProcess, madoguchi, write_config
+from .waiting import PATIENCE_S
 
 pytestmark = pytest.mark.slow
 
@@ -70,8 +71,8 @@ async def test_a_call_through_one_server_reaches_a_websocket_client_of_another(t
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session, session.ws_connect(f"{second.url}/api/ws") as ws:
             await ws.send_json({"id": 7, "type": "subscribe", "view": "lobby", "office": "main"})
-            assert (await ws.receive_json(timeout=5))["success"] is True
-            assert (await ws.receive_json(timeout=5))["type"] == "snapshot"
+            assert (await ws.receive_json(timeout=PATIENCE_S))["success"] is True
+            assert (await ws.receive_json(timeout=PATIENCE_S))["type"] == "snapshot"
             async with session.post(f"{first.url}/api/offices/main/tickets", json={"procedure": "pickup"}) as r:
                 number = (await r.json())["ticket"]["number"]
             csrf = await sign_in(session, first.url, "staff")
@@ -81,7 +82,7 @@ async def test_a_call_through_one_server_reaches_a_websocket_client_of_another(t
                     assert r.status == 200, await r.text()
             seen: list[dict] = []
             while len(seen) < 3:
-                message = await ws.receive_json(timeout=5)
+                message = await ws.receive_json(timeout=PATIENCE_S)
                 if message["type"] == "event":  # estimates messages may come in between
                     seen.append(message)
             assert [m["event"]["type"] for m in seen] == ["ticket.issued", "counter.updated", "ticket.called"]

@@ -7,6 +7,11 @@
         staff = web_user(); await staff.sign_in("staff")
         await save_screenshot(page, "kiosk-portrait")
 
+Every wait (Playwright's ``expect``, clicks, navigation, ``expect_request``) lasts up to
+``tests.waiting.PATIENCE_MS``: it returns as soon as the state holds, and a loaded machine may take
+seconds to lay out a page or compute an estimate. Screenshots go to a temporary folder, or to
+``$MADOGUCHI_SCREENSHOTS`` (``./dev screenshots`` sets it to docs/screenshots/ for the README).
+
 ``server_config`` (default: tests/office.toml) may be overridden by a module or class fixture.
 ``open_page`` gives each page its own browser context (own cookies, viewport, locale); a page that
 throws an uncaught JavaScript error fails the test. Users ``staff`` (contractor), ``city`` and
@@ -24,6 +29,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from playwright.async_api import expect
 
 from queue_server.config import Config
 from queue_server.domain.model import Role
@@ -31,6 +37,7 @@ from queue_server.web.app import init_app
 from queue_server.web.keys import ACCOUNTS
 
 from ..conftest import PASSWORD, Api, api_users
+from ..waiting import PATIENCE_MS
 
 CHROMIUM: str = os.environ.get("MADOGUCHI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS: list[str] = [
@@ -39,7 +46,11 @@ CHROMIUM_ARGS: list[str] = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 SHUTDOWN_SECONDS: float = 1.0
-SCREENSHOTS: Path = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS_ENV: str = "MADOGUCHI_SCREENSHOTS"
+"""Where ``save_screenshot`` writes, when set (``./dev screenshots``: the README's docs/screenshots/)."""
+
+# Playwright's assertions wait 5 s by default: on a loaded machine an estimate or a layout can come later.
+expect.set_options(timeout=PATIENCE_MS)
 
 
 @dataclass
@@ -127,7 +138,7 @@ async def open_page(browser: Any, live_server: LiveServer) -> AsyncIterator[Open
                                             locale=options.pop("locale", "ja-JP"), **options)
         contexts.append(context)
         page = await context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(PATIENCE_MS)
         page.on("pageerror", lambda error: seen.errors.append(f"{path}: {error}"))
         if wait:
             await page.goto(path if path.startswith(("http://", "https://")) else live_server.url(path))
@@ -139,9 +150,25 @@ async def open_page(browser: Any, live_server: LiveServer) -> AsyncIterator[Open
     assert not seen.errors, f"uncaught JavaScript errors: {seen.errors}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where this run's screenshots go: ``$MADOGUCHI_SCREENSHOTS``, else a temporary folder.
+
+    A test run must leave the working tree clean, so only ``./dev screenshots`` rewrites the README's.
+    """
+    chosen = os.environ.get(SCREENSHOTS_ENV)
+    folder = Path(chosen).resolve() if chosen else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    _screenshots[:] = [folder]
+    return folder
+
+
+_screenshots: list[Path] = []
+"""The folder ``screenshots_dir`` chose for this run (a plain function cannot take a fixture)."""
+
+
 async def save_screenshot(page: Any, name: str) -> Path:
-    """Save ``docs/screenshots/<name>.png`` (committed; the README shows them)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    """Save ``<name>.png`` in this run's screenshot folder (``./dev screenshots``: the README's)."""
+    path = _screenshots[0] / f"{name}.png"
     await page.screenshot(path=str(path), animations="disabled", caret="hide")
     return path

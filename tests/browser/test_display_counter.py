@@ -20,13 +20,14 @@ from queue_server.config import Config
 from queue_server.web.app import init_app
 
 from ..conftest import PASSWORD, Api
+from ..waiting import PATIENCE_MS
 from .conftest import SHUTDOWN_SECONDS, LiveServer, MakeUser, OpenPage, save_screenshot, start_server
 
 pytestmark = pytest.mark.browser
 
 DISPLAY = (1920, 1080)
 PANEL = (1366, 900)
-RECOVERY_MS = 40_000
+RECOVERY_MS = 10_000 + PATIENCE_MS
 """How long a page may take to come back after the server does: live.js backs off up to 10 s."""
 
 CLIP = re.compile(r"/api/audio/[0-9a-f]{32}\.wav$")
@@ -58,6 +59,7 @@ async def open_panel(open_page: OpenPage, counter: str = "2", username: str = "s
     return page
 
 
+@pytest.mark.screenshots
 async def test_a_ticket_called_at_the_panel_is_shown_and_announced_on_the_display(
         live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
     display = await open_display(open_page)

@@ -16,6 +16,7 @@ from queue_server.config import Config, load_config
 from queue_server.web.app import init_app
 
 from .conftest import SHUTDOWN_SECONDS, LiveServer, MakeUser, OpenPage, save_screenshot
+from .test_display_counter import RECOVERY_MS
 from .test_kiosk import PORTRAIT, LANDSCAPE, open_kiosk, text
 
 pytestmark = pytest.mark.browser
@@ -131,7 +132,7 @@ async def test_the_phone_reconnects_after_a_server_restart_and_catches_up(
     assert (await staff.counter("2", "open"))[0] == 200
     assert (await staff.counter("2", "call-next"))[0] == 200
     await expect(page.locator("#alert-body")).to_have_text(text("ja", "status.called_body", counter="2番窓口"),
-                                                           timeout=30_000)
+                                                           timeout=RECOVERY_MS)
     await expect(page.locator("#offline-sign")).to_be_hidden()
     await restarted.close()
 
@@ -172,8 +173,9 @@ async def test_congestion_of_one_office_in_english(open_page: OpenPage, web_user
 # --- screenshots for the README (the demo office) ---------------------------------------------
 
 
+@pytest.mark.screenshots
 class TestScreenshots:
-    """The pages as a visitor sees them, on the demo configuration, saved to docs/screenshots/."""
+    """The pages as a visitor sees them, on the demo configuration (``./dev screenshots``: for the README)."""
 
     @pytest.fixture
     def server_config(self) -> Config:

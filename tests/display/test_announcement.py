@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import io
 import wave
@@ -16,10 +15,8 @@ from queue_server.config import Config
 from queue_server.speech import SpeechConfigError, audio
 
 from ..conftest import Api
-
-SETTLE_S = 30.0
-"""A deadline against hanging, not a speed requirement: renders take well under a second."""
-
+from ..test_api_lifecycle import receive
+from ..waiting import wait_until
 
 
 def wav_samples(body: bytes) -> tuple[np.ndarray, int]:
@@ -107,11 +104,10 @@ async def wait_for_prerender(client: TestClient) -> None:
     """Until the office's pre-renders started by the call event have finished."""
     speech, pending = client.app[SPEECH], client.app[ANNOUNCEMENTS].pending
 
-    async def settled() -> None:
-        while not speech.render_counts or pending:
-            await asyncio.sleep(0.02)
+    async def settled() -> bool:
+        return bool(speech.render_counts) and not pending
 
-    await asyncio.wait_for(settled(), SETTLE_S)
+    await wait_until(settled, "done pre-rendering the call")
 
 
 async def test_a_call_event_renders_the_announcement_before_anyone_asks(
@@ -144,11 +140,18 @@ async def test_a_call_event_renders_the_announcement_before_anyone_asks(
 async def test_without_a_display_calls_are_not_rendered_ahead(client: TestClient, staff: Api, visitor: Api) -> None:
     speech = client.app[SPEECH]
     number = (await visitor.issue("pickup"))["ticket"]["number"]
+    # A counter panel (not a display) follows the office: once it has the call event, the pre-renderer
+    # has had it too, since the hub hands each event to all of the office's subscribers at once.
+    panel = await staff.http.ws_connect("/api/ws")
+    await panel.send_json({"id": 1, "type": "subscribe", "view": "counter", "office": "main", "counter": "2"})
+    await receive(panel, "snapshot")
     await staff.counter("2", "call-next")
-    await asyncio.sleep(0.3)
+    while (await receive(panel, "event"))["event"]["type"] != "ticket.called":
+        pass
     assert speech.render_counts == {} and not client.app[ANNOUNCEMENTS].pending
     status, answer = await visitor.get(f"/api/offices/main/announcement?number={number}&counter=2")
     assert status == 200 and speech.render_counts == {"openjtalk": 1}  # rendered when asked
+    await panel.close()
 
 
 async def test_the_speech_cache_lives_in_the_data_folder(client: TestClient, config: Config) -> None:

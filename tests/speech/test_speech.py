@@ -25,6 +25,8 @@ from queue_server.speech import (
 from queue_server.speech.chime import NOTE_SPACING_S, NOTES_HZ, chime_wav
 from queue_server.speech.engines import Pyttsx3Engine, install_hint
 
+from ..waiting import wait_until
+
 REPO = Path(__file__).resolve().parents[2]
 VOICED_BELOW_PEAK_DB = 30.0
 MAX_PAUSE_S = 1.2
@@ -277,8 +279,13 @@ async def test_prune_removes_the_least_recently_used_clips(service: SpeechServic
     """Pruning keeps the cache under its budget by dropping the clips not used lately."""
     old = await service.render("古い文です。", "ja")
     new = await service.render("新しい文です。", "ja")
-    await asyncio.sleep(0.01)  # mtime granularity: the re-use must be visibly later than the render
-    assert await service.render("古い文です。", "ja") == old  # a hit refreshes it
+
+    async def reused_later() -> bool:
+        """A hit refreshes the clip's time; file times are coarse (ms), so re-use it until that shows."""
+        assert await service.render("古い文です。", "ja") == old
+        return old.stat().st_mtime_ns > new.stat().st_mtime_ns
+
+    await wait_until(reused_later, "the re-used clip marked later than the other")
 
     removed = service.prune(max_bytes=old.stat().st_size)
 

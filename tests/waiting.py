@@ -1,0 +1,35 @@
+"""How tests wait: for the state they assert, never for a fixed time, and with a long deadline.
+
+A loaded CI machine (two cores shared by many processes) can take seconds for what takes milliseconds
+on a quiet one. A generous deadline costs nothing when the state comes sooner, since every wait here
+returns the moment it holds; it only decides how long a real failure takes to be reported. pytest's
+own per-test timeout (pyproject.toml, 300 s) stays above it, as the last guard against a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+T = TypeVar("T")
+
+PATIENCE_S: Final = 60.0
+"""How long a test waits for a state it expects before calling it a failure."""
+PATIENCE_MS: Final = int(PATIENCE_S * 1000)
+"""The same, for Playwright (milliseconds)."""
+POLL_S: Final = 0.02
+"""Between two looks at a state that gives no signal when it changes."""
+
+
+async def wait_until(look: Callable[[], Awaitable[T | None]], what: str, timeout: float = PATIENCE_S) -> T:
+    """The first truthy result of ``look()``, polled until ``timeout``; AssertionError naming ``what`` after it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await look()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not {what} after {timeout:.0f} s")
+        await asyncio.sleep(POLL_S)
