@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import aiohttp
 
+from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -155,7 +156,9 @@ def main() -> None:
                         help="the server's speech cache, emptied first so every new number is cold")
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between calls")
     parser.add_argument("--json", help="also write the raw times (ms) to this file")
-    asyncio.run(run(parser.parse_args()))
+    args = parser.parse_args()
+    print_calibration()
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

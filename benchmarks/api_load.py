@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
 HERE = Path(__file__).parent
@@ -148,6 +149,7 @@ async def main() -> None:
     parser.add_argument("--user", default="bench")
     parser.add_argument("--password", default="bench-password")
     args = parser.parse_args()
+    print_calibration()
 
     server = None
     url = args.url

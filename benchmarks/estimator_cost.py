@@ -28,6 +28,8 @@ from queue_server.domain.estimate import (
 from queue_server.domain.model import CallingOrder, NumberFormat, Procedure
 from queue_server.domain.service_model import MeasuredDuration, ServiceModel, Stage
 
+from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
+
 MIN: Final = 60_000
 NOW: Final = 1_800_000_000_000 + 10 * 60 * MIN  # 10:00
 PROCEDURES: Final = {"application": 20.0, "pickup": 10.0, "ecert": 12.0, "pin": 8.0, "other": 15.0}
@@ -87,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as promised
+    print_calibration()  # on the core the timings run on
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, pinned to one core")
     if hasattr(os, "getloadavg"):  # other processes on the machine make the timings upper bounds
         print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")

@@ -19,6 +19,7 @@ from typing import Final
 from queue_server.speech.engines import OpenJTalkEngine, Pyttsx3Engine
 from queue_server.speech.service import SpeechService
 
+from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
 FIRST_NUMBER: Final = 101
@@ -102,4 +103,6 @@ async def main(calls: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20, help="different ticket numbers per row")
-    asyncio.run(main(parser.parse_args().calls))
+    calls = parser.parse_args().calls
+    print_calibration()
+    asyncio.run(main(calls))

@@ -42,6 +42,8 @@ from queue_server.domain.model import CallingOrder, NumberFormat, Procedure, Tic
 from queue_server.domain.policy import choose_next, people_ahead
 from queue_server.domain.service_model import MeasuredDuration, ServiceModel, Stage
 
+from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
+
 OPEN: Final = 8 * 60 + 30  # 08:30, minutes since midnight
 CLOSE: Final = 17 * 60 + 15  # 17:15
 EPOCH_MS: Final = 1_800_000_000_000  # midnight of the simulated day
@@ -476,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
     args = parser.parse_args(argv)
     names = [n for n in args.scenarios.split(",") if n]
+    print_calibration()
 
     started = time.perf_counter()
     jobs = [(n, args.seed * 1_000_003 + i * 7919 + k * 104_729, args.runs) for k, n in enumerate(names) for i in range(args.days)]
