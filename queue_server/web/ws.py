@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..domain.model import DomainError, NotFound
 from ..domain.state import OfficeState, public_event
@@ -258,6 +260,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                                 **error_body(ApiError("invalid_json", "the message is not valid JSON"))})
             except DomainError as e:
                 conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(e)})
+            except (RedisConnectionError, RedisTimeoutError) as e:
+                # Only this request needed Redis (a ticket's token, a session): the connection and its
+                # other subscriptions, served from the hub's memory, carry on.
+                log.warning("Redis unavailable for a WebSocket request: %s", e)
+                conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(
+                    ApiError("unavailable", "the queue store is unavailable; try again in a moment"))})
     finally:
         request.app[CONNECTIONS].discard(conn)
         conn.closed = True
