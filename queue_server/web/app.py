@@ -23,7 +23,7 @@ from .keys import ACCOUNTS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STOR
 from .messages import ApiError, error_response
 from .pages import setup_pages
 from .routes import setup_routes
-from .ws import CONNECTIONS, close_connections
+from .ws import CONNECTIONS, PER_ADDRESS, close_connections
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
 
     app.cleanup_ctx.append(storage)
     app[CONNECTIONS] = set()
+    app[PER_ADDRESS] = {}
     app.on_shutdown.append(close_connections)
     setup_routes(app)
     setup_pages(app)
