@@ -55,6 +55,12 @@ class ServerSettings:
     allowed_origins: tuple[str, ...] = ()
     always_open: bool = False
     secure_cookies: bool = False
+    # WebSocket limits: one client (address) cannot crowd out the others. A lobby display needs
+    # one or two connections; behind a reverse proxy every client has the proxy's address.
+    ws_connections_per_address: int = 20
+    ws_subscriptions_per_connection: int = 50
+    ws_messages_per_second: float = 10.0   # sustained client messages per connection
+    ws_message_burst: int = 60             # messages at once (a page subscribing to many views)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,13 +280,31 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
                   procedures=procedures, counters=counters, hours=_read_hours(reader, data, path))
 
 
+WS_LIMITS: Final[Mapping[str, tuple[type, int, int]]] = {
+    # server key → (type, lowest, highest allowed)
+    "ws_connections_per_address": (int, 1, 100_000),
+    "ws_subscriptions_per_connection": (int, 1, 1_000),
+    "ws_messages_per_second": (float, 1, 10_000),
+    "ws_message_burst": (int, 1, 100_000),
+}
+
+
+def _read_limit(reader: _Reader, srv: Mapping[str, Any], name: str, kind: type, low: int, high: int) -> Any:
+    """One of the WebSocket limits, within its range (the dataclass default when absent or wrong)."""
+    default = ServerSettings.__dataclass_fields__[name].default
+    kinds = (int, float) if kind is float else (int,)
+    value = reader.get(srv, "server", name, kinds, default,
+                       check=lambda v: None if low <= v <= high else f"must be {low}–{high:,}, got {v!r}")
+    return kind(value)
+
+
 def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
     reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk"})
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
-                                        "allowed_origins", "always_open", "secure_cookies"})
+                                        "allowed_origins", "always_open", "secure_cookies", *WS_LIMITS})
     origins = reader.get(srv, "server", "allowed_origins", list, [])
     server = ServerSettings(
         host=reader.get(srv, "server", "host", str, "127.0.0.1"),
@@ -292,6 +316,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         allowed_origins=tuple(str(o).rstrip("/") for o in origins),
         always_open=reader.get(srv, "server", "always_open", bool, False),
         secure_cookies=reader.get(srv, "server", "secure_cookies", bool, False),
+        **{name: _read_limit(reader, srv, name, kind, low, high) for name, (kind, low, high) in WS_LIMITS.items()},
     )
     cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead"})
     orders = [o.value for o in CallingOrder]

@@ -13,7 +13,9 @@ import datetime as dt
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +42,42 @@ OPEN_DAY_FALLBACK_HOURS: Final = 8   # hours of work assumed ahead when open out
 RUNS_FULL_UP_TO: Final = 600        # waiting tickets up to which every estimate simulates DEFAULT_RUNS futures
 MIN_RUNS: Final = 100
 WORKER_NICENESS: Final = 10
+PR_SET_PDEATHSIG: Final = 1          # linux/prctl.h: a signal for this process when its parent dies
+
+
+def _exit_with_server() -> None:
+    """Make this worker process end as soon as the server that asked for it does, even after a kill -9.
+
+    A pool worker never notices on its own: it blocks reading its task queue, whose write end it
+    holds itself, and under the forkserver it also holds the forkserver's "server alive" pipe, so
+    the forkserver (and the resource tracker behind it) would wait on the worker for ever too.
+    ``parent_process().sentinel`` is a pipe from the server itself (a process handle on Windows):
+    it becomes ready when the server is gone, however it died. A daemon thread waits on it.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        def watch() -> None:
+            parent.join()  # returns when the sentinel is ready: the server has exited
+            os._exit(0)  # nothing to flush: a result now would have no one to read it
+
+        threading.Thread(target=watch, name="server-watchdog", daemon=True).start()
+    if sys.platform.startswith("linux"):
+        # Belt and braces where the kernel offers it: a SIGKILL when the direct parent goes (the
+        # server itself under "spawn"/"fork"), which works even while the worker holds the GIL.
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() == 1:
+            os._exit(0)  # the parent died before the signal was armed
+
+
+def _init_worker(niceness: int) -> None:
+    """The estimates worker's start: a lower CPU priority, and a lifetime bound to the server's."""
+    if niceness:
+        os.nice(niceness)
+    _exit_with_server()
 
 
 def _minutes(value: float | None) -> float | None:
@@ -182,11 +220,12 @@ class EstimateService:
         # A worker process, not a thread: the simulation then never holds this process's GIL,
         # so issuing tickets and the call fan-out keep their latency while estimates run.
         if sys.platform == "win32":
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker, initargs=(0,))
         else:
             # Lower priority too: on a small machine, issuing and calls come before a fresher estimate.
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                                             initializer=os.nice, initargs=(WORKER_NICENESS,))
+                                             initializer=_init_worker, initargs=(WORKER_NICENESS,))
         self.hub.listeners.append(self._changed)
         self._wake.set()
         self._task = asyncio.create_task(self._run(), name="estimates")

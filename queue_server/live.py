@@ -24,7 +24,9 @@ from .store.redis_store import QueueStore
 log = logging.getLogger(__name__)
 
 DAY_CHECK_SECONDS: Final = 30.0
-RECONNECT_MAX_SECONDS: Final = 5.0
+RECONNECT_FIRST_SECONDS: Final = 0.05
+RECONNECT_MAX_SECONDS: Final = 0.5   # displays are silent while the hub is away: retry often
+CATCH_UP_MAX_EVENTS: Final = 16      # more missed events than this: one fresh snapshot per subscriber instead
 
 
 class Subscriber(Protocol):
@@ -49,6 +51,11 @@ class Hub:
         self.listeners: list[Callable[[str, OfficeState], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = asyncio.Event()
+        # The events channel's health, for the health endpoint.
+        self.connected = False
+        self.disconnects = 0        # times the channel was lost after being up
+        self.failed_attempts = 0    # reconnect attempts failed since it was lost
+        self.retry_seconds = 0.0    # the current wait between attempts
 
     async def start(self) -> None:
         """Subscribe to events, then load every office's snapshot."""
@@ -90,15 +97,21 @@ class Hub:
         self.subscribers[office].discard(subscriber)
 
     async def _resync(self, office: str) -> None:
-        """Catch up from the stream, or rebuild from a snapshot when the stream cannot."""
+        """Catch up from the stream when a few events were missed; otherwise rebuild from a snapshot.
+
+        Many missed events (after an outage) are not replayed one by one: that burst would fill
+        every client's outgoing queue and look like a client that stopped reading. One fresh
+        snapshot per subscriber says the same in one message.
+        """
         state = self.states.get(office)
         if state is not None and state.day == self.store.clock.day():
-            first = await self.store.first_event_seq(office)
-            if first is not None and first <= state.seq + 1:
-                while events := await self.store.events_since(office, state.seq):
+            latest = await self.store.latest_event_seq(office)
+            if state.seq <= latest <= state.seq + CATCH_UP_MAX_EVENTS:
+                events = await self.store.events_since(office, state.seq)
+                if len(events) <= CATCH_UP_MAX_EVENTS and (not events or events[0]["seq"] == state.seq + 1):
                     for event in events:
                         self._deliver(event)
-                return
+                    return
         snap = await self.store.snapshot(office)
         previous = self.states.get(office)
         state = OfficeState.from_snapshot(office, snap, self.store.config.calling.order)
@@ -125,8 +138,14 @@ class Hub:
             listener(office, state)
 
     async def _listen(self) -> None:
-        """Follow the events channel for as long as the server runs, reconnecting with backoff."""
-        delay = 0.1
+        """Follow the events channel for as long as the server runs, reconnecting promptly when lost.
+
+        The retry delay stays short (at most ``RECONNECT_MAX_SECONDS``): while the hub is away the
+        displays are silent, and a refused connection costs Redis next to nothing.
+        """
+        delay = RECONNECT_FIRST_SECONDS
+        lost_at: float | None = None
+        loop = asyncio.get_running_loop()
         while True:
             pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
             try:
@@ -134,8 +153,12 @@ class Hub:
                 # Subscribed first, then read state: nothing published in between is lost.
                 for office in self.store.config.offices:
                     await self._resync(office)
+                if lost_at is not None:
+                    log.warning("Redis events channel back after %.1f s (%d attempts)", loop.time() - lost_at,
+                                self.failed_attempts)
+                self.connected, self.failed_attempts, lost_at = True, 0, None
                 self.ready.set()
-                delay = 0.1
+                delay = RECONNECT_FIRST_SECONDS
                 while True:
                     message = await pubsub.get_message(timeout=None)
                     if message is None:
@@ -146,11 +169,17 @@ class Hub:
                     try:
                         self._deliver(event)
                     except GapError:
-                        log.warning("event gap at office %s; catching up from the stream", event["office"])
+                        log.warning("event gap at office %s; catching up", event["office"])
                         await self._resync(event["office"])
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                log.warning("lost the Redis events channel (%s); reconnecting in %.1f s", e, delay)
-                await asyncio.sleep(delay * (0.5 + random.random()))
+                if lost_at is None:
+                    log.warning("lost the Redis events channel (%s); reconnecting", e)
+                    self.disconnects += 1 if self.connected else 0
+                    lost_at = loop.time()
+                self.connected = False
+                self.failed_attempts += 1
+                self.retry_seconds = delay
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))  # jitter: servers don't retry in step
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
             finally:
                 with contextlib.suppress(Exception):

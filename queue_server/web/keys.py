@@ -12,6 +12,7 @@ from ..config import Config
 from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
+from ..store.embedded import EmbeddedRedis
 from ..store.redis_store import QueueStore
 
 CONFIG: Final = web.AppKey("config", Config)
@@ -21,3 +22,5 @@ STORE: Final = web.AppKey("store", QueueStore)
 ACCOUNTS: Final = web.AppKey("accounts", Accounts)
 HUB: Final = web.AppKey("hub", Hub)
 ESTIMATES: Final = web.AppKey("estimates", EstimateService)
+EMBEDDED: Final = web.AppKey("embedded_valkey", EmbeddedRedis)
+"""Only set when the server runs its own Valkey (no ``redis_url``)."""

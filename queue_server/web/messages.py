@@ -32,6 +32,7 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "not_recalled_enough": 409,
     "office_closed": 409,
     "idempotency_key_reused": 422,
+    "rate_limited": 429,
     "unavailable": 503,
     "printer_error": 503,
 }

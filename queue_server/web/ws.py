@@ -18,26 +18,30 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..domain.model import DomainError, NotFound
 from ..domain.state import OfficeState, public_event
 from ..live import Hub
 from .auth import current_staff, origin_allowed
-from .keys import HUB, STORE
-from .messages import ApiError, dumps, error_body
+from .keys import CONFIG, HUB, STORE
+from .messages import ApiError, dumps, error_body, error_response
 from .validation import Field, check_fields, one_of
 
 log = logging.getLogger(__name__)
 
 OUTGOING_QUEUE: Final = 256      # messages a client may fall behind before it is disconnected
 HEARTBEAT_SECONDS: Final = 20.0
-MAX_SUBSCRIPTIONS: Final = 16
 MAX_MESSAGE_BYTES: Final = 4096
 SOCKET_SEND_BUFFER: Final = 64 * 1024
+RETRY_AFTER_SECONDS: Final = 10  # a refused connection: the page's reconnect backoff spaces its retries anyway
 
 CLOSE_TIMEOUT_SECONDS: Final = 1.0
 CONNECTIONS: Final = web.AppKey("ws_connections", set)
 """The live WebSocket connections, closed together at shutdown so a restart does not wait on them."""
+PER_ADDRESS: Final = web.AppKey("ws_per_address", dict)
+"""Open WebSocket connections per client address (``server.ws_connections_per_address``)."""
 
 SUBSCRIBE_SCHEMA: Final = {
     "id": Field(int, required=True),
@@ -60,6 +64,25 @@ class Connection:
         self.outgoing: asyncio.Queue[str] = asyncio.Queue(OUTGOING_QUEUE)
         self.subscriptions: dict[int, tuple[str, Subscription]] = {}
         self.closed = False
+        server = request.app[CONFIG].server
+        self.max_subscriptions = server.ws_subscriptions_per_connection
+        # A token bucket: ``burst`` messages at once, then ``rate`` a second.
+        self.rate, self.burst = server.ws_messages_per_second, server.ws_message_burst
+        self.tokens = float(self.burst)
+        self.refilled = asyncio.get_running_loop().time()
+
+    def take_token(self) -> bool | None:
+        """Count one client message: True if allowed, False if over the rate, None if abusive.
+
+        A refused message still costs a token, so a client that keeps sending while refused
+        reaches ``-burst`` and is disconnected; one that slows down recovers.
+        """
+        now = asyncio.get_running_loop().time()
+        self.tokens = min(float(self.burst), self.tokens + (now - self.refilled) * self.rate) - 1
+        self.refilled = now
+        if self.tokens >= 0:
+            return True
+        return False if self.tokens > -self.burst else None
 
     def send(self, message: str) -> None:
         """Queue a message; never waits. A client that cannot keep up is dropped."""
@@ -94,8 +117,8 @@ class Connection:
         """Register a subscription and send its snapshot in the same step."""
         if sub_id in self.subscriptions:
             raise ApiError("invalid_request", f"subscription id {sub_id} is already in use", field="id")
-        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
-            raise ApiError("invalid_request", f"at most {MAX_SUBSCRIPTIONS} subscriptions per connection")
+        if len(self.subscriptions) >= self.max_subscriptions:
+            raise ApiError("invalid_request", f"at most {self.max_subscriptions} subscriptions per connection")
         self.subscriptions[sub_id] = (office, subscription)
         self.send_json({"id": sub_id, "type": "result", "success": True})
         self.hub.subscribe(office, subscription)
@@ -218,10 +241,30 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
         conn.add(sub_id, office, ViewSubscription(conn, sub_id, view, lambda state: congestion_view(request.app, state)))
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
+async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /api/ws"""
     if not origin_allowed(request):
         raise ApiError("origin_not_allowed", f"WebSocket connections from {request.headers['Origin']} are not allowed")
+    address, per_address = request.remote or "", request.app[PER_ADDRESS]
+    limit = request.app[CONFIG].server.ws_connections_per_address
+    if per_address.get(address, 0) >= limit:
+        # Refused before the upgrade: a plain 429 costs nothing, whereas each open connection
+        # holds buffers and gets every event.
+        response = error_response(ApiError("rate_limited", f"at most {limit} WebSocket connections per client address"))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    per_address[address] = per_address.get(address, 0) + 1
+    try:
+        return await _serve(request)
+    finally:
+        if (left := per_address[address] - 1) > 0:
+            per_address[address] = left
+        else:
+            del per_address[address]
+
+
+async def _serve(request: web.Request) -> web.WebSocketResponse:
+    """One accepted WebSocket connection, from upgrade to teardown."""
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_MESSAGE_BYTES)
     await ws.prepare(request)
     sock = request.transport.get_extra_info("socket") if request.transport else None
@@ -233,31 +276,17 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     request.app[CONNECTIONS].add(conn)
     try:
         async for frame in ws:
+            allowed = conn.take_token()
+            if allowed is None:
+                log.info("closing a WebSocket client from %s that kept flooding messages", request.remote)
+                await _close(conn, WSCloseCode.POLICY_VIOLATION, b"too many messages")
+                break
             if frame.type != WSMsgType.TEXT:
                 continue
-            msg_id = None
-            try:
-                message = json.loads(frame.data)
-                msg_id = message.get("id") if isinstance(message, dict) else None
-                kind = message.get("type") if isinstance(message, dict) else None
-                if kind == "subscribe":
-                    await _subscribe(request, conn, message)
-                elif kind == "unsubscribe":
-                    sub = message.get("subscription")
-                    office, subscription = conn.subscriptions.pop(sub, (None, None))
-                    if subscription is None:
-                        raise NotFound(f"no subscription {sub!r} on this connection")
-                    conn.hub.unsubscribe(office, subscription)
-                    conn.send_json({"id": msg_id, "type": "result", "success": True})
-                elif kind == "ping":
-                    conn.send_json({"id": msg_id, "type": "pong"})
-                else:
-                    raise ApiError("invalid_request", "type must be subscribe, unsubscribe or ping", field="type")
-            except json.JSONDecodeError:
-                conn.send_json({"id": None, "type": "result", "success": False,
-                                **error_body(ApiError("invalid_json", "the message is not valid JSON"))})
-            except DomainError as e:
-                conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(e)})
+            await _handle(request, conn, frame.data, allowed)
+            # Reading a flood never returns to the event loop by itself (its frames are already
+            # buffered): let the other connections' work run between two messages of this one.
+            await asyncio.sleep(0)
     finally:
         request.app[CONNECTIONS].discard(conn)
         conn.closed = True
@@ -268,14 +297,50 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+async def _handle(request: web.Request, conn: Connection, data: str, allowed: bool) -> None:
+    """Answer one client message (or refuse it, over the rate limit)."""
+    msg_id = None
+    try:
+        message = json.loads(data)
+        msg_id = message.get("id") if isinstance(message, dict) else None
+        if not allowed:
+            raise ApiError("rate_limited", f"at most {conn.rate:g} messages a second; slow down")
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "subscribe":
+            await _subscribe(request, conn, message)
+        elif kind == "unsubscribe":
+            sub = message.get("subscription")
+            office, subscription = conn.subscriptions.pop(sub, (None, None))
+            if subscription is None:
+                raise NotFound(f"no subscription {sub!r} on this connection")
+            conn.hub.unsubscribe(office, subscription)
+            conn.send_json({"id": msg_id, "type": "result", "success": True})
+        elif kind == "ping":
+            conn.send_json({"id": msg_id, "type": "pong"})
+        else:
+            raise ApiError("invalid_request", "type must be subscribe, unsubscribe or ping", field="type")
+    except json.JSONDecodeError:
+        conn.send_json({"id": None, "type": "result", "success": False,
+                        **error_body(ApiError("invalid_json", "the message is not valid JSON"))})
+    except DomainError as e:
+        conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(e)})
+    except (RedisConnectionError, RedisTimeoutError) as e:
+        # Only this request needed Redis (a ticket's token, a session): the connection and its
+        # other subscriptions, served from the hub's memory, carry on.
+        log.warning("Redis unavailable for a WebSocket request: %s", e)
+        conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(
+            ApiError("unavailable", "the queue store is unavailable; try again in a moment"))})
+
+
+async def _close(conn: Connection, code: int, reason: bytes) -> None:
+    """Close politely if the client answers at once; otherwise just drop it."""
+    try:
+        await asyncio.wait_for(conn.ws.close(code=code, message=reason), CLOSE_TIMEOUT_SECONDS)
+    except (TimeoutError, ConnectionError):
+        conn.drop()
+
+
 async def close_connections(app: web.Application) -> None:
     """At shutdown: tell every client we are going away (they reconnect to the next server)."""
 
-    async def close(conn: Connection) -> None:
-        try:
-            await asyncio.wait_for(conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"),
-                                   CLOSE_TIMEOUT_SECONDS)
-        except (TimeoutError, ConnectionError):
-            conn.drop()
-
-    await asyncio.gather(*(close(conn) for conn in list(app[CONNECTIONS])))
+    await asyncio.gather(*(_close(conn, WSCloseCode.GOING_AWAY, b"server shutdown") for conn in list(app[CONNECTIONS])))
