@@ -18,6 +18,8 @@ LANGUAGES: Final = ("ja", "ja-easy", "en", "zh", "ko", "pt", "vi")
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 COUNTER_OPS: Final = {"recall": "recall", "start": "start", "finish": "finish", "no-show": "no_show"}
 COUNTER_STATUS: Final = {"open": "open", "pause": "paused", "resume": "open", "close": "closed"}
+DIRECT_TO_CITY_STAFF: Final = frozenset({Role.CITY, Role.SUPERVISOR})
+"""Who may issue a ticket straight into a city-staff-only procedure (see ARCHITECTURE.md, HTTP API)."""
 
 
 def _idem(request: web.Request) -> str | None:
@@ -85,9 +87,17 @@ async def issue_ticket(request: web.Request) -> web.Response:
     office = _office(request)
     body = await read_body(request, ISSUE_SCHEMA)
     procedure = office.procedures.get(body["procedure"])
-    if body["priority"] or (procedure is not None and procedure.city_staff_only):
-        # A priority class, or a ticket straight into the city-staff queue, is given by staff only.
+    if body["priority"]:
+        # Reception and sorting of visitors is the contractor's work, so any staff may give priority.
         await require_staff(request)
+    if procedure is not None and procedure.city_staff_only:
+        # Contractor staff bring a case to city staff by handing it over from their counter (recorded
+        # with where it came from); a ticket straight into that queue is city staff's own decision.
+        staff = await require_staff(request)
+        if staff.role not in DIRECT_TO_CITY_STAFF:
+            raise ApiError("forbidden", f"only city staff or a supervisor may issue a ticket straight into "
+                                        f"{procedure.id!r} (a city-staff-only procedure); contractor staff hand "
+                                        "the visitor over from their counter (hand-over)")
     config, clock = request.app[CONFIG], request.app[CLOCK]
     if not config.server.always_open and not office.hours.is_open(clock.now()):
         raise ApiError("office_closed", f"{office.name} is not receiving visitors now")
