@@ -47,6 +47,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             code = {404: "not_found", 405: "invalid_request", 413: "invalid_request"}.get(e.status, "invalid_request")
             response = error_response(ApiError(code, e.reason))
             response.set_status(e.status)
+            # A 405 must say which methods the path takes (RFC 9110), and a 413 may say when to retry.
+            for name in ("Allow", "Retry-After"):
+                if name in e.headers:
+                    response.headers[name] = e.headers[name]
             return response
         raise
 

@@ -16,6 +16,7 @@ from .validation import Field, max_length, one_of, read_body
 
 LANGUAGES: Final = ("ja", "ja-easy", "en", "zh", "ko", "pt", "vi")
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENCY_KEY_LENGTH: Final = (8, 100)
 COUNTER_OPS: Final = {"recall": "recall", "start": "start", "finish": "finish", "no-show": "no_show"}
 COUNTER_STATUS: Final = {"open": "open", "pause": "paused", "resume": "open", "close": "closed"}
 DIRECT_TO_CITY_STAFF: Final = frozenset({Role.CITY, Role.SUPERVISOR})
@@ -24,8 +25,10 @@ DIRECT_TO_CITY_STAFF: Final = frozenset({Role.CITY, Role.SUPERVISOR})
 
 def _idem(request: web.Request) -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not (8 <= len(key) <= 100 and key.isascii() and key.isprintable()):
-        raise ApiError("invalid_request", f"{IDEMPOTENCY_HEADER} must be 8–100 printable ASCII characters",
+    shortest, longest = IDEMPOTENCY_KEY_LENGTH
+    if key is not None and not (shortest <= len(key) <= longest and key.isascii() and key.isprintable()):
+        raise ApiError("invalid_request",
+                       f"{IDEMPOTENCY_HEADER} must be {shortest}–{longest} printable ASCII characters",
                        field=IDEMPOTENCY_HEADER)
     return key
 
@@ -126,6 +129,7 @@ async def get_ticket_status(request: web.Request) -> web.Response:
 
 async def cancel_by_visitor(request: web.Request) -> web.Response:
     """POST /api/tickets/{token}/cancel — the visitor leaves the line."""
+    await read_body(request, {})
     office, day, number = await _ticket_by_token(request)
     result = await request.app[STORE].cancel(office, number, day=day, actor="visitor", idem=_idem(request))
     return json_response({"ticket": public_ticket(result["ticket"])})
@@ -135,6 +139,7 @@ async def cancel_by_staff(request: web.Request) -> web.Response:
     """POST /api/offices/{office}/tickets/{number}/cancel"""
     office = _office(request)
     staff = await require_staff(request)
+    await read_body(request, {})
     result = await request.app[STORE].cancel(office.id, request.match_info["number"], actor=staff.username,
                                             idem=_idem(request))
     return json_response({"ticket": public_ticket(result["ticket"])})

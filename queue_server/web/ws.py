@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from ..live import Hub
 from .auth import current_staff, origin_allowed
 from .keys import HUB, STORE
 from .messages import ApiError, dumps, error_body
-from .validation import Field, check_fields, one_of
+from .validation import Field, check_fields, one_of, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +236,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 continue
             msg_id = None
             try:
-                message = json.loads(frame.data)
+                message = parse_json(frame.data, where="message")
                 msg_id = message.get("id") if isinstance(message, dict) else None
                 kind = message.get("type") if isinstance(message, dict) else None
                 if kind == "subscribe":
@@ -253,9 +252,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                     conn.send_json({"id": msg_id, "type": "pong"})
                 else:
                     raise ApiError("invalid_request", "type must be subscribe, unsubscribe or ping", field="type")
-            except json.JSONDecodeError:
-                conn.send_json({"id": None, "type": "result", "success": False,
-                                **error_body(ApiError("invalid_json", "the message is not valid JSON"))})
             except DomainError as e:
                 conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(e)})
     finally:
