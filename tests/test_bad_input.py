@@ -96,3 +96,5 @@ async def test_openapi_states_the_idempotency_key_and_announcement_number_format
     announcement = spec["paths"]["/api/offices/{office}/announcement"]["get"]
     number = next(p for p in announcement["parameters"] if p["name"] == "number")["schema"]
     assert number["pattern"] == "^[A-Za-z0-9-]{1,8}$"
+    assert "429" in issue["responses"] and "rate_limited" in spec["components"]["schemas"]["Error"][
+        "properties"]["error"]["properties"]["code"]["enum"]

@@ -17,9 +17,10 @@ from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
+from ..store.ratelimit import STATUS_TOKENS, GuessLimiter
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
-from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, REDIS, STORE
+from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, REDIS, STORE, TOKEN_GUESSES
 from .messages import ApiError, error_response
 from .pages import setup_pages
 from .routes import setup_routes
@@ -72,7 +73,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         redis = Redis.from_url(url, max_connections=64, health_check_interval=30)
         app[REDIS] = redis
         app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
-        app[ACCOUNTS] = Accounts(redis, prefix=key_prefix)
+        app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
+        app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()
         app[ESTIMATES] = EstimateService(app[HUB], app[STORE])
@@ -82,6 +84,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         finally:
             await app[ESTIMATES].stop()
             await app[HUB].stop()
+            app[ACCOUNTS].close()
             await redis.aclose()
             if embedded is not None:
                 await embedded.stop()

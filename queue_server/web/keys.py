@@ -12,6 +12,7 @@ from ..config import Config
 from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
+from ..store.ratelimit import GuessLimiter
 from ..store.redis_store import QueueStore
 
 CONFIG: Final = web.AppKey("config", Config)
@@ -21,3 +22,5 @@ STORE: Final = web.AppKey("store", QueueStore)
 ACCOUNTS: Final = web.AppKey("accounts", Accounts)
 HUB: Final = web.AppKey("hub", Hub)
 ESTIMATES: Final = web.AppKey("estimates", EstimateService)
+TOKEN_GUESSES: Final = web.AppKey("token_guesses", GuessLimiter)
+"""Misses at looking up status tokens, per client address (any public secret lookup goes through one)."""

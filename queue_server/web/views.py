@@ -10,7 +10,7 @@ from ..config import Office
 from ..domain.model import NotFound, Role
 from ..domain.state import public_ticket
 from .auth import SESSION_COOKIE, current_staff, require_counter_staff, require_staff
-from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE
+from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE, TOKEN_GUESSES
 from .messages import ApiError, json_response
 from .validation import Field, max_length, one_of, read_body
 
@@ -113,16 +113,22 @@ async def issue_ticket(request: web.Request) -> web.Response:
                           "estimate": outlook}, status=201)
 
 
-async def _ticket_by_token(request: web.Request) -> tuple[str, str, str]:
-    token = request.match_info["token"]
-    if not (10 <= len(token) <= 64):
-        raise NotFound("no ticket with this status link")
-    return await request.app[STORE].resolve_token(token)
+async def ticket_by_token(request: web.Request, token: str) -> tuple[str, str, str]:
+    """``(office, day, number)`` of a status token; misses are limited per client address."""
+    async with request.app[TOKEN_GUESSES].guard(client_address(request)):
+        if not (10 <= len(token) <= 64):
+            raise NotFound("no ticket with this status link")
+        return await request.app[STORE].resolve_token(token)
+
+
+def client_address(request: web.Request) -> str:
+    """The address limits are counted by: the peer's (a reverse proxy must pass clients through)."""
+    return request.remote or "unknown"
 
 
 async def get_ticket_status(request: web.Request) -> web.Response:
     """GET /api/tickets/{token} — the visitor's own ticket and place in line."""
-    office, day, number = await _ticket_by_token(request)
+    office, day, number = await ticket_by_token(request, request.match_info["token"])
     ticket = await request.app[STORE].ticket(office, day, number)
     return json_response({"office": office, **request.app[HUB].state(office).ticket_view(number, ticket)})
 
@@ -130,7 +136,7 @@ async def get_ticket_status(request: web.Request) -> web.Response:
 async def cancel_by_visitor(request: web.Request) -> web.Response:
     """POST /api/tickets/{token}/cancel — the visitor leaves the line."""
     await read_body(request, {})
-    office, day, number = await _ticket_by_token(request)
+    office, day, number = await ticket_by_token(request, request.match_info["token"])
     result = await request.app[STORE].cancel(office, number, day=day, actor="visitor", idem=_idem(request))
     return json_response({"ticket": public_ticket(result["ticket"])})
 
@@ -219,7 +225,7 @@ async def sign_in(request: web.Request) -> web.Response:
     """POST /api/session — sign in with user name and password; sets the session cookie."""
     body = await read_body(request, {"username": Field(str, required=True, check=max_length(32)),
                                      "password": Field(str, required=True, check=max_length(200))})
-    staff = await request.app[ACCOUNTS].sign_in(body["username"], body["password"])
+    staff = await request.app[ACCOUNTS].sign_in(body["username"], body["password"], client_address(request))
     if staff is None:
         raise ApiError("unauthorized", "wrong user name or password")
     response = json_response({"username": staff.username, "role": staff.role.value,

@@ -25,6 +25,7 @@ from .auth import current_staff, origin_allowed
 from .keys import HUB, STORE
 from .messages import ApiError, dumps, error_body
 from .validation import Field, check_fields, one_of, parse_json
+from .views import ticket_by_token
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
     if view == "ticket":
         if not msg["token"]:
             raise ApiError("invalid_request", "a ticket subscription needs the ticket's token", field="token")
-        office, day, number = await store.resolve_token(msg["token"])
+        office, day, number = await ticket_by_token(request, msg["token"])
         stored = await store.ticket(office, day, number)
         conn.add(sub_id, office, TicketSubscription(conn, sub_id, number, day, stored))
         return
