@@ -4,17 +4,22 @@ Keys: ``P users`` (hash: user name → JSON with role and argon2 hash), ``P sess
 expires), ``P audit`` (stream of sign-ins, sign-outs and account changes), and the failed sign-in
 counters of ``ratelimit.FailureThrottle``.
 
-Argon2 is slow on purpose (tens of milliseconds of CPU and 64 MiB per check), so it runs in a small
-thread pool (argon2-cffi releases the GIL), never on the event loop; a flood of sign-ins beyond
-what the pool can queue is refused at once rather than piled up.
+Argon2 is slow on purpose (tens of milliseconds of CPU on 4 threads and 64 MiB per check), so it
+runs in a small thread pool (argon2-cffi releases the GIL) at a lower CPU priority, never on the
+event loop: on a small machine a stream of checks must not take the cores calls and tickets need.
+A flood of sign-ins beyond what the pool can queue is refused at once rather than piled up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import secrets
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +39,7 @@ USERNAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 MIN_PASSWORD: Final = 8
 HASH_THREADS: Final = 2       # password checks at once (each takes 64 MiB)
 HASH_BACKLOG: Final = 8       # checks that may wait for a thread before more are refused
+HASH_NICENESS: Final = 10     # as the estimates worker: behind serving requests, ahead of nothing
 UNKNOWN_USER: Final = "(unknown)"
 """The audit trail's actor for a failed sign-in with a name that is no account: what was typed
 there may be a password, so it is never kept."""
@@ -52,6 +58,16 @@ class Staff:
     session: str = ""
 
 
+def _lower_priority() -> None:
+    """Lower this pool thread's CPU priority; argon2's own threads, started from it, inherit it.
+
+    On Linux a thread id names one thread to setpriority; elsewhere the pool keeps normal priority.
+    """
+    if hasattr(os, "setpriority") and sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
+
+
 class Accounts:
     """Staff users and their sessions."""
 
@@ -60,7 +76,7 @@ class Accounts:
         self.prefix = prefix
         self.throttle = FailureThrottle(redis, prefix, clock or Clock())
         self._hasher = PasswordHasher()
-        self._hash_pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="argon2")
+        self._hash_pool = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="argon2", initializer=_lower_priority)
         self._hash_slots = asyncio.Semaphore(HASH_THREADS + HASH_BACKLOG)
 
     def close(self) -> None:
