@@ -39,7 +39,7 @@ USERNAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 MIN_PASSWORD: Final = 8
 HASH_THREADS: Final = 2       # password checks at once (each takes 64 MiB)
 HASH_BACKLOG: Final = 8       # checks that may wait for a thread before more are refused
-HASH_NICENESS: Final = 10     # as the estimates worker: behind serving requests, ahead of nothing
+HASH_NICENESS: Final = 10     # below requests and calls, as the estimates worker
 UNKNOWN_USER: Final = "(unknown)"
 """The audit trail's actor for a failed sign-in with a name that is no account: what was typed
 there may be a password, so it is never kept."""
@@ -63,7 +63,7 @@ def _lower_priority() -> None:
 
     On Linux a thread id names one thread to setpriority; elsewhere the pool keeps normal priority.
     """
-    if hasattr(os, "setpriority") and sys.platform == "linux":
+    if sys.platform == "linux":
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_NICENESS)
 
@@ -112,7 +112,9 @@ class Accounts:
             raise DomainError("user name must be 1–32 of A-Z a-z 0-9 . _ -", code="invalid_request")
         if len(password) < MIN_PASSWORD:
             raise DomainError(f"password must be at least {MIN_PASSWORD} characters", code="invalid_request")
-        password_hash = await self._off_loop(self._hasher.hash, password)
+        # Off the loop too, but not through the sign-in pool: saving an account is an administrator's
+        # (or the test set-up's) step, never the public's, and should not wait behind a flood.
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
         record = {"role": role.value, "display_name": display_name or username, "hash": password_hash}
         await self.redis.hset(f"{self.prefix}users", username, json.dumps(record))
         await self.audit("system", "user.saved", user=username, role=role.value)
