@@ -114,9 +114,10 @@ async def get_chime(request: web.Request) -> web.FileResponse:
                                                  "Content-Type": "audio/wav"})
 
 
-def _param(name: str, description: str, where: str = "query", required: bool = True) -> dict[str, Any]:
-    return {"name": name, "in": where, "required": required, "description": description,
-            "schema": {"type": "string"}}
+def _param(name: str, description: str, where: str = "query", required: bool = True,
+           pattern: str | None = None) -> dict[str, Any]:
+    schema = {"type": "string", **({"pattern": f"^{pattern}$"} if pattern else {})}
+    return {"name": name, "in": where, "required": required, "description": description, "schema": schema}
 
 
 def setup_api(app: web.Application) -> None:
@@ -129,7 +130,8 @@ def setup_api(app: web.Application) -> None:
         "/api/offices/{office}/announcement": {"get": operation(
             "The audio of a call, in playing order: chime, Japanese, the visitor's language",
             "{office, number, counter, lang, audio: [{url, kind: chime|speech, lang, text}]}",
-            params=[_param("office", "the office", "path"), _param("number", "the called ticket's number"),
+            params=[_param("office", "the office", "path"),
+                    _param("number", "the called ticket's number", pattern=TICKET_NUMBER.pattern),
                     _param("counter", "the counter it was called to"),
                     _param("lang", "the visitor's language (default: the ticket's)", required=False)])},
         "/api/audio/{clip}.wav": {"get": operation(

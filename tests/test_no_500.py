@@ -31,7 +31,8 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
     if kind == 2:
         return rng.choice([0, -1, 2**63, 10**30, 3.5, float("1e308")])
     if kind in (3, 4):
-        return rng.choice(["", "pickup", "review", "A001", "300", "ja", "x" * 5000, "\u0000", "窓口", "🙂", "../etc"])
+        return rng.choice(["", "pickup", "review", "A001", "300", "ja", "x" * 5000, "\u0000", "窓口", "🙂", "../etc",
+                           "\ud800", "a\udfffb"])  # lone surrogates: Redis cannot store them
     if kind == 5:
         return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
     return {rng.choice(FIELDS + ["zzz"]): random_json(rng, depth + 1) for _ in range(rng.randrange(5))}
@@ -49,6 +50,8 @@ async def test_random_requests_never_get_a_500(staff: Api) -> None:
             json.dumps({rng.choice(FIELDS): random_json(rng) for _ in range(rng.randrange(4))}).encode(),
             bytes(rng.randrange(256) for _ in range(rng.randrange(64))),
             b"",
+            # Built to break a parser: deep nesting, an integer of thousands of digits.
+            b"[" * 2000 + b"]" * 2000, b'{"priority": ' + b"7" * 5000 + b"}",
         ])
         headers = {"Content-Type": rng.choice(["application/json", "text/plain", "application/json; charset=latin-1"]),
                    "X-CSRF-Token": rng.choice([staff.csrf, staff.csrf, staff.csrf, "", "nope"])}

@@ -110,10 +110,32 @@ async def test_counter_actions_need_sign_in_and_the_right_role(client: TestClien
     assert resp.status == 401
 
 
-async def test_visitors_cannot_take_a_ticket_for_the_city_staff_queue(visitor: Api, staff: Api) -> None:
+async def test_only_city_staff_or_a_supervisor_issue_straight_into_the_city_staff_queue(
+        visitor: Api, staff: Api, user: Any) -> None:
     status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "review"})
     assert status == 401, body
-    assert (await staff.issue("review"))["ticket"]["number"] == "R001"
+    # Contractor staff bring a visitor to city staff by a hand-over from their counter.
+    for extra in ({}, {"priority": 5}):
+        status, body = await staff.post("/api/offices/main/tickets", {"procedure": "review", **extra})
+        assert status == 403 and body["error"]["code"] == "forbidden", body
+        assert "only city staff or a supervisor" in body["error"]["message"]
+        assert "hand-over" in body["error"]["message"]
+    city, boss = user(), user()
+    await city.sign_in("city")
+    await boss.sign_in("boss")
+    assert (await city.issue("review"))["ticket"]["number"] == "R001"
+    assert (await boss.issue("review", priority=5))["ticket"]["priority"] == 5
+    _, state = await visitor.get("/api/offices/main/state")
+    assert sorted(t["number"] for t in state["waiting"]) == ["R001", "R002"]  # the refused ones took no number
+
+
+async def test_any_signed_in_staff_may_give_a_priority_class(visitor: Api, staff: Api, user: Any) -> None:
+    status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "pickup", "priority": 3})
+    assert status == 401, body
+    city = user()
+    await city.sign_in("city")
+    for api in (staff, city):
+        assert (await api.issue("pickup", priority=3))["ticket"]["priority"] == 3
 
 
 async def test_requests_from_another_site_are_refused(staff: Api) -> None:

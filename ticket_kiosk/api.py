@@ -24,7 +24,7 @@ from queue_server.domain.model import NotFound
 from queue_server.web.keys import CLOCK, CONFIG, HUB, STORE
 from queue_server.web.messages import ApiError, error_body, json_response
 from queue_server.web.openapi import add_paths, operation
-from queue_server.web.views import status_url
+from queue_server.web.views import status_url, ticket_by_token
 
 from .printer import PrinterConfig, PrinterConfigError, PrinterError, TicketPrint, TicketPrinter
 
@@ -58,7 +58,7 @@ async def print_ticket(request: web.Request) -> web.Response:
     """POST /api/tickets/{token}/print — print a just-issued ticket on the kiosk's printer."""
     token = _token(request)
     store, clock, config = request.app[STORE], request.app[CLOCK], request.app[CONFIG]
-    office_id, day, number = await store.resolve_token(token)
+    office_id, day, number = await ticket_by_token(request, token)  # misses limited per address
     ticket = await store.ticket(office_id, day, number)
     if ticket.get("state") != "waiting" or clock.now_ms() - int(ticket.get("issued_at", 0)) > PRINT_WINDOW_MS:
         raise ApiError("conflict", f"ticket {number} can only be printed while waiting and within "

@@ -17,9 +17,10 @@ from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
+from ..store.ratelimit import STATUS_TOKENS, GuessLimiter
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
-from .keys import ACCOUNTS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE
+from .keys import ACCOUNTS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE, TOKEN_GUESSES
 from .messages import ApiError, error_response
 from .pages import setup_pages
 from .routes import setup_routes
@@ -47,6 +48,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             code = {404: "not_found", 405: "invalid_request", 413: "invalid_request"}.get(e.status, "invalid_request")
             response = error_response(ApiError(code, e.reason))
             response.set_status(e.status)
+            # A 405 must say which methods the path takes (RFC 9110), and a 413 may say when to retry.
+            for name in ("Allow", "Retry-After"):
+                if name in e.headers:
+                    response.headers[name] = e.headers[name]
             return response
         raise
 
@@ -70,7 +75,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         redis = Redis.from_url(url, max_connections=64, health_check_interval=30)
         app[REDIS] = redis
         app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
-        app[ACCOUNTS] = Accounts(redis, prefix=key_prefix)
+        app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
+        app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()
         app[ESTIMATES] = EstimateService(app[HUB], app[STORE])
@@ -80,6 +86,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         finally:
             await app[ESTIMATES].stop()
             await app[HUB].stop()
+            app[ACCOUNTS].close()
             await redis.aclose()
             if embedded is not None:
                 await embedded.stop()

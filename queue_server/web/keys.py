@@ -13,6 +13,7 @@ from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
+from ..store.ratelimit import GuessLimiter
 from ..store.redis_store import QueueStore
 
 CONFIG: Final = web.AppKey("config", Config)
@@ -24,3 +25,5 @@ HUB: Final = web.AppKey("hub", Hub)
 ESTIMATES: Final = web.AppKey("estimates", EstimateService)
 EMBEDDED: Final = web.AppKey("embedded_valkey", EmbeddedRedis)
 """Only set when the server runs its own Valkey (no ``redis_url``)."""
+TOKEN_GUESSES: Final = web.AppKey("token_guesses", GuessLimiter)
+"""Misses at looking up status tokens, per client address (any public secret lookup goes through one)."""

@@ -36,6 +36,8 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "unavailable": 503,
     "printer_error": 503,
 }
+UNAVAILABLE_RETRY_SECONDS: Final = 1
+"""``Retry-After`` of a 503: outages and a full sign-in backlog are usually over within moments."""
 
 
 class ApiError(DomainError):
@@ -47,10 +49,12 @@ class ApiError(DomainError):
 
 
 def error_body(error: DomainError) -> dict[str, Any]:
-    """``{"error": {"code", "message"[, "field"]}}``."""
+    """``{"error": {"code", "message"[, "field"][, "retry_after"]}}`` (``retry_after`` in seconds)."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if field := getattr(error, "field", None):
         body["field"] = field
+    if retry_after := getattr(error, "retry_after", None):
+        body["retry_after"] = retry_after
     return {"error": body}
 
 
@@ -65,5 +69,9 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 def error_response(error: DomainError) -> web.Response:
-    """The HTTP answer for a domain or request error."""
-    return json_response(error_body(error), status=ERROR_STATUS.get(error.code, 409 if error.code else 400))
+    """The HTTP answer for a domain or request error; a refusal to try again later says when."""
+    response = json_response(error_body(error), status=ERROR_STATUS.get(error.code, 409 if error.code else 400))
+    retry_after = getattr(error, "retry_after", None) or (UNAVAILABLE_RETRY_SECONDS if response.status == 503 else None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response

@@ -7,7 +7,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from .messages import ERROR_STATUS, json_response
-from .views import LANGUAGES
+from .views import IDEMPOTENCY_KEY_LENGTH, LANGUAGES
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -30,8 +30,11 @@ _OFFICE: Final = {"name": "office", "in": "path", "required": True, "schema": {"
 _COUNTER: Final = {"name": "counter", "in": "path", "required": True, "schema": {"type": "string"}}
 _TOKEN: Final = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
                  "description": "the unguessable status token from issuing"}
-_IDEM: Final = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "minLength": 8},
-                "description": "a retried request with the same key is applied once and gets the first answer"}
+_IDEM: Final = {"name": "Idempotency-Key", "in": "header", "required": False,
+                "schema": {"type": "string", "minLength": IDEMPOTENCY_KEY_LENGTH[0],
+                           "maxLength": IDEMPOTENCY_KEY_LENGTH[1], "pattern": "^[\\x20-\\x7e]+$"},
+                "description": "printable ASCII; a retried request with the same key is applied once and gets the "
+                               "first answer"}
 _CSRF: Final = {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"},
                 "description": "csrf_token from sign-in (staff requests that change state)"}
 _EMPTY: Final = {"type": "object", "additionalProperties": False}

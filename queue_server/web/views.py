@@ -10,20 +10,25 @@ from ..config import Office
 from ..domain.model import NotFound, Role
 from ..domain.state import public_ticket
 from .auth import SESSION_COOKIE, current_staff, require_counter_staff, require_staff
-from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE
+from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE, TOKEN_GUESSES
 from .messages import ApiError, json_response
 from .validation import Field, max_length, one_of, read_body
 
 LANGUAGES: Final = ("ja", "ja-easy", "en", "zh", "ko", "pt", "vi")
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+IDEMPOTENCY_KEY_LENGTH: Final = (8, 100)
 COUNTER_OPS: Final = {"recall": "recall", "start": "start", "finish": "finish", "no-show": "no_show"}
 COUNTER_STATUS: Final = {"open": "open", "pause": "paused", "resume": "open", "close": "closed"}
+DIRECT_TO_CITY_STAFF: Final = frozenset({Role.CITY, Role.SUPERVISOR})
+"""Who may issue a ticket straight into a city-staff-only procedure (see ARCHITECTURE.md, HTTP API)."""
 
 
 def _idem(request: web.Request) -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not (8 <= len(key) <= 100 and key.isascii() and key.isprintable()):
-        raise ApiError("invalid_request", f"{IDEMPOTENCY_HEADER} must be 8–100 printable ASCII characters",
+    shortest, longest = IDEMPOTENCY_KEY_LENGTH
+    if key is not None and not (shortest <= len(key) <= longest and key.isascii() and key.isprintable()):
+        raise ApiError("invalid_request",
+                       f"{IDEMPOTENCY_HEADER} must be {shortest}–{longest} printable ASCII characters",
                        field=IDEMPOTENCY_HEADER)
     return key
 
@@ -85,9 +90,17 @@ async def issue_ticket(request: web.Request) -> web.Response:
     office = _office(request)
     body = await read_body(request, ISSUE_SCHEMA)
     procedure = office.procedures.get(body["procedure"])
-    if body["priority"] or (procedure is not None and procedure.city_staff_only):
-        # A priority class, or a ticket straight into the city-staff queue, is given by staff only.
+    if body["priority"]:
+        # Reception and sorting of visitors is the contractor's work, so any staff may give priority.
         await require_staff(request)
+    if procedure is not None and procedure.city_staff_only:
+        # Contractor staff bring a case to city staff by handing it over from their counter (recorded
+        # with where it came from); a ticket straight into that queue is city staff's own decision.
+        staff = await require_staff(request)
+        if staff.role not in DIRECT_TO_CITY_STAFF:
+            raise ApiError("forbidden", f"only city staff or a supervisor may issue a ticket straight into "
+                                        f"{procedure.id!r} (a city-staff-only procedure); contractor staff hand "
+                                        "the visitor over from their counter (hand-over)")
     config, clock = request.app[CONFIG], request.app[CLOCK]
     if not config.server.always_open and not office.hours.is_open(clock.now()):
         raise ApiError("office_closed", f"{office.name} is not receiving visitors now")
@@ -100,23 +113,30 @@ async def issue_ticket(request: web.Request) -> web.Response:
                           "estimate": outlook}, status=201)
 
 
-async def _ticket_by_token(request: web.Request) -> tuple[str, str, str]:
-    token = request.match_info["token"]
-    if not (10 <= len(token) <= 64):
-        raise NotFound("no ticket with this status link")
-    return await request.app[STORE].resolve_token(token)
+async def ticket_by_token(request: web.Request, token: str) -> tuple[str, str, str]:
+    """``(office, day, number)`` of a status token; misses are limited per client address."""
+    async with request.app[TOKEN_GUESSES].guard(client_address(request)):
+        if not (10 <= len(token) <= 64):
+            raise NotFound("no ticket with this status link")
+        return await request.app[STORE].resolve_token(token)
+
+
+def client_address(request: web.Request) -> str:
+    """The address limits are counted by: the peer's (a reverse proxy must pass clients through)."""
+    return request.remote or "unknown"
 
 
 async def get_ticket_status(request: web.Request) -> web.Response:
     """GET /api/tickets/{token} — the visitor's own ticket and place in line."""
-    office, day, number = await _ticket_by_token(request)
+    office, day, number = await ticket_by_token(request, request.match_info["token"])
     ticket = await request.app[STORE].ticket(office, day, number)
     return json_response({"office": office, **request.app[HUB].state(office).ticket_view(number, ticket)})
 
 
 async def cancel_by_visitor(request: web.Request) -> web.Response:
     """POST /api/tickets/{token}/cancel — the visitor leaves the line."""
-    office, day, number = await _ticket_by_token(request)
+    await read_body(request, {})
+    office, day, number = await ticket_by_token(request, request.match_info["token"])
     result = await request.app[STORE].cancel(office, number, day=day, actor="visitor", idem=_idem(request))
     return json_response({"ticket": public_ticket(result["ticket"])})
 
@@ -125,6 +145,7 @@ async def cancel_by_staff(request: web.Request) -> web.Response:
     """POST /api/offices/{office}/tickets/{number}/cancel"""
     office = _office(request)
     staff = await require_staff(request)
+    await read_body(request, {})
     result = await request.app[STORE].cancel(office.id, request.match_info["number"], actor=staff.username,
                                             idem=_idem(request))
     return json_response({"ticket": public_ticket(result["ticket"])})
@@ -204,7 +225,7 @@ async def sign_in(request: web.Request) -> web.Response:
     """POST /api/session — sign in with user name and password; sets the session cookie."""
     body = await read_body(request, {"username": Field(str, required=True, check=max_length(32)),
                                      "password": Field(str, required=True, check=max_length(200))})
-    staff = await request.app[ACCOUNTS].sign_in(body["username"], body["password"])
+    staff = await request.app[ACCOUNTS].sign_in(body["username"], body["password"], client_address(request))
     if staff is None:
         raise ApiError("unauthorized", "wrong user name or password")
     response = json_response({"username": staff.username, "role": staff.role.value,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 from collections.abc import Callable
@@ -27,7 +26,8 @@ from ..live import Hub
 from .auth import current_staff, origin_allowed
 from .keys import CONFIG, HUB, STORE
 from .messages import ApiError, dumps, error_body, error_response
-from .validation import Field, check_fields, one_of
+from .validation import Field, check_fields, one_of, parse_json
+from .views import ticket_by_token
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
     if view == "ticket":
         if not msg["token"]:
             raise ApiError("invalid_request", "a ticket subscription needs the ticket's token", field="token")
-        office, day, number = await store.resolve_token(msg["token"])
+        office, day, number = await ticket_by_token(request, msg["token"])
         stored = await store.ticket(office, day, number)
         conn.add(sub_id, office, TicketSubscription(conn, sub_id, number, day, stored))
         return
@@ -301,7 +301,7 @@ async def _handle(request: web.Request, conn: Connection, data: str, allowed: bo
     """Answer one client message (or refuse it, over the rate limit)."""
     msg_id = None
     try:
-        message = json.loads(data)
+        message = parse_json(data, where="message")
         msg_id = message.get("id") if isinstance(message, dict) else None
         if not allowed:
             raise ApiError("rate_limited", f"at most {conn.rate:g} messages a second; slow down")
@@ -319,9 +319,6 @@ async def _handle(request: web.Request, conn: Connection, data: str, allowed: bo
             conn.send_json({"id": msg_id, "type": "pong"})
         else:
             raise ApiError("invalid_request", "type must be subscribe, unsubscribe or ping", field="type")
-    except json.JSONDecodeError:
-        conn.send_json({"id": None, "type": "result", "success": False,
-                        **error_body(ApiError("invalid_json", "the message is not valid JSON"))})
     except DomainError as e:
         conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(e)})
     except (RedisConnectionError, RedisTimeoutError) as e:
