@@ -30,21 +30,13 @@ from pathlib import Path
 
 import aiohttp
 from api_load import BENCH_CONFIG  # the same one-counter benchmark office
+from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
 HERE = Path(__file__).parent
 OFFICE, PROCEDURE, COUNTER = "bench", "application", "1"
 USER, PASSWORD = "bench", "bench-password"
 ABUSERS = 4
-
-
-def calibration() -> str:
-    """A machine-speed figure printed with the results: cores, and a 1-second pure-Python loop count."""
-    count, end = 0, time.perf_counter() + 1.0
-    while time.perf_counter() < end:
-        for _ in range(1000):
-            count += 1
-    return f"{os.cpu_count()} cores, {count / 1e6:.1f} M pure-Python loop steps in 1 s"
 
 
 class Phase:
@@ -187,10 +179,11 @@ async def main() -> None:
     tree = args.tree.resolve()
     commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "not a git checkout"
+    print_calibration()  # before the server and its load start
     server, url = start_server(tree)
     try:
         await wait_until_up(url)
-        print(f"# sign-in abuse — server from {tree} ({commit}); calibration: {calibration()}")
+        print(f"# sign-in abuse — server from {tree} ({commit})")
         phases = await run(url, args.seconds)
     finally:
         server.terminate()
