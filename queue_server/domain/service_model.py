@@ -9,8 +9,14 @@ Each procedure starts from the configured prior (``Procedure.service_minutes``, 
   minutes that remain and matched to a lognormal;
 - the prior counts as ``prior_weight`` measured visits (Bayesian shrinkage), so it fades as data
   grows; the CV has its own pseudo-count;
-- a counter that is consistently quicker or slower gets a speed factor, shrunk towards 1 until
-  it has enough visits to show it.
+- a counter that is consistently quicker or slower gets a speed factor. Visit minutes are taken
+  as counter speed × procedure mean × noise; the factors are the fixed point of that model fitted
+  by ratios of sums (a visit still going on counts with its expected length), normalised so the
+  visit-weighted mean factor is 1. Each is then shrunk towards 1 by empirical Bayes: by how much
+  its raw ratio could be off from chance alone (the visits' CV ÷ √n) against how much the counters
+  seem really to differ. Identical counters thus stay near 1 however skewed the visits, and the
+  procedure means are refitted on speed-adjusted minutes, so a slow counter's visits are not
+  counted twice in the procedures that it alone serves.
 
 Pure: the input is a list of :class:`MeasuredDuration`; no clock, no I/O.
 """
@@ -27,6 +33,9 @@ from .model import DomainError, NotFound, Procedure
 
 Family = Literal["lognormal", "exponential"]
 
+_Point = tuple[float, float, str | None]
+"""One measured duration as the fit sees it: log-minutes, weight (by age), counter."""
+
 PRIOR_CV: Final = 0.8
 """Prior coefficient of variation of a counter visit; measured offices show 0.5–1.5."""
 
@@ -36,11 +45,17 @@ PRIOR_WEIGHT: Final = 5.0
 PRIOR_CV_WEIGHT: Final = 10.0
 """The prior CV counts like this many measured visits; spread needs more data than location."""
 
-COUNTER_WEIGHT: Final = 10.0
-"""A counter's speed factor is shrunk to 1 as if it had this many visits at average speed."""
+COUNTER_SPREAD: Final = 0.15
+"""Prior SD of counters' speed factors: staff at one office differ by about ±15 %."""
+
+COUNTER_SPREAD_WEIGHT: Final = 4.0
+"""The prior spread counts like this many counters when blended with the spread the data show."""
 
 COUNTER_MIN_VISITS: Final = 3
 """Fewer measured visits than this and a counter shows no factor of its own."""
+
+_SPEED_ITERATIONS: Final = 50
+"""Most rounds of the speed × procedure-mean fixed point; it settles to 1e-6 in a few dozen at most."""
 
 HALF_LIFE_DAYS: Final = 7.0
 """A measurement from this many days ago weighs half as much as today's."""
@@ -96,7 +111,7 @@ class LearningSettings:
     prior_cv: float = PRIOR_CV
     prior_weight: float = PRIOR_WEIGHT
     prior_cv_weight: float = PRIOR_CV_WEIGHT
-    counter_weight: float = COUNTER_WEIGHT
+    counter_spread: float = COUNTER_SPREAD
     half_life_days: float = HALF_LIFE_DAYS
     walk_up_prior_minutes: float = WALK_UP_PRIOR_MINUTES
     family: Family = "lognormal"
@@ -182,8 +197,8 @@ class ServiceModel:
         """Fit every procedure's stages from the priors in ``procedures`` and the ``measured`` durations."""
         procedures = list(procedures)
         known = {p.id for p in procedures}
-        by_stage: dict[tuple[str, Stage], list[tuple[float, float, str | None]]] = {}
-        ongoing: dict[tuple[str, Stage], list[tuple[float, float]]] = {}
+        by_stage: dict[tuple[str, Stage], list[_Point]] = {}
+        ongoing: dict[tuple[str, Stage], list[_Point]] = {}
         walk_ups: list[tuple[float, float]] = []
         for m in measured:
             if m.procedure not in known or not math.isfinite(m.minutes):
@@ -191,14 +206,13 @@ class ServiceModel:
             w = 0.5 ** (max(m.days_ago, 0) / settings.half_life_days)
             if m.ongoing:
                 if m.stage is not Stage.WALK_UP and m.minutes >= MIN_MINUTES:
-                    ongoing.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w))
+                    ongoing.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w, m.counter))
             elif m.stage is Stage.WALK_UP:
                 walk_ups.append((min(max(m.minutes, 0.0), WALK_UP_CAP_MINUTES), w))
             elif m.minutes >= MIN_MINUTES:
                 by_stage.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w, m.counter))
 
         stages: dict[tuple[str, Stage], StageTime] = {}
-        residuals: dict[str, list[tuple[float, float]]] = {}
         for p in procedures:
             if p.service_minutes <= 0:
                 raise DomainError(
@@ -207,24 +221,22 @@ class ServiceModel:
                 )
             priors = {Stage.SERVICE: p.service_minutes, Stage.PREP: p.prep_minutes, Stage.POST: p.post_minutes}
             for stage, prior in priors.items():
-                data = by_stage.get((p.id, stage), [])
-                fitted = _fit(p.id, stage, prior, data, ongoing.get((p.id, stage), []), settings)
-                if fitted is None:
-                    continue
-                stages[(p.id, stage)] = fitted
-                if stage is Stage.SERVICE:
-                    for x, w, counter in _kept(data, math.sqrt(math.log1p(settings.prior_cv**2))):
-                        if counter is not None:
-                            r = x - fitted.mu
-                            residuals.setdefault(counter, []).append((r, w))
+                key = (p.id, stage)
+                fitted = _fit(p.id, stage, prior, by_stage.get(key, []), ongoing.get(key, []), settings)
+                if fitted is not None:
+                    stages[key] = fitted
 
-        counters: dict[str, CounterSpeed] = {}
-        for counter, rs in residuals.items():
-            if len(rs) < COUNTER_MIN_VISITS:
-                continue
-            total = sum(w for _, w in rs)
-            log_factor = sum(r * w for r, w in rs) / (total + settings.counter_weight)
-            counters[counter] = CounterSpeed(counter, len(rs), math.exp(log_factor))
+        counters = _counter_speeds(procedures, by_stage, ongoing, stages, settings)
+        if counters:
+            # The procedure means at an average counter: each visit's minutes ÷ its counter's factor.
+            factor = {c.counter: math.log(c.factor) for c in counters.values()}
+            for p in procedures:
+                key = (p.id, Stage.SERVICE)
+                adjusted = [(x - factor.get(c or "", 0.0), w, c) for x, w, c in by_stage.get(key, [])]
+                running = [(x - factor.get(c or "", 0.0), w, c) for x, w, c in ongoing.get(key, [])]
+                refitted = _fit(p.id, Stage.SERVICE, p.service_minutes, adjusted, running, settings)
+                if refitted is not None:  # always, as service_minutes > 0
+                    stages[key] = refitted
 
         walk_w = sum(w for _, w in walk_ups)
         walk_up = (
@@ -269,8 +281,8 @@ def _fit(
     procedure: str,
     stage: Stage,
     prior_minutes: float,
-    data: Sequence[tuple[float, float, str | None]],
-    ongoing: Sequence[tuple[float, float]],
+    data: Sequence[_Point],
+    ongoing: Sequence[_Point],
     settings: LearningSettings,
 ) -> StageTime | None:
     """Shrink the robust fit of ``data`` (log-minutes, weight) towards the prior; None if neither exists.
@@ -293,13 +305,10 @@ def _fit(
 
     sigma_prior = math.sqrt(math.log1p(cv0_sq))
     kept = _kept(data, sigma_prior)
-    if ongoing and (data or has_prior):
-        # Judged against the finished visits, or the prior's median while there are none.
-        centre, scale = _robust_centre(data, sigma_prior) if data else (math.log(prior_minutes), sigma_prior)
-        ongoing = [(x, w) for x, w in ongoing if x <= centre + OUTLIER_SDS * scale]
+    ongoing = _plausible(ongoing, data, prior_minutes, sigma_prior)
     n = len(data) + len(ongoing)
     done_w = sum(w for _, w, _ in kept)
-    weight = done_w + sum(w for _, w in ongoing)
+    weight = done_w + sum(w for _, w, _ in ongoing)
     measured_median = math.exp(_weighted_median([x for x, _, _ in data], [w for _, w, _ in data])) if data else None
     s1 = sum(math.exp(x) * w for x, w, _ in kept)
     s2 = sum(math.exp(2 * x) * w for x, w, _ in kept)
@@ -311,7 +320,7 @@ def _fit(
         if ongoing:
             sigma_sq = math.log1p(cv_sq)
             sigma, mu = math.sqrt(sigma_sq), math.log(mean) - math.log1p(cv_sq) / 2
-            for x, w in ongoing:
+            for x, w, _ in ongoing:
                 m1, m2 = _tail_moments(x, mu, sigma)
                 t1, t2 = t1 + w * m1, t2 + w * m2
         m = t1 / weight
@@ -333,6 +342,114 @@ def _fit(
         mu_sd=math.sqrt(math.log1p(cv_sq / (k0 + weight))),
         prior_share=k0 / (k0 + weight),
     )
+
+
+def _plausible(ongoing: Sequence[_Point], data: Sequence[_Point], prior_minutes: float,
+               sigma_prior: float) -> list[_Point]:
+    """The ongoing visits not yet beyond the outlier bound; one far beyond it is a forgotten finish.
+
+    Judged against the finished visits, or the prior's median while there are none.
+    """
+    if not ongoing or not (data or prior_minutes > 0):
+        return list(ongoing)
+    centre, scale = _robust_centre(data, sigma_prior) if data else (math.log(prior_minutes), sigma_prior)
+    return [o for o in ongoing if o[0] <= centre + OUTLIER_SDS * scale]
+
+
+def _counter_speeds(
+    procedures: Sequence[Procedure],
+    by_stage: Mapping[tuple[str, Stage], Sequence[_Point]],
+    ongoing: Mapping[tuple[str, Stage], Sequence[_Point]],
+    stages: Mapping[tuple[str, Stage], StageTime],
+    settings: LearningSettings,
+) -> dict[str, CounterSpeed]:
+    """Each counter's speed factor from the service visits that name their counter.
+
+    Minutes at counter c in procedure p are taken as ``f_c × m_p × noise`` (noise of mean 1).
+    Its fixed point by ratios of sums — ``m_p = Σ minutes ÷ Σ f_c`` over p's visits, ``f_c = Σ
+    minutes ÷ Σ m_p`` over c's — is unbiased whatever the visits' distribution (a mean of
+    log-ratios is not: on exponential visits it comes out 0.8). A visit still going on counts
+    with its expected length given the minutes so far. The factors are normalised so their
+    visit-weighted mean is 1: the procedure means stay the office's average.
+
+    Each raw factor r is then shrunk towards 1 as a normal-normal posterior mean: ``1 + (r−1)·τ²
+    ÷ (τ² + v)``, where ``v`` is the chance variance of r (Σ w²·m²·cv² ÷ (Σ w·m)², from the
+    procedures' learned CVs) and ``τ²`` the true spread between counters: the spread the raw
+    factors show beyond chance (method of moments), blended with a prior ``counter_spread``
+    worth ``COUNTER_SPREAD_WEIGHT`` counters. A counter with fewer than ``COUNTER_MIN_VISITS``
+    visits keeps no factor (1).
+    """
+    # Per counter and procedure: weighted minutes finished, weights, squared weights; the ongoing visits.
+    cells: dict[str, dict[str, list[float]]] = {}
+    running: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    visits: dict[str, int] = {}
+    fits: dict[str, StageTime] = {}
+    for p in procedures:
+        st = stages.get((p.id, Stage.SERVICE))
+        if st is None:
+            continue
+        fits[p.id] = st
+        data = by_stage.get((p.id, Stage.SERVICE), [])
+        sigma_prior = math.sqrt(math.log1p(settings.prior_cv**2))
+        for x, w, c in _kept(data, sigma_prior):
+            if c is not None:
+                cell = cells.setdefault(c, {}).setdefault(p.id, [0.0, 0.0, 0.0])
+                cell[0] += w * math.exp(x)
+                cell[1] += w
+                cell[2] += w * w
+                visits[c] = visits.get(c, 0) + 1
+        for x, w, c in _plausible(ongoing.get((p.id, Stage.SERVICE), []), data, p.service_minutes, sigma_prior):
+            if c is not None:
+                cell = cells.setdefault(c, {}).setdefault(p.id, [0.0, 0.0, 0.0])
+                cell[1] += w
+                cell[2] += w * w
+                running.setdefault(c, {}).setdefault(p.id, []).append((x, w))
+                visits[c] = visits.get(c, 0) + 1
+    shown = [c for c in cells if visits[c] >= COUNTER_MIN_VISITS]
+    if len(cells) < 2:  # one counter is the average by definition
+        return {c: CounterSpeed(c, visits[c], 1.0) for c in shown}
+
+    factor = dict.fromkeys(cells, 1.0)
+    mean = {p: st.mean_minutes for p, st in fits.items()}
+    weight = {c: sum(cell[1] for cell in by_p.values()) for c, by_p in cells.items()}
+    total_weight = sum(weight.values())
+    for _ in range(_SPEED_ITERATIONS):
+        sums = {c: {p: cell[0] for p, cell in by_p.items()} for c, by_p in cells.items()}
+        for c, by_p in running.items():
+            for p, elapsed in by_p.items():
+                st = fits[p]
+                mu = math.log(mean[p] * factor[c]) - st.sigma**2 / 2
+                sums[c][p] += sum(w * _tail_moments(x, mu, st.sigma)[0] for x, w in elapsed)
+        minutes = {p: 0.0 for p in fits}
+        scaled = {p: 0.0 for p in fits}
+        for c, by_p in cells.items():
+            for p, cell in by_p.items():
+                minutes[p] += sums[c][p]
+                scaled[p] += cell[1] * factor[c]
+        mean = {p: minutes[p] / scaled[p] if scaled[p] > 0 else mean[p] for p in fits}
+        raw = {c: sum(sums[c].values()) / sum(cell[1] * mean[p] for p, cell in by_p.items()) for c, by_p in cells.items()}
+        norm = sum(raw[c] * weight[c] for c in cells) / total_weight
+        raw = {c: r / norm for c, r in raw.items()}
+        mean = {p: m * norm for p, m in mean.items()}
+        settled = max(abs(raw[c] - factor[c]) for c in cells) < 1e-6
+        factor = raw
+        if settled:
+            break
+
+    chance = {}
+    for c, by_p in cells.items():
+        expected = sum(cell[1] * mean[p] for p, cell in by_p.items())
+        chance[c] = sum(cell[2] * (mean[p] * fits[p].cv) ** 2 for p, cell in by_p.items()) / expected**2
+    if not shown:
+        return {}
+    beyond_chance = max(sum((factor[c] - 1) ** 2 - chance[c] for c in shown) / len(shown), 0.0)
+    spread = (COUNTER_SPREAD_WEIGHT * settings.counter_spread**2 + len(shown) * beyond_chance) / (
+        COUNTER_SPREAD_WEIGHT + len(shown)
+    )
+    shrunk = {c: 1 + (factor[c] - 1) * spread / (spread + chance[c]) for c in shown}
+    # Renormalised (a counter without a factor counts as 1), so the mean visit stays the average.
+    scale = sum(weight[c] for c in shown) / sum(shrunk[c] * weight[c] for c in shown)
+    return {c: CounterSpeed(c, visits[c], shrunk[c] * scale) for c in shown}
 
 
 def _tail_moments(log_elapsed: float, mu: float, sigma: float) -> tuple[float, float]:
