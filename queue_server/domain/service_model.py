@@ -10,13 +10,14 @@ Each procedure starts from the configured prior (``Procedure.service_minutes``, 
 - the prior counts as ``prior_weight`` measured visits (Bayesian shrinkage), so it fades as data
   grows; the CV has its own pseudo-count;
 - a counter that is consistently quicker or slower gets a speed factor. Visit minutes are taken
-  as counter speed × procedure mean × noise; the factors are the fixed point of that model fitted
-  by ratios of sums (a visit still going on counts with its expected length), normalised so the
-  visit-weighted mean factor is 1. Each is then shrunk towards 1 by empirical Bayes: by how much
-  its raw ratio could be off from chance alone (the visits' CV ÷ √n) against how much the counters
-  seem really to differ. Identical counters thus stay near 1 however skewed the visits, and the
-  procedure means are refitted on speed-adjusted minutes, so a slow counter's visits are not
-  counted twice in the procedures that it alone serves.
+  as counter speed × procedure time × noise and fitted on the log scale, robustly (clipped
+  residuals; a visit still going on counts with its expected length), so the noise's shape
+  cancels out. The speeds are shrunk towards 1 by empirical Bayes — a Gaussian model in which
+  a counter's speed is as uncertain as its visits, and its links to other counters through
+  shared procedures, leave it, against the spread between counters learned by EM — and
+  normalised so the visit-weighted mean factor is 1. Identical counters thus stay near 1
+  however skewed the visits, and the procedure means are refitted on speed-adjusted minutes,
+  so a slow counter's visits are not counted twice in the procedures that it alone serves.
 
 Pure: the input is a list of :class:`MeasuredDuration`; no clock, no I/O.
 """
@@ -28,6 +29,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
+
+import numpy as np
 
 from .model import DomainError, NotFound, Procedure
 
@@ -54,8 +57,14 @@ COUNTER_SPREAD_WEIGHT: Final = 4.0
 COUNTER_MIN_VISITS: Final = 3
 """Fewer measured visits than this and a counter shows no factor of its own."""
 
+_SPREAD_EM_ROUNDS: Final = 8
+"""EM rounds for the spread between counters; the shrinkage moves little after a few."""
+
+SPEED_CLIP_SDS: Final = 2.5
+"""A visit's log-residual counts towards its counter's speed up to this many of its procedure's SDs."""
+
 _SPEED_ITERATIONS: Final = 50
-"""Most rounds of the speed × procedure-mean fixed point; it settles to 1e-6 in a few dozen at most."""
+"""Most rounds of the speed + procedure fit (alternating means); it settles in a few dozen at most."""
 
 HALF_LIFE_DAYS: Final = 7.0
 """A measurement from this many days ago weighs half as much as today's."""
@@ -365,91 +374,148 @@ def _counter_speeds(
 ) -> dict[str, CounterSpeed]:
     """Each counter's speed factor from the service visits that name their counter.
 
-    Minutes at counter c in procedure p are taken as ``f_c × m_p × noise`` (noise of mean 1).
-    Its fixed point by ratios of sums — ``m_p = Σ minutes ÷ Σ f_c`` over p's visits, ``f_c = Σ
-    minutes ÷ Σ m_p`` over c's — is unbiased whatever the visits' distribution (a mean of
-    log-ratios is not: on exponential visits it comes out 0.8). A visit still going on counts
-    with its expected length given the minutes so far. The factors are normalised so their
-    visit-weighted mean is 1: the procedure means stay the office's average.
+    Log-minutes at counter c in procedure p are taken as ``a_c + b_p + noise``: a speed × a
+    procedure's typical time, with any noise distribution. Both are fitted together by
+    alternating weighted means (a counter serving only long procedures is not thereby slow),
+    each residual clipped at ``SPEED_CLIP_SDS`` of its procedure's residual spread, so a finish
+    pressed an hour late moves its counter little. The noise's shape cancels out: with the
+    ``a_c`` centred there is no bias whatever the visits' distribution (a log-residual against
+    the lognormal fit, uncentred, says 0.8 for every counter on exponential visits). A visit
+    still going on counts with its expected log-length given the minutes so far.
 
-    Each raw factor r is then shrunk towards 1 as a normal-normal posterior mean: ``1 + (r−1)·τ²
-    ÷ (τ² + v)``, where ``v`` is the chance variance of r (Σ w²·m²·cv² ÷ (Σ w·m)², from the
-    procedures' learned CVs) and ``τ²`` the true spread between counters: the spread the raw
-    factors show beyond chance (method of moments), blended with a prior ``counter_spread``
-    worth ``COUNTER_SPREAD_WEIGHT`` counters. A counter with fewer than ``COUNTER_MIN_VISITS``
-    visits keeps no factor (1).
+    The clipped visits then go to :func:`_shrunk_speeds`, which shrinks each ``a_c`` towards 0
+    by how well the data pin it down. The factors ``exp(a_c)`` are scaled so their visit-weighted
+    mean is 1: the procedure means stay the office's average. A counter with fewer than
+    ``COUNTER_MIN_VISITS`` visits keeps no factor (1).
     """
-    # Per counter and procedure: weighted minutes finished, weights, squared weights; the ongoing visits.
-    cells: dict[str, dict[str, list[float]]] = {}
-    running: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    visits: dict[str, int] = {}
-    fits: dict[str, StageTime] = {}
+    sigma_prior = math.sqrt(math.log1p(settings.prior_cv**2))
+    # Visits naming a counter: (procedure, counter, log-minutes, weight, log-minutes so far if ongoing).
+    rows: list[tuple[str, str, float, float, bool]] = []
+    sigma: dict[str, float] = {}
     for p in procedures:
         st = stages.get((p.id, Stage.SERVICE))
         if st is None:
             continue
-        fits[p.id] = st
+        sigma[p.id] = st.sigma
         data = by_stage.get((p.id, Stage.SERVICE), [])
-        sigma_prior = math.sqrt(math.log1p(settings.prior_cv**2))
-        for x, w, c in _kept(data, sigma_prior):
-            if c is not None:
-                cell = cells.setdefault(c, {}).setdefault(p.id, [0.0, 0.0, 0.0])
-                cell[0] += w * math.exp(x)
-                cell[1] += w
-                cell[2] += w * w
-                visits[c] = visits.get(c, 0) + 1
-        for x, w, c in _plausible(ongoing.get((p.id, Stage.SERVICE), []), data, p.service_minutes, sigma_prior):
-            if c is not None:
-                cell = cells.setdefault(c, {}).setdefault(p.id, [0.0, 0.0, 0.0])
-                cell[1] += w
-                cell[2] += w * w
-                running.setdefault(c, {}).setdefault(p.id, []).append((x, w))
-                visits[c] = visits.get(c, 0) + 1
-    shown = [c for c in cells if visits[c] >= COUNTER_MIN_VISITS]
-    if len(cells) < 2:  # one counter is the average by definition
+        rows += [(p.id, c, x, w, False) for x, w, c in _kept(data, sigma_prior) if c is not None]
+        running = _plausible(ongoing.get((p.id, Stage.SERVICE), []), data, p.service_minutes, sigma_prior)
+        rows += [(p.id, c, x, w, True) for x, w, c in running if c is not None]
+    visits: dict[str, int] = {}
+    weight: dict[str, float] = {}
+    for _, c, _, w, _ in rows:
+        visits[c] = visits.get(c, 0) + 1
+        weight[c] = weight.get(c, 0.0) + w
+    shown = [c for c in visits if visits[c] >= COUNTER_MIN_VISITS]
+    if len(visits) < 2:  # one counter is the average by definition
         return {c: CounterSpeed(c, visits[c], 1.0) for c in shown}
 
-    factor = dict.fromkeys(cells, 1.0)
-    mean = {p: st.mean_minutes for p, st in fits.items()}
-    weight = {c: sum(cell[1] for cell in by_p.values()) for c, by_p in cells.items()}
-    total_weight = sum(weight.values())
+    speed = dict.fromkeys(visits, 0.0)
+    p_weight = dict.fromkeys(sigma, 0.0)
+    typical = dict.fromkeys(sigma, 0.0)
+    for p, _, x, w, _ in rows:
+        p_weight[p] += w
+        typical[p] += w * x
+    typical = {p: t / p_weight[p] if p_weight[p] else t for p, t in typical.items()}
+    spread = dict(sigma)
+    total = sum(weight.values())
     for _ in range(_SPEED_ITERATIONS):
-        sums = {c: {p: cell[0] for p, cell in by_p.items()} for c, by_p in cells.items()}
-        for c, by_p in running.items():
-            for p, elapsed in by_p.items():
-                st = fits[p]
-                mu = math.log(mean[p] * factor[c]) - st.sigma**2 / 2
-                sums[c][p] += sum(w * _tail_moments(x, mu, st.sigma)[0] for x, w in elapsed)
-        minutes = {p: 0.0 for p in fits}
-        scaled = {p: 0.0 for p in fits}
-        for c, by_p in cells.items():
-            for p, cell in by_p.items():
-                minutes[p] += sums[c][p]
-                scaled[p] += cell[1] * factor[c]
-        mean = {p: minutes[p] / scaled[p] if scaled[p] > 0 else mean[p] for p in fits}
-        raw = {c: sum(sums[c].values()) / sum(cell[1] * mean[p] for p, cell in by_p.items()) for c, by_p in cells.items()}
-        norm = sum(raw[c] * weight[c] for c in cells) / total_weight
-        raw = {c: r / norm for c, r in raw.items()}
-        mean = {p: m * norm for p, m in mean.items()}
-        settled = max(abs(raw[c] - factor[c]) for c in cells) < 1e-6
-        factor = raw
-        if settled:
+        ys = [_log_visit(x, typical[p] + speed[c], spread[p]) if now else x for p, c, x, _, now in rows]
+        moved = 0.0
+        for step in ("procedure", "counter"):
+            sums: dict[str, float] = {}
+            for (p, c, _, w, _), y in zip(rows, ys):
+                e = y - typical[p] - speed[c]
+                bound = SPEED_CLIP_SDS * spread[p]
+                key = p if step == "procedure" else c
+                sums[key] = sums.get(key, 0.0) + w * min(max(e, -bound), bound)
+            if step == "procedure":
+                for p, total_e in sums.items():
+                    typical[p] += total_e / p_weight[p]
+            else:
+                for c, total_e in sums.items():
+                    speed[c] += total_e / weight[c]
+                    moved = max(moved, abs(total_e / weight[c]))
+        centre = sum(speed[c] * weight[c] for c in speed) / total
+        speed = {c: a - centre for c, a in speed.items()}
+        typical = {p: b + centre for p, b in typical.items()}
+        # Each procedure's residual spread (clipped as above), for the clipping and the chance variance.
+        sq: dict[str, float] = {}
+        for (p, c, _, w, _), y in zip(rows, ys):
+            e = min(abs(y - typical[p] - speed[c]), SPEED_CLIP_SDS * spread[p])
+            sq[p] = sq.get(p, 0.0) + w * e * e
+        k = settings.prior_cv_weight
+        spread = {p: math.sqrt((k * sigma[p] ** 2 + sq.get(p, 0.0)) / (k + p_weight[p])) for p in sigma}
+        if moved < 1e-7:
             break
 
-    chance = {}
-    for c, by_p in cells.items():
-        expected = sum(cell[1] * mean[p] for p, cell in by_p.items())
-        chance[c] = sum(cell[2] * (mean[p] * fits[p].cv) ** 2 for p, cell in by_p.items()) / expected**2
     if not shown:
         return {}
-    beyond_chance = max(sum((factor[c] - 1) ** 2 - chance[c] for c in shown) / len(shown), 0.0)
-    spread = (COUNTER_SPREAD_WEIGHT * settings.counter_spread**2 + len(shown) * beyond_chance) / (
-        COUNTER_SPREAD_WEIGHT + len(shown)
-    )
-    shrunk = {c: 1 + (factor[c] - 1) * spread / (spread + chance[c]) for c in shown}
-    # Renormalised (a counter without a factor counts as 1), so the mean visit stays the average.
-    scale = sum(weight[c] for c in shown) / sum(shrunk[c] * weight[c] for c in shown)
-    return {c: CounterSpeed(c, visits[c], shrunk[c] * scale) for c in shown}
+    # The clipped visits, averaged per counter and procedure: what the shrinkage sees.
+    cells: dict[tuple[str, str], list[float]] = {}
+    for (p, c, _, w, _), y in zip(rows, ys):
+        bound = SPEED_CLIP_SDS * spread[p]
+        e = min(max(y - typical[p] - speed[c], -bound), bound)
+        cell = cells.setdefault((c, p), [0.0, 0.0])
+        cell[0] += w
+        cell[1] += w * (typical[p] + speed[c] + e)
+    speed = _shrunk_speeds(list(visits), list(sigma), cells, spread, settings.counter_spread, weight)
+    factor = {c: math.exp(speed[c]) for c in shown}
+    # Scaled so the visit-weighted mean factor is 1 (a counter without one counts as 1).
+    scale = sum(weight[c] for c in shown) / sum(factor[c] * weight[c] for c in shown)
+    return {c: CounterSpeed(c, visits[c], factor[c] * scale) for c in shown}
+
+
+def _shrunk_speeds(
+    counters: Sequence[str],
+    procedures: Sequence[str],
+    cells: Mapping[tuple[str, str], Sequence[float]],
+    spread: Mapping[str, float],
+    prior_spread: float,
+    weight: Mapping[str, float],
+) -> dict[str, float]:
+    """Posterior means of the counters' log-speeds ``a_c`` in ``y = a_c + b_p + noise``, ``a_c ~ N(0, τ²)``.
+
+    ``cells`` holds per (counter, procedure) the visits' weight and weighted sum of log-minutes;
+    the noise SD is the procedure's ``spread``. A Gaussian linear model, solved exactly: a
+    counter whose only link to the others is a few shared visits gets the uncertainty of those
+    few, not of all its own. ``τ²`` is learned by EM (mean of a² + posterior variance over the
+    counters), blended with ``prior_spread`` worth ``COUNTER_SPREAD_WEIGHT`` counters.
+    """
+    nc = len(counters)
+    index = {c: i for i, c in enumerate(counters)} | {p: nc + j for j, p in enumerate(procedures)}
+    size = nc + len(procedures)
+    precision = np.zeros((size, size))
+    rhs = np.zeros(size)
+    for (c, p), (w, wy) in cells.items():
+        i, j = index[c], index[p]
+        lam = 1.0 / spread[p] ** 2
+        precision[i, i] += w * lam
+        precision[j, j] += w * lam
+        precision[i, j] += w * lam
+        precision[j, i] += w * lam
+        rhs[i] += wy * lam
+        rhs[j] += wy * lam
+    # The prior also fixes where the log-speeds' zero is; b_p (flat prior) follows.
+    tau_sq = prior_spread**2
+    a = np.zeros(nc)
+    for _ in range(_SPREAD_EM_ROUNDS):
+        system = precision.copy()
+        system[np.arange(nc), np.arange(nc)] += 1.0 / tau_sq
+        cov = np.linalg.pinv(system)
+        a = (cov @ rhs)[:nc]
+        a -= np.average(a, weights=[weight[c] for c in counters])
+        learned = float(np.mean(a**2 + np.diag(cov)[:nc]))
+        tau_sq = (COUNTER_SPREAD_WEIGHT * prior_spread**2 + nc * learned) / (COUNTER_SPREAD_WEIGHT + nc)
+    return {c: float(a[i]) for i, c in enumerate(counters)}
+
+
+def _log_visit(log_elapsed: float, mu: float, sigma: float) -> float:
+    """E[log T] of a lognormal(mu, sigma) visit known to last longer than exp(log_elapsed)."""
+    z = (log_elapsed - mu) / sigma
+    survive = max(_phi(-z), 1e-12)
+    density = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    return max(mu + sigma * density / survive, log_elapsed)
 
 
 def _tail_moments(log_elapsed: float, mu: float, sigma: float) -> tuple[float, float]:
