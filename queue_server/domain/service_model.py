@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .model import DomainError, NotFound, Procedure
 
@@ -65,6 +66,9 @@ SPEED_CLIP_SDS: Final = 2.5
 
 _SPEED_ITERATIONS: Final = 50
 """Most rounds of the speed + procedure fit (alternating means); it settles in a few dozen at most."""
+
+_SPEED_TOLERANCE: Final = 1e-6
+"""The fit has settled when no log-speed moved more than this in a round."""
 
 HALF_LIFE_DAYS: Final = 7.0
 """A measurement from this many days ago weighs half as much as today's."""
@@ -389,7 +393,7 @@ def _counter_speeds(
     ``COUNTER_MIN_VISITS`` visits keeps no factor (1).
     """
     sigma_prior = math.sqrt(math.log1p(settings.prior_cv**2))
-    # Visits naming a counter: (procedure, counter, log-minutes, weight, log-minutes so far if ongoing).
+    # Visits naming a counter: procedure, counter, log-minutes (so far, if ongoing), weight.
     rows: list[tuple[str, str, float, float, bool]] = []
     sigma: dict[str, float] = {}
     for p in procedures:
@@ -401,113 +405,96 @@ def _counter_speeds(
         rows += [(p.id, c, x, w, False) for x, w, c in _kept(data, sigma_prior) if c is not None]
         running = _plausible(ongoing.get((p.id, Stage.SERVICE), []), data, p.service_minutes, sigma_prior)
         rows += [(p.id, c, x, w, True) for x, w, c in running if c is not None]
-    visits: dict[str, int] = {}
-    weight: dict[str, float] = {}
-    for _, c, _, w, _ in rows:
-        visits[c] = visits.get(c, 0) + 1
-        weight[c] = weight.get(c, 0.0) + w
-    shown = [c for c in visits if visits[c] >= COUNTER_MIN_VISITS]
-    if len(visits) < 2:  # one counter is the average by definition
+    counters = list(dict.fromkeys(c for _, c, _, _, _ in rows))
+    visits = {c: 0 for c in counters}
+    for _, c, _, _, _ in rows:
+        visits[c] += 1
+    shown = [c for c in counters if visits[c] >= COUNTER_MIN_VISITS]
+    if len(counters) < 2:  # one counter is the average by definition
         return {c: CounterSpeed(c, visits[c], 1.0) for c in shown}
 
-    speed = dict.fromkeys(visits, 0.0)
-    p_weight = dict.fromkeys(sigma, 0.0)
-    typical = dict.fromkeys(sigma, 0.0)
-    for p, _, x, w, _ in rows:
-        p_weight[p] += w
-        typical[p] += w * x
-    typical = {p: t / p_weight[p] if p_weight[p] else t for p, t in typical.items()}
-    spread = dict(sigma)
-    total = sum(weight.values())
+    names = list(sigma)
+    pi = np.array([names.index(p) for p, _, _, _, _ in rows])
+    ci = np.array([counters.index(c) for _, c, _, _, _ in rows])
+    x = np.array([r[2] for r in rows])
+    w = np.array([r[3] for r in rows])
+    now = np.flatnonzero([r[4] for r in rows])
+    np_, nc = len(names), len(counters)
+    p_weight = np.bincount(pi, w, np_)
+    weight = np.bincount(ci, w, nc)
+    sigma_p = np.array([sigma[p] for p in names])
+    typical = np.bincount(pi, w * x, np_) / np.maximum(p_weight, 1e-12)
+    speed = np.zeros(nc)
+    spread = sigma_p.copy()
+    k = settings.prior_cv_weight
+    y = x.copy()
+
+    def clipped() -> NDArray[np.float64]:
+        bound = SPEED_CLIP_SDS * spread[pi]
+        return np.clip(y - typical[pi] - speed[ci], -bound, bound)
+
     for _ in range(_SPEED_ITERATIONS):
-        ys = [_log_visit(x, typical[p] + speed[c], spread[p]) if now else x for p, c, x, _, now in rows]
-        moved = 0.0
-        for step in ("procedure", "counter"):
-            sums: dict[str, float] = {}
-            for (p, c, _, w, _), y in zip(rows, ys):
-                e = y - typical[p] - speed[c]
-                bound = SPEED_CLIP_SDS * spread[p]
-                key = p if step == "procedure" else c
-                sums[key] = sums.get(key, 0.0) + w * min(max(e, -bound), bound)
-            if step == "procedure":
-                for p, total_e in sums.items():
-                    typical[p] += total_e / p_weight[p]
-            else:
-                for c, total_e in sums.items():
-                    speed[c] += total_e / weight[c]
-                    moved = max(moved, abs(total_e / weight[c]))
-        centre = sum(speed[c] * weight[c] for c in speed) / total
-        speed = {c: a - centre for c, a in speed.items()}
-        typical = {p: b + centre for p, b in typical.items()}
-        # Each procedure's residual spread (clipped as above), for the clipping and the chance variance.
-        sq: dict[str, float] = {}
-        for (p, c, _, w, _), y in zip(rows, ys):
-            e = min(abs(y - typical[p] - speed[c]), SPEED_CLIP_SDS * spread[p])
-            sq[p] = sq.get(p, 0.0) + w * e * e
-        k = settings.prior_cv_weight
-        spread = {p: math.sqrt((k * sigma[p] ** 2 + sq.get(p, 0.0)) / (k + p_weight[p])) for p in sigma}
-        if moved < 1e-7:
+        for i in now:
+            y[i] = _log_visit(x[i], typical[pi[i]] + speed[ci[i]], spread[pi[i]])
+        typical += np.bincount(pi, w * clipped(), np_) / np.maximum(p_weight, 1e-12)
+        step = np.bincount(ci, w * clipped(), nc) / weight
+        speed += step
+        centre = np.average(speed, weights=weight)
+        speed -= centre
+        typical += centre
+        # Each procedure's residual spread (clipped), for the clipping and the shrinkage.
+        spread = np.sqrt((k * sigma_p**2 + np.bincount(pi, w * clipped() ** 2, np_)) / (k + p_weight))
+        if np.abs(step).max() < _SPEED_TOLERANCE:
             break
 
     if not shown:
         return {}
-    # The clipped visits, averaged per counter and procedure: what the shrinkage sees.
-    cells: dict[tuple[str, str], list[float]] = {}
-    for (p, c, _, w, _), y in zip(rows, ys):
-        bound = SPEED_CLIP_SDS * spread[p]
-        e = min(max(y - typical[p] - speed[c], -bound), bound)
-        cell = cells.setdefault((c, p), [0.0, 0.0])
-        cell[0] += w
-        cell[1] += w * (typical[p] + speed[c] + e)
-    speed = _shrunk_speeds(list(visits), list(sigma), cells, spread, settings.counter_spread, weight)
-    factor = {c: math.exp(speed[c]) for c in shown}
+    # The clipped visits, summed per counter and procedure: what the shrinkage sees.
+    cell = ci * np_ + pi
+    cell_w = np.bincount(cell, w, nc * np_).reshape(nc, np_)
+    cell_wy = np.bincount(cell, w * (typical[pi] + speed[ci] + clipped()), nc * np_).reshape(nc, np_)
+    log_speed = _shrunk_speeds(cell_w, cell_wy, spread, settings.counter_spread, weight)
+    factor = {c: math.exp(log_speed[counters.index(c)]) for c in shown}
     # Scaled so the visit-weighted mean factor is 1 (a counter without one counts as 1).
-    scale = sum(weight[c] for c in shown) / sum(factor[c] * weight[c] for c in shown)
+    shown_w = {c: float(weight[counters.index(c)]) for c in shown}
+    scale = sum(shown_w.values()) / sum(factor[c] * shown_w[c] for c in shown)
     return {c: CounterSpeed(c, visits[c], factor[c] * scale) for c in shown}
 
 
 def _shrunk_speeds(
-    counters: Sequence[str],
-    procedures: Sequence[str],
-    cells: Mapping[tuple[str, str], Sequence[float]],
-    spread: Mapping[str, float],
+    cell_w: NDArray[np.float64],
+    cell_wy: NDArray[np.float64],
+    spread: NDArray[np.float64],
     prior_spread: float,
-    weight: Mapping[str, float],
-) -> dict[str, float]:
+    weight: NDArray[np.float64],
+) -> NDArray[np.float64]:
     """Posterior means of the counters' log-speeds ``a_c`` in ``y = a_c + b_p + noise``, ``a_c ~ N(0, τ²)``.
 
-    ``cells`` holds per (counter, procedure) the visits' weight and weighted sum of log-minutes;
-    the noise SD is the procedure's ``spread``. A Gaussian linear model, solved exactly: a
-    counter whose only link to the others is a few shared visits gets the uncertainty of those
-    few, not of all its own. ``τ²`` is learned by EM (mean of a² + posterior variance over the
-    counters), blended with ``prior_spread`` worth ``COUNTER_SPREAD_WEIGHT`` counters.
+    ``cell_w`` and ``cell_wy`` hold per counter (rows) and procedure (columns) the visits' weight
+    and weighted sum of log-minutes; the noise SD is the procedure's ``spread``. A Gaussian
+    linear model, solved exactly: a counter whose only link to the others is a few shared
+    visits gets the uncertainty of those few, not of all its own. ``τ²`` is learned by EM (mean
+    of a² plus its posterior variance over the counters), blended with ``prior_spread`` worth
+    ``COUNTER_SPREAD_WEIGHT`` counters. The result is centred on the visit-weighted mean.
     """
-    nc = len(counters)
-    index = {c: i for i, c in enumerate(counters)} | {p: nc + j for j, p in enumerate(procedures)}
-    size = nc + len(procedures)
-    precision = np.zeros((size, size))
-    rhs = np.zeros(size)
-    for (c, p), (w, wy) in cells.items():
-        i, j = index[c], index[p]
-        lam = 1.0 / spread[p] ** 2
-        precision[i, i] += w * lam
-        precision[j, j] += w * lam
-        precision[i, j] += w * lam
-        precision[j, i] += w * lam
-        rhs[i] += wy * lam
-        rhs[j] += wy * lam
-    # The prior also fixes where the log-speeds' zero is; b_p (flat prior) follows.
+    nc, np_ = cell_w.shape
+    lam = cell_w / spread**2
+    precision = np.zeros((nc + np_, nc + np_))
+    precision[:nc, :nc] = np.diag(lam.sum(axis=1))
+    precision[nc:, nc:] = np.diag(lam.sum(axis=0))
+    precision[:nc, nc:] = lam
+    precision[nc:, :nc] = lam.T
+    rhs = np.concatenate([(cell_wy / spread**2).sum(axis=1), (cell_wy / spread**2).sum(axis=0)])
+    # The prior also fixes where the log-speeds' zero is; the b_p (flat prior) follow.
     tau_sq = prior_spread**2
     a = np.zeros(nc)
     for _ in range(_SPREAD_EM_ROUNDS):
-        system = precision.copy()
-        system[np.arange(nc), np.arange(nc)] += 1.0 / tau_sq
-        cov = np.linalg.pinv(system)
+        cov = np.linalg.pinv(precision + np.diag(np.r_[np.full(nc, 1.0 / tau_sq), np.zeros(np_)]))
         a = (cov @ rhs)[:nc]
-        a -= np.average(a, weights=[weight[c] for c in counters])
+        a -= np.average(a, weights=weight)
         learned = float(np.mean(a**2 + np.diag(cov)[:nc]))
         tau_sq = (COUNTER_SPREAD_WEIGHT * prior_spread**2 + nc * learned) / (COUNTER_SPREAD_WEIGHT + nc)
-    return {c: float(a[i]) for i, c in enumerate(counters)}
+    return a
 
 
 def _log_visit(log_elapsed: float, mu: float, sigma: float) -> float:
