@@ -16,11 +16,15 @@ to three baselines:
     .venv/bin/python benchmarks/wait_accuracy.py --days 10 --seed 1
 
 Prints Markdown tables; ``--workers`` spreads the days over processes (default 2).
+``--compare-counter-ids`` also estimates every ticket from a model learned without the counter
+ids (so with no speed factors), counts the days on which the counter ids made the estimate
+worse, and shows the speed factors learned by each day's end beside the counters' true speeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import math
 import random
@@ -59,6 +63,9 @@ FORGOT_FINISH: Final = 0.02
 """Share of visits whose recorded duration is inflated by a finish pressed 30–120 min late."""
 
 ESTIMATORS: Final = ("estimator", "QL", "LES", "ahead×mean÷counters")
+
+NO_IDS: Final = "estimator, no counter ids"
+"""The same estimator with a model that never saw which counter served a visit."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +235,7 @@ class DayResult:
     scenario: str
     predictions: list[Prediction] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    factors: dict[str, float] = field(default_factory=dict)  # counter → speed factor learned by the day's end
 
 
 def _lognormal(rng: random.Random, mean: float, cv: float) -> float:
@@ -263,7 +271,7 @@ def _arrivals(sc: Scenario, rng: random.Random) -> list[tuple[float, str, int, i
     return out
 
 
-def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
+def simulate_day(scenario: str, seed: int, runs: int, compare_ids: bool = False) -> DayResult:
     """Play one office day and score every ticket's estimate at issue."""
     sc = SCENARIOS[scenario]
     rng = random.Random(seed)
@@ -355,6 +363,11 @@ def simulate_day(scenario: str, seed: int, runs: int) -> DayResult:
         mine = forecast.ticket(ticket.number)
         # None means "no counter serves it today"; never happens here, scored as a 10-hour wait.
         point = {"estimator": _or(mine.median_minutes, 600.0)}
+        if compare_ids:
+            anonymous = [dataclasses.replace(m, counter=None) for m in records + ongoing]
+            blind = dataclasses.replace(snap, service=ServiceModel.learn(procedures, anonymous))
+            point[NO_IDS] = _or(estimate_waits(blind, runs=runs, seed=seq).ticket(ticket.number).median_minutes, 600.0)
+            result.factors = {c.spec.id: model.counter_factor(c.spec.id) for c in counters}
         point.update(_baselines(sc, ticket, queues, counters, baseline_cache[1], last_wait, t))
         pred = Prediction(procedure, t, point, _or(mine.low_minutes, 0.0), _or(mine.high_minutes, 600.0))
         issued[ticket.number] = pred
@@ -476,12 +489,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=400, help="estimator runs per estimate (default 400)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    parser.add_argument("--compare-counter-ids", action="store_true",
+                        help="also estimate without counter ids (twice the time) and show the learned speed factors")
     args = parser.parse_args(argv)
     names = [n for n in args.scenarios.split(",") if n]
     print_calibration()
+    compare = args.compare_counter_ids
 
     started = time.perf_counter()
-    jobs = [(n, args.seed * 1_000_003 + i * 7919 + k * 104_729, args.runs) for k, n in enumerate(names) for i in range(args.days)]
+    jobs = [(n, args.seed * 1_000_003 + i * 7919 + k * 104_729, args.runs, compare)
+            for k, n in enumerate(names) for i in range(args.days)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         days = list(pool.map(simulate_day, *zip(*jobs)))
     elapsed = time.perf_counter() - started
@@ -518,6 +535,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         per_day = statistics.fmean(len(x.predictions) for x in d)
         print(f"- {name}: {SCENARIOS[name].description}; {per_day:.0f} tickets/day, "
               f"mean wait {statistics.fmean(waits):.1f} min, max {max(waits):.0f} min")
+    if compare:
+        _print_counter_ids(names, days)
+
+
+def _print_counter_ids(names: Sequence[str], days: Sequence[DayResult]) -> None:
+    """With against without counter ids, day by day; the learned speed factors against the true speeds."""
+    print("\n| scenario | MAE with counter ids | MAE without | days worse with ids | "
+          "factors of speed-1.0 counters at day's end: mean (min–max) | slower counters: true speed → mean factor |")
+    print("|---|---:|---:|---:|---|---|")
+    for name in names:
+        d = [x for x in days if x.scenario == name]
+        preds = [p for x in d for p in x.predictions]
+        worse = sum(1 for x in d if score(x.predictions, "estimator").mae > score(x.predictions, NO_IDS).mae)
+        specs = SCENARIOS[name].counters
+        plain = [x.factors[c.id] for x in d for c in specs if c.speed == 1.0 and c.id in x.factors]
+        slow = ", ".join(f"{c.id}: {c.speed:.2f} → {statistics.fmean(x.factors[c.id] for x in d):.2f}"
+                         for c in specs if c.speed != 1.0)
+        print(f"| {name} | {score(preds, 'estimator').mae:.2f} | {score(preds, NO_IDS).mae:.2f} | {worse} of {len(d)} | "
+              f"{statistics.fmean(plain):.2f} ({min(plain):.2f}–{max(plain):.2f}) | {slow or '—'} |")
 
 
 if __name__ == "__main__":

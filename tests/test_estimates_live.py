@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from queue_server.config import Config
 from queue_server.web.keys import CLOCK
 
-from .conftest import Api
+from .conftest import Api, api_users
 from .test_api_lifecycle import receive
 
 
@@ -87,3 +91,28 @@ async def test_supervisor_sees_the_model_behind_the_estimates(client: Any, user:
     assert 10 < pickup["mean_minutes"] < 14  # one measurement moves the prior toward it, not all the way
     status, _ = await staff.get("/api/offices/main/service-model")
     assert status == 403
+
+
+async def test_a_counter_paused_for_its_lunch_break_is_expected_back_at_the_break_end(
+        make_client: Callable[..., Awaitable[Any]], config: Config) -> None:
+    # Counter 2, the only pickup counter open, takes lunch 12:00–13:00; its staff press pause at 12:10.
+    main = config.offices["main"]
+    lunch = dataclasses.replace(main.counters["2"], breaks=((dt.time(12), dt.time(13)),))
+    main = dataclasses.replace(main, counters={**main.counters, "2": lunch})
+    client = await make_client(dataclasses.replace(config, offices={**config.offices, "main": main}))
+    clock = client.app[CLOCK]
+    noon_ten = clock.local(clock.now_ms()).replace(hour=12, minute=10, second=0, microsecond=0)
+    clock.offset_ms += int(noon_ten.timestamp() * 1000) - clock.now_ms()  # same day: no day change
+    async with api_users(str(client.make_url("/"))) as make:
+        staff, visitor = make(), make()
+        await staff.sign_in("staff")
+        assert (await staff.counter("2", "open"))[0] == 200
+        assert (await staff.counter("2", "pause"))[0] == 200
+        tickets = [await visitor.issue("pickup") for _ in range(3)]
+        last = tickets[-1]["ticket"]["number"]
+        counter = await follow(staff, "counter")
+        mine = (await wait_for_estimates(counter, last))["tickets"][last]
+        # Back at 13:00, 50 minutes on; then two 10-minute visits before the third is called.
+        assert mine["median_minutes"] is not None and 60 <= mine["median_minutes"] <= 85, mine
+        assert not mine["past_closing"]
+        await counter.close()

@@ -13,7 +13,8 @@ How the simulation reads the snapshot:
   treated as one just reaching it: most likely somebody forgot to press finish).
 - A paused or closed counter calls nobody, unless ``resumes_at`` says when it will; a planned
   break (lunch) stops calling for its duration, and ``until`` for the rest of the day. A visit
-  started just before a break runs to its end.
+  started just before a break runs to its end. A counter paused inside one of its planned
+  breaks is taking that break: without a ``resumes_at`` of its own it resumes at the break's end.
 - Counters keep calling after the office's closing time (everybody received is served); the
   closing time only sets the ``past_closing`` flag.
 - Each queue is served in ``queue_score`` order, so the state of one run is a pointer per
@@ -105,7 +106,7 @@ class CounterState:
     visitor at the counter, called at ``called_at`` and (once they arrived) started at
     ``started_at``. ``breaks`` are planned (start, end) periods in which the counter calls
     nobody, e.g. lunch; ``until`` ends its day early; ``resumes_at`` is when a paused or closed
-    counter will call again (None: not today).
+    counter will call again (None: not today, unless :meth:`resumes` finds it on a break).
     """
 
     id: str
@@ -117,6 +118,16 @@ class CounterState:
     breaks: tuple[tuple[int, int], ...] = ()
     until: int | None = None
     resumes_at: int | None = None
+
+    def resumes(self, now: int) -> int | None:
+        """When this paused or closed counter calls again (epoch ms); None: not today.
+
+        Staff pause the counter when they go to lunch: a pause inside a planned break ends with
+        the break, not with the day.
+        """
+        if self.resumes_at is not None or self.status is not CounterStatus.PAUSED:
+            return self.resumes_at
+        return next((end for start, end in self.breaks if start <= now < end), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +438,8 @@ class _Simulation:
             if c.serving is not None:
                 t = self._rest_of_visit(ci, c)
             if c.status is not CounterStatus.OPEN:
-                resume = (c.resumes_at - snap.now) / MS_PER_MINUTE if c.resumes_at is not None else _INF
+                resumes_at = c.resumes(snap.now)
+                resume = (resumes_at - snap.now) / MS_PER_MINUTE if resumes_at is not None else _INF
                 t = np.maximum(t, resume)
             free[:, ci] = self._adjust(np.full(runs, ci), t)
         return free

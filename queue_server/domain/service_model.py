@@ -9,8 +9,15 @@ Each procedure starts from the configured prior (``Procedure.service_minutes``, 
   minutes that remain and matched to a lognormal;
 - the prior counts as ``prior_weight`` measured visits (Bayesian shrinkage), so it fades as data
   grows; the CV has its own pseudo-count;
-- a counter that is consistently quicker or slower gets a speed factor, shrunk towards 1 until
-  it has enough visits to show it.
+- a counter that is consistently quicker or slower gets a speed factor. Visit minutes are taken
+  as counter speed × procedure time × noise and fitted on the log scale, robustly (clipped
+  residuals; a visit still going on counts with its expected length), so the noise's shape
+  cancels out. The speeds are shrunk towards 1 by empirical Bayes — a Gaussian model in which
+  a counter's speed is as uncertain as its visits, and its links to other counters through
+  shared procedures, leave it, against the spread between counters learned by EM — and
+  normalised so the visit-weighted mean factor is 1. Identical counters thus stay near 1
+  however skewed the visits, and the procedure means are refitted on speed-adjusted minutes,
+  so a slow counter's visits are not counted twice in the procedures that it alone serves.
 
 Pure: the input is a list of :class:`MeasuredDuration`; no clock, no I/O.
 """
@@ -23,9 +30,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+import numpy as np
+from numpy.typing import NDArray
+
 from .model import DomainError, NotFound, Procedure
 
 Family = Literal["lognormal", "exponential"]
+
+_Point = tuple[float, float, str | None]
+"""One measured duration as the fit sees it: log-minutes, weight (by age), counter."""
 
 PRIOR_CV: Final = 0.8
 """Prior coefficient of variation of a counter visit; measured offices show 0.5–1.5."""
@@ -36,11 +49,26 @@ PRIOR_WEIGHT: Final = 5.0
 PRIOR_CV_WEIGHT: Final = 10.0
 """The prior CV counts like this many measured visits; spread needs more data than location."""
 
-COUNTER_WEIGHT: Final = 10.0
-"""A counter's speed factor is shrunk to 1 as if it had this many visits at average speed."""
+COUNTER_SPREAD: Final = 0.15
+"""Prior SD of counters' speed factors: staff at one office differ by about ±15 %."""
+
+COUNTER_SPREAD_WEIGHT: Final = 4.0
+"""The prior spread counts like this many counters when blended with the spread the data show."""
 
 COUNTER_MIN_VISITS: Final = 3
 """Fewer measured visits than this and a counter shows no factor of its own."""
+
+_SPREAD_EM_ROUNDS: Final = 8
+"""EM rounds for the spread between counters; the shrinkage moves little after a few."""
+
+SPEED_CLIP_SDS: Final = 2.5
+"""A visit's log-residual counts towards its counter's speed up to this many of its procedure's SDs."""
+
+_SPEED_ITERATIONS: Final = 50
+"""Most rounds of the speed + procedure fit (alternating means); it settles in a few dozen at most."""
+
+_SPEED_TOLERANCE: Final = 1e-6
+"""The fit has settled when no log-speed moved more than this in a round."""
 
 HALF_LIFE_DAYS: Final = 7.0
 """A measurement from this many days ago weighs half as much as today's."""
@@ -96,7 +124,7 @@ class LearningSettings:
     prior_cv: float = PRIOR_CV
     prior_weight: float = PRIOR_WEIGHT
     prior_cv_weight: float = PRIOR_CV_WEIGHT
-    counter_weight: float = COUNTER_WEIGHT
+    counter_spread: float = COUNTER_SPREAD
     half_life_days: float = HALF_LIFE_DAYS
     walk_up_prior_minutes: float = WALK_UP_PRIOR_MINUTES
     family: Family = "lognormal"
@@ -182,8 +210,8 @@ class ServiceModel:
         """Fit every procedure's stages from the priors in ``procedures`` and the ``measured`` durations."""
         procedures = list(procedures)
         known = {p.id for p in procedures}
-        by_stage: dict[tuple[str, Stage], list[tuple[float, float, str | None]]] = {}
-        ongoing: dict[tuple[str, Stage], list[tuple[float, float]]] = {}
+        by_stage: dict[tuple[str, Stage], list[_Point]] = {}
+        ongoing: dict[tuple[str, Stage], list[_Point]] = {}
         walk_ups: list[tuple[float, float]] = []
         for m in measured:
             if m.procedure not in known or not math.isfinite(m.minutes):
@@ -191,14 +219,13 @@ class ServiceModel:
             w = 0.5 ** (max(m.days_ago, 0) / settings.half_life_days)
             if m.ongoing:
                 if m.stage is not Stage.WALK_UP and m.minutes >= MIN_MINUTES:
-                    ongoing.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w))
+                    ongoing.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w, m.counter))
             elif m.stage is Stage.WALK_UP:
                 walk_ups.append((min(max(m.minutes, 0.0), WALK_UP_CAP_MINUTES), w))
             elif m.minutes >= MIN_MINUTES:
                 by_stage.setdefault((m.procedure, m.stage), []).append((math.log(m.minutes), w, m.counter))
 
         stages: dict[tuple[str, Stage], StageTime] = {}
-        residuals: dict[str, list[tuple[float, float]]] = {}
         for p in procedures:
             if p.service_minutes <= 0:
                 raise DomainError(
@@ -207,24 +234,22 @@ class ServiceModel:
                 )
             priors = {Stage.SERVICE: p.service_minutes, Stage.PREP: p.prep_minutes, Stage.POST: p.post_minutes}
             for stage, prior in priors.items():
-                data = by_stage.get((p.id, stage), [])
-                fitted = _fit(p.id, stage, prior, data, ongoing.get((p.id, stage), []), settings)
-                if fitted is None:
-                    continue
-                stages[(p.id, stage)] = fitted
-                if stage is Stage.SERVICE:
-                    for x, w, counter in _kept(data, math.sqrt(math.log1p(settings.prior_cv**2))):
-                        if counter is not None:
-                            r = x - fitted.mu
-                            residuals.setdefault(counter, []).append((r, w))
+                key = (p.id, stage)
+                fitted = _fit(p.id, stage, prior, by_stage.get(key, []), ongoing.get(key, []), settings)
+                if fitted is not None:
+                    stages[key] = fitted
 
-        counters: dict[str, CounterSpeed] = {}
-        for counter, rs in residuals.items():
-            if len(rs) < COUNTER_MIN_VISITS:
-                continue
-            total = sum(w for _, w in rs)
-            log_factor = sum(r * w for r, w in rs) / (total + settings.counter_weight)
-            counters[counter] = CounterSpeed(counter, len(rs), math.exp(log_factor))
+        counters = _counter_speeds(procedures, by_stage, ongoing, stages, settings)
+        if counters:
+            # The procedure means at an average counter: each visit's minutes ÷ its counter's factor.
+            factor = {c.counter: math.log(c.factor) for c in counters.values()}
+            for p in procedures:
+                key = (p.id, Stage.SERVICE)
+                adjusted = [(x - factor.get(c or "", 0.0), w, c) for x, w, c in by_stage.get(key, [])]
+                running = [(x - factor.get(c or "", 0.0), w, c) for x, w, c in ongoing.get(key, [])]
+                refitted = _fit(p.id, Stage.SERVICE, p.service_minutes, adjusted, running, settings)
+                if refitted is not None:  # always, as service_minutes > 0
+                    stages[key] = refitted
 
         walk_w = sum(w for _, w in walk_ups)
         walk_up = (
@@ -269,8 +294,8 @@ def _fit(
     procedure: str,
     stage: Stage,
     prior_minutes: float,
-    data: Sequence[tuple[float, float, str | None]],
-    ongoing: Sequence[tuple[float, float]],
+    data: Sequence[_Point],
+    ongoing: Sequence[_Point],
     settings: LearningSettings,
 ) -> StageTime | None:
     """Shrink the robust fit of ``data`` (log-minutes, weight) towards the prior; None if neither exists.
@@ -293,13 +318,10 @@ def _fit(
 
     sigma_prior = math.sqrt(math.log1p(cv0_sq))
     kept = _kept(data, sigma_prior)
-    if ongoing and (data or has_prior):
-        # Judged against the finished visits, or the prior's median while there are none.
-        centre, scale = _robust_centre(data, sigma_prior) if data else (math.log(prior_minutes), sigma_prior)
-        ongoing = [(x, w) for x, w in ongoing if x <= centre + OUTLIER_SDS * scale]
+    ongoing = _plausible(ongoing, data, prior_minutes, sigma_prior)
     n = len(data) + len(ongoing)
     done_w = sum(w for _, w, _ in kept)
-    weight = done_w + sum(w for _, w in ongoing)
+    weight = done_w + sum(w for _, w, _ in ongoing)
     measured_median = math.exp(_weighted_median([x for x, _, _ in data], [w for _, w, _ in data])) if data else None
     s1 = sum(math.exp(x) * w for x, w, _ in kept)
     s2 = sum(math.exp(2 * x) * w for x, w, _ in kept)
@@ -311,7 +333,7 @@ def _fit(
         if ongoing:
             sigma_sq = math.log1p(cv_sq)
             sigma, mu = math.sqrt(sigma_sq), math.log(mean) - math.log1p(cv_sq) / 2
-            for x, w in ongoing:
+            for x, w, _ in ongoing:
                 m1, m2 = _tail_moments(x, mu, sigma)
                 t1, t2 = t1 + w * m1, t2 + w * m2
         m = t1 / weight
@@ -333,6 +355,154 @@ def _fit(
         mu_sd=math.sqrt(math.log1p(cv_sq / (k0 + weight))),
         prior_share=k0 / (k0 + weight),
     )
+
+
+def _plausible(ongoing: Sequence[_Point], data: Sequence[_Point], prior_minutes: float,
+               sigma_prior: float) -> list[_Point]:
+    """The ongoing visits not yet beyond the outlier bound; one far beyond it is a forgotten finish.
+
+    Judged against the finished visits, or the prior's median while there are none.
+    """
+    if not ongoing or not (data or prior_minutes > 0):
+        return list(ongoing)
+    centre, scale = _robust_centre(data, sigma_prior) if data else (math.log(prior_minutes), sigma_prior)
+    return [o for o in ongoing if o[0] <= centre + OUTLIER_SDS * scale]
+
+
+def _counter_speeds(
+    procedures: Sequence[Procedure],
+    by_stage: Mapping[tuple[str, Stage], Sequence[_Point]],
+    ongoing: Mapping[tuple[str, Stage], Sequence[_Point]],
+    stages: Mapping[tuple[str, Stage], StageTime],
+    settings: LearningSettings,
+) -> dict[str, CounterSpeed]:
+    """Each counter's speed factor from the service visits that name their counter.
+
+    Log-minutes at counter c in procedure p are taken as ``a_c + b_p + noise``: a speed × a
+    procedure's typical time, with any noise distribution. Both are fitted together by
+    alternating weighted means (a counter serving only long procedures is not thereby slow),
+    each residual clipped at ``SPEED_CLIP_SDS`` of its procedure's residual spread, so a finish
+    pressed an hour late moves its counter little. The noise's shape cancels out: with the
+    ``a_c`` centred there is no bias whatever the visits' distribution (a log-residual against
+    the lognormal fit, uncentred, says 0.8 for every counter on exponential visits). A visit
+    still going on counts with its expected log-length given the minutes so far.
+
+    The clipped visits then go to :func:`_shrunk_speeds`, which shrinks each ``a_c`` towards 0
+    by how well the data pin it down. The factors ``exp(a_c)`` are scaled so their visit-weighted
+    mean is 1: the procedure means stay the office's average. A counter with fewer than
+    ``COUNTER_MIN_VISITS`` visits keeps no factor (1).
+    """
+    sigma_prior = math.sqrt(math.log1p(settings.prior_cv**2))
+    # Visits naming a counter: procedure, counter, log-minutes (so far, if ongoing), weight.
+    rows: list[tuple[str, str, float, float, bool]] = []
+    sigma: dict[str, float] = {}
+    for p in procedures:
+        st = stages.get((p.id, Stage.SERVICE))
+        if st is None:
+            continue
+        sigma[p.id] = st.sigma
+        data = by_stage.get((p.id, Stage.SERVICE), [])
+        rows += [(p.id, c, x, w, False) for x, w, c in _kept(data, sigma_prior) if c is not None]
+        running = _plausible(ongoing.get((p.id, Stage.SERVICE), []), data, p.service_minutes, sigma_prior)
+        rows += [(p.id, c, x, w, True) for x, w, c in running if c is not None]
+    counters = list(dict.fromkeys(c for _, c, _, _, _ in rows))
+    visits = {c: 0 for c in counters}
+    for _, c, _, _, _ in rows:
+        visits[c] += 1
+    shown = [c for c in counters if visits[c] >= COUNTER_MIN_VISITS]
+    if len(counters) < 2:  # one counter is the average by definition
+        return {c: CounterSpeed(c, visits[c], 1.0) for c in shown}
+
+    names = list(sigma)
+    pi = np.array([names.index(p) for p, _, _, _, _ in rows])
+    ci = np.array([counters.index(c) for _, c, _, _, _ in rows])
+    x = np.array([r[2] for r in rows])
+    w = np.array([r[3] for r in rows])
+    now = np.flatnonzero([r[4] for r in rows])
+    np_, nc = len(names), len(counters)
+    p_weight = np.bincount(pi, w, np_)
+    weight = np.bincount(ci, w, nc)
+    sigma_p = np.array([sigma[p] for p in names])
+    typical = np.bincount(pi, w * x, np_) / np.maximum(p_weight, 1e-12)
+    speed = np.zeros(nc)
+    spread = sigma_p.copy()
+    k = settings.prior_cv_weight
+    y = x.copy()
+
+    def clipped() -> NDArray[np.float64]:
+        bound = SPEED_CLIP_SDS * spread[pi]
+        return np.clip(y - typical[pi] - speed[ci], -bound, bound)
+
+    for _ in range(_SPEED_ITERATIONS):
+        for i in now:
+            y[i] = _log_visit(x[i], typical[pi[i]] + speed[ci[i]], spread[pi[i]])
+        typical += np.bincount(pi, w * clipped(), np_) / np.maximum(p_weight, 1e-12)
+        step = np.bincount(ci, w * clipped(), nc) / weight
+        speed += step
+        centre = np.average(speed, weights=weight)
+        speed -= centre
+        typical += centre
+        # Each procedure's residual spread (clipped), for the clipping and the shrinkage.
+        spread = np.sqrt((k * sigma_p**2 + np.bincount(pi, w * clipped() ** 2, np_)) / (k + p_weight))
+        if np.abs(step).max() < _SPEED_TOLERANCE:
+            break
+
+    if not shown:
+        return {}
+    # The clipped visits, summed per counter and procedure: what the shrinkage sees.
+    cell = ci * np_ + pi
+    cell_w = np.bincount(cell, w, nc * np_).reshape(nc, np_)
+    cell_wy = np.bincount(cell, w * (typical[pi] + speed[ci] + clipped()), nc * np_).reshape(nc, np_)
+    log_speed = _shrunk_speeds(cell_w, cell_wy, spread, settings.counter_spread, weight)
+    factor = {c: math.exp(log_speed[counters.index(c)]) for c in shown}
+    # Scaled so the visit-weighted mean factor is 1 (a counter without one counts as 1).
+    shown_w = {c: float(weight[counters.index(c)]) for c in shown}
+    scale = sum(shown_w.values()) / sum(factor[c] * shown_w[c] for c in shown)
+    return {c: CounterSpeed(c, visits[c], factor[c] * scale) for c in shown}
+
+
+def _shrunk_speeds(
+    cell_w: NDArray[np.float64],
+    cell_wy: NDArray[np.float64],
+    spread: NDArray[np.float64],
+    prior_spread: float,
+    weight: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Posterior means of the counters' log-speeds ``a_c`` in ``y = a_c + b_p + noise``, ``a_c ~ N(0, τ²)``.
+
+    ``cell_w`` and ``cell_wy`` hold per counter (rows) and procedure (columns) the visits' weight
+    and weighted sum of log-minutes; the noise SD is the procedure's ``spread``. A Gaussian
+    linear model, solved exactly: a counter whose only link to the others is a few shared
+    visits gets the uncertainty of those few, not of all its own. ``τ²`` is learned by EM (mean
+    of a² plus its posterior variance over the counters), blended with ``prior_spread`` worth
+    ``COUNTER_SPREAD_WEIGHT`` counters. The result is centred on the visit-weighted mean.
+    """
+    nc, np_ = cell_w.shape
+    lam = cell_w / spread**2
+    precision = np.zeros((nc + np_, nc + np_))
+    precision[:nc, :nc] = np.diag(lam.sum(axis=1))
+    precision[nc:, nc:] = np.diag(lam.sum(axis=0))
+    precision[:nc, nc:] = lam
+    precision[nc:, :nc] = lam.T
+    rhs = np.concatenate([(cell_wy / spread**2).sum(axis=1), (cell_wy / spread**2).sum(axis=0)])
+    # The prior also fixes where the log-speeds' zero is; the b_p (flat prior) follow.
+    tau_sq = prior_spread**2
+    a = np.zeros(nc)
+    for _ in range(_SPREAD_EM_ROUNDS):
+        cov = np.linalg.pinv(precision + np.diag(np.r_[np.full(nc, 1.0 / tau_sq), np.zeros(np_)]))
+        a = (cov @ rhs)[:nc]
+        a -= np.average(a, weights=weight)
+        learned = float(np.mean(a**2 + np.diag(cov)[:nc]))
+        tau_sq = (COUNTER_SPREAD_WEIGHT * prior_spread**2 + nc * learned) / (COUNTER_SPREAD_WEIGHT + nc)
+    return a
+
+
+def _log_visit(log_elapsed: float, mu: float, sigma: float) -> float:
+    """E[log T] of a lognormal(mu, sigma) visit known to last longer than exp(log_elapsed)."""
+    z = (log_elapsed - mu) / sigma
+    survive = max(_phi(-z), 1e-12)
+    density = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    return max(mu + sigma * density / survive, log_elapsed)
 
 
 def _tail_moments(log_elapsed: float, mu: float, sigma: float) -> tuple[float, float]:

@@ -111,6 +111,19 @@ def test_a_paused_counter_does_not_call_until_it_resumes() -> None:
     assert list(both.values()) == pytest.approx([0, 10, 15, 20], abs=0.1)
 
 
+def test_a_counter_paused_on_its_lunch_break_resumes_when_the_break_ends() -> None:
+    waiting = [ticket(f"A{i}", "a", i) for i in range(1, 4)]
+    lunch = ((NOW - 10 * MIN, NOW + 50 * MIN),)
+    at_lunch = CounterState("1", ("a",), status=CounterStatus.PAUSED, breaks=lunch)
+    assert medians(snapshot(waiting, [at_lunch])) == pytest.approx({"A1": 50, "A2": 60, "A3": 70}, abs=0.1)
+    assert not estimate_waits(snapshot(waiting, [at_lunch])).ticket("A3").past_closing
+    # Paused after the break, or closed: nobody knows when it comes back.
+    after = CounterState("1", ("a",), status=CounterStatus.PAUSED, breaks=((NOW - 70 * MIN, NOW - 10 * MIN),))
+    closed = CounterState("1", ("a",), status=CounterStatus.CLOSED, breaks=lunch)
+    assert medians(snapshot(waiting, [after]))["A1"] is None
+    assert medians(snapshot(waiting, [closed]))["A1"] is None
+
+
 def test_nobody_serving_the_procedure_gives_no_minutes_and_past_closing() -> None:
     closed = CounterState("1", ("a",), status=CounterStatus.CLOSED)
     estimate = estimate_waits(snapshot([ticket("A1", "a", 1)], [closed])).ticket("A1")
@@ -263,7 +276,8 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]
             else:
                 t = max(walk - (NOW - (c.called_at or NOW)) / MIN, 0.0) + visit
         if c.status is not CounterStatus.OPEN:
-            t = max(t, rel(c.resumes_at) if c.resumes_at is not None else math.inf)
+            resumes_at = c.resumes(NOW)
+            t = max(t, rel(resumes_at) if resumes_at is not None else math.inf)
         free.append(settle(c, t))
     waiting = [Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority) for w in snap.waiting]
     last = max((w.order for w in snap.waiting), default=0)

@@ -153,3 +153,77 @@ def test_an_ongoing_visit_far_beyond_belief_is_a_forgotten_finish() -> None:
     forgotten = MeasuredDuration("pickup", Stage.SERVICE, 400.0, ongoing=True)
     clean = ServiceModel.learn([PICKUP], finished).stage("pickup")
     assert ServiceModel.learn([PICKUP], [*finished, forgotten]).stage("pickup").mean_minutes == pytest.approx(clean.mean_minutes)
+
+
+def day_at_counters(speeds: dict[str, float], procedures: dict[str, float], n: int, *, cv: float | None,
+                    seed: int) -> list[MeasuredDuration]:
+    """``n`` finished visits per counter (and one still going on), its procedures taken in turn.
+
+    ``speeds`` maps counter → how much slower than average its visits are; ``procedures`` maps
+    procedure → its true mean visit at an average counter. ``cv`` None: exponential visits.
+    """
+    rng = random.Random(seed)
+
+    def draw(mean: float) -> float:
+        if cv is None:
+            return rng.expovariate(1 / mean)
+        sigma = math.sqrt(math.log1p(cv * cv))
+        return rng.lognormvariate(math.log(mean) - sigma * sigma / 2, sigma)
+
+    out = []
+    served = list(procedures)
+    for counter, speed in speeds.items():
+        for i in range(n + 1):
+            p = served[(i + int(counter)) % len(served)]
+            minutes = draw(procedures[p] * speed)
+            if i == n:  # the visit at the counter now: some of it has passed
+                out.append(MeasuredDuration(p, Stage.SERVICE, minutes * rng.random(), counter=counter, ongoing=True))
+            else:
+                out.append(MeasuredDuration(p, Stage.SERVICE, minutes, counter=counter))
+    return out
+
+
+CVS = pytest.mark.parametrize("cv", [None, 0.5, 1.0, 1.5], ids=["exponential", "cv0.5", "cv1.0", "cv1.5"])
+
+
+@CVS
+def test_identical_counters_get_speed_factors_near_one(cv: float | None) -> None:
+    # Four counters as fast as each other, 60 visits each, over five days' draws. By chance alone
+    # one counter's raw ratio to the average is off by about cv/√60 (0.06–0.19): the factors
+    # average to 1 (no bias, whatever the visits' shape), and stay closer to 1 than that chance.
+    chance = (cv or 1.0) / math.sqrt(60)
+    factors = []
+    for seed in range(1, 6):
+        data = day_at_counters({c: 1.0 for c in "1234"}, {"pickup": 10.0, "apply": 20.0}, 60, cv=cv, seed=seed)
+        model = ServiceModel.learn([PICKUP, APPLY], data)
+        factors += [model.counter_factor(c) for c in "1234"]
+    assert sum(factors) / len(factors) == pytest.approx(1.0, abs=0.02)
+    assert math.sqrt(sum((f - 1) ** 2 for f in factors) / len(factors)) < chance
+    assert all(abs(f - 1) < 2.5 * chance for f in factors), factors
+
+
+@CVS
+def test_a_counter_half_as_slow_again_is_still_found(cv: float | None) -> None:
+    # 200 visits per counter (a week or two): the slow counter's factor stands out from the rest,
+    # shrunk somewhat towards them, as an estimate from noisy visits should be.
+    ratios = []
+    for seed in range(1, 6):
+        data = day_at_counters({"1": 1.0, "2": 1.0, "3": 1.5, "4": 1.0}, {"pickup": 10.0, "apply": 20.0}, 200,
+                               cv=cv, seed=seed)
+        model = ServiceModel.learn([PICKUP, APPLY], data)
+        ratios.append(model.counter_factor("3") / (sum(model.counter_factor(c) for c in "124") / 3))
+    assert min(ratios) > 1.05, ratios
+    assert sum(ratios) / len(ratios) > 1.25, ratios
+
+
+def test_a_slow_counter_is_not_counted_twice_in_the_procedures_it_alone_serves() -> None:
+    # Counter 2 (1.5× slower) serves only applications; counters 1 and 3 are average. The
+    # visit the estimator plays at each counter (procedure mean × counter factor) is the true one.
+    rng = random.Random(3)
+    true = {("1", "apply"): 20.0, ("1", "pickup"): 10.0, ("2", "apply"): 30.0, ("3", "pickup"): 10.0}
+    sigma = math.sqrt(math.log1p(0.5**2))
+    data = [MeasuredDuration(p, Stage.SERVICE, rng.lognormvariate(math.log(m) - sigma**2 / 2, sigma), counter=c)
+            for (c, p), m in true.items() for _ in range(150)]
+    model = ServiceModel.learn([PICKUP, APPLY], data)
+    for (c, p), m in true.items():
+        assert model.stage(p).mean_minutes * model.counter_factor(c) == pytest.approx(m, rel=0.1), (c, p)
