@@ -70,6 +70,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"{len(e.problems)} problem(s):", *e.problems, sep="\n  ")
         return 1
+    if config.warnings:
+        # Warnings do not fail the check: the office works, but some visitors are served worse.
+        print(f"{len(config.warnings)} warning(s):", *config.warnings, sep="\n  ")
     print(f"{args.file}: OK — {len(config.offices)} office(s): "
           + ", ".join(f"{o.id} ({len(o.procedures)} procedures, {len(o.counters)} counters)" for o in config.offices.values()))
     return 0
