@@ -7,6 +7,7 @@ all; each names the file, the key and what is allowed.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -61,6 +62,19 @@ class ServerSettings:
     allowed_origins: tuple[str, ...] = ()
     always_open: bool = False
     secure_cookies: bool = False
+
+    def qr_address_warning(self) -> str | None:
+        """Why visitors' phones can't open the ticket's QR code, or None if they can.
+
+        Without ``public_url`` the QR code holds the address the kiosk itself used; on a loopback
+        host (the demo's 127.0.0.1) that is the kiosk PC, which no phone reaches.
+        """
+        if self.public_url or not _is_loopback(self.host):
+            return None
+        return (f"server.public_url is not set and the server listens on {self.host} only: the QR code on each "
+                f"ticket opens http://{self.host}:{self.port}/status/…, which visitors' phones cannot reach. "
+                "Set server.public_url to the address phones use (e.g. https://madoguchi.city.example.jp) "
+                "and listen where that address leads (README: 'The QR code and server.public_url').")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +148,16 @@ class _Reader:
             self.problem(key, message)
             return default
         return value
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 — not ``0.0.0.0``/``::`` (every interface) nor a name."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _id_check(value: str) -> str | None:
