@@ -25,16 +25,21 @@ def test_only_a_loopback_host_without_public_url_gives_phones_an_unreachable_qr_
         assert "server.public_url" in warning and f"http://{host}:8080/status/" in warning
 
 
-async def test_serve_warns_at_start_on_the_terminal_and_in_the_log(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    assert load_config(config).server.host == "127.0.0.1"
+async def startup_output(config: Path) -> str:
+    """What ``madoguchi serve`` printed and logged before it answered its first request."""
     server = ServerProcess(config)
     await server.start()
     try:
         # start() returns once the server answers; its startup output was written before that.
-        output = (tmp_path / f"server-{server.port}.log").read_text(encoding="utf-8")
+        return (config.parent / f"server-{server.port}.log").read_text(encoding="utf-8")
     finally:
         await server.stop()
+
+
+async def test_serve_warns_at_start_on_the_terminal_and_in_the_log(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert load_config(config).server.host == "127.0.0.1"
+    output = await startup_output(config)
     printed = [line for line in output.splitlines() if line.startswith("  warning: server.public_url is not set")]
     logged = [line for line in output.splitlines() if "WARNING queue_server.cli: server.public_url is not set" in line]
     assert printed and logged, output
@@ -45,10 +50,5 @@ async def test_no_warning_once_public_url_is_set(tmp_path: Path) -> None:
     config.write_text(config.read_text(encoding="utf-8").replace(
         "[server]\n", '[server]\npublic_url = "https://madoguchi.city.example.jp"\n', 1), encoding="utf-8")
     assert dataclasses.asdict(load_config(config).server)["public_url"] == "https://madoguchi.city.example.jp"
-    server = ServerProcess(config)
-    await server.start()
-    try:
-        output = (tmp_path / f"server-{server.port}.log").read_text(encoding="utf-8")
-    finally:
-        await server.stop()
+    output = await startup_output(config)
     assert "madoguchi is running" in output and "public_url" not in output, output
