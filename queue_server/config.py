@@ -275,19 +275,19 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
         used_numbers.append((pid, number))
         if pid in procedures:
             reader.problem(f"{ppath}.id", f"duplicate procedure id {pid!r}")
-        name = reader.get(proc, ppath, "name", str, pid, required=True)
-        description = reader.get(proc, ppath, "description", str, "")
+        proc_name = reader.get(proc, ppath, "name", str, pid, required=True)
+        proc_description = reader.get(proc, ppath, "description", str, "")
         procedures[pid] = Procedure(
             id=pid,
-            name=name,
+            name=proc_name,
             number=number,
             service_minutes=float(reader.get(proc, ppath, "service_minutes", (int, float), 10, required=True, check=minutes)),
             prep_minutes=float(reader.get(proc, ppath, "prep_minutes", (int, float), 0)),
             post_minutes=float(reader.get(proc, ppath, "post_minutes", (int, float), 0)),
             city_staff_only=reader.get(proc, ppath, "city_staff_only", bool, False),
-            description=description,
-            names=_localised(reader, proc, ppath, "names", name),
-            descriptions=_localised(reader, proc, ppath, "descriptions", description),
+            description=proc_description,
+            names=_localised(reader, proc, ppath, "names", proc_name),
+            descriptions=_localised(reader, proc, ppath, "descriptions", proc_description),
         )
     counters: dict[str, Counter] = {}
     for i, ctr in enumerate(reader.get(data, path, "counters", list, [], required=True)):

@@ -103,6 +103,7 @@ procedures = ["pickup"]
 def test_the_demo_names_and_describes_every_procedure_in_every_kiosk_language() -> None:
     config = load_config(demo_config_path())
     assert config.warnings == ()
+    assert config.offices["honcho"].name == "瀬戸市役所 個人番号カード交付窓口"  # not a procedure's name
     for office in config.offices.values():
         for procedure in office.procedures.values():
             assert set(procedure.names) >= set(TRANSLATED_LANGUAGES), (office.id, procedure.id)
