@@ -20,6 +20,8 @@ from .domain.model import DomainError, Role
 from .store.accounts import Accounts
 from .store.embedded import EmbeddedRedis
 
+log = logging.getLogger(__name__)
+
 DEMO_PASSWORD: Final = "madoguchi-demo"
 DEMO_USERS: Final = (("supervisor", Role.SUPERVISOR, "業務責任者"), ("staff", Role.CONTRACTOR, "窓口スタッフ"),
                      ("city", Role.CITY, "市職員"))
@@ -70,6 +72,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"{len(e.problems)} problem(s):", *e.problems, sep="\n  ")
         return 1
+    if config.warnings:
+        # Warnings do not fail the check: the office works, but some visitors are served worse.
+        print(f"{len(config.warnings)} warning(s):", *config.warnings, sep="\n  ")
     print(f"{args.file}: OK — {len(config.offices)} office(s): "
           + ", ".join(f"{o.id} ({len(o.procedures)} procedures, {len(o.counters)} counters)" for o in config.offices.values()))
     return 0
@@ -122,6 +127,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"  {label:14} {base}{path}", flush=True)
         if args.demo:
             print(f"  demo staff: {', '.join(n for n, _, _ in DEMO_USERS)} / password {DEMO_PASSWORD}", flush=True)
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        if (qr_warning := server.qr_address_warning()) is not None:
+            # Logged for the operator's log files, printed for the person who just typed the command.
+            log.warning("%s", qr_warning)
+            print(f"  warning: {qr_warning}", flush=True)
 
     app.on_startup.append(announce)
     web.run_app(app, host=server.host, port=server.port, print=None, access_log=None, loop=_event_loop())

@@ -7,6 +7,7 @@ all; each names the file, the key and what is allowed.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -20,6 +21,12 @@ from .domain.model import CallingOrder, Counter, NumberFormat, Procedure, Role
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _HOURS: Final = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+# The kiosk's languages besides Japanese (web.views.LANGUAGES without ja and ja-easy): each needs
+# every procedure's name and description, or its visitors read Japanese. やさしい日本語 uses the
+# Japanese name with readings (ruby) on its kanji, so it needs no name of its own.
+TRANSLATED_LANGUAGES: Final = ("en", "zh", "ko", "pt", "vi")
+NAMED_LANGUAGES: Final = ("ja-easy", *TRANSLATED_LANGUAGES)
+_KANA_READING: Final = re.compile(r"^[\u3041-\u309f\u30a0-\u30ffー]+$")
 
 
 class ConfigError(Exception):
@@ -62,6 +69,19 @@ class ServerSettings:
     ws_messages_per_second: float = 10.0   # sustained client messages per connection
     ws_message_burst: int = 60             # messages at once (a page subscribing to many views)
 
+    def qr_address_warning(self) -> str | None:
+        """Why visitors' phones can't open the ticket's QR code, or None if they can.
+
+        Without ``public_url`` the QR code holds the address the kiosk itself used; on a loopback
+        host (the demo's 127.0.0.1) that is the kiosk PC, which no phone reaches.
+        """
+        if self.public_url or not _is_loopback(self.host):
+            return None
+        return (f"server.public_url is not set and the server listens on {self.host} only: the QR code on each "
+                f"ticket opens http://{self.host}:{self.port}/status/…, which visitors' phones cannot reach. "
+                "Set server.public_url to the address phones use (e.g. https://madoguchi.city.example.jp) "
+                "and listen where that address leads (README: 'The QR code and server.public_url').")
+
 
 @dataclass(frozen=True, slots=True)
 class CallingSettings:
@@ -84,6 +104,8 @@ class Config:
     speech: Mapping[str, Any] = field(default_factory=dict)
     congestion_minutes: tuple[int, int] = (15, 30)
     warn_past_closing: bool = True
+    readings: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 class _Reader:
@@ -92,9 +114,14 @@ class _Reader:
     def __init__(self, source: Path) -> None:
         self.source = source
         self.problems: list[str] = []
+        self.warnings: list[str] = []
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{self.source}: {key}: {message}")
+
+    def warning(self, key: str, message: str) -> None:
+        """Something that works but serves visitors worse (a missing translation): reported, not fatal."""
+        self.warnings.append(f"{self.source}: {key}: {message}")
 
     def table(self, data: Mapping[str, Any], key: str, allowed: set[str]) -> Mapping[str, Any]:
         """``data[key]`` as a table (empty if absent), reporting unknown keys in it."""
@@ -127,6 +154,16 @@ class _Reader:
             self.problem(key, message)
             return default
         return value
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 — not ``0.0.0.0``/``::`` (every interface) nor a name."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _id_check(value: str) -> str | None:
@@ -201,14 +238,21 @@ def _read_number(reader: _Reader, proc: Mapping[str, Any], path: str) -> NumberF
     return NumberFormat(prefix=prefix, width=width, first=rng[0], last=rng[1])
 
 
-def _localised(reader: _Reader, data: Mapping[str, Any], path: str, name: str) -> dict[str, str]:
+def _localised(reader: _Reader, data: Mapping[str, Any], path: str, name: str, japanese: str) -> dict[str, str]:
+    """A ``{lang: text}`` table; a kiosk language without a text is a warning (``japanese`` is shown)."""
     table = reader.get(data, path, name, dict, {})
     result = {}
     for lang, text in table.items():
-        if isinstance(text, str):
+        if lang not in NAMED_LANGUAGES:
+            reader.warning(f"{path}.{name}.{lang}", f"not a kiosk language; the kiosk offers {', '.join(NAMED_LANGUAGES)}")
+        elif isinstance(text, str) and text.strip():
             result[lang] = text
         else:
-            reader.problem(f"{path}.{name}.{lang}", f"must be a string, got {type(text).__name__}")
+            reader.problem(f"{path}.{name}.{lang}", f"must be a non-empty string, got {text!r}")
+    if japanese:
+        if missing := [lang for lang in TRANSLATED_LANGUAGES if lang not in table]:
+            reader.warning(f"{path}.{name}", f"no text for {', '.join(missing)}: visitors choosing "
+                                             f"{'it' if len(missing) == 1 else 'them'} read the Japanese {japanese!r}")
     return result
 
 
@@ -237,17 +281,19 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
         used_numbers.append((pid, number))
         if pid in procedures:
             reader.problem(f"{ppath}.id", f"duplicate procedure id {pid!r}")
+        proc_name = reader.get(proc, ppath, "name", str, pid, required=True)
+        proc_description = reader.get(proc, ppath, "description", str, "")
         procedures[pid] = Procedure(
             id=pid,
-            name=reader.get(proc, ppath, "name", str, pid, required=True),
+            name=proc_name,
             number=number,
             service_minutes=float(reader.get(proc, ppath, "service_minutes", (int, float), 10, required=True, check=minutes)),
             prep_minutes=float(reader.get(proc, ppath, "prep_minutes", (int, float), 0)),
             post_minutes=float(reader.get(proc, ppath, "post_minutes", (int, float), 0)),
             city_staff_only=reader.get(proc, ppath, "city_staff_only", bool, False),
-            description=reader.get(proc, ppath, "description", str, ""),
-            names=_localised(reader, proc, ppath, "names"),
-            descriptions=_localised(reader, proc, ppath, "descriptions"),
+            description=proc_description,
+            names=_localised(reader, proc, ppath, "names", proc_name),
+            descriptions=_localised(reader, proc, ppath, "descriptions", proc_description),
         )
     counters: dict[str, Counter] = {}
     for i, ctr in enumerate(reader.get(data, path, "counters", list, [], required=True)):
@@ -301,7 +347,8 @@ def _read_limit(reader: _Reader, srv: Mapping[str, Any], name: str, kind: type, 
 def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
-    reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk"})
+    reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk",
+                                       "readings"})
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
                                         "allowed_origins", "always_open", "secure_cookies", *WS_LIMITS})
@@ -343,11 +390,24 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
             offices[office.id] = office
     printer = reader.get(data, "", "printer", dict, {})
     speech = reader.get(data, "", "speech", dict, {})
+    readings = _read_readings(reader, data)
     if reader.problems:
         raise ConfigError(reader.problems)
     return Config(source=source, server=server, calling=calling, offices=offices,
                   printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]),
-                  warn_past_closing=reader.get(kiosk, "kiosk", "warn_past_closing", bool, True))
+                  warn_past_closing=reader.get(kiosk, "kiosk", "warn_past_closing", bool, True),
+                  readings=readings, warnings=tuple(reader.warnings))
+
+
+def _read_readings(reader: _Reader, data: Mapping[str, Any]) -> dict[str, str]:
+    """``[readings]``: word → its reading in kana, correcting the furigana Open JTalk would give."""
+    readings: dict[str, str] = {}
+    for word, reading in reader.get(data, "", "readings", dict, {}).items():
+        if isinstance(reading, str) and _KANA_READING.match(reading) and word.strip():
+            readings[word] = reading
+        else:
+            reader.problem(f"readings.{word}", f"must be the word's reading in hiragana or katakana, got {reading!r}")
+    return readings
 
 
 def load_config(path: str | Path) -> Config:

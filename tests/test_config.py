@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from queue_server.cli import demo_config_path
-from queue_server.config import ConfigError, load_config
+from queue_server.config import TRANSLATED_LANGUAGES, ConfigError, load_config
+from queue_server.web.views import LANGUAGES
 
 from .servers import madoguchi
 
@@ -77,3 +78,59 @@ def test_check_config_command_lists_all_problems(tmp_path: Path) -> None:
     assert "9 problem(s)" in result.stdout and "unknown procedure 'passport'" in result.stdout
     ok = madoguchi("check-config", str(demo_config_path()))
     assert ok.returncode == 0 and "honcho" in ok.stdout
+
+
+UNTRANSLATED = """
+[[offices]]
+id = "main"
+name = "本庁"
+
+[[offices.procedures]]
+id = "pickup"
+name = "カード交付"
+description = "はがきが届いたかた"
+names = { en = "Card pickup", zh = "领取卡片", ko = "카드 수령", pt = "Retirada do cartão" }
+descriptions = { en = "You received the postcard", kr = "엽서를 받으신 분" }
+number = { range = [300, 599] }
+service_minutes = 10
+
+[[offices.counters]]
+id = "1"
+procedures = ["pickup"]
+"""
+
+
+def test_the_demo_names_and_describes_every_procedure_in_every_kiosk_language() -> None:
+    config = load_config(demo_config_path())
+    assert config.warnings == ()
+    assert config.offices["honcho"].name == "瀬戸市役所 個人番号カード交付窓口"  # not a procedure's name
+    for office in config.offices.values():
+        for procedure in office.procedures.values():
+            assert set(procedure.names) >= set(TRANSLATED_LANGUAGES), (office.id, procedure.id)
+            assert set(procedure.descriptions) >= set(TRANSLATED_LANGUAGES), (office.id, procedure.id)
+            assert procedure.names["en"] != procedure.name
+
+
+def test_a_kiosk_language_without_a_procedure_name_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "untranslated.toml"
+    path.write_text(UNTRANSLATED, encoding="utf-8")
+    config = load_config(path)  # still valid: the office works, in Japanese for those visitors
+    warnings = "\n".join(config.warnings)
+    assert f"{path}: offices[0].procedures[0].names: no text for vi" in warnings
+    assert f"{path}: offices[0].procedures[0].descriptions: no text for zh, ko, pt, vi" in warnings
+    assert f"{path}: offices[0].procedures[0].descriptions.kr: not a kiosk language" in warnings
+    result = madoguchi("check-config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 warning(s)" in result.stdout and "no text for vi" in result.stdout and "OK" in result.stdout
+
+
+def test_readings_must_be_kana(tmp_path: Path) -> None:
+    path = tmp_path / "readings.toml"
+    path.write_text('[readings]\n"窓口" = "まどぐち"\n"番号" = "bangou"\n' + UNTRANSLATED, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == [f"{path}: readings.番号: must be the word's reading in hiragana or katakana, got 'bangou'"]
+
+
+def test_the_translated_languages_are_the_kiosk_languages_besides_japanese() -> None:
+    assert set(TRANSLATED_LANGUAGES) == set(LANGUAGES) - {"ja", "ja-easy"}

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
+from ..korean import resolve_particles
+
 CATALOG_PATH: Final = Path(__file__).with_name("phrases.toml")
 JAPANESE: Final = "ja"
 """Every call is announced in Japanese first, whatever the visitor's language."""
@@ -56,8 +58,12 @@ class Phrases:
         raise PhraseError(f"counter has neither a number ({counter_no!r}) nor a name to announce")
 
     def call_text(self, number: str, counter_name: str, counter_no: str) -> str:
-        """The full announcement for a ticket called to a counter."""
-        return self.call.format(number=self.say_number(number), counter=self.say_counter(counter_name, counter_no))
+        """The full announcement for a ticket called to a counter.
+
+        A Korean particle written in two forms (``(으)로``) takes the one the counter as spoken needs.
+        """
+        text = self.call.format(number=self.say_number(number), counter=self.say_counter(counter_name, counter_no))
+        return resolve_particles(text)
 
 
 @dataclass(frozen=True, slots=True)

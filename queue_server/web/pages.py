@@ -21,6 +21,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from ..korean import resolve_particles
 from .keys import CONFIG
 from .views import LANGUAGES
 
@@ -92,7 +93,8 @@ def translate(catalogs: Mapping[str, Catalog], lang: str, key: str, **params: An
         return key
     for name, value in params.items():
         text = text.replace("{" + name + "}", str(value))
-    return text
+    # Korean particles after a filled-in word: 「{counter}(으)로」 → 「3번 창구로」 (page.js does the same).
+    return resolve_particles(text) if lang == "ko" else text
 
 
 def sections(catalog: Catalog, prefixes: Iterable[str]) -> Catalog:

@@ -332,3 +332,14 @@ def test_chime_is_three_rising_tones_and_the_display_copy_is_current() -> None:
         heard.append(np.argmax(spectrum) * rate / len(window))
     assert heard == pytest.approx(list(NOTES_HZ), abs=8)
     assert 1.0 <= len(samples) / rate <= 3.0
+
+
+@pytest.mark.parametrize(("counter_name", "counter_no", "expected"), [
+    ("3번 창구", "3", "305번 고객님, 3번 창구로 와 주십시오."),      # 창구: no final consonant → 로
+    ("안내석", "", "305번 고객님, 안내석으로 와 주십시오."),          # 석 ends in ㄱ → 으로
+    ("민원실", "", "305번 고객님, 민원실로 와 주십시오."),            # 실 ends in ㄹ → 로
+])
+def test_the_korean_call_takes_the_particle_its_counter_needs(counter_name: str, counter_no: str,
+                                                                expected: str) -> None:
+    """No templated 「(으)로」 and no 「안내석로」: the particle follows the counter as it is read."""
+    assert PhraseCatalog.load().phrases("ko").call_text("305", counter_name, counter_no) == expected

@@ -64,7 +64,38 @@ export function t(key, params = {}, lang = null) {
     return key;
   }
   for (const [name, value] of Object.entries(params)) text = text.replaceAll(`{${name}}`, String(value));
-  return text;
+  return (lang || language) === "ko" ? resolveKoreanParticles(text) : text;
+}
+
+// Korean particles written in two forms take the one the word before them needs, as read:
+// 「3번 창구(으)로」 → 「3번 창구로」, 「카드 수령」(으)로 → 「카드 수령」으로. The rules of
+// queue_server/korean.py (its tests are the specification); an unreadable word keeps the notation.
+const PARTICLES = { "(으)로": ["으로", "로"], "을(를)": ["을", "를"], "이(가)": ["이", "가"],
+                    "은(는)": ["은", "는"], "과(와)": ["과", "와"] };
+const DIGIT_ENDING = { 1: "rieul", 2: "vowel", 3: "consonant", 4: "vowel", 5: "vowel", 6: "consonant",
+                       7: "rieul", 8: "rieul", 9: "vowel", 0: "consonant" };
+const LETTER_ENDING = { L: "rieul", R: "rieul", M: "consonant", N: "consonant" };
+
+function koreanEnding(word) {
+  const last = word.replace(/[\s\u3000」』)）\]"'”’》〉]+$/u, "").slice(-1);
+  if (!last) return null;
+  const code = last.codePointAt(0);
+  if (code >= 0xac00 && code <= 0xd7a3) {
+    const final = (code - 0xac00) % 28;
+    return final === 0 ? "vowel" : final === 8 ? "rieul" : "consonant";
+  }
+  if (/[0-9]/.test(last)) return DIGIT_ENDING[last];
+  if (/[A-Za-z]/.test(last)) return LETTER_ENDING[last.toUpperCase()] || "vowel";
+  return null;
+}
+
+export function resolveKoreanParticles(text) {
+  return text.replace(/\(으\)로|을\(를\)|이\(가\)|은\(는\)|과\(와\)/gu, (notation, offset, whole) => {
+    const [afterConsonant, afterVowel] = PARTICLES[notation];
+    const end = koreanEnding(whole.slice(0, offset));
+    if (end === null) return notation;
+    return end === "vowel" || (end === "rieul" && notation === "(으)로") ? afterVowel : afterConsonant;
+  });
 }
 
 /** Fill every [data-t] element's text (and [data-t-label] aria-label) from the catalog. */
