@@ -138,3 +138,46 @@ class TestClosedOffice:
         await expect(display.locator("#calls-empty-main")).to_have_text(text("ja", "display.not_yet_open"))
         await expect(display.locator("#calls-empty-detail")).to_have_text(
             text("ja", "display.hours_today", hours="08:30〜17:15"))
+
+
+ANNOUNCEMENTS = "() => window.madoguchiDisplay.announcements"
+
+
+async def test_a_burst_of_calls_is_announced_shorter_and_never_late(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    staff = await staff_with(web_user, "1", "2", "3")
+    visitor = web_user()
+    english = (await visitor.issue("pickup", lang="en"))["ticket"]["number"]
+    for procedure in ("application", "application", "pickup", "application", "pickup"):
+        await visitor.issue(procedure)
+    display = await open_display(open_page)
+
+    assert await act(staff, "2", "call-next") == english
+    await display.wait_for_function("() => window.madoguchiDisplay.announcements.length === 1")
+    # While the first call is being spoken, ten more calls at three counters.
+    burst = [("1", "call-next"), ("3", "call-next"), ("2", "recall"), ("1", "recall"), ("3", "recall"),
+             ("2", "recall"), ("1", "start"), ("1", "finish"), ("1", "call-next"), ("3", "start"),
+             ("3", "finish"), ("3", "call-next"), ("1", "recall"), ("3", "recall")]
+    for counter, action in burst:
+        await act(staff, counter, action)
+    calls = 1 + sum(action in ("call-next", "recall") for _, action in burst)
+    await display.wait_for_function(f"() => window.madoguchiDisplay.announcements.length === {calls}",
+                                    timeout=60_000)
+    log = await display.evaluate(ANNOUNCEMENTS)
+
+    # The first call started alone: chime and Japanese; its English was left out once calls waited.
+    assert log[0] | {"late_ms": 0} == {"number": english, "counter": "2", "recall": False, "outcome": "spoken",
+                                       "late_ms": 0, "backlog": False, "chime": True, "langs": ["ja"],
+                                       "skipped": ["en"]}
+    spoken = [entry for entry in log if entry["outcome"] == "spoken"]
+    # No call is spoken more than 10 s after it happened; behind a backlog, Japanese only, no chime.
+    assert all(entry["late_ms"] <= 10_050 for entry in spoken), log
+    assert all(entry["langs"] == ["ja"] and not entry["chime"] for entry in spoken[1:]), log
+    # Calls to one counter collapse into its newest: each names a later call at the same counter.
+    merged = [(index, entry) for index, entry in enumerate(log) if entry["outcome"] == "merged"]
+    assert len(merged) >= calls - 1 - 3, log  # at most one announcement left per counter
+    for index, entry in merged:
+        assert any(later["number"] == entry["into"] and later["counter"] == entry["counter"]
+                   and later["outcome"] != "merged" for later in log[index + 1:]), (entry, log)
+    # Numbers never announced go first: the recall at counter 2 (its number was spoken) waits.
+    assert [entry["counter"] for entry in log if entry["outcome"] != "merged"][-1] == "2", log
