@@ -72,6 +72,7 @@ async def congestion_page(request: web.Request) -> web.Response:
     offices = [_office(request)] if "office" in request.match_info else list(config.offices.values())
     return render_page(request, "congestion.html", lang=page_language(request), catalog_sections=("congestion",),
                        offices=offices, single=len(offices) == 1 and "office" in request.match_info,
+                       levels=config.congestion_minutes,
                        page_data={"offices": [o.id for o in offices]})
 
 

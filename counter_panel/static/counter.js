@@ -14,6 +14,7 @@ import { sendAction } from "./actions.js";
 const MAX_WAITING_ROWS = 40;
 const SETTLE_MS = 2_000;           // after an answer, wait this long at most for its event
 const INFO_MS = 5_000;
+const DOUBLE_PRESS_MS = 1_500;     // the same action again this soon after it worked is a double press
 
 const page = pageData();
 const office = page.office;
@@ -29,6 +30,7 @@ let subscription = null;
 let busy = false;
 let clockOffset = 0;               // server clock minus this PC's clock, from event times
 let settleWaiters = [];
+let lastDone = { action: "", at: -Infinity };   // the last action that worked, for double presses
 
 const state = {
   ready: false,
@@ -298,19 +300,38 @@ function resolveAction(name) {
 
 function allowed(name) {
   if (!state.ready || busy || !counterId) return false;
+  return refusal(name) === null;
+}
+
+/** Why the server would refuse ``name`` now: its error code (the same words as its answer), or null. */
+function refusal(name) {
   const counter = myCounter();
   const current = ticketAt(counter);
-  const free = !current;
   switch (name) {
-    case "call-next": case "call": return counter.status === "open" && free;
-    case "recall": case "start": return Boolean(current) && current.state === "called";
-    case "no-show": return Boolean(current) && current.state === "called" && (current.recalls || 0) >= page.max_recalls;
-    case "finish": return Boolean(current) && current.state === "serving";
-    case "hand-over": case "hand-over-submit": return Boolean(current);
-    case "pause": return free && counter.status !== "closed";
-    case "open": return counter.status === "closed" || free;
-    default: return false;
+    case "call-next": case "call":
+      return current ? "counter_busy" : counter.status !== "open" ? "counter_not_open" : null;
+    case "recall": case "start":
+      return !current ? "no_ticket" : current.state !== "called" ? "invalid_transition" : null;
+    case "no-show":
+      if (!current) return "no_ticket";
+      if (current.state !== "called") return "invalid_transition";
+      return (current.recalls || 0) < page.max_recalls ? "not_recalled_enough" : null;
+    case "finish": return !current ? "no_ticket" : current.state !== "serving" ? "invalid_transition" : null;
+    case "hand-over": case "hand-over-submit": return current ? null : "no_ticket";
+    case "pause": return current ? "counter_busy" : counter.status === "closed" ? "counter_not_open" : null;
+    case "open": return counter.status === "closed" || !current ? null : "counter_busy";
+    default: return "invalid_request";
   }
+}
+
+/** A press the panel refuses says why, as the server would, unless it repeats one that just worked. */
+function explainRefusal(name) {
+  if (!state.ready || busy || !counterId) return;       // a press in flight: this one is its double
+  const code = refusal(name);
+  if (code === null) return;
+  const action = name === "hand-over-submit" ? "hand-over" : resolveAction(name);
+  if (action === lastDone.action && performance.now() - lastDone.at < DOUBLE_PRESS_MS) return;
+  showMessage(errorText(new ApiError(0, code, "")));
 }
 
 function successText(action, result) {
@@ -327,7 +348,10 @@ function successText(action, result) {
 }
 
 async function press(name, body) {
-  if (!allowed(name)) return;
+  if (!allowed(name)) {
+    explainRefusal(name);
+    return;
+  }
   busy = true;                      // before any await: a second click finds every button disabled
   renderButtons();
   const action = name === "hand-over-submit" ? "hand-over" : resolveAction(name);
@@ -336,7 +360,12 @@ async function press(name, body) {
     const result = await sendAction(path, body, { onRetry: () => showMessage(t("counter.retrying"), "info") });
     await untilShown(result);
     showMessage(successText(action, result), "info");
-    if (action === "call") byId("call-number").value = "";
+    lastDone = { action, at: performance.now() };
+    if (action === "call") {
+      byId("call-number").value = "";
+      // Back to the panel, so the next shortcut (S, F…) acts instead of typing into the field.
+      if (document.activeElement instanceof HTMLInputElement) byId("panel").focus();
+    }
   } catch (e) {
     if (e instanceof ApiError && e.code === "unauthorized") showSignIn();
     showMessage(errorText(e));
@@ -354,10 +383,20 @@ for (const button of document.querySelectorAll(".cp-actions .cp-action")) {
   });
 }
 
-byId("call-number-form").addEventListener("submit", (event) => {
-  event.preventDefault();
+function callByNumber() {
   const number = byId("call-number").value.trim().toUpperCase();
   if (number) press("call", { number });
+}
+byId("call-number-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  callByNumber();
+});
+// Enter in the field: the browser does not submit a form whose button is disabled, and a refused
+// call must still say why (this counter still has a ticket, or is not open).
+byId("call-number").addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || event.isComposing) return;
+  event.preventDefault();
+  callByNumber();
 });
 
 // Hand-over: to city staff (審査・暗証番号) or to another procedure, with a reason.
@@ -390,6 +429,12 @@ byId("hand-over-form").addEventListener("submit", (event) => {
 });
 byId("hand-over-cancel").addEventListener("click", () => dialog.close());
 
+// 引き継ぎ待ち: call a handed-over ticket to this counter by its row's button.
+byId("review-list").addEventListener("click", (event) => {
+  const button = event.target.closest("button.cp-call-this");
+  if (button) press("call", { number: button.dataset.number });
+});
+
 // Keyboard shortcuts: the letter shown on each button; never while typing or in the dialog.
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.altKey || event.metaKey || event.repeat || dialog.open) return;
@@ -406,6 +451,7 @@ document.addEventListener("keydown", (event) => {
   if (button) {
     event.preventDefault();
     if (!button.disabled) button.click();
+    else explainRefusal(button.dataset.action);
   }
 });
 
@@ -513,13 +559,21 @@ function renderReview() {
   if (byId("review").hidden) return;
   const handed = [...state.waiting.values()]
     .filter((tk) => tk.handed_over_from || (procedures.get(tk.procedure) || {}).city_staff_only).sort(byQueueOrder);
+  const canCall = allowed("call");
   const rows = handed.slice(0, MAX_WAITING_ROWS).map((ticket) => {
     const row = el("tr");
     row.dataset.number = ticket.number;
+    const call = el("button", "btn cp-small cp-call-this", t("counter.call_this_number"));
+    call.type = "button";
+    call.dataset.number = ticket.number;
+    call.disabled = !canCall;
+    call.setAttribute("aria-label", t("counter.call_number_aria", { number: ticket.number }));
+    const action = el("td");
+    action.append(call);
     row.append(el("td", "number cp-number", ticket.number),
                el("td", "", ticket.handed_over_from ? procedureName(ticket.handed_over_from) : "—"),
                el("td", "cp-note", ticket.hand_over_reason || "—"),
-               el("td", "cp-waited", waitedText(ticket)));
+               el("td", "cp-waited", waitedText(ticket)), action);
     return row;
   });
   byId("review-list").replaceChildren(...rows);

@@ -1,6 +1,17 @@
 // The display's announcer: each call is the chime, then the voice clips from the announcement API,
-// played one call after another — never overlapping, none dropped, a recall spoken again, a burst
-// in the order it happened.
+// played one call after another — never overlapping, a recall spoken again, a burst in the order
+// it happened.
+//
+// A burst must not leave the last call spoken half a minute late (a call takes 5–10 s to speak).
+// When calls wait behind the one about to be spoken (a backlog), announcements get shorter:
+//   - calls to the same counter collapse into the newest one (that counter has moved on to it;
+//     the older number stays on screen), and a recall into its call; numbers not announced yet
+//     go before recalls of numbers that were;
+//   - the visitor's second language is left out; no chime between calls spoken back to back,
+//     and a shorter pause;
+//   - a call that would start more than LATE_LIMIT_MS after it happened is not spoken at all
+//     (it is on the screen): a late announcement sends people to a counter that has moved on.
+// Every decision is kept in `log` (the newest LOG_SIZE): what was spoken, collapsed or skipped.
 //
 //   const announcer = new Announcer({ office: "honcho", audio: document.querySelector("audio"),
 //                                     onBlocked, onUnblocked, onSpeaking });
@@ -17,6 +28,10 @@ const REMEMBERED = 200;             // calls remembered as spoken, so none is sp
 const CLIP_LOAD_MS = 10_000;        // a clip must start within this…
 const CLIP_SLACK_MS = 3_000;        // …and end within its duration plus this
 const GAP_MS = 700;                 // silence between two calls
+const BACKLOG_GAP_MS = 250;         // …and between two calls of a backlog
+const LATE_LIMIT_MS = 10_000;       // no call starts being spoken later than this after it happened
+const CONTINUING_MS = 2_000;        // a call starting this soon after the last one ended gets no chime
+const LOG_SIZE = 100;
 const FETCH_TIMEOUT_MS = 8_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -38,6 +53,34 @@ export class Announcer {
     this.running = false;
     this.blocked = false;
     this.releaseBlock = null;
+    this.lastEnded = -Infinity;     // performance.now() when the last announcement ended
+    this.unblockedAt = -Infinity;   // performance.now() when a tap last allowed sound
+    this.log = [];                  // [{number, counter, recall, outcome, late_ms, chime, langs, skipped, into}]
+  }
+
+  record(call, outcome, details = {}) {
+    this.log.push({ number: call.number, counter: call.counter, recall: Boolean(call.recall), outcome,
+                    late_ms: Math.round(performance.now() - call.queuedAt), ...details });
+    if (this.log.length > LOG_SIZE) this.log.shift();
+  }
+
+  /** Keep only the newest queued call of each counter (the others are recorded as collapsed into it),
+   *  numbers not announced yet before recalls of numbers that were. */
+  collapse() {
+    const newest = new Map();
+    for (const call of this.queue) newest.set(call.counter, call);
+    const kept = [];
+    for (const call of this.queue) {
+      const latest = newest.get(call.counter);
+      if (latest === call) {
+        kept.push(call);
+        continue;
+      }
+      this.record(call, "merged", { into: latest.number });
+      // A recall whose first call was never spoken announces that number for the first time.
+      if (!call.recall && call.number === latest.number) latest.recall = false;
+    }
+    this.queue = [...kept.filter((call) => !call.recall), ...kept.filter((call) => call.recall)];
   }
 
   /** Queue a call unless it was already queued or spoken; returns whether it was queued. */
@@ -50,6 +93,7 @@ export class Announcer {
     if (this.queue.length > MAX_QUEUE) {
       const dropped = this.queue.shift();
       console.warn("announcer: queue full, not announcing", dropped.number);
+      this.record(dropped, "dropped");
     }
     this.run();
     return true;
@@ -67,6 +111,7 @@ export class Announcer {
   unblock() {
     if (!this.blocked) return;
     this.blocked = false;
+    this.unblockedAt = performance.now();
     this.onUnblocked();
     if (this.releaseBlock) this.releaseBlock();
   }
@@ -76,17 +121,31 @@ export class Announcer {
     this.running = true;
     try {
       while (this.queue.length) {
+        this.collapse();
         const call = this.queue.shift();
-        if (performance.now() - call.queuedAt > STALE_MS) {
+        const late = performance.now() - call.queuedAt;
+        if (late > STALE_MS) {
           console.warn("announcer: skipping a stale call", call.number);
+          this.record(call, "stale");
           continue;
         }
+        // Time the browser blocked sound does not count: after the tap, what waited is spoken.
+        if (performance.now() - Math.max(call.queuedAt, this.unblockedAt) > LATE_LIMIT_MS) {
+          console.warn("announcer: too late to announce", call.number);
+          this.record(call, "late");
+          continue;
+        }
+        const backlog = this.queue.length > 0;
+        const chime = performance.now() - this.lastEnded > CONTINUING_MS;
+        const entry = { backlog, chime, langs: [], skipped: [] };
+        this.record(call, "spoken", entry);
         try {
-          await this.speak(call);
+          await this.speak(call, entry);
         } catch (e) {
           console.error("announcer: call failed", call.number, e);
         }
-        await sleep(GAP_MS);
+        this.lastEnded = performance.now();
+        await sleep(this.queue.length ? BACKLOG_GAP_MS : GAP_MS);
       }
     } finally {
       this.running = false;
@@ -94,11 +153,20 @@ export class Announcer {
     }
   }
 
-  async speak(call) {
+  /** Speak one call; ``entry`` (its log entry) learns which languages were spoken or left out. */
+  async speak(call, entry) {
     this.onSpeaking(call);
     const clips = this.fetchClips(call);    // rendered (or found warm) while the chime plays
-    await this.play(CHIME_URL);
-    for (const url of await clips) await this.play(url);
+    if (entry.chime) await this.play(CHIME_URL);
+    for (const [index, clip] of (await clips).entries()) {
+      // The first clip is Japanese; the visitor's language follows only when nobody else waits.
+      if (index > 0 && this.queue.length > 0) {
+        entry.skipped.push(clip.lang);
+        continue;
+      }
+      entry.langs.push(clip.lang);
+      await this.play(clip.url);
+    }
   }
 
   /** The voice clips of a call, in order; none (chime only) when the API cannot answer. */
@@ -112,7 +180,7 @@ export class Announcer {
                                    { signal: controller.signal, headers: { Accept: "application/json" } });
       const data = await response.json();
       if (!response.ok) throw new Error(data && data.error ? `${data.error.code}: ${data.error.message}` : response.status);
-      return data.audio.filter((clip) => clip.kind !== "chime").map((clip) => clip.url);
+      return data.audio.filter((clip) => clip.kind !== "chime").map((clip) => ({ url: clip.url, lang: clip.lang }));
     } catch (e) {
       console.warn("announcer: no voice for", call.number, String(e));
       return [];

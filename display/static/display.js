@@ -1,5 +1,7 @@
 // The lobby display: follows the office's "lobby" view over the WebSocket and shows the calls,
 // recent calls, waiting per procedure, the clock and the notice; each new call is announced.
+// The office's "congestion" view says whether it takes visitors now (and its hours), so a closed
+// office's screen says so.
 //
 // State is kept as the server keeps it (snapshot, then events in seq order); after any outage
 // live.js resubscribes and a fresh snapshot replaces everything, so the screen always shows the
@@ -10,7 +12,8 @@ import { pageData, t } from "/static/common/page.js";
 import { Announcer } from "./announcer.js";
 
 const MAX_CALL_CARDS = 6;
-const MAX_RECENT = 8;
+const MAX_RECENT = 8;               // rows at most; fewer when the screen has no room for them
+const RECENT_KEPT = 30;             // calls kept to build those rows (a recall joins its call's row)
 const NEWEST_FLASH_MS = 12_000;
 const LATE_CALL_MS = 3 * 60_000;     // a call missed during an outage is still announced if this recent
 
@@ -25,8 +28,9 @@ const office = {
 
 const state = {
   ready: false,
-  waiting: new Map(),       // number -> procedure id
+  waiting: new Map(),       // procedure id -> how many wait
   active: new Map(),        // number -> public ticket (called or serving)
+  reception: null,          // from the congestion view: {reception: open|not_yet_open|ended|closed_today, hours_today}
   recent: [],               // newest first, as the server sends it
   paused: new Set(),
   notice: "",
@@ -50,9 +54,9 @@ document.addEventListener("keydown", () => announcer.unblock());
 // --- state -----------------------------------------------------------------------------------
 
 function applySnapshot(data) {
-  state.waiting = new Map(data.waiting.map((t) => [t.number, t.procedure]));
+  state.waiting = new Map(Object.entries(data.waiting_counts || {}));
   state.active = new Map(data.active.map((t) => [t.number, t]));
-  state.recent = data.recent.slice(0, MAX_RECENT * 2);
+  state.recent = data.recent.slice(0, RECENT_KEPT);
   state.paused = new Set(data.paused);
   state.notice = data.notice || "";
   if ("estimates" in data) state.estimates = data.estimates;
@@ -75,15 +79,18 @@ function applyEvent(event) {
   if (event.at) state.clockOffset = event.at - Date.now();
   const ticket = event.ticket;
   if (ticket) {
-    state.waiting.delete(ticket.number);
+    // The lobby counts who waits per procedure: a ticket not at a counter before this event (and
+    // not just issued) was waiting in its procedure; a hand-over leaves a counter for a queue.
+    const wasWaiting = !state.active.has(ticket.number) && event.type !== "ticket.issued";
+    if (wasWaiting) countWaiting(ticket.procedure, -1);
+    if (ticket.state === "waiting") countWaiting(ticket.procedure, 1);
     state.active.delete(ticket.number);
-    if (ticket.state === "waiting") state.waiting.set(ticket.number, ticket.procedure);
-    else if (ticket.state === "called" || ticket.state === "serving") state.active.set(ticket.number, ticket);
+    if (ticket.state === "called" || ticket.state === "serving") state.active.set(ticket.number, ticket);
   }
   if (event.type === "ticket.called" || event.type === "ticket.recalled") {
     const call = { number: ticket.number, counter: event.counter.id, procedure: ticket.procedure,
                    lang: ticket.lang || "ja", at: event.at, recall: event.type === "ticket.recalled" };
-    state.recent = [call, ...state.recent].slice(0, MAX_RECENT * 2);
+    state.recent = [call, ...state.recent].slice(0, RECENT_KEPT);
     state.newestAt = Math.max(state.newestAt, call.at);
     state.flash = { number: call.number, until: performance.now() + NEWEST_FLASH_MS };
     announcer.announce(call);
@@ -92,6 +99,16 @@ function applyEvent(event) {
   } else if (event.type === "notice.updated") {
     state.notice = event.notice || "";
   }
+  scheduleRender();
+}
+
+function countWaiting(procedure, delta) {
+  state.waiting.set(procedure, Math.max(0, (state.waiting.get(procedure) || 0) + delta));
+}
+
+function applyReception(view) {
+  state.reception = { reception: view.reception, hours_today: view.hours_today };
+  document.body.dataset.reception = view.reception || "";
   scheduleRender();
 }
 
@@ -118,20 +135,28 @@ function counterName(id) {
 
 function render() {
   renderCalls();
-  renderRecent();
   renderWaiting();
   renderNotice();
+  renderRecent();     // last: it takes the room the others leave
 }
+window.addEventListener("resize", scheduleRender);
 
 // "{number}番" / "No. {number}": the digits large, the words around them smaller.
 const [NUMBER_BEFORE, NUMBER_AFTER = ""] = t("display.call_number").split("{number}");
 
+/** The tickets at the counters: those being called first, then those being served; newest first. */
+function atCounters() {
+  const newestFirst = (a, b) => (b.called_at || 0) - (a.called_at || 0);
+  const tickets = [...state.active.values()];
+  return [...tickets.filter((tk) => tk.state === "called").sort(newestFirst),
+          ...tickets.filter((tk) => tk.state === "serving").sort(newestFirst)].slice(0, MAX_CALL_CARDS);
+}
+
 function renderCalls() {
-  const called = [...state.active.values()].filter((tk) => tk.state === "called")
-    .sort((a, b) => (b.called_at || 0) - (a.called_at || 0)).slice(0, MAX_CALL_CARDS);
-  const newest = called[0];
-  const cards = called.map((ticket) => {
-    const card = el("li", "call-card");
+  const shown = atCounters();
+  const newest = shown.find((tk) => tk.state === "called");
+  const cards = shown.map((ticket) => {
+    const card = el("li", ticket.state === "serving" ? "call-card serving" : "call-card");
     card.dataset.number = ticket.number;
     card.dataset.counter = ticket.counter;
     if (state.flash && state.flash.number === ticket.number) card.classList.add("flash");
@@ -145,31 +170,71 @@ function renderCalls() {
     const arrow = el("span", "call-arrow", "→");
     arrow.setAttribute("aria-hidden", "true");
     card.append(number, arrow, counter);
-    if (ticket.recalls > 0) card.append(el("span", "call-recall", t("display.recall")));
+    if (ticket.state === "serving") card.append(el("span", "call-serving", t("display.serving")));
+    else if (ticket.recalls > 0) card.append(el("span", "call-recall", t("display.recall")));
     return card;
   });
   byId("calls").replaceChildren(...cards);
   byId("calls").dataset.count = String(cards.length);
   byId("calls-empty").hidden = cards.length > 0;
+  const [main, detail] = receptionTexts();
+  byId("calls-empty-main").textContent = main;
+  byId("calls-empty-detail").textContent = detail;
+  byId("calls-empty-detail").hidden = !detail;
+  byId("reception").textContent = state.reception && state.reception.reception !== "open" ? main : "";
+  byId("reception").hidden = !byId("reception").textContent;
+}
+
+/** What the screen says when nobody is at a counter: wait to be called, or why nobody will be. */
+function receptionTexts() {
+  const reception = state.reception ? state.reception.reception : "open";
+  const today = state.reception && state.reception.hours_today;
+  const hours = today ? t("display.hours_today", { hours: `${today.opens}〜${today.closes}` }) : "";
+  if (reception === "not_yet_open") return [t("display.not_yet_open"), hours];
+  if (reception === "ended") return [t("display.ended"), ""];
+  if (reception === "closed_today") return [t("display.closed_today"), ""];
+  return [t("display.no_calls"), ""];
 }
 
 const timeFormat = new Intl.DateTimeFormat("ja-JP", { hour: "2-digit", minute: "2-digit", timeZone: page.timezone });
 
+/** One row per number and counter, newest first: a recall moves its call's row up and counts there. */
+function recentRows() {
+  const rows = new Map();
+  for (const call of state.recent) {        // newest first
+    const key = `${call.number}|${call.counter}`;
+    const row = rows.get(key);
+    if (!row) rows.set(key, { number: call.number, counter: call.counter, at: call.at, recalls: call.recall ? 1 : 0 });
+    else if (call.recall) row.recalls += 1;
+  }
+  return [...rows.values()].slice(0, MAX_RECENT);
+}
+
 function renderRecent() {
-  const items = state.recent.slice(0, MAX_RECENT).map((call, index) => {
+  const list = byId("recent");
+  const items = recentRows().map((call, index) => {
     const item = el("li", index === 0 ? "recent-item latest" : "recent-item");
+    item.dataset.number = call.number;
+    item.dataset.counter = call.counter;
     item.append(el("span", "recent-number number", call.number),
                 el("span", "recent-counter", counterName(call.counter)),
                 el("span", "recent-time", timeFormat.format(new Date(call.at))));
-    if (call.recall) item.append(el("span", "recent-recall", t("display.recall")));
+    if (call.recalls) {
+      item.append(el("span", "recent-recall", call.recalls > 1 ? t("display.recalled_times", { n: call.recalls })
+        : t("display.recall")));
+    }
     return item;
   });
-  byId("recent").replaceChildren(...items);
+  list.replaceChildren(...items);
+  // The waiting table always shows every procedure: recent calls get the room that is left.
+  const room = byId("recent-section").getBoundingClientRect().bottom;
+  while (list.lastElementChild && list.lastElementChild.getBoundingClientRect().bottom > room + 0.5) {
+    list.lastElementChild.remove();
+  }
 }
 
 function renderWaiting() {
-  const counts = new Map();
-  for (const procedure of state.waiting.values()) counts.set(procedure, (counts.get(procedure) || 0) + 1);
+  const counts = state.waiting;
   const estimates = (state.estimates && state.estimates.procedures) || {};
   const rows = [...office.procedures.values()].map((procedure) => {
     const row = el("tr", "waiting-row");
@@ -244,3 +309,11 @@ live.subscribe({ view: "lobby", office: officeId }, {
   estimates: (data) => { state.estimates = data; scheduleRender(); },
   error: (error) => console.error("display: subscription failed", error),
 });
+live.subscribe({ view: "congestion", office: officeId }, {
+  view: applyReception,
+  error: (error) => console.error("display: congestion view failed", error),
+});
+
+// What the announcer decided for each call (spoken, collapsed into a newer one, too late), for
+// the people who maintain the display and for its tests.
+window.madoguchiDisplay = { announcements: announcer.log };

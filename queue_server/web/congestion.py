@@ -1,16 +1,24 @@
-"""The public congestion view (混雑状況): waiting count, estimate and level per procedure."""
+"""The public congestion view (混雑状況): per office, whether it receives visitors now and its hours
+today; per procedure, people waiting, the estimated wait for a ticket taken now, its level and
+the numbers being called."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from typing import Any, Final
 
 from aiohttp import web
 
+from ..config import Office
 from ..domain.state import OfficeState
-from .keys import CONFIG, HUB, STORE
+from .keys import CLOCK, CONFIG, HUB, STORE
 from .messages import json_response
 
 CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
+NOW_CALLING: Final = 3
+"""Numbers being called shown per procedure: the newest calls; more would not fit a phone's row."""
+RECEPTION: Final = ("open", "not_yet_open", "ended", "closed_today")
+"""Why an office is or is not taking tickets now (``reception``)."""
 
 
 def level(minutes: float | None, thresholds: tuple[int, int]) -> str:
@@ -20,20 +28,46 @@ def level(minutes: float | None, thresholds: tuple[int, int]) -> str:
     return "low" if minutes < thresholds[0] else "medium" if minutes <= thresholds[1] else "high"
 
 
+def reception(office: Office, now: dt.datetime, always_open: bool) -> str:
+    """One of :data:`RECEPTION`: open now, not yet open today, closed for today, or closed all day."""
+    if always_open or office.hours.is_open(now):
+        return "open"
+    hours = office.hours.for_date(now.date())
+    if hours is None:
+        return "closed_today"
+    return "not_yet_open" if now.time() < hours.opens else "ended"
+
+
 def congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]:
     """Per procedure of an office: waiting, estimated wait for a ticket taken now, level.
 
-    Computed once per change of the office and shared by every watcher (thousands of phones)."""
+    Computed once per change of the office and shared by every watcher (thousands of phones);
+    time passing changes whether the office is open, so that is part of the cache's key."""
+    config, now = app[CONFIG], app[CLOCK].now()
+    office = config.offices[state.office]
+    key = (now.date(), reception(office, now, config.server.always_open))
     cached = state.derived.get("congestion")
-    if cached is None:
-        cached = state.derived["congestion"] = _congestion_view(app, state)
-    return cached
+    if cached is None or cached[0] != key:
+        cached = state.derived["congestion"] = (key, _congestion_view(app, state, *key))
+    return cached[1]
 
 
-def _congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]:
+def _now_calling(state: OfficeState) -> dict[str, list[str]]:
+    """Per procedure, the numbers at a counter now (called or being served), the newest call first."""
+    active = sorted(state.active.values(), key=lambda t: int(t.get("called_at") or 0), reverse=True)
+    calling: dict[str, list[str]] = {}
+    for ticket in active:
+        numbers = calling.setdefault(ticket["procedure"], [])
+        if len(numbers) < NOW_CALLING:
+            numbers.append(ticket["number"])
+    return calling
+
+
+def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, status: str) -> dict[str, Any]:
     config = app[CONFIG]
     office = config.offices[state.office]
     counts = state.waiting_counts()
+    calling = _now_calling(state)
     estimates = state.estimates.get("procedures", {})
     procedures = []
     for p in office.procedures.values():
@@ -44,9 +78,14 @@ def _congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]
         procedures.append({"id": p.id, "name": p.name, "names": p.names, "waiting": counts.get(p.id, 0),
                            "estimate_minutes": minutes, "low_minutes": outlook.get("low_minutes"),
                            "high_minutes": outlook.get("high_minutes"),
-                           "past_closing": outlook.get("past_closing", False),
-                           "level": level(minutes, config.congestion_minutes), "paused": p.id in state.paused})
-    return {"office": office.id, "name": office.name, "procedures": procedures, "seq": state.seq}
+                           # Only an estimate can say a ticket would be called after closing.
+                           "past_closing": minutes is not None and bool(outlook.get("past_closing")),
+                           "level": level(minutes, config.congestion_minutes), "paused": p.id in state.paused,
+                           "now_calling": calling.get(p.id, [])})
+    hours = office.hours.for_date(day)
+    return {"office": office.id, "name": office.name, "date": day.isoformat(), "open": status == "open",
+            "reception": status, "hours_today": hours.to_dict() if hours else None,
+            "procedures": procedures, "seq": state.seq}
 
 
 async def get_congestion(request: web.Request) -> web.Response:

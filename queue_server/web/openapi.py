@@ -72,6 +72,33 @@ SPEC: Final[dict[str, Any]] = {
                 "ticket": {"type": "string", "description": "DAY|NUMBER of the current ticket"},
                 "since": {"type": "integer"}}},
             "CounterResult": {"type": "object", "properties": {"counter": _ref("Counter"), "ticket": _ref("Ticket")}},
+            "Congestion": {"type": "object", "required": [
+                "office", "name", "date", "open", "reception", "hours_today", "procedures", "seq"], "properties": {
+                "office": {"type": "string"}, "name": {"type": "string"},
+                "date": {"type": "string", "format": "date", "description": "the office's business day"},
+                "open": {"type": "boolean", "description": "whether the office issues tickets now"},
+                "reception": {"type": "string", "enum": ["open", "not_yet_open", "ended", "closed_today"],
+                              "description": "why it is open or not: before today's hours, after them, "
+                                             "or closed all day"},
+                "hours_today": {"type": ["object", "null"], "description": "null when closed all day",
+                                "properties": {"opens": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                                               "closes": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"}}},
+                "seq": {"type": "integer"},
+                "procedures": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"},
+                    "names": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "waiting": {"type": "integer"},
+                    "estimate_minutes": {"type": ["number", "null"],
+                                         "description": "median wait for a ticket taken now; null: no estimate"},
+                    "low_minutes": {"type": ["number", "null"]}, "high_minutes": {"type": ["number", "null"]},
+                    "past_closing": {"type": "boolean",
+                                     "description": "the estimate says a ticket taken now would likely be called "
+                                                    "after closing (never without an estimate)"},
+                    "level": {"type": "string", "enum": ["low", "medium", "high", "unknown"]},
+                    "paused": {"type": "boolean"},
+                    "now_calling": {"type": "array", "items": {"type": "string"},
+                                    "description": "numbers at a counter now (called or served), newest call first"},
+                }}}}},
             "Issued": {"type": "object", "required": ["ticket", "token", "status_url", "ahead"], "properties": {
                 "ticket": _ref("Ticket"), "token": {"type": "string"}, "status_url": {"type": "string"},
                 "ahead": {"type": "integer"}}},
@@ -82,11 +109,15 @@ SPEC: Final[dict[str, Any]] = {
         "/api/offices": {"get": _op("Offices, their procedures, counters and hours today", _ok("offices"))},
         "/api/offices/{office}": {"get": _op("One office", _ok("office"), params=[_OFFICE])},
         "/api/offices/{office}/state": {"get": _op("The live state (as the WebSocket snapshot)", _ok("state"), params=[_OFFICE])},
-        "/api/offices/{office}/congestion": {"get": _op("Congestion per procedure (CORS open)", _ok("congestion"), params=[_OFFICE])},
+        "/api/offices/{office}/congestion": {"get": _op(
+            "Congestion per procedure, open or not, hours today (CORS open)", _ok("congestion", _ref("Congestion")),
+            params=[_OFFICE])},
         "/api/offices/{office}/service-model": {"get": _op(
             "Measured service times, the learned model and the current estimates (supervisor)", _ok("model"),
             params=[_OFFICE], staff=True)},
-        "/api/congestion": {"get": _op("Congestion of every office (CORS open)", _ok("congestion"))},
+        "/api/congestion": {"get": _op(
+            "Congestion of every office (CORS open)", _ok("{offices: [Congestion]}", {
+                "type": "object", "properties": {"offices": {"type": "array", "items": _ref("Congestion")}}}))},
         "/api/offices/{office}/tickets": {"post": {**_op(
             "Take a numbered ticket (no sign-in; a priority class needs staff)", _ok("issued", _ref("Issued")),
             params=[_OFFICE, _IDEM],

@@ -1,5 +1,6 @@
 // The public congestion page: GET /api/congestion (or one office) for the first paint, then the
-// WebSocket "congestion" view of each office keeps its rows current.
+// WebSocket "congestion" view of each office keeps its rows current. Each office says whether it
+// takes visitors now and its hours today; each procedure, the numbers being called.
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
@@ -22,16 +23,41 @@ function span(className, text) {
   return element;
 }
 
+/** "11月24日(火)" of the office's business day (YYYY-MM-DD), in the page's language. */
+function dayText(isoDate) {
+  const html = document.documentElement.lang || "ja";
+  return new Intl.DateTimeFormat(html, { month: "long", day: "numeric", weekday: "short", timeZone: "UTC" })
+    .format(new Date(`${isoDate}T12:00:00Z`));
+}
+
+/** Whether the office takes visitors now, and its hours today. */
+function receptionText(view) {
+  const hours = view.hours_today ? `${view.hours_today.opens}〜${view.hours_today.closes}` : "";
+  if (view.reception === "open") {
+    return hours ? t("congestion.reception_open", { hours }) : t("congestion.reception_open_always");
+  }
+  if (view.reception === "closed_today" || !hours) return t("congestion.reception_closed_today");
+  return t(`congestion.reception_${view.reception}`, { hours });
+}
+
 function render(view) {
   const body = $(`rows-${view.office}`);
   if (!body) return;
   const lang = currentLanguage();
+  const reception = $(`reception-${view.office}`);
+  if (view.reception) {
+    reception.textContent = receptionText(view);
+    reception.dataset.reception = view.reception;
+    reception.hidden = false;
+  }
+  if (view.date) $(`date-${view.office}`).textContent = dayText(view.date);
   body.replaceChildren(...view.procedures.map((p) => {
     const row = document.createElement("tr");
     row.dataset.procedure = p.id;
     row.dataset.level = p.paused ? "paused" : p.level;
     const name = (p.names && p.names[lang]) || p.name;
-    const estimate = p.paused ? [span("paused", t("congestion.paused"))] : [
+    const estimate = p.paused ? [span("paused", t("congestion.paused"))]
+      : view.open === false && typeof p.estimate_minutes !== "number" ? [span("closed", t("congestion.closed_short"))] : [
       span("estimate-minutes", typeof p.estimate_minutes !== "number" ? t("congestion.no_estimate")
         : p.estimate_minutes < 1 ? t("common.no_wait")
           : t("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) })),
@@ -40,8 +66,13 @@ function render(view) {
     const box = document.createElement("div");
     box.className = "estimate-box";
     box.append(...estimate);
+    const calling = document.createElement("div");
+    calling.className = "calling-box";
+    calling.dataset.label = t("congestion.now_calling");
+    calling.append(...((p.now_calling || []).length ? p.now_calling.map((number) => span("number calling-number", number))
+      : [span("calling-none", t("congestion.no_estimate"))]));
     row.append(cell("procedure-name", name), cell("waiting", t("congestion.waiting_count", { n: p.waiting })),
-               cell("estimate", box));
+               cell("estimate", box), cell("calling", calling));
     return row;
   }));
   $(`updated-${view.office}`).textContent = t("congestion.updated_at", { time: officeTime() });
