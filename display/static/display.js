@@ -3,7 +3,9 @@
 //
 // State is kept as the server keeps it (snapshot, then events in seq order); after any outage
 // live.js resubscribes and a fresh snapshot replaces everything, so the screen always shows the
-// truth without a reload. Every list is bounded; rendering is batched to one per frame.
+// truth without a reload. The public lobby view lists no waiting tickets: it gives the calls and
+// the number waiting per procedure (each ticket event brings the new counts), so what the display
+// keeps does not grow with the queue. Every list is bounded; rendering is batched to one per frame.
 
 import { LiveConnection, offlineSign } from "/static/common/live.js";
 import { pageData, t } from "/static/common/page.js";
@@ -25,7 +27,7 @@ const office = {
 
 const state = {
   ready: false,
-  waiting: new Map(),       // number -> procedure id
+  waitingCounts: {},        // procedure id -> how many wait
   active: new Map(),        // number -> public ticket (called or serving)
   recent: [],               // newest first, as the server sends it
   paused: new Set(),
@@ -50,7 +52,7 @@ document.addEventListener("keydown", () => announcer.unblock());
 // --- state -----------------------------------------------------------------------------------
 
 function applySnapshot(data) {
-  state.waiting = new Map(data.waiting.map((t) => [t.number, t.procedure]));
+  state.waitingCounts = data.waiting_counts || {};
   state.active = new Map(data.active.map((t) => [t.number, t]));
   state.recent = data.recent.slice(0, MAX_RECENT * 2);
   state.paused = new Set(data.paused);
@@ -73,12 +75,11 @@ function applySnapshot(data) {
 
 function applyEvent(event) {
   if (event.at) state.clockOffset = event.at - Date.now();
-  const ticket = event.ticket;
+  if (event.waiting_counts) state.waitingCounts = event.waiting_counts;
+  const ticket = event.ticket;      // only for a ticket that is or was at a counter
   if (ticket) {
-    state.waiting.delete(ticket.number);
     state.active.delete(ticket.number);
-    if (ticket.state === "waiting") state.waiting.set(ticket.number, ticket.procedure);
-    else if (ticket.state === "called" || ticket.state === "serving") state.active.set(ticket.number, ticket);
+    if (ticket.state === "called" || ticket.state === "serving") state.active.set(ticket.number, ticket);
   }
   if (event.type === "ticket.called" || event.type === "ticket.recalled") {
     const call = { number: ticket.number, counter: event.counter.id, procedure: ticket.procedure,
@@ -168,13 +169,11 @@ function renderRecent() {
 }
 
 function renderWaiting() {
-  const counts = new Map();
-  for (const procedure of state.waiting.values()) counts.set(procedure, (counts.get(procedure) || 0) + 1);
   const estimates = (state.estimates && state.estimates.procedures) || {};
   const rows = [...office.procedures.values()].map((procedure) => {
     const row = el("tr", "waiting-row");
     row.dataset.procedure = procedure.id;
-    const n = counts.get(procedure.id) || 0;
+    const n = state.waitingCounts[procedure.id] || 0;
     row.append(el("th", "waiting-name", procedure.name),
                el("td", "waiting-count", t("display.waiting_count", { n })));
     const estimate = estimates[procedure.id];
