@@ -12,38 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
+from bench_server import start_server  # benchmarks/ (scripts run from this folder)
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
-from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
-
-HERE = Path(__file__).parent
-BENCH_CONFIG = """
-[server]
-always_open = true
-data_dir = "data"
-
-[[offices]]
-id = "bench"
-name = "ベンチマーク"
-
-[[offices.procedures]]
-id = "application"
-name = "交付申請受付"
-number = { prefix = "A", width = 4 }
-service_minutes = 15
-
-[[offices.counters]]
-id = "1"
-procedures = ["application"]
-"""
-
+from stats import percentile
 
 
 async def issue_load(url: str, office: str, procedure: str, concurrency: int, total: int) -> dict[str, float]:
@@ -154,25 +128,9 @@ async def main() -> None:
     server = None
     url = args.url
     if url is None:
-        workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
-        (workdir / "bench.toml").write_text(BENCH_CONFIG, encoding="utf-8")
-        cli = [sys.executable, "-m", "queue_server"]
-        subprocess.run([*cli, "add-user", args.user, "--role", "contractor", "--config", str(workdir / "bench.toml"),
-                        "--password-stdin"], input=args.password + "\n", text=True, check=True, capture_output=True)
-        port = 18000 + os.getpid() % 1000
-        server = subprocess.Popen([*cli, "serve", "--config", str(workdir / "bench.toml"), "--port", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as s:
-            for _ in range(200):
-                try:
-                    async with s.get(f"{url}/api/offices") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+        server, url = await start_server(args.user, args.password)
     try:
-        print(f"# madoguchi API benchmark — {url}, {os.cpu_count()} cores")
+        print(f"# madoguchi API benchmark — {url}")
         await issue_load(url, args.office, args.procedure, 16, 300)  # warm-up
         print("\n| ticket issue | tickets | tickets/s | p50 ms | p99 ms |\n|---|---|---|---|---|")
         for concurrency in (1, 16):

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
-from api_load import BENCH_CONFIG  # the same one-counter benchmark office
+from bench_server import BENCH_CONFIG  # the same one-counter benchmark office
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 

@@ -24,7 +24,7 @@ async def test_ticket_goes_from_issue_to_done_and_every_step_is_an_event(staff: 
     await ws.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
     assert (await receive(ws, "result"))["success"] is True
     snapshot = await receive(ws, "snapshot")
-    assert snapshot["id"] == 1 and snapshot["data"]["waiting"] == []
+    assert snapshot["id"] == 1 and snapshot["data"]["waiting_counts"] == {}
     seq = snapshot["seq"]
 
     issued = await visitor.issue("pickup", lang="en")
@@ -48,7 +48,10 @@ async def test_ticket_goes_from_issue_to_done_and_every_step_is_an_event(staff: 
     assert [e["seq"] for e in received] == list(range(seq + 1, seq + 1 + len(received)))
     events = [e for e in received if e["event"]["type"].startswith("ticket.")]
     assert [e["event"]["type"] for e in events] == expected
-    assert all(e["event"]["ticket"]["number"] == "300" for e in events)
+    # The lobby lists no waiting tickets: the issue is a new count, each later step names the ticket.
+    assert "ticket" not in events[0]["event"] and events[0]["event"]["waiting_counts"] == {"pickup": 1}
+    assert all(e["event"]["ticket"]["number"] == "300" for e in events[1:])
+    assert events[1]["event"]["waiting_counts"] == {}
     assert events[1]["event"]["counter"]["id"] == "2"
     # Events are public: they never carry the visitor's status token or the staff member's name.
     assert all(issued["token"] not in str(e) and "actor" not in e["event"] for e in events)

@@ -47,13 +47,14 @@ async def _issue_kill_restart(server: ServerProcess, tmp_path: Path, acknowledge
         os.kill(valkey_pid, signal.SIGKILL)
 
         await server.start()
+        # The staff account also survived; its view lists the waiting tickets.
+        csrf = await sign_in(session, server.url, "staff")
         async with session.get(f"{server.url}/api/offices/main/state") as r:
             state = await r.json()
         assert [t["number"] for t in state["waiting"]] == acknowledged
         async with session.post(f"{server.url}/api/offices/main/tickets", json={"procedure": "application"}) as r:
             assert (await r.json())["ticket"]["number"] == "A041"  # numbering goes on, nothing reused
-        # The staff account also survived, and counters still work.
-        csrf = await sign_in(session, server.url, "staff")
+        # Counters still work.
         async with session.post(f"{server.url}/api/offices/main/counters/1/open", headers={"X-CSRF-Token": csrf}) as r:
             assert r.status == 200
         async with session.post(f"{server.url}/api/offices/main/counters/1/call-next",

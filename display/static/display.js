@@ -5,7 +5,9 @@
 //
 // State is kept as the server keeps it (snapshot, then events in seq order); after any outage
 // live.js resubscribes and a fresh snapshot replaces everything, so the screen always shows the
-// truth without a reload. Every list is bounded; rendering is batched to one per frame.
+// truth without a reload. The public lobby view lists no waiting tickets: it gives the calls and
+// the number waiting per procedure (each ticket event brings the new counts), so what the display
+// keeps does not grow with the queue. Every list is bounded; rendering is batched to one per frame.
 
 import { LiveConnection, offlineSign } from "/static/common/live.js";
 import { pageData, t } from "/static/common/page.js";
@@ -28,7 +30,7 @@ const office = {
 
 const state = {
   ready: false,
-  waiting: new Map(),       // procedure id -> how many wait
+  waitingCounts: {},        // procedure id -> how many wait
   active: new Map(),        // number -> public ticket (called or serving)
   reception: null,          // from the congestion view: {reception: open|not_yet_open|ended|closed_today, hours_today}
   recent: [],               // newest first, as the server sends it
@@ -54,7 +56,7 @@ document.addEventListener("keydown", () => announcer.unblock());
 // --- state -----------------------------------------------------------------------------------
 
 function applySnapshot(data) {
-  state.waiting = new Map(Object.entries(data.waiting_counts || {}));
+  state.waitingCounts = data.waiting_counts || {};
   state.active = new Map(data.active.map((t) => [t.number, t]));
   state.recent = data.recent.slice(0, RECENT_KEPT);
   state.paused = new Set(data.paused);
@@ -77,13 +79,9 @@ function applySnapshot(data) {
 
 function applyEvent(event) {
   if (event.at) state.clockOffset = event.at - Date.now();
-  const ticket = event.ticket;
+  if (event.waiting_counts) state.waitingCounts = event.waiting_counts;
+  const ticket = event.ticket;      // only for a ticket that is or was at a counter
   if (ticket) {
-    // The lobby counts who waits per procedure: a ticket not at a counter before this event (and
-    // not just issued) was waiting in its procedure; a hand-over leaves a counter for a queue.
-    const wasWaiting = !state.active.has(ticket.number) && event.type !== "ticket.issued";
-    if (wasWaiting) countWaiting(ticket.procedure, -1);
-    if (ticket.state === "waiting") countWaiting(ticket.procedure, 1);
     state.active.delete(ticket.number);
     if (ticket.state === "called" || ticket.state === "serving") state.active.set(ticket.number, ticket);
   }
@@ -100,10 +98,6 @@ function applyEvent(event) {
     state.notice = event.notice || "";
   }
   scheduleRender();
-}
-
-function countWaiting(procedure, delta) {
-  state.waiting.set(procedure, Math.max(0, (state.waiting.get(procedure) || 0) + delta));
 }
 
 function applyReception(view) {
@@ -234,12 +228,11 @@ function renderRecent() {
 }
 
 function renderWaiting() {
-  const counts = state.waiting;
   const estimates = (state.estimates && state.estimates.procedures) || {};
   const rows = [...office.procedures.values()].map((procedure) => {
     const row = el("tr", "waiting-row");
     row.dataset.procedure = procedure.id;
-    const n = counts.get(procedure.id) || 0;
+    const n = state.waitingCounts[procedure.id] || 0;
     row.append(el("th", "waiting-name", procedure.name),
                el("td", "waiting-count", t("display.waiting_count", { n })));
     const estimate = estimates[procedure.id];

@@ -16,24 +16,61 @@ from .policy import queue_score
 
 RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
-PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
-                               "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason")
+STAFF_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
+                              "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason")
+"""What staff views (counter panels, staff-only endpoints) and the live state keep of a ticket."""
+PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "issued_at", "called_at", "started_at", "counter",
+                               "lang", "recalls")
+"""What anyone may see: numbers, times and codes. Never the hand-over reason (free text staff type, which
+may hold a name or a phone number), nor the priority class (it can tell a visitor's circumstances)."""
+PUBLIC_COUNTER_FIELDS: Final = ("id", "status", "ticket", "since")
+"""A counter as public views show it: not the user name of the staff member at it."""
+ACTIVE_STATES: Final = ("called", "serving")
 
 
 class GapError(Exception):
     """An event arrived out of sequence: the state must be rebuilt from a fresh snapshot."""
 
 
+def staff_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a ticket staff views show (hand-over reason included); no status token."""
+    return {k: ticket[k] for k in STAFF_TICKET_FIELDS if ticket.get(k) not in (None, "")}
+
+
 def public_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a ticket any view may show: numbers and times only, no status token."""
+    """The fields of a ticket any public view may show: numbers, codes and times only."""
     return {k: ticket[k] for k in PUBLIC_TICKET_FIELDS if ticket.get(k) not in (None, "")}
 
 
-def public_event(event: Mapping[str, Any]) -> dict[str, Any]:
-    """An event as the lobby, counters and third parties receive it."""
-    out = {k: v for k, v in event.items() if k not in ("ticket", "actor")}
+def public_counter(counter: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a counter any public view may show."""
+    return {k: counter[k] for k in PUBLIC_COUNTER_FIELDS if k in counter}
+
+
+def staff_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """An event as counter panels receive it: the ticket's staff fields, no status token or actor."""
+    out = {k: v for k, v in event.items() if k not in ("ticket", "actor") and not k.startswith("_")}
     if "ticket" in event:
-        out["ticket"] = public_ticket(event["ticket"])
+        out["ticket"] = staff_ticket(event["ticket"])
+    return out
+
+
+def public_event(event: Mapping[str, Any], waiting_counts: Mapping[str, int]) -> dict[str, Any]:
+    """An event as public views (lobby displays, third parties) receive it.
+
+    Public views keep no list of waiting tickets, so a ticket event carries the new waiting count per
+    procedure instead, and the ticket itself only when it is or was at a counter (the display must add
+    or remove a call). The hand-over's category is its procedures (``from`` → the ticket's procedure)."""
+    out = {k: v for k, v in event.items() if k not in ("ticket", "actor") and not k.startswith("_")}
+    if event.get("counter"):
+        out["counter"] = public_counter(event["counter"])
+    ticket = event.get("ticket")
+    if ticket is not None:
+        out["waiting_counts"] = dict(waiting_counts)
+        # Every event of a ticket at a counter (called, served, released, handed over, cancelled there)
+        # names the counter; issuing and cancelling a waiting ticket do not.
+        if ticket.get("state") in ACTIVE_STATES or event.get("counter"):
+            out["ticket"] = public_ticket(ticket)
     return out
 
 
@@ -63,8 +100,8 @@ class OfficeState:
         """Build the state from the store's snapshot."""
         return cls(
             office=office, seq=snap["seq"], day=snap["day"], calling_order=calling_order,
-            waiting={t["number"]: public_ticket(t) for t in snap["waiting"]},
-            active={t["number"]: public_ticket(t) for t in snap["active"]},
+            waiting={t["number"]: staff_ticket(t) for t in snap["waiting"]},
+            active={t["number"]: staff_ticket(t) for t in snap["active"]},
             counters={c["id"]: dict(c) for c in snap["counters"]},
             recent=list(snap["recent"])[:RECENT_CALLS], paused=set(snap["paused"]), notice=snap["notice"],
         )
@@ -88,9 +125,9 @@ class OfficeState:
             self.active.pop(number, None)
             state = ticket["state"]
             if state == "waiting":
-                self.waiting[number] = public_ticket(ticket)
+                self.waiting[number] = staff_ticket(ticket)
             elif state in ("called", "serving"):
-                self.active[number] = public_ticket(ticket)
+                self.active[number] = staff_ticket(ticket)
             elif state == "done":
                 self.done_today[ticket["procedure"]] = self.done_today.get(ticket["procedure"], 0) + 1
         if kind == "ticket.issued":
@@ -117,10 +154,12 @@ class OfficeState:
         return queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order), int(ticket["seq"])
 
     def waiting_counts(self) -> dict[str, int]:
-        """How many wait for each procedure."""
-        counts: dict[str, int] = {}
-        for t in self.waiting.values():
-            counts[t["procedure"]] = counts.get(t["procedure"], 0) + 1
+        """How many wait for each procedure (counted once per change: every public event carries it)."""
+        counts = self.derived.get("waiting_counts")
+        if counts is None:
+            counts = self.derived["waiting_counts"] = {}
+            for t in self.waiting.values():
+                counts[t["procedure"]] = counts.get(t["procedure"], 0) + 1
         return counts
 
     def changed(self) -> None:
@@ -149,12 +188,22 @@ class OfficeState:
             for p, outlook in self.estimates.get("procedures", {}).items()}}
 
     def snapshot(self, per_ticket_estimates: bool = True) -> dict[str, Any]:
-        """The full state, as sent to lobby displays and counter panels."""
+        """The full state for staff (counter panels, signed-in ``GET …/state``): every waiting ticket."""
         waiting = sorted(self.waiting.values(), key=self._sort_key)
         return {"office": self.office, "seq": self.seq, "day": self.day, "waiting": waiting,
                 "active": list(self.active.values()), "counters": list(self.counters.values()),
                 "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
                 "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(per_ticket_estimates)}
+
+    def lobby_snapshot(self) -> dict[str, Any]:
+        """The public state (lobby displays, anonymous ``GET …/state``): calls, counters, counts per
+        procedure and their estimates, never a list of the waiting tickets, so its size does not grow
+        with the queue (thousands of idle displays each get it)."""
+        return {"office": self.office, "seq": self.seq, "day": self.day,
+                "active": [public_ticket(t) for t in self.active.values()],
+                "counters": [public_counter(c) for c in self.counters.values()],
+                "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
+                "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(False)}
 
     def ticket_view(self, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What the visitor's phone shows: their own ticket, people ahead, numbers being called."""

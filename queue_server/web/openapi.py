@@ -108,7 +108,9 @@ SPEC: Final[dict[str, Any]] = {
         "/api/openapi.json": {"get": _op("This document", _ok("the OpenAPI document"))},
         "/api/offices": {"get": _op("Offices, their procedures, counters and hours today", _ok("offices"))},
         "/api/offices/{office}": {"get": _op("One office", _ok("office"), params=[_OFFICE])},
-        "/api/offices/{office}/state": {"get": _op("The live state (as the WebSocket snapshot)", _ok("state"), params=[_OFFICE])},
+        "/api/offices/{office}/state": {"get": _op(
+            "The live state: for anyone the lobby snapshot (calls, counts per procedure, estimates); for staff the "
+            "counter snapshot (every waiting ticket)", _ok("state"), params=[_OFFICE])},
         "/api/offices/{office}/congestion": {"get": _op(
             "Congestion per procedure, open or not, hours today (CORS open)", _ok("congestion", _ref("Congestion")),
             params=[_OFFICE])},

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..config import Office
 from ..domain.model import NotFound, Role
-from ..domain.state import public_ticket
+from ..domain.state import public_ticket, staff_ticket
 from .auth import SESSION_COOKIE, current_staff, require_counter_staff, require_staff
 from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE, TOKEN_GUESSES
 from .messages import ApiError, json_response
@@ -73,9 +73,11 @@ async def get_office(request: web.Request) -> web.Response:
 
 
 async def get_state(request: web.Request) -> web.Response:
-    """GET /api/offices/{office}/state — the live state (as the WebSocket snapshot)."""
+    """GET /api/offices/{office}/state — the live state, as the caller's WebSocket snapshot: the lobby's
+    (calls and counts) for anyone, the counter panels' (every waiting ticket, hand-over reasons) for staff."""
     office = _office(request)
-    return json_response(request.app[HUB].state(office.id).snapshot())
+    state = request.app[HUB].state(office.id)
+    return json_response(state.snapshot() if await current_staff(request) else state.lobby_snapshot())
 
 
 ISSUE_SCHEMA: Final = {
@@ -148,13 +150,14 @@ async def cancel_by_staff(request: web.Request) -> web.Response:
     await read_body(request, {})
     result = await request.app[STORE].cancel(office.id, request.match_info["number"], actor=staff.username,
                                             idem=_idem(request))
-    return json_response({"ticket": public_ticket(result["ticket"])})
+    return json_response({"ticket": staff_ticket(result["ticket"])})
 
 
 def _counter_answer(result: dict[str, Any]) -> web.Response:
+    """A counter action's answer: to the staff member at the counter, so with the staff fields."""
     body: dict[str, Any] = {"counter": result["counter"]}
     if "ticket" in result:
-        body["ticket"] = public_ticket(result["ticket"])
+        body["ticket"] = staff_ticket(result["ticket"])
     return json_response(body)
 
 

@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..domain.model import DomainError, NotFound
-from ..domain.state import OfficeState, public_event
+from ..domain.state import OfficeState, public_event, staff_event
 from ..live import Hub
 from .auth import current_staff, origin_allowed
 from .keys import CONFIG, HUB, STORE
@@ -38,6 +38,10 @@ SOCKET_SEND_BUFFER: Final = 64 * 1024
 RETRY_AFTER_SECONDS: Final = 10  # a refused connection: the page's reconnect backoff spaces its retries anyway
 
 CLOSE_TIMEOUT_SECONDS: Final = 1.0
+Outgoing = str | tuple[str, str]
+"""A message to send: whole, or an envelope's head and a body serialised once and shared by every
+subscriber. They are joined only as the message is written, so thousands of queued snapshots or
+events hold references to one copy of the body, not a copy each."""
 CONNECTIONS: Final = web.AppKey("ws_connections", set)
 """The live WebSocket connections, closed together at shutdown so a restart does not wait on them."""
 PER_ADDRESS: Final = web.AppKey("ws_per_address", dict)
@@ -61,7 +65,7 @@ class Connection:
         self.hub = hub
         self.request = request
         self.writer_task: asyncio.Task[None] | None = None
-        self.outgoing: asyncio.Queue[str] = asyncio.Queue(OUTGOING_QUEUE)
+        self.outgoing: asyncio.Queue[Outgoing] = asyncio.Queue(OUTGOING_QUEUE)
         self.subscriptions: dict[int, tuple[str, Subscription]] = {}
         self.closed = False
         server = request.app[CONFIG].server
@@ -84,7 +88,7 @@ class Connection:
             return True
         return False if self.tokens > -self.burst else None
 
-    def send(self, message: str) -> None:
+    def send(self, message: Outgoing) -> None:
         """Queue a message; never waits. A client that cannot keep up is dropped."""
         if self.closed:
             return
@@ -111,7 +115,7 @@ class Connection:
         """Drain the outgoing queue into the socket."""
         while True:
             message = await self.outgoing.get()
-            await self.ws.send_str(message)
+            await self.ws.send_str(message if isinstance(message, str) else f"{message[0]}{message[1]}}}")
 
     def add(self, sub_id: int, office: str, subscription: Subscription) -> None:
         """Register a subscription and send its snapshot in the same step."""
@@ -131,7 +135,10 @@ class Connection:
 
 
 class Subscription:
-    """A lobby or counter view: the office snapshot, then each public event."""
+    """A lobby or counter view: the office snapshot, then each event.
+
+    The lobby is public: its snapshot and events carry calls and counts per procedure, never the
+    waiting tickets or staff free text. Counter panels (staff) get every waiting ticket."""
 
     def __init__(self, conn: Connection, sub_id: int, view: str) -> None:
         self.conn = conn
@@ -145,9 +152,12 @@ class Subscription:
         return self.view == "counter"
 
     def on_snapshot(self, state: OfficeState) -> None:
-        """Send the whole office state."""
-        self.conn.send_json({"id": self.sub_id, "type": "snapshot", "view": self.view, "seq": state.seq,
-                             "data": state.snapshot(self.per_ticket)})
+        """Send the office state (serialised once per change and view kind, shared by all subscribers)."""
+        key = f"snapshot:{self.view}"
+        body = state.derived.get(key)
+        if body is None:
+            body = state.derived[key] = dumps(state.snapshot() if self.per_ticket else state.lobby_snapshot())
+        self.conn.send((f'{{"id":{self.sub_id},"type":"snapshot","view":"{self.view}","seq":{state.seq},"data":', body))
 
     def on_estimates(self, state: OfficeState) -> None:
         """Send fresh wait estimates (serialised once per view kind, shared by all subscribers)."""
@@ -157,28 +167,34 @@ class Subscription:
             body = state.derived[key] = dumps(state.public_estimates(self.per_ticket))
         if body != self.last_estimates:  # the lobby's whole-minute figures often stay the same
             self.last_estimates = body
-            self.conn.send(f'{{"id":{self.sub_id},"type":"estimates","seq":{state.seq},"data":{body}}}')
+            self.conn.send((f'{{"id":{self.sub_id},"type":"estimates","seq":{state.seq},"data":', body))
 
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
-        """Send one event; its JSON is built once per event and shared by all subscribers."""
-        body = _event_json(event)
-        self.conn.send(f'{{"id":{self.sub_id},"type":"event","seq":{event["seq"]},"event":{body}}}')
+        """Send one event; its JSON is built once per event and view kind, and shared by all subscribers."""
+        self.conn.send((f'{{"id":{self.sub_id},"type":"event","seq":{event["seq"]},"event":',
+                        _event_json(event, state, staff=self.per_ticket)))
 
 
-def _event_json(event: dict[str, Any]) -> str:
-    # Cache the serialised public event on the event itself: one dumps per event, not per client.
-    cached = event.get("_json")
+def _event_json(event: dict[str, Any], state: OfficeState, *, staff: bool) -> str:
+    # Cached on the event itself: one dumps per event and kind, not per client. The event is applied
+    # to ``state`` before any subscriber hears of it, so the public counts are the ones after it.
+    key = "_json_staff" if staff else "_json_public"
+    cached = event.get(key)
     if cached is None:
-        cached = event["_json"] = dumps(public_event({k: v for k, v in event.items() if k != "_json"}))
+        cached = event[key] = dumps(staff_event(event) if staff else public_event(event, state.waiting_counts()))
     return cached
 
 
 class ViewSubscription(Subscription):
     """A derived view (one ticket, congestion): the whole small view, sent again when it changes."""
 
-    def __init__(self, conn: Connection, sub_id: int, view: str, render: Callable[[OfficeState], dict[str, Any]]) -> None:
+    def __init__(self, conn: Connection, sub_id: int, view: str, render: Callable[[OfficeState], dict[str, Any]],
+                 shared: str | None = None) -> None:
         super().__init__(conn, sub_id, view)
         self.render = render
+        self.shared = shared
+        """Set for a view that is the same for every subscriber (congestion): it is serialised once per
+        change and kept in ``OfficeState.derived`` under this key."""
         self.last: dict[str, Any] | None = None
 
     def on_snapshot(self, state: OfficeState) -> None:
@@ -193,9 +209,14 @@ class ViewSubscription(Subscription):
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
         """Send the view if it changed."""
         data = self.render(state)
-        if data != self.last:
-            self.last = data
-            self.conn.send_json({"id": self.sub_id, "type": "view", "view": self.view, "seq": state.seq, "data": data})
+        if data is self.last or data == self.last:
+            return
+        self.last = data
+        if self.shared is None:
+            body = dumps(data)
+        elif (body := state.derived.get(self.shared)) is None:
+            body = state.derived[self.shared] = dumps(data)
+        self.conn.send((f'{{"id":{self.sub_id},"type":"view","view":"{self.view}","seq":{state.seq},"data":', body))
 
 
 class TicketSubscription(ViewSubscription):
@@ -238,7 +259,8 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
     else:
         from .congestion import congestion_view
 
-        conn.add(sub_id, office, ViewSubscription(conn, sub_id, view, lambda state: congestion_view(request.app, state)))
+        conn.add(sub_id, office, ViewSubscription(conn, sub_id, view, lambda state: congestion_view(request.app, state),
+                                                  shared="congestion:json"))
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

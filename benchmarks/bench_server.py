@@ -1,0 +1,57 @@
+"""Start a madoguchi server for a benchmark: a benchmark office, a staff user, embedded Valkey.
+
+Shared by the benchmark scripts (run from this folder's parent: ``.venv/bin/python benchmarks/x.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import aiohttp
+
+BENCH_CONFIG = """
+[server]
+always_open = true
+data_dir = "data"
+
+[[offices]]
+id = "bench"
+name = "ベンチマーク"
+
+[[offices.procedures]]
+id = "application"
+name = "交付申請受付"
+number = { prefix = "A", width = 4 }
+service_minutes = 15
+
+[[offices.counters]]
+id = "1"
+procedures = ["application"]
+"""
+
+
+async def start_server(user: str, password: str, config: str = BENCH_CONFIG) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m queue_server serve`` on a fresh data folder; return the process and its URL once it answers."""
+    workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
+    (workdir / "bench.toml").write_text(config, encoding="utf-8")
+    cli = [sys.executable, "-m", "queue_server"]
+    subprocess.run([*cli, "add-user", user, "--role", "contractor", "--config", str(workdir / "bench.toml"),
+                    "--password-stdin"], input=password + "\n", text=True, check=True, capture_output=True)
+    port = 18000 + os.getpid() % 1000
+    server = subprocess.Popen([*cli, "serve", "--config", str(workdir / "bench.toml"), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as s:
+        for _ in range(200):
+            try:
+                async with s.get(f"{url}/api/offices") as r:
+                    if r.status == 200:
+                        break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
+    return server, url
