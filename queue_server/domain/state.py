@@ -3,6 +3,10 @@
 Each server process keeps one :class:`OfficeState` per office, fed by the event stream; every
 WebSocket view (lobby, counter, one ticket, congestion) is computed from it without touching
 Redis, so a snapshot is taken and a subscription made with no await in between.
+
+The state keeps each ticket's staff fields (``staff_ticket``); what leaves it for a public view goes
+through ``public_ticket``/``public_counter``/``public_event`` (numbers, codes, times, counts), and the
+lobby's snapshot holds counts rather than the waiting tickets, so it does not grow with the queue.
 """
 
 from __future__ import annotations

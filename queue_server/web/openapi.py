@@ -65,8 +65,11 @@ SPEC: Final[dict[str, Any]] = {
             "Ticket": {"type": "object", "required": ["number", "procedure", "state"], "properties": {
                 "number": {"type": "string"}, "procedure": {"type": "string"},
                 "state": {"type": "string", "enum": ["waiting", "called", "serving", "done", "no_show", "cancelled"]},
-                "priority": {"type": "integer"}, "issued_at": {"type": "integer", "description": "epoch ms"},
-                "called_at": {"type": "integer"}, "counter": {"type": "string"}, "lang": {"type": "string"}}},
+                "priority": {"type": "integer", "description": "staff answers only"},
+                "issued_at": {"type": "integer", "description": "epoch ms"},
+                "called_at": {"type": "integer"}, "counter": {"type": "string"}, "lang": {"type": "string"},
+                "handed_over_from": {"type": "string", "description": "staff answers only"},
+                "hand_over_reason": {"type": "string", "description": "staff answers only: free text, never public"}}},
             "Counter": {"type": "object", "required": ["id", "status"], "properties": {
                 "id": {"type": "string"}, "status": {"type": "string", "enum": ["open", "paused", "closed"]},
                 "ticket": {"type": "string", "description": "DAY|NUMBER of the current ticket"},
