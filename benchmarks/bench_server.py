@@ -18,6 +18,8 @@ BENCH_CONFIG = """
 [server]
 always_open = true
 data_dir = "data"
+# api_load.py's thousand displays all connect from 127.0.0.1; real displays each have an address.
+ws_connections_per_address = 20000
 
 [[offices]]
 id = "bench"
