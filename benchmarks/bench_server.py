@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -37,23 +38,37 @@ procedures = ["application"]
 """
 
 
-async def start_server(user: str, password: str, config: str = BENCH_CONFIG) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``python -m queue_server serve`` on a fresh data folder; return the process and its URL once it answers."""
+async def start_server(user: str, password: str, config: str = BENCH_CONFIG,
+                       tree: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m queue_server serve`` on a fresh data folder, from ``tree`` (another checkout, to
+    compare) or this one, with one contractor ``user``; return the process and its URL once it answers."""
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
     (workdir / "bench.toml").write_text(config, encoding="utf-8")
     cli = [sys.executable, "-m", "queue_server"]
+    where: dict[str, Any] = {} if tree is None else {"cwd": tree, "env": {**os.environ, "PYTHONPATH": str(tree)}}
     subprocess.run([*cli, "add-user", user, "--role", "contractor", "--config", str(workdir / "bench.toml"),
-                    "--password-stdin"], input=password + "\n", text=True, check=True, capture_output=True)
+                    "--password-stdin"], input=password + "\n", text=True, check=True, capture_output=True, **where)
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen([*cli, "serve", "--config", str(workdir / "bench.toml"), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **where)
     url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_up(url)
+    except BaseException:
+        server.kill()
+        raise
+    return server, url
+
+
+async def wait_until_up(url: str) -> None:
+    """Poll until the server answers (30 s at most)."""
     async with aiohttp.ClientSession() as s:
-        for _ in range(200):
+        for _ in range(300):
             try:
                 async with s.get(f"{url}/api/offices") as r:
                     if r.status == 200:
-                        break
+                        return
             except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
-    return server, url
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"no server at {url}")

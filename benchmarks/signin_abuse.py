@@ -20,16 +20,13 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 import aiohttp
-from bench_server import BENCH_CONFIG  # the same one-counter benchmark office
+from bench_server import start_server  # the same one-counter benchmark office
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
@@ -138,35 +135,6 @@ async def run(url: str, seconds: float) -> list[Phase]:
     return phases
 
 
-def start_server(tree: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A server from ``tree`` with the benchmark office and one staff user."""
-    workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
-    (workdir / "bench.toml").write_text(BENCH_CONFIG, encoding="utf-8")
-    cli = [sys.executable, "-m", "queue_server"]
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    subprocess.run([*cli, "add-user", USER, "--role", "contractor", "--config", str(workdir / "bench.toml"),
-                    "--password-stdin"], input=PASSWORD + "\n", text=True, check=True, capture_output=True,
-                   cwd=tree, env=env)
-    port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen([*cli, "serve", "--config", str(workdir / "bench.toml"), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tree, env=env)
-    return server, f"http://127.0.0.1:{port}"
-
-
-async def wait_until_up(url: str) -> None:
-    """Poll until the server answers."""
-    async with aiohttp.ClientSession() as s:
-        for _ in range(300):
-            try:
-                async with s.get(f"{url}/api/offices") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"no server at {url}")
-
-
 def ms(values: list[float], q: float) -> str:
     return f"{percentile(values, q) * 1000:.1f}" if values else "–"
 
@@ -180,9 +148,8 @@ async def main() -> None:
     commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "not a git checkout"
     print_calibration()  # before the server and its load start
-    server, url = start_server(tree)
+    server, url = await start_server(USER, PASSWORD, tree=tree)
     try:
-        await wait_until_up(url)
         print(f"# sign-in abuse — server from {tree} ({commit})")
         phases = await run(url, args.seconds)
     finally:
