@@ -141,7 +141,8 @@ class Ticket:
     """A numbered ticket as stored: no names, no My Numbers, only numbers and times.
 
     ``seq`` is the office-day issue order; ``order`` is the place in line, equal to ``seq`` unless
-    a hand-over sent the ticket to the back. Times are epoch milliseconds.
+    a hand-over sent the ticket to the back; ``returning`` marks a visitor handed over with their
+    place kept (called before tickets not yet served, see ``policy``). Times are epoch milliseconds.
     """
 
     number: str
@@ -160,6 +161,7 @@ class Ticket:
     recalls: int = 0
     handed_over_from: str | None = None
     hand_over_reason: str | None = None
+    returning: bool = False
 
 
 MAX_PRIORITY: Final = 9

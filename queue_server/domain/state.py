@@ -17,7 +17,8 @@ from .policy import queue_score
 RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
 PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
-                               "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason")
+                               "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason",
+                               "returning")
 
 
 class GapError(Exception):
@@ -114,7 +115,8 @@ class OfficeState:
         return {p: float(sum(1 for t in times if t >= since)) for p, times in self.issued_at.items()}
 
     def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
-        return queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order), int(ticket["seq"])
+        return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order,
+                            bool(ticket.get("returning"))), int(ticket["seq"]))
 
     def waiting_counts(self) -> dict[str, int]:
         """How many wait for each procedure."""

@@ -12,9 +12,10 @@ from queue_server.domain.policy import check_transition, choose_next, people_ahe
 from queue_server.domain.state import GapError, OfficeState
 
 
-def ticket(number: str, procedure: str, seq: int, priority: int = 0, order: int | None = None) -> Ticket:
+def ticket(number: str, procedure: str, seq: int, priority: int = 0, order: int | None = None,
+           returning: bool = False) -> Ticket:
     return Ticket(number=number, procedure=procedure, state=TicketState.WAITING, seq=seq,
-                  order=seq if order is None else order, issued_at=seq, priority=priority)
+                  order=seq if order is None else order, issued_at=seq, priority=priority, returning=returning)
 
 
 QUEUES = {
@@ -41,6 +42,23 @@ def test_counter_procedure_order_empties_the_first_procedure_first() -> None:
 def test_a_handed_over_ticket_keeps_its_place_by_original_order() -> None:
     queues = {"review": [ticket("R001", "review", 5), ticket("301", "review", 9, order=2)]}
     assert choose_next(queues, ("review",), CallingOrder.PRIORITY_THEN_WAITED).number == "301"
+
+
+def test_a_visitor_handed_over_with_their_place_is_called_before_older_tickets_not_yet_served() -> None:
+    # Counter 6 serves the city-staff queue and PIN resets: 305 was handed over to city staff after
+    # waiting once; P001 came earlier but has not been at a counter yet.
+    queues = {"pin_reset": [ticket("P001", "pin_reset", 1)],
+              "review": [ticket("305", "review", 9, order=4, returning=True)]}
+    for order in (CallingOrder.PRIORITY_THEN_WAITED, CallingOrder.WAITED):
+        assert choose_next(queues, ("pin_reset", "review"), order).number == "305"
+    # The office's own procedure order still comes first, and so does a higher priority class.
+    assert choose_next(queues, ("pin_reset", "review"), CallingOrder.COUNTER_PROCEDURE_ORDER).number == "P001"
+    queues["pin_reset"].append(ticket("P002", "pin_reset", 2, priority=1))
+    assert choose_next(queues, ("pin_reset", "review"), CallingOrder.PRIORITY_THEN_WAITED).number == "P002"
+    # Among returning visitors, the original place decides; in its queue nobody new is ahead of one.
+    queues["review"] += [ticket("306", "review", 10, order=3, returning=True), ticket("R001", "review", 2)]
+    assert choose_next(queues, ("review",), CallingOrder.PRIORITY_THEN_WAITED).number == "306"
+    assert people_ahead(queues["review"][0], queues["review"], CallingOrder.PRIORITY_THEN_WAITED) == 1
 
 
 def test_people_ahead_counts_only_the_same_queue_called_earlier() -> None:

@@ -14,7 +14,7 @@ local D = O .. 'd:' .. req.day .. ':'
 local now = req.now
 
 local NUMERIC = {seq = true, order = true, priority = true, issued_at = true, called_at = true,
-                 started_at = true, finished_at = true, recalls = true, score = true}
+                 started_at = true, finished_at = true, recalls = true, score = true, returning = true}
 local ALLOWED_FROM = {
   call = {waiting = true}, recall = {called = true}, start = {called = true},
   finish = {serving = true}, no_show = {called = true},
@@ -81,9 +81,13 @@ local function check_state(op, t)
   return nil
 end
 
-local function score_of(priority, order)
-  if req.calling_order == 'waited' then return order end
-  return (9 - priority) * 1000000000 + order
+-- policy.queue_score: a returning visitor (handed over, place kept) comes before every ticket of
+-- its priority class not yet served; priority classes are two tiers apart.
+local TIER = 1000000000
+local function score_of(priority, order, returning)
+  local tier = (returning == 1) and 0 or TIER
+  if req.calling_order == 'waited' then return tier + order end
+  return (9 - priority) * 2 * TIER + tier + order
 end
 
 local function set_ticket(t, fields)
@@ -258,12 +262,17 @@ function ops.hand_over()
   if err then return err end
   local from = t.procedure
   local order = t.order
-  if req.keep_place == false then order = redis.call('INCR', D .. 'seq') end
-  local score = score_of(t.priority, order)
-  redis.call('HDEL', ticket_key(t.day, t.number), 'counter', 'called_at', 'started_at')
-  t.counter, t.called_at, t.started_at = nil, nil, nil
-  set_ticket(t, {state = 'waiting', procedure = req.to, order = order, score = score, recalls = 0,
-                 handed_over_from = from, hand_over_reason = req.reason or ''})
+  -- Place kept: the visitor has waited once already and is called before those not yet served.
+  -- To the back of the line: a fresh place, as a new ticket (see policy.py).
+  local returning = 1
+  if req.keep_place == false then order, returning = redis.call('INCR', D .. 'seq'), 0 end
+  local score = score_of(t.priority, order, returning)
+  redis.call('HDEL', ticket_key(t.day, t.number), 'counter', 'called_at', 'started_at', 'returning')
+  t.counter, t.called_at, t.started_at, t.returning = nil, nil, nil, nil
+  local fields = {state = 'waiting', procedure = req.to, order = order, score = score, recalls = 0,
+                  handed_over_from = from, hand_over_reason = req.reason or ''}
+  if returning == 1 then fields.returning = 1 end
+  set_ticket(t, fields)
   redis.call('ZADD', D .. 'q:' .. req.to, score, t.number)
   return release(c, t, 'ticket.handed_over', {from = from})
 end
