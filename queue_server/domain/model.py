@@ -41,7 +41,8 @@ class Conflict(DomainError):
 
 
 class TicketState(enum.StrEnum):
-    """Where a ticket is in its life: waiting → called → serving → done (or no-show, cancelled)."""
+    """Where a ticket is in its life: waiting → called → serving → done (or no-show, cancelled), or
+    expired: still open when its business day ended (closed out at midnight, see ``policy``)."""
 
     WAITING = "waiting"
     CALLED = "called"
@@ -49,6 +50,7 @@ class TicketState(enum.StrEnum):
     DONE = "done"
     NO_SHOW = "no_show"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class CounterStatus(enum.StrEnum):

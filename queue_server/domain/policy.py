@@ -92,6 +92,10 @@ ALLOWED_FROM: Final[Mapping[str, frozenset[TicketState]]] = {
     "no_show": frozenset({TicketState.CALLED}),
     "cancel": frozenset({TicketState.WAITING, TicketState.CALLED}),
     "hand_over": frozenset({TicketState.CALLED, TicketState.SERVING}),
+    # The day's end: a ticket still open when its business day ends is closed out as expired, never
+    # carried into the next day (numbers restart; offices close hours before midnight, so these are
+    # few: forgotten finishes and visitors who left without a word). ``ops.lua`` close_day.
+    "expire": frozenset({TicketState.WAITING, TicketState.CALLED, TicketState.SERVING}),
 }
 
 _VERBS: Final = {
@@ -102,6 +106,7 @@ _VERBS: Final = {
     "no_show": "mark as no-show",
     "cancel": "cancel",
     "hand_over": "hand over",
+    "expire": "close out",
 }
 
 

@@ -3,6 +3,9 @@
 Each server process keeps one :class:`OfficeState` per office, fed by the event stream; every
 WebSocket view (lobby, counter, one ticket, congestion) is computed from it without touching
 Redis, so a snapshot is taken and a subscription made with no await in between.
+
+Numbers restart every business day, so a ticket is known by its day and number
+(:func:`ticket_key`, the same ``DAY|NUMBER`` a counter's ``ticket`` field holds).
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
 PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
                                "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason",
-                               "returning")
+                               "returning", "day", "expired_from")
 
 
 class GapError(Exception):
     """An event arrived out of sequence: the state must be rebuilt from a fresh snapshot."""
+
+
+def ticket_key(day: str, number: str) -> str:
+    """How the live state knows a ticket: ``DAY|NUMBER`` (numbers restart each day)."""
+    return f"{day}|{number}"
 
 
 def public_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,7 +55,9 @@ class OfficeState:
     day: str
     calling_order: CallingOrder
     waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Waiting tickets by :func:`ticket_key`."""
     active: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Called and serving tickets by :func:`ticket_key`."""
     counters: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent: list[dict[str, Any]] = field(default_factory=list)
     paused: set[str] = field(default_factory=set)
@@ -62,10 +72,11 @@ class OfficeState:
     @classmethod
     def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder) -> OfficeState:
         """Build the state from the store's snapshot."""
+        day = snap["day"]
         return cls(
-            office=office, seq=snap["seq"], day=snap["day"], calling_order=calling_order,
-            waiting={t["number"]: public_ticket(t) for t in snap["waiting"]},
-            active={t["number"]: public_ticket(t) for t in snap["active"]},
+            office=office, seq=snap["seq"], day=day, calling_order=calling_order,
+            waiting={ticket_key(t.get("day", day), t["number"]): public_ticket(t) for t in snap["waiting"]},
+            active={ticket_key(t.get("day", day), t["number"]): public_ticket(t) for t in snap["active"]},
             counters={c["id"]: dict(c) for c in snap["counters"]},
             recent=list(snap["recent"])[:RECENT_CALLS], paused=set(snap["paused"]), notice=snap["notice"],
         )
@@ -80,18 +91,20 @@ class OfficeState:
         self.seq = seq
         self.changed()
         kind = event["type"]
+        if event.get("day", self.day) > self.day:
+            self.start_day(event["day"])  # the first event of a new day, whichever process made it
         if "counter" in event and event["counter"]:
             self.counters[event["counter"]["id"]] = dict(event["counter"])
         ticket = event.get("ticket")
         if ticket is not None:
-            number = ticket["number"]
-            self.waiting.pop(number, None)
-            self.active.pop(number, None)
+            key = ticket_key(ticket.get("day", self.day), ticket["number"])
+            self.waiting.pop(key, None)
+            self.active.pop(key, None)
             state = ticket["state"]
             if state == "waiting":
-                self.waiting[number] = public_ticket(ticket)
+                self.waiting[key] = public_ticket(ticket)
             elif state in ("called", "serving"):
-                self.active[number] = public_ticket(ticket)
+                self.active[key] = public_ticket(ticket)
             elif state == "done":
                 self.done_today[ticket["procedure"]] = self.done_today.get(ticket["procedure"], 0) + 1
         if kind == "ticket.issued":
@@ -100,14 +113,34 @@ class OfficeState:
             if len(times) > ISSUE_HISTORY:
                 del times[: len(times) - ISSUE_HISTORY]
         if kind in ("ticket.called", "ticket.recalled"):
-            call = {"number": ticket["number"], "counter": event["counter"]["id"], "procedure": ticket["procedure"],
-                    "lang": ticket.get("lang", "ja"), "at": event["at"], "recall": kind == "ticket.recalled"}
+            call = {"number": ticket["number"], "day": ticket.get("day", self.day), "counter": event["counter"]["id"],
+                    "procedure": ticket["procedure"], "lang": ticket.get("lang", "ja"), "at": event["at"],
+                    "recall": kind == "ticket.recalled"}
             self.recent = [call, *self.recent][:RECENT_CALLS]
+        elif kind == "day.closed":
+            # The store closed the day out (its tickets left the state with start_day above): the
+            # counters that held one are free.
+            for counter in event.get("counters") or ():
+                self.counters[counter["id"]] = dict(counter)
         elif kind == "procedure.updated":
             (self.paused.add if event["paused"] else self.paused.discard)(event["procedure"])
         elif kind == "notice.updated":
             self.notice = event["notice"]
         return True
+
+    def start_day(self, day: str) -> None:
+        """Move to business day ``day``: the earlier days' tickets and calls leave the live state.
+
+        The store closes those days out before the first step of the new day (``day.closed``), so
+        nothing still open is lost here; a process may only learn of the new day from a later event.
+        """
+        self.day = day
+        self.done_today = {}
+        first_key = ticket_key(day, "")
+        self.waiting = {k: t for k, t in self.waiting.items() if k >= first_key}
+        self.active = {k: t for k, t in self.active.items() if k >= first_key}
+        self.recent = [c for c in self.recent if c.get("day", day) >= day]
+        self.changed()
 
     def issued_last_hour(self, now_ms: int) -> dict[str, float]:
         """Tickets issued per procedure in the last hour (the walk-in rate the estimator extrapolates)."""
@@ -129,17 +162,18 @@ class OfficeState:
         """Forget the derived values (the state or its estimates changed)."""
         self.derived.clear()
 
-    def ahead(self, number: str) -> int | None:
-        """How many in the same queue will be called before ticket ``number`` (None if not waiting)."""
+    def ahead(self, number: str, day: str | None = None) -> int | None:
+        """How many in the same queue will be called before ticket ``number`` of ``day`` (default: the
+        state's day); None if it is not waiting."""
         places = self.derived.get("ahead")
         if places is None:
             # Every waiting ticket's place, sorted once per change: thousands of phones may ask.
             places = self.derived["ahead"] = {}
             seen: dict[str, int] = {}
-            for t in sorted(self.waiting.values(), key=self._sort_key):
-                places[t["number"]] = seen.get(t["procedure"], 0)
-                seen[t["procedure"]] = places[t["number"]] + 1
-        return places.get(number)
+            for key, t in sorted(self.waiting.items(), key=lambda item: self._sort_key(item[1])):
+                places[key] = seen.get(t["procedure"], 0)
+                seen[t["procedure"]] = places[key] + 1
+        return places.get(ticket_key(day or self.day, number))
 
     def public_estimates(self, per_ticket: bool) -> dict[str, Any]:
         """The estimates a view shows: all of them for counters; for the lobby each procedure's, in whole
@@ -158,16 +192,21 @@ class OfficeState:
                 "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
                 "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(per_ticket_estimates)}
 
-    def ticket_view(self, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """What the visitor's phone shows: their own ticket, people ahead, numbers being called."""
-        current = self.waiting.get(number) or self.active.get(number) or (ticket and public_ticket(ticket)) or {}
+    def ticket_view(self, day: str, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the visitor's phone shows: their own ticket (``number`` of business day ``day``; ``ticket``
+        is its last known copy), people ahead, numbers being called on its day."""
+        key = ticket_key(day, number)
+        current = self.waiting.get(key) or self.active.get(key) or (ticket and public_ticket(ticket)) or {}
+        today = day == self.day
         return {
             "number": number,
+            "day": day,
             "procedure": current.get("procedure"),
             "lang": current.get("lang", "ja"),
             "state": current.get("state", "done"),
             "counter": current.get("counter") if current.get("state") in ("called", "serving") else None,
-            "ahead": self.ahead(number),
-            "now_calling": [{"number": c["number"], "counter": c["counter"]} for c in self.recent[:3]],
-            "estimate": self.estimates.get("tickets", {}).get(number),
+            "ahead": self.ahead(number, day),
+            # Another day's calls are not this ticket's: the same number may be called again today.
+            "now_calling": [{"number": c["number"], "counter": c["counter"]} for c in self.recent[:3]] if today else [],
+            "estimate": self.estimates.get("tickets", {}).get(number) if today else None,
         }

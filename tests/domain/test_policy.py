@@ -113,3 +113,35 @@ def test_office_state_follows_events_and_detects_a_gap() -> None:
     assert state.recent[0]["number"] == "301" and state.recent[0]["counter"] == "4"
     with pytest.raises(GapError):
         state.apply(_event(5, number="303", procedure="pickup"))
+
+
+def test_office_state_knows_tickets_by_day_and_number() -> None:
+    # Yesterday's 100 still at counter 3 (as data from before the day's close-out could have it)…
+    yesterday = {"number": "100", "day": "20261201", "procedure": "pickup", "state": "called", "counter": "3",
+                 "seq": 9, "order": 9}
+    state = OfficeState.from_snapshot("o", {
+        "seq": 0, "day": "20261202", "waiting": [], "active": [yesterday], "recent": [], "paused": [], "notice": "",
+        "counters": [{"id": "3", "status": "open", "ticket": "20261201|100"}]}, CallingOrder.PRIORITY_THEN_WAITED)
+    # …and today's first ticket, also 100: neither replaces the other.
+    state.apply({**_event(1, number="100", day="20261202", procedure="pickup"), "day": "20261202"})
+    assert state.ticket_view("20261201", "100", yesterday)["state"] == "called"
+    today = state.ticket_view("20261202", "100")
+    assert (today["state"], today["ahead"]) == ("waiting", 0)
+    assert state.ahead("100", "20261201") is None
+
+
+def test_the_first_event_of_a_new_day_moves_the_office_state_to_it() -> None:
+    state = OfficeState(office="o", seq=0, day="20261201", calling_order=CallingOrder.PRIORITY_THEN_WAITED)
+    state.apply({"seq": 1, "type": "ticket.called", "office": "o", "at": 1, "day": "20261201",
+                 "ticket": {"number": "100", "day": "20261201", "procedure": "pickup", "state": "called",
+                            "seq": 1, "order": 1},
+                 "counter": {"id": "3", "status": "open", "ticket": "20261201|100"}})
+    state.apply({"seq": 2, "type": "day.closed", "office": "o", "at": 2, "day": "20261202", "closed": "20261201",
+                 "expired": ["100"], "counters": [{"id": "3", "status": "open"}]})
+    assert state.day == "20261202" and state.active == {} and state.recent == []
+    assert state.counters["3"].get("ticket") is None
+    state.apply({**_event(3, number="100", day="20261202", procedure="pickup"), "day": "20261202"})
+    assert list(state.waiting) == ["20261202|100"]
+    # Yesterday's ticket is not today's: its phone shows what the store says, no calls of today.
+    view = state.ticket_view("20261201", "100", {"number": "100", "state": "expired", "procedure": "pickup"})
+    assert (view["state"], view["ahead"], view["now_calling"]) == ("expired", None, [])
