@@ -22,6 +22,7 @@ from queue_server.clock import Clock
 from queue_server.config import Config
 from queue_server.domain.model import Role
 from queue_server.store.embedded import EmbeddedRedis
+from queue_server.store.redis_store import QueueStore
 from queue_server.web.app import init_app
 from queue_server.web.keys import ACCOUNTS, CLOCK, STORE
 
@@ -250,3 +251,22 @@ async def test_servers_started_the_next_morning_close_out_what_the_day_left_open
     finally:
         await asyncio.gather(*(p.stop() for p in processes))
         await valkey.stop()
+
+
+async def test_a_step_computed_before_midnight_that_runs_after_the_change_works_on_the_new_day(
+        config: Config, valkey_url: str, key_prefix: str) -> None:
+    """Two processes' requests straddle midnight: the later-arriving one must not reopen the closed day."""
+    redis = Redis.from_url(valkey_url)
+    after = QueueStore(redis, config, Clock("Asia/Tokyo", offset_to(MIDNIGHT + dt.timedelta(seconds=1))), key_prefix)
+    before = QueueStore(redis, config, Clock("Asia/Tokyo", offset_to(MIDNIGHT - dt.timedelta(seconds=1))), key_prefix)
+    try:
+        yesterday = await before.issue("main", "pickup")
+        assert yesterday["ticket"]["day"] == "20261201"
+        assert (await after.issue("main", "pickup"))["ticket"]["day"] == "20261202"  # closes out the 1st
+        late = await before.issue("main", "pickup")  # computed at 23:59:59, run after the change
+        assert (late["ticket"]["day"], late["ticket"]["number"]) == ("20261202", "301")
+        assert (await before.ticket("main", "20261201", "300"))["state"] == "expired"
+        assert await before.start_day("main") == "20261202"
+        assert len(await stream_events(valkey_url, key_prefix, "day.closed")) == 1
+    finally:
+        await redis.aclose()
