@@ -20,7 +20,7 @@ from aiohttp import web
 
 from queue_server.config import Office
 from queue_server.domain.model import NotFound
-from queue_server.domain.state import OfficeState
+from queue_server.domain.state import OfficeState, ticket_key
 from queue_server.speech.phrases import JAPANESE, PhraseError
 from queue_server.web.keys import HUB, STORE
 from queue_server.web.messages import ApiError, json_response
@@ -49,7 +49,7 @@ QUERY_SCHEMA: Final = {
 
 def _called(state: OfficeState, number: str, counter: str) -> dict[str, Any] | None:
     """The ticket ``number`` as called to ``counter`` (now active, or among the recent calls)."""
-    active = state.active.get(number)
+    active = state.active.get(ticket_key(state.day, number))
     if active is not None and active.get("counter") == counter:
         return active
     return next((c for c in state.recent if c["number"] == number and c["counter"] == counter), None)

@@ -15,6 +15,7 @@ from typing import Final
 from aiohttp import web
 from redis.asyncio import Redis
 
+from .clock import Clock
 from .config import Config, ConfigError, load_config
 from .domain.model import DomainError, Role
 from .store.accounts import Accounts
@@ -112,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     config = dataclasses.replace(config, server=server)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = init_app(config)
+    app = init_app(config, clock=Clock(server.timezone, offset_ms=round(args.clock_offset * 1000)))
 
     async def announce(app: web.Application) -> None:
         if args.demo:
@@ -158,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int)
     serve.add_argument("--redis-url", help="use this Redis instead of the embedded Valkey")
     serve.add_argument("--demo", action="store_true", help="keep every office open and create demo staff users")
+    serve.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
+                       help="run the office clock this many seconds ahead of the system clock (negative: behind), "
+                            "to try closing time or the day's change; for tests and demos")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check-config", help="list every problem of a configuration file")
     check.add_argument("file")

@@ -173,9 +173,8 @@ class EstimateInputs:
         counters = []
         for counter in self.office.counters.values():
             live = self.counters.get(counter.id, {})
-            current = live.get("ticket", "")
-            number = current.split("|", 1)[1] if "|" in current else None
-            ticket = self.active.get(number) if number else None
+            current = live.get("ticket", "")  # DAY|NUMBER, as the live state keys its tickets
+            ticket = self.active.get(current) if current else None
             counters.append(CounterState(
                 id=counter.id, procedures=counter.procedures, status=CounterStatus(live.get("status", "closed")),
                 serving=ticket["procedure"] if ticket else None,

@@ -3,6 +3,10 @@
 Redis pub/sub is only a wake-up: an event that arrives out of sequence, or a reconnect, makes
 the hub read what it missed from the office's event stream (the truth), or rebuild the state
 from a fresh snapshot when the stream no longer reaches back far enough.
+
+At each midnight of the office clock the hub asks the store to begin the new business day (the
+first process to ask closes the old day out; see ``QueueStore.start_day``); a state that moves to
+a new day, by that or by the first event of the day, sends every subscriber a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .store.redis_store import QueueStore
 log = logging.getLogger(__name__)
 
 DAY_CHECK_SECONDS: Final = 30.0
+"""Longest sleep between looks at the clock on the way to midnight (a wall-clock jump is followed within it)."""
 RECONNECT_FIRST_SECONDS: Final = 0.05
 RECONNECT_MAX_SECONDS: Final = 0.5   # displays are silent while the hub is away: retry often
 CATCH_UP_MAX_EVENTS: Final = 16      # more missed events than this: one fresh snapshot per subscriber instead
@@ -56,6 +61,8 @@ class Hub:
         self.disconnects = 0        # times the channel was lost after being up
         self.failed_attempts = 0    # reconnect attempts failed since it was lost
         self.retry_seconds = 0.0    # the current wait between attempts
+        self._clock_set = asyncio.Event()
+        store.clock.on_set(self._clock_set.set)
 
     async def start(self) -> None:
         """Subscribe to events, then load every office's snapshot."""
@@ -96,22 +103,25 @@ class Hub:
         """Remove a subscriber; unknown ones are ignored."""
         self.subscribers[office].discard(subscriber)
 
-    async def _resync(self, office: str) -> None:
+    async def _resync(self, office: str, today: str = "") -> None:
         """Catch up from the stream when a few events were missed; otherwise rebuild from a snapshot.
+        Rebuild too when the events read leave the state before business day ``today`` (a day that
+        had no tickets).
 
         Many missed events (after an outage) are not replayed one by one: that burst would fill
         every client's outgoing queue and look like a client that stopped reading. One fresh
         snapshot per subscriber says the same in one message.
         """
         state = self.states.get(office)
-        if state is not None and state.day == self.store.clock.day():
+        if state is not None:
             latest = await self.store.latest_event_seq(office)
             if state.seq <= latest <= state.seq + CATCH_UP_MAX_EVENTS:
                 events = await self.store.events_since(office, state.seq)
                 if len(events) <= CATCH_UP_MAX_EVENTS and (not events or events[0]["seq"] == state.seq + 1):
                     for event in events:
                         self._deliver(event)
-                    return
+                    if self.states[office].day >= today:
+                        return
         snap = await self.store.snapshot(office)
         previous = self.states.get(office)
         state = OfficeState.from_snapshot(office, snap, self.store.config.calling.order)
@@ -126,10 +136,16 @@ class Hub:
         """Apply one event and tell the subscribers; raises GapError when one is missing."""
         office = event["office"]
         state = self.states.get(office)
-        if state is None or not state.apply(event):
+        if state is None:
+            return False
+        day = state.day
+        if not state.apply(event):
             return False
         for subscriber in list(self.subscribers[office]):
             subscriber.on_event(event, state)
+            if state.day != day:
+                # A new business day: views that follow tickets by number start again from a snapshot.
+                subscriber.on_snapshot(state)
         self._changed(office, state)
         return True
 
@@ -186,12 +202,24 @@ class Hub:
                     await pubsub.aclose()
 
     async def _watch_day(self) -> None:
-        """At the business day's change, start every office's state afresh."""
+        """At each midnight of the office clock, begin the new business day in the store and here."""
         await self.ready.wait()
         while True:
-            await asyncio.sleep(DAY_CHECK_SECONDS)
-            today = self.store.clock.day()
-            for office, state in list(self.states.items()):
-                if state.day != today:
-                    with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
-                        await self._resync(office)
+            await self._until_next_day()
+            for office in list(self.states):
+                with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+                    # Every process asks; the first closes the old day out, the rest find it done.
+                    today = await self.store.start_day(office)
+                    if self.states[office].day < today:
+                        await self._resync(office, today)
+
+    async def _until_next_day(self) -> None:
+        """Sleep until the clock's business day changes: until the next midnight exactly, looking again
+        at least every DAY_CHECK_SECONDS and whenever the clock is set."""
+        clock = self.store.clock
+        day = clock.day()
+        while clock.day() == day:
+            self._clock_set.clear()
+            seconds = min((clock.next_day_ms() - clock.now_ms()) / 1000, DAY_CHECK_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._clock_set.wait(), max(seconds, 0.001))

@@ -42,10 +42,12 @@ def madoguchi(*args: str, stdin: str | None = None) -> subprocess.CompletedProce
 class ServerProcess:
     """``madoguchi serve`` in a child process on its own port."""
 
-    def __init__(self, config: Path, port: int | None = None, redis_url: str | None = None) -> None:
+    def __init__(self, config: Path, port: int | None = None, redis_url: str | None = None,
+                 options: tuple[str, ...] = ()) -> None:
         self.config = config
         self.port = port or free_port()
         self.redis_url = redis_url
+        self.options = options  # more ``serve`` options, e.g. ``--clock-offset``
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -54,7 +56,8 @@ class ServerProcess:
 
     async def start(self) -> None:
         """Start the server and wait until it answers."""
-        args = [sys.executable, "-m", "queue_server", "serve", "--config", str(self.config), "--port", str(self.port)]
+        args = [sys.executable, "-m", "queue_server", "serve", "--config", str(self.config), "--port", str(self.port),
+                *self.options]
         if self.redis_url is not None:
             args += ["--redis-url", self.redis_url]
         log = self.config.parent / f"server-{self.port}.log"

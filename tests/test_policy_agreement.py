@@ -37,14 +37,15 @@ def random_office(rng: random.Random, order: CallingOrder) -> Config:
 
 def as_ticket(t: dict[str, Any]) -> Ticket:
     return Ticket(number=t["number"], procedure=t["procedure"], state=TicketState(t["state"]), seq=t["seq"],
-                  order=t["order"], issued_at=t["issued_at"], priority=t.get("priority", 0))
+                  order=t["order"], issued_at=t["issued_at"], priority=t.get("priority", 0),
+                  returning=bool(t.get("returning")))
 
 
 @pytest.mark.parametrize("order", list(CallingOrder))
 async def test_store_calls_exactly_what_the_policy_chooses(valkey_url: str, order: CallingOrder) -> None:
     redis = Redis.from_url(valkey_url)
     rng = random.Random(f"agreement-{order.value}")
-    compared = 0
+    compared = returning_called = 0
     for n in range(OFFICES):
         config = random_office(rng, order)
         office = config.offices["o"]
@@ -67,8 +68,9 @@ async def test_store_calls_exactly_what_the_policy_chooses(valkey_url: str, orde
                 continue
             assert expected is not None and result["ticket"]["number"] == expected.number
             compared += 1
-            # Sometimes hand the ticket over (it re-enters another queue), otherwise serve it.
-            if rng.random() < 0.2:
+            returning_called += expected.returning
+            # Often hand the ticket over (it re-enters another queue, returning or at the back), else serve it.
+            if rng.random() < 0.35:
                 await store.hand_over("o", counter.id, rng.choice(list(office.procedures)), "",
                                       keep_place=rng.random() < 0.5)
             else:
@@ -76,3 +78,37 @@ async def test_store_calls_exactly_what_the_policy_chooses(valkey_url: str, orde
                 await store.counter_op("finish", "o", counter.id)
     await redis.aclose()
     assert compared > OFFICES * 5
+    assert returning_called > OFFICES  # the hand-over rule was exercised, not only fresh tickets
+
+
+async def test_a_handed_over_visitor_is_called_before_an_older_ticket_not_yet_served(valkey_url: str) -> None:
+    """Counter 6 (city staff) serves PIN resets and the review queue: the visitor handed over from an
+    application desk has waited once already and comes before an older PIN-reset ticket."""
+    config = parse_config({
+        "server": {"always_open": True},
+        "offices": [{"id": "o", "name": "office", "procedures": [
+            {"id": "application", "name": "交付申請受付", "number": {"prefix": "A", "width": 3}, "service_minutes": 20},
+            {"id": "pin_reset", "name": "暗証番号再設定", "number": {"prefix": "P", "width": 3}, "service_minutes": 10},
+            {"id": "review", "name": "市職員対応", "number": {"prefix": "R", "width": 3}, "service_minutes": 8,
+             "city_staff_only": True}],
+            "counters": [{"id": "1", "procedures": ["application"]},
+                         {"id": "6", "procedures": ["pin_reset", "review"], "staff": "city"}]}],
+    }, Path("counter6.toml"))
+    redis = Redis.from_url(valkey_url)
+    store = QueueStore(redis, config, Clock(), prefix="agree-counter6:")
+    try:
+        for counter in ("1", "6"):
+            await store.set_counter_status("o", counter, "open")
+        await store.issue("o", "pin_reset")             # P001, issued first
+        handed = (await store.issue("o", "application"))["ticket"]["number"]
+        await store.issue("o", "pin_reset")             # P002
+        await store.call_next("o", "1")
+        await store.hand_over("o", "1", "review", "")    # to city staff, place kept
+        called = [(await store.call_next("o", "6"))["ticket"]["number"]]
+        for _ in range(2):
+            await store.counter_op("start", "o", "6")
+            await store.counter_op("finish", "o", "6")
+            called.append((await store.call_next("o", "6"))["ticket"]["number"])
+        assert called == [handed, "P001", "P002"]
+    finally:
+        await redis.aclose()

@@ -73,7 +73,7 @@ async def print_ticket(request: web.Request) -> web.Response:
     procedure = office.procedures[ticket["procedure"]]
     lang = ticket.get("lang", "ja")
     state = request.app[HUB].state(office_id)
-    view = state.ticket_view(number, ticket)
+    view = state.ticket_view(day, number, ticket)
     # Right after issuing, this ticket's own estimate may not be computed yet: the procedure's outlook
     # for a ticket issued now is the same figure the kiosk showed.
     estimate = view.get("estimate") or state.estimates.get("procedures", {}).get(ticket["procedure"])

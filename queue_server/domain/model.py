@@ -41,7 +41,8 @@ class Conflict(DomainError):
 
 
 class TicketState(enum.StrEnum):
-    """Where a ticket is in its life: waiting → called → serving → done (or no-show, cancelled)."""
+    """Where a ticket is in its life: waiting → called → serving → done (or no-show, cancelled), or
+    expired: still open when its business day ended (closed out at midnight, see ``policy``)."""
 
     WAITING = "waiting"
     CALLED = "called"
@@ -49,6 +50,7 @@ class TicketState(enum.StrEnum):
     DONE = "done"
     NO_SHOW = "no_show"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
 
 
 class CounterStatus(enum.StrEnum):
@@ -141,7 +143,8 @@ class Ticket:
     """A numbered ticket as stored: no names, no My Numbers, only numbers and times.
 
     ``seq`` is the office-day issue order; ``order`` is the place in line, equal to ``seq`` unless
-    a hand-over sent the ticket to the back. Times are epoch milliseconds.
+    a hand-over sent the ticket to the back; ``returning`` marks a visitor handed over with their
+    place kept (called before tickets not yet served, see ``policy``). Times are epoch milliseconds.
     """
 
     number: str
@@ -160,6 +163,7 @@ class Ticket:
     recalls: int = 0
     handed_over_from: str | None = None
     hand_over_reason: str | None = None
+    returning: bool = False
 
 
 MAX_PRIORITY: Final = 9

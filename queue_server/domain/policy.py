@@ -11,8 +11,16 @@ picks by the office's configured :class:`CallingOrder`:
     the counter's procedures in the order its configuration lists them: the first one with
     anybody waiting, and within it the highest priority class, then the longest in line.
 
+A visitor handed over with their place kept (``returning``: the case moves on to city staff or
+another procedure) is called before every ticket of the same priority class that has not been
+at a counter yet, and returning visitors among themselves by their original place. They have
+already waited their turn once and their case is half done at the office; putting them behind
+people who came later would make them wait twice (with ``waited``, there are no classes: before
+every ticket not yet served). ``counter_procedure_order`` still lets the office's procedure order
+come first. A hand-over to the back of the line (``keep_place: false``) is not returning.
+
 Each queue is kept sorted by :func:`queue_score`, so the choice only compares queue heads.
-The Lua script ``call_next.lua`` implements exactly this; a test plays both on random offices.
+The Lua step ``store/lua/ops.lua`` implements exactly this; a test plays both on random offices.
 """
 
 from __future__ import annotations
@@ -22,15 +30,21 @@ from typing import Final
 
 from .model import MAX_PRIORITY, CallingOrder, Conflict, Ticket, TicketState
 
-PRIORITY_WEIGHT: Final = 10**9
-"""Score distance between two priority classes; larger than any day's ``order``."""
+TIER_WEIGHT: Final = 10**9
+"""Score distance between returning and not-yet-served tickets; larger than any day's ``order``."""
+PRIORITY_WEIGHT: Final = 2 * TIER_WEIGHT
+"""Score distance between two priority classes: both tiers fit in one class."""
 
 
-def queue_score(priority: int, order: int, calling_order: CallingOrder) -> int:
-    """The sort key of a waiting ticket in its procedure queue: lower is called first."""
+def queue_score(priority: int, order: int, calling_order: CallingOrder, returning: bool = False) -> int:
+    """The sort key of a waiting ticket in its procedure queue: lower is called first.
+
+    Scores stay below 2**53, so Redis (doubles) and Lua keep them exact.
+    """
+    tier = 0 if returning else TIER_WEIGHT
     if calling_order is CallingOrder.WAITED:
-        return order
-    return (MAX_PRIORITY - priority) * PRIORITY_WEIGHT + order
+        return tier + order
+    return (MAX_PRIORITY - priority) * PRIORITY_WEIGHT + tier + order
 
 
 def choose_next(
@@ -44,7 +58,7 @@ def choose_next(
     """
 
     def score(t: Ticket) -> tuple[int, int]:
-        return queue_score(t.priority, t.order, calling_order), t.seq
+        return queue_score(t.priority, t.order, calling_order, t.returning), t.seq
 
     if calling_order is CallingOrder.COUNTER_PROCEDURE_ORDER:
         for procedure in served:
@@ -58,13 +72,13 @@ def choose_next(
 
 def people_ahead(ticket: Ticket, waiting: Iterable[Ticket], calling_order: CallingOrder) -> int:
     """How many tickets in the same procedure queue will be called before ``ticket``."""
-    mine = queue_score(ticket.priority, ticket.order, calling_order), ticket.seq
+    mine = queue_score(ticket.priority, ticket.order, calling_order, ticket.returning), ticket.seq
     return sum(
         1
         for t in waiting
         if t.procedure == ticket.procedure
         and t.number != ticket.number
-        and (queue_score(t.priority, t.order, calling_order), t.seq) < mine
+        and (queue_score(t.priority, t.order, calling_order, t.returning), t.seq) < mine
     )
 
 
@@ -78,6 +92,10 @@ ALLOWED_FROM: Final[Mapping[str, frozenset[TicketState]]] = {
     "no_show": frozenset({TicketState.CALLED}),
     "cancel": frozenset({TicketState.WAITING, TicketState.CALLED}),
     "hand_over": frozenset({TicketState.CALLED, TicketState.SERVING}),
+    # The day's end: a ticket still open when its business day ends is closed out as expired, never
+    # carried into the next day (numbers restart; offices close hours before midnight, so these are
+    # few: forgotten finishes and visitors who left without a word). ``ops.lua`` close_day.
+    "expire": frozenset({TicketState.WAITING, TicketState.CALLED, TicketState.SERVING}),
 }
 
 _VERBS: Final = {
@@ -88,6 +106,7 @@ _VERBS: Final = {
     "no_show": "mark as no-show",
     "cancel": "cancel",
     "hand_over": "hand over",
+    "expire": "close out",
 }
 
 

@@ -7,6 +7,9 @@ Redis, so a snapshot is taken and a subscription made with no await in between.
 The state keeps each ticket's staff fields (``staff_ticket``); what leaves it for a public view goes
 through ``public_ticket``/``public_counter``/``public_event`` (numbers, codes, times, counts), and the
 lobby's snapshot holds counts rather than the waiting tickets, so it does not grow with the queue.
+
+Numbers restart every business day, so a ticket is known by its day and number
+(:func:`ticket_key`, the same ``DAY|NUMBER`` a counter's ``ticket`` field holds).
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from .policy import queue_score
 RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
 STAFF_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
-                              "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason")
+                              "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason",
+                              "returning", "day", "expired_from")
 """What staff views (counter panels, staff-only endpoints) and the live state keep of a ticket."""
 PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "issued_at", "called_at", "started_at", "counter",
-                               "lang", "recalls")
+                               "lang", "recalls", "day", "expired_from")
 """What anyone may see: numbers, times and codes. Never the hand-over reason (free text staff type, which
 may hold a name or a phone number), nor the priority class (it can tell a visitor's circumstances)."""
 PUBLIC_COUNTER_FIELDS: Final = ("id", "status", "ticket", "since")
@@ -39,6 +43,11 @@ class GapError(Exception):
 def staff_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of a ticket staff views show (hand-over reason included); no status token."""
     return {k: ticket[k] for k in STAFF_TICKET_FIELDS if ticket.get(k) not in (None, "")}
+
+
+def ticket_key(day: str, number: str) -> str:
+    """How the live state knows a ticket: ``DAY|NUMBER`` (numbers restart each day)."""
+    return f"{day}|{number}"
 
 
 def public_ticket(ticket: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +96,9 @@ class OfficeState:
     day: str
     calling_order: CallingOrder
     waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Waiting tickets by :func:`ticket_key`."""
     active: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Called and serving tickets by :func:`ticket_key`."""
     counters: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent: list[dict[str, Any]] = field(default_factory=list)
     paused: set[str] = field(default_factory=set)
@@ -102,10 +113,11 @@ class OfficeState:
     @classmethod
     def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder) -> OfficeState:
         """Build the state from the store's snapshot."""
+        day = snap["day"]
         return cls(
-            office=office, seq=snap["seq"], day=snap["day"], calling_order=calling_order,
-            waiting={t["number"]: staff_ticket(t) for t in snap["waiting"]},
-            active={t["number"]: staff_ticket(t) for t in snap["active"]},
+            office=office, seq=snap["seq"], day=day, calling_order=calling_order,
+            waiting={ticket_key(t.get("day", day), t["number"]): staff_ticket(t) for t in snap["waiting"]},
+            active={ticket_key(t.get("day", day), t["number"]): staff_ticket(t) for t in snap["active"]},
             counters={c["id"]: dict(c) for c in snap["counters"]},
             recent=list(snap["recent"])[:RECENT_CALLS], paused=set(snap["paused"]), notice=snap["notice"],
         )
@@ -120,18 +132,20 @@ class OfficeState:
         self.seq = seq
         self.changed()
         kind = event["type"]
+        if event.get("day", self.day) > self.day:
+            self.start_day(event["day"])  # the first event of a new day, whichever process made it
         if "counter" in event and event["counter"]:
             self.counters[event["counter"]["id"]] = dict(event["counter"])
         ticket = event.get("ticket")
         if ticket is not None:
-            number = ticket["number"]
-            self.waiting.pop(number, None)
-            self.active.pop(number, None)
+            key = ticket_key(ticket.get("day", self.day), ticket["number"])
+            self.waiting.pop(key, None)
+            self.active.pop(key, None)
             state = ticket["state"]
             if state == "waiting":
-                self.waiting[number] = staff_ticket(ticket)
+                self.waiting[key] = staff_ticket(ticket)
             elif state in ("called", "serving"):
-                self.active[number] = staff_ticket(ticket)
+                self.active[key] = staff_ticket(ticket)
             elif state == "done":
                 self.done_today[ticket["procedure"]] = self.done_today.get(ticket["procedure"], 0) + 1
         if kind == "ticket.issued":
@@ -140,14 +154,34 @@ class OfficeState:
             if len(times) > ISSUE_HISTORY:
                 del times[: len(times) - ISSUE_HISTORY]
         if kind in ("ticket.called", "ticket.recalled"):
-            call = {"number": ticket["number"], "counter": event["counter"]["id"], "procedure": ticket["procedure"],
-                    "lang": ticket.get("lang", "ja"), "at": event["at"], "recall": kind == "ticket.recalled"}
+            call = {"number": ticket["number"], "day": ticket.get("day", self.day), "counter": event["counter"]["id"],
+                    "procedure": ticket["procedure"], "lang": ticket.get("lang", "ja"), "at": event["at"],
+                    "recall": kind == "ticket.recalled"}
             self.recent = [call, *self.recent][:RECENT_CALLS]
+        elif kind == "day.closed":
+            # The store closed the day out (its tickets left the state with start_day above): the
+            # counters that held one are free.
+            for counter in event.get("counters") or ():
+                self.counters[counter["id"]] = dict(counter)
         elif kind == "procedure.updated":
             (self.paused.add if event["paused"] else self.paused.discard)(event["procedure"])
         elif kind == "notice.updated":
             self.notice = event["notice"]
         return True
+
+    def start_day(self, day: str) -> None:
+        """Move to business day ``day``: the earlier days' tickets and calls leave the live state.
+
+        The store closes those days out before the first step of the new day (``day.closed``), so
+        nothing still open is lost here; a process may only learn of the new day from a later event.
+        """
+        self.day = day
+        self.done_today = {}
+        first_key = ticket_key(day, "")
+        self.waiting = {k: t for k, t in self.waiting.items() if k >= first_key}
+        self.active = {k: t for k, t in self.active.items() if k >= first_key}
+        self.recent = [c for c in self.recent if c.get("day", day) >= day]
+        self.changed()
 
     def issued_last_hour(self, now_ms: int) -> dict[str, float]:
         """Tickets issued per procedure in the last hour (the walk-in rate the estimator extrapolates)."""
@@ -155,7 +189,8 @@ class OfficeState:
         return {p: float(sum(1 for t in times if t >= since)) for p, times in self.issued_at.items()}
 
     def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
-        return queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order), int(ticket["seq"])
+        return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order,
+                            bool(ticket.get("returning"))), int(ticket["seq"]))
 
     def waiting_counts(self) -> dict[str, int]:
         """How many wait for each procedure (counted once per change: every public event carries it)."""
@@ -170,17 +205,18 @@ class OfficeState:
         """Forget the derived values (the state or its estimates changed)."""
         self.derived.clear()
 
-    def ahead(self, number: str) -> int | None:
-        """How many in the same queue will be called before ticket ``number`` (None if not waiting)."""
+    def ahead(self, number: str, day: str | None = None) -> int | None:
+        """How many in the same queue will be called before ticket ``number`` of ``day`` (default: the
+        state's day); None if it is not waiting."""
         places = self.derived.get("ahead")
         if places is None:
             # Every waiting ticket's place, sorted once per change: thousands of phones may ask.
             places = self.derived["ahead"] = {}
             seen: dict[str, int] = {}
-            for t in sorted(self.waiting.values(), key=self._sort_key):
-                places[t["number"]] = seen.get(t["procedure"], 0)
-                seen[t["procedure"]] = places[t["number"]] + 1
-        return places.get(number)
+            for key, t in sorted(self.waiting.items(), key=lambda item: self._sort_key(item[1])):
+                places[key] = seen.get(t["procedure"], 0)
+                seen[t["procedure"]] = places[key] + 1
+        return places.get(ticket_key(day or self.day, number))
 
     def public_estimates(self, per_ticket: bool) -> dict[str, Any]:
         """The estimates a view shows: all of them for counters; for the lobby each procedure's, in whole
@@ -209,16 +245,21 @@ class OfficeState:
                 "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
                 "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(False)}
 
-    def ticket_view(self, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """What the visitor's phone shows: their own ticket, people ahead, numbers being called."""
-        current = self.waiting.get(number) or self.active.get(number) or (ticket and public_ticket(ticket)) or {}
+    def ticket_view(self, day: str, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What the visitor's phone shows: their own ticket (``number`` of business day ``day``; ``ticket``
+        is its last known copy), people ahead, numbers being called on its day."""
+        key = ticket_key(day, number)
+        current = self.waiting.get(key) or self.active.get(key) or (ticket and public_ticket(ticket)) or {}
+        today = day == self.day
         return {
             "number": number,
+            "day": day,
             "procedure": current.get("procedure"),
             "lang": current.get("lang", "ja"),
             "state": current.get("state", "done"),
             "counter": current.get("counter") if current.get("state") in ("called", "serving") else None,
-            "ahead": self.ahead(number),
-            "now_calling": [{"number": c["number"], "counter": c["counter"]} for c in self.recent[:3]],
-            "estimate": self.estimates.get("tickets", {}).get(number),
+            "ahead": self.ahead(number, day),
+            # Another day's calls are not this ticket's: the same number may be called again today.
+            "now_calling": [{"number": c["number"], "counter": c["counter"]} for c in self.recent[:3]] if today else [],
+            "estimate": self.estimates.get("tickets", {}).get(number) if today else None,
         }

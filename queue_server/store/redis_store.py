@@ -90,10 +90,18 @@ class QueueStore:
 
     async def _run(self, op: str, office: str, *, idem: str | None = None, actor: str | None = None,
                    day: str | None = None, **params: Any) -> Result:
-        """Run one operation of ``ops.lua`` and return its answer, raising domain errors."""
+        """Run one operation of ``ops.lua`` and return its answer, raising domain errors.
+
+        ``day`` names the business day of the ticket concerned (a status link's); without it the
+        step works on the office's current day. Every step gets the office's procedures and counters
+        because the first step of a new day closes out the earlier one (see ``ops.lua`` start_day).
+        """
         now = self.clock.now_ms()
-        request = {"op": op, "prefix": self.prefix, "office": office, "day": day or self.clock.day(now), "now": now,
-                   "calling_order": self.config.calling.order.value, **params}
+        office_config = self.config.offices[office]
+        request = {"op": op, "prefix": self.prefix, "office": office, "today": self.clock.day(now), "day": day,
+                   "now": now, "calling_order": self.config.calling.order.value,
+                   "office_procedures": list(office_config.procedures), "office_counters": list(office_config.counters),
+                   **params}
         if idem:
             request["idem"] = idem
         if actor:
@@ -207,10 +215,16 @@ class QueueStore:
 
     # -- reading ------------------------------------------------------------------------
 
+    async def start_day(self, office_id: str) -> str:
+        """Begin the clock's business day if the office is still on an earlier one (closing that day out);
+        returns the office's business day. Idempotent: only the first caller of the day changes anything."""
+        self.office(office_id)
+        return str((await self._run("start_day", office_id))["today"])
+
     async def snapshot(self, office_id: str) -> Result:
         """The office's live state and the sequence number of the last event it includes."""
-        office = self.office(office_id)
-        result = await self._run("snapshot", office_id, procedures=list(office.procedures), counters=list(office.counters))
+        self.office(office_id)
+        result = await self._run("snapshot", office_id)
         for key in ("waiting", "active", "counters", "recent", "paused"):
             result[key] = _lists(result[key])
         return result

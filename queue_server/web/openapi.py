@@ -64,7 +64,9 @@ SPEC: Final[dict[str, Any]] = {
                                "field": {"type": "string"}}}}},
             "Ticket": {"type": "object", "required": ["number", "procedure", "state"], "properties": {
                 "number": {"type": "string"}, "procedure": {"type": "string"},
-                "state": {"type": "string", "enum": ["waiting", "called", "serving", "done", "no_show", "cancelled"]},
+                "day": {"type": "string", "description": "business day YYYYMMDD (numbers restart every day)"},
+                "state": {"type": "string", "enum": ["waiting", "called", "serving", "done", "no_show", "cancelled", "expired"],
+                          "description": "expired: still open when its business day ended"},
                 "priority": {"type": "integer", "description": "staff answers only"},
                 "issued_at": {"type": "integer", "description": "epoch ms"},
                 "called_at": {"type": "integer"}, "counter": {"type": "string"}, "lang": {"type": "string"},

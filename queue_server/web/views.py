@@ -132,7 +132,7 @@ async def get_ticket_status(request: web.Request) -> web.Response:
     """GET /api/tickets/{token} — the visitor's own ticket and place in line."""
     office, day, number = await ticket_by_token(request, request.match_info["token"])
     ticket = await request.app[STORE].ticket(office, day, number)
-    return json_response({"office": office, **request.app[HUB].state(office).ticket_view(number, ticket)})
+    return json_response({"office": office, **request.app[HUB].state(office).ticket_view(day, number, ticket)})
 
 
 async def cancel_by_visitor(request: web.Request) -> web.Response:

@@ -224,13 +224,16 @@ class TicketSubscription(ViewSubscription):
 
     def __init__(self, conn: Connection, sub_id: int, number: str, day: str, stored: dict[str, Any]) -> None:
         self.number, self.day, self.latest = number, day, dict(stored)
-        super().__init__(conn, sub_id, "ticket", lambda state: state.ticket_view(number, self.latest))
+        super().__init__(conn, sub_id, "ticket", lambda state: state.ticket_view(day, number, self.latest))
 
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
-        """Keep the last known copy of this ticket, so a finished one still shows "done"."""
+        """Keep the last known copy of this ticket (of its own day), so a finished one still shows "done"
+        and one closed out at the day's end "expired"."""
         ticket = event.get("ticket")
         if ticket and ticket["number"] == self.number and ticket.get("day", self.day) == self.day:
             self.latest.update(ticket)
+        elif event.get("type") == "day.closed" and event["closed"] == self.day and self.number in event.get("expired", ()):
+            self.latest["state"] = "expired"
         super().on_event(event, state)
 
 

@@ -12,9 +12,10 @@ from queue_server.domain.policy import check_transition, choose_next, people_ahe
 from queue_server.domain.state import GapError, OfficeState
 
 
-def ticket(number: str, procedure: str, seq: int, priority: int = 0, order: int | None = None) -> Ticket:
+def ticket(number: str, procedure: str, seq: int, priority: int = 0, order: int | None = None,
+           returning: bool = False) -> Ticket:
     return Ticket(number=number, procedure=procedure, state=TicketState.WAITING, seq=seq,
-                  order=seq if order is None else order, issued_at=seq, priority=priority)
+                  order=seq if order is None else order, issued_at=seq, priority=priority, returning=returning)
 
 
 QUEUES = {
@@ -41,6 +42,23 @@ def test_counter_procedure_order_empties_the_first_procedure_first() -> None:
 def test_a_handed_over_ticket_keeps_its_place_by_original_order() -> None:
     queues = {"review": [ticket("R001", "review", 5), ticket("301", "review", 9, order=2)]}
     assert choose_next(queues, ("review",), CallingOrder.PRIORITY_THEN_WAITED).number == "301"
+
+
+def test_a_visitor_handed_over_with_their_place_is_called_before_older_tickets_not_yet_served() -> None:
+    # Counter 6 serves the city-staff queue and PIN resets: 305 was handed over to city staff after
+    # waiting once; P001 came earlier but has not been at a counter yet.
+    queues = {"pin_reset": [ticket("P001", "pin_reset", 1)],
+              "review": [ticket("305", "review", 9, order=4, returning=True)]}
+    for order in (CallingOrder.PRIORITY_THEN_WAITED, CallingOrder.WAITED):
+        assert choose_next(queues, ("pin_reset", "review"), order).number == "305"
+    # The office's own procedure order still comes first, and so does a higher priority class.
+    assert choose_next(queues, ("pin_reset", "review"), CallingOrder.COUNTER_PROCEDURE_ORDER).number == "P001"
+    queues["pin_reset"].append(ticket("P002", "pin_reset", 2, priority=1))
+    assert choose_next(queues, ("pin_reset", "review"), CallingOrder.PRIORITY_THEN_WAITED).number == "P002"
+    # Among returning visitors, the original place decides; in its queue nobody new is ahead of one.
+    queues["review"] += [ticket("306", "review", 10, order=3, returning=True), ticket("R001", "review", 2)]
+    assert choose_next(queues, ("review",), CallingOrder.PRIORITY_THEN_WAITED).number == "306"
+    assert people_ahead(queues["review"][0], queues["review"], CallingOrder.PRIORITY_THEN_WAITED) == 1
 
 
 def test_people_ahead_counts_only_the_same_queue_called_earlier() -> None:
@@ -95,3 +113,35 @@ def test_office_state_follows_events_and_detects_a_gap() -> None:
     assert state.recent[0]["number"] == "301" and state.recent[0]["counter"] == "4"
     with pytest.raises(GapError):
         state.apply(_event(5, number="303", procedure="pickup"))
+
+
+def test_office_state_knows_tickets_by_day_and_number() -> None:
+    # Yesterday's 100 still at counter 3 (as data from before the day's close-out could have it)…
+    yesterday = {"number": "100", "day": "20261201", "procedure": "pickup", "state": "called", "counter": "3",
+                 "seq": 9, "order": 9}
+    state = OfficeState.from_snapshot("o", {
+        "seq": 0, "day": "20261202", "waiting": [], "active": [yesterday], "recent": [], "paused": [], "notice": "",
+        "counters": [{"id": "3", "status": "open", "ticket": "20261201|100"}]}, CallingOrder.PRIORITY_THEN_WAITED)
+    # …and today's first ticket, also 100: neither replaces the other.
+    state.apply({**_event(1, number="100", day="20261202", procedure="pickup"), "day": "20261202"})
+    assert state.ticket_view("20261201", "100", yesterday)["state"] == "called"
+    today = state.ticket_view("20261202", "100")
+    assert (today["state"], today["ahead"]) == ("waiting", 0)
+    assert state.ahead("100", "20261201") is None
+
+
+def test_the_first_event_of_a_new_day_moves_the_office_state_to_it() -> None:
+    state = OfficeState(office="o", seq=0, day="20261201", calling_order=CallingOrder.PRIORITY_THEN_WAITED)
+    state.apply({"seq": 1, "type": "ticket.called", "office": "o", "at": 1, "day": "20261201",
+                 "ticket": {"number": "100", "day": "20261201", "procedure": "pickup", "state": "called",
+                            "seq": 1, "order": 1},
+                 "counter": {"id": "3", "status": "open", "ticket": "20261201|100"}})
+    state.apply({"seq": 2, "type": "day.closed", "office": "o", "at": 2, "day": "20261202", "closed": "20261201",
+                 "expired": ["100"], "counters": [{"id": "3", "status": "open"}]})
+    assert state.day == "20261202" and state.active == {} and state.recent == []
+    assert state.counters["3"].get("ticket") is None
+    state.apply({**_event(3, number="100", day="20261202", procedure="pickup"), "day": "20261202"})
+    assert list(state.waiting) == ["20261202|100"]
+    # Yesterday's ticket is not today's: its phone shows what the store says, no calls of today.
+    view = state.ticket_view("20261201", "100", {"number": "100", "state": "expired", "procedure": "pickup"})
+    assert (view["state"], view["ahead"], view["now_calling"]) == ("expired", None, [])

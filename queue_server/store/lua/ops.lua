@@ -1,24 +1,30 @@
 -- Every state change of madoguchi as one atomic step.
 --
--- ARGV[1] is a JSON request: {op, prefix, office, day, now, idem, actor, ...}. The result is a
--- JSON string: {"ok": true, ...} or {"err": CODE, ...details}; the Python adapter turns errors
--- into domain exceptions. Each change appends one event to the office's stream (the day's
--- history and audit trail) and publishes it as a wake-up for the other server processes.
+-- ARGV[1] is a JSON request: {op, prefix, office, today, day, now, office_procedures,
+-- office_counters, idem, actor, ...}. The result is a JSON string: {"ok": true, ...} or
+-- {"err": CODE, ...details}; the Python adapter turns errors into domain exceptions. Each change
+-- appends one event to the office's stream (the day's history and audit trail) and publishes it
+-- as a wake-up for the other server processes.
+--
+-- Every step first settles the business day (start_day): the first step of a new day closes out
+-- what the earlier days left open, so whichever process or step comes first does it, once.
 --
 -- The calling policy mirrors queue_server/domain/policy.py; tests check that they agree.
 
 local req = cjson.decode(ARGV[1])
 local P = req.prefix
 local O = P .. 'o:' .. req.office .. ':'
-local D = O .. 'd:' .. req.day .. ':'
 local now = req.now
+local today  -- the office's business day, set by start_day before any step runs
+local D      -- the key prefix of the day the step works on: req.day (a ticket's own day) or today
 
 local NUMERIC = {seq = true, order = true, priority = true, issued_at = true, called_at = true,
-                 started_at = true, finished_at = true, recalls = true, score = true}
+                 started_at = true, finished_at = true, recalls = true, score = true, returning = true}
 local ALLOWED_FROM = {
   call = {waiting = true}, recall = {called = true}, start = {called = true},
   finish = {serving = true}, no_show = {called = true},
   cancel = {waiting = true, called = true}, hand_over = {called = true, serving = true},
+  expire = {waiting = true, called = true, serving = true},
 }
 
 local function fail(code, details)
@@ -61,6 +67,7 @@ local function emit(ev)
   local seq = redis.call('INCR', O .. 'evseq')
   ev.seq = seq
   ev.office = req.office
+  ev.day = today
   ev.at = now
   ev.actor = req.actor
   local payload = cjson.encode(ev)
@@ -81,9 +88,13 @@ local function check_state(op, t)
   return nil
 end
 
-local function score_of(priority, order)
-  if req.calling_order == 'waited' then return order end
-  return (9 - priority) * 1000000000 + order
+-- policy.queue_score: a returning visitor (handed over, place kept) comes before every ticket of
+-- its priority class not yet served; priority classes are two tiers apart.
+local TIER = 1000000000
+local function score_of(priority, order, returning)
+  local tier = (returning == 1) and 0 or TIER
+  if req.calling_order == 'waited' then return tier + order end
+  return (9 - priority) * 2 * TIER + tier + order
 end
 
 local function set_ticket(t, fields)
@@ -126,7 +137,8 @@ local function do_call(c, t, event_type)
   redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
   set_ticket(t, {state = 'called', counter = c.id, called_at = now, recalls = 0})
   set_counter(c, {ticket = t.day .. '|' .. t.number, since = now, staff = req.actor or ''})
-  local call = {number = t.number, counter = c.id, procedure = t.procedure, lang = t.lang, at = now, recall = false}
+  local call = {number = t.number, day = t.day, counter = c.id, procedure = t.procedure, lang = t.lang, at = now,
+                recall = false}
   redis.call('LPUSH', D .. 'recent', cjson.encode(call))
   redis.call('LTRIM', D .. 'recent', 0, 19)
   local ev = emit({type = event_type, ticket = t, counter = public_counter(c)})
@@ -153,6 +165,63 @@ local function release(c, t, event_type, extra)
   return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
 end
 
+-- The day's end (see ARCHITECTURE.md "The business day"): every ticket of `day` still waiting,
+-- called or being served becomes `expired` (a final state the visitor's page shows), its queue is
+-- emptied and a counter holding it is freed; one `day.closed` event tells every process.
+local function close_day(day)
+  local DD = O .. 'd:' .. day .. ':'
+  local expired, freed = {}, {}
+  local function expire(t)
+    if not t or not ALLOWED_FROM.expire[t.state] then return end
+    set_ticket(t, {state = 'expired', expired_from = t.state, finished_at = now})
+    table.insert(expired, t.number)
+  end
+  for _, proc in ipairs(req.office_procedures) do
+    for _, number in ipairs(redis.call('ZRANGE', DD .. 'q:' .. proc, 0, -1)) do
+      expire(hash_table(DD .. 't:' .. number))
+    end
+    redis.call('DEL', DD .. 'q:' .. proc)
+  end
+  local held = day .. '|'
+  for _, id in ipairs(req.office_counters) do
+    local c = load_counter(id)
+    if c.ticket and string.sub(c.ticket, 1, #held) == held then
+      expire(current_ticket(c))
+      set_counter(c, {ticket = '', since = now})
+      table.insert(freed, public_counter(c))
+    end
+  end
+  redis.call('ZREM', O .. 'days', day)
+  emit({type = 'day.closed', closed = day, expired = #expired > 0 and expired or nil,
+        counters = #freed > 0 and freed or nil})
+end
+
+-- The office's business day: `O today` only moves forward, so a step computed just before
+-- midnight that runs after another process began the new day (or one on a clock set back) works
+-- on the current day. Moving it forward closes every earlier day that had tickets (`O days`).
+local function start_day()
+  local current = redis.call('GET', O .. 'today')
+  if current and current >= req.today then return current end
+  redis.call('SET', O .. 'today', req.today)
+  today = req.today
+  if not current then
+    -- First step with day-keeping (a new office, or data from before it): a counter may still hold
+    -- a ticket of an earlier day, which must be closed out like the rest.
+    for _, id in ipairs(req.office_counters) do
+      local c = load_counter(id)
+      local sep = c.ticket and string.find(c.ticket, '|', 1, true)
+      if sep then
+        local day = string.sub(c.ticket, 1, sep - 1)
+        if day < today then redis.call('ZADD', O .. 'days', tonumber(day), day) end
+      end
+    end
+  end
+  for _, day in ipairs(redis.call('ZRANGEBYSCORE', O .. 'days', '-inf', '(' .. tonumber(today))) do
+    close_day(day)
+  end
+  return today
+end
+
 local ops = {}
 
 function ops.issue()
@@ -169,11 +238,13 @@ function ops.issue()
   local number = fmt.prefix .. string.format('%0' .. fmt.width .. 'd', value)
   local seq = redis.call('INCR', D .. 'seq')
   local t = {number = number, procedure = req.procedure, state = 'waiting', seq = seq, order = seq,
-             priority = req.priority, lang = req.lang, day = req.day, issued_at = now, recalls = 0,
+             priority = req.priority, lang = req.lang, day = today, issued_at = now, recalls = 0,
              score = score_of(req.priority, seq), token = req.token}
   set_ticket(t, t)
   redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number)
-  redis.call('SET', P .. 'tok:' .. req.token, req.office .. '|' .. req.day .. '|' .. number, 'EX', 259200)
+  -- The days with tickets: the day's end closes out what each left open.
+  redis.call('ZADD', O .. 'days', tonumber(today), today)
+  redis.call('SET', P .. 'tok:' .. req.token, req.office .. '|' .. today .. '|' .. number, 'EX', 259200)
   local ahead = ahead_of(t)
   t.token = nil  -- events are public: the status token never leaves in one
   local ev = emit({type = 'ticket.issued', ticket = t})
@@ -217,7 +288,8 @@ function ops.recall()
   local c, t, err = counter_ticket('recall')
   if err then return err end
   set_ticket(t, {recalls = (t.recalls or 0) + 1, called_at = now})
-  local call = {number = t.number, counter = c.id, procedure = t.procedure, lang = t.lang, at = now, recall = true}
+  local call = {number = t.number, day = t.day, counter = c.id, procedure = t.procedure, lang = t.lang, at = now,
+                recall = true}
   redis.call('LPUSH', D .. 'recent', cjson.encode(call))
   redis.call('LTRIM', D .. 'recent', 0, 19)
   local ev = emit({type = 'ticket.recalled', ticket = t, counter = public_counter(c)})
@@ -258,12 +330,17 @@ function ops.hand_over()
   if err then return err end
   local from = t.procedure
   local order = t.order
-  if req.keep_place == false then order = redis.call('INCR', D .. 'seq') end
-  local score = score_of(t.priority, order)
-  redis.call('HDEL', ticket_key(t.day, t.number), 'counter', 'called_at', 'started_at')
-  t.counter, t.called_at, t.started_at = nil, nil, nil
-  set_ticket(t, {state = 'waiting', procedure = req.to, order = order, score = score, recalls = 0,
-                 handed_over_from = from, hand_over_reason = req.reason or ''})
+  -- Place kept: the visitor has waited once already and is called before those not yet served.
+  -- To the back of the line: a fresh place, as a new ticket (see policy.py).
+  local returning = 1
+  if req.keep_place == false then order, returning = redis.call('INCR', D .. 'seq'), 0 end
+  local score = score_of(t.priority, order, returning)
+  redis.call('HDEL', ticket_key(t.day, t.number), 'counter', 'called_at', 'started_at', 'returning')
+  t.counter, t.called_at, t.started_at, t.returning = nil, nil, nil, nil
+  local fields = {state = 'waiting', procedure = req.to, order = order, score = score, recalls = 0,
+                  handed_over_from = from, hand_over_reason = req.reason or ''}
+  if returning == 1 then fields.returning = 1 end
+  set_ticket(t, fields)
   redis.call('ZADD', D .. 'q:' .. req.to, score, t.number)
   return release(c, t, 'ticket.handed_over', {from = from})
 end
@@ -314,13 +391,13 @@ end
 -- The office's live state and the sequence number of its last event, read in one step.
 function ops.snapshot()
   local waiting = {}
-  for _, proc in ipairs(req.procedures) do
+  for _, proc in ipairs(req.office_procedures) do
     for _, number in ipairs(redis.call('ZRANGE', D .. 'q:' .. proc, 0, -1)) do
       table.insert(waiting, hash_table(D .. 't:' .. number))
     end
   end
   local counters, serving = {}, {}
-  for _, id in ipairs(req.counters) do
+  for _, id in ipairs(req.office_counters) do
     local c = load_counter(id)
     local t = current_ticket(c)
     if t and (t.state == 'called' or t.state == 'serving') then
@@ -331,13 +408,20 @@ function ops.snapshot()
   local recent = {}
   for _, raw in ipairs(redis.call('LRANGE', D .. 'recent', 0, 19)) do table.insert(recent, cjson.decode(raw)) end
   local paused = redis.call('SMEMBERS', O .. 'paused')
-  return cjson.encode({ok = true, seq = tonumber(redis.call('GET', O .. 'evseq') or '0'), day = req.day,
+  return cjson.encode({ok = true, seq = tonumber(redis.call('GET', O .. 'evseq') or '0'), day = today,
     waiting = waiting, active = serving, counters = counters, recent = recent, paused = paused,
     notice = redis.call('GET', O .. 'notice') or ''})
 end
 
+-- Only the day's change itself: the hub asks at midnight (the first step of the day would do it anyway).
+function ops.start_day()
+  return cjson.encode({ok = true, today = today})
+end
+
 local op = ops[req.op]
 if not op then return fail('unknown_op', {op = req.op}) end
+today = start_day()
+D = O .. 'd:' .. (req.day or today) .. ':'
 
 -- A retried request (same idempotency key) gets the first answer and changes nothing.
 if req.idem and req.idem ~= '' then
