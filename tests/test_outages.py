@@ -143,8 +143,10 @@ async def test_the_hub_keeps_retrying_promptly_through_a_long_outage_and_display
     status, issued = await api.post("/api/offices/main/tickets", {"procedure": "pickup"})
     assert status == 201, issued
     message = await _next_update(ws)
-    while message["type"] != "event" or message["event"].get("ticket", {}).get("number") != issued["ticket"]["number"]:
+    # The lobby hears of the issue as its new count (public views list no waiting tickets).
+    while message["type"] != "event" or message["event"]["type"] != "ticket.issued":
         message = await _next_update(ws)
+    assert message["event"]["waiting_counts"]["pickup"] == issued["ahead"] + 1
     await ws.close()
 
 

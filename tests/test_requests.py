@@ -125,7 +125,7 @@ async def test_only_city_staff_or_a_supervisor_issue_straight_into_the_city_staf
     await boss.sign_in("boss")
     assert (await city.issue("review"))["ticket"]["number"] == "R001"
     assert (await boss.issue("review", priority=5))["ticket"]["priority"] == 5
-    _, state = await visitor.get("/api/offices/main/state")
+    _, state = await staff.get("/api/offices/main/state")  # staff see the waiting tickets
     assert sorted(t["number"] for t in state["waiting"]) == ["R001", "R002"]  # the refused ones took no number
 
 

@@ -92,9 +92,10 @@ async def issue_ticket(request: web.Request) -> web.Response:
     office = _office(request)
     body = await read_body(request, ISSUE_SCHEMA)
     procedure = office.procedures.get(body["procedure"])
+    staff = None
     if body["priority"]:
         # Reception and sorting of visitors is the contractor's work, so any staff may give priority.
-        await require_staff(request)
+        staff = await require_staff(request)
     if procedure is not None and procedure.city_staff_only:
         # Contractor staff bring a case to city staff by handing it over from their counter (recorded
         # with where it came from); a ticket straight into that queue is city staff's own decision.
@@ -110,7 +111,9 @@ async def issue_ticket(request: web.Request) -> web.Response:
                                            idem=_idem(request))
     # The estimate for a ticket issued now in this procedure: what the kiosk shows and prints.
     outlook = request.app[HUB].state(office.id).estimates.get("procedures", {}).get(body["procedure"])
-    return json_response({"ticket": public_ticket(result["ticket"]), "token": result["token"],
+    # Staff who gave a priority class or a staff-only queue see the staff fields (the class) they set.
+    ticket = (staff_ticket if staff is not None else public_ticket)(result["ticket"])
+    return json_response({"ticket": ticket, "token": result["token"],
                           "status_url": status_url(request, result["token"]), "ahead": result["ahead"],
                           "estimate": outlook}, status=201)
 
