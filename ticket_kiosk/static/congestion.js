@@ -3,7 +3,7 @@
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, officeTime, pageData, roundMinutes, t } from "/static/common/page.js";
+import { currentLanguage, nameHtml, officeTime, pageData, roundMinutes, setText, tHtml } from "/static/common/page.js";
 
 const config = pageData();
 const $ = (id) => document.getElementById(id);
@@ -15,10 +15,18 @@ function cell(className, ...children) {
   return td;
 }
 
-function span(className, text) {
+function htmlCell(className, html) {
+  const td = document.createElement("td");
+  td.className = className;
+  td.innerHTML = html;
+  return td;
+}
+
+// A span holding HTML from tHtml/nameHtml (escaped and phrase-broken there).
+function span(className, html) {
   const element = document.createElement("span");
   element.className = className;
-  element.textContent = text;
+  element.innerHTML = html;
   return element;
 }
 
@@ -30,21 +38,21 @@ function render(view) {
     const row = document.createElement("tr");
     row.dataset.procedure = p.id;
     row.dataset.level = p.paused ? "paused" : p.level;
-    const name = (p.names && p.names[lang]) || p.name;
-    const estimate = p.paused ? [span("paused", t("congestion.paused"))] : [
-      span("estimate-minutes", typeof p.estimate_minutes !== "number" ? t("congestion.no_estimate")
-        : p.estimate_minutes < 1 ? t("common.no_wait")
-          : t("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) })),
-      ...(p.level === "unknown" ? [] : [span(`level level-${p.level}`, t(`congestion.level_${p.level}`))]),
+    const name = nameHtml(view.office, "procedures", p.id, "name", (p.names && p.names[lang]) || p.name);
+    const estimate = p.paused ? [span("paused", tHtml("congestion.paused"))] : [
+      span("estimate-minutes", typeof p.estimate_minutes !== "number" ? tHtml("congestion.no_estimate")
+        : p.estimate_minutes < 1 ? tHtml("common.no_wait")
+          : tHtml("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) })),
+      ...(p.level === "unknown" ? [] : [span(`level level-${p.level}`, tHtml(`congestion.level_${p.level}`))]),
     ];
     const box = document.createElement("div");
     box.className = "estimate-box";
     box.append(...estimate);
-    row.append(cell("procedure-name", name), cell("waiting", t("congestion.waiting_count", { n: p.waiting })),
+    row.append(htmlCell("procedure-name", name), htmlCell("waiting", tHtml("congestion.waiting_count", { n: p.waiting })),
                cell("estimate", box));
     return row;
   }));
-  $(`updated-${view.office}`).textContent = t("congestion.updated_at", { time: officeTime() });
+  setText($(`updated-${view.office}`), "congestion.updated_at", { time: officeTime() });
 }
 
 async function start() {
