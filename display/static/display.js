@@ -10,7 +10,7 @@
 // keeps does not grow with the queue. Every list is bounded; rendering is batched to one per frame.
 
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { pageData, t } from "/static/common/page.js";
+import { nameHtml, pageData, t } from "/static/common/page.js";
 import { Announcer } from "./announcer.js";
 
 const MAX_CALL_CARDS = 6;
@@ -233,7 +233,9 @@ function renderWaiting() {
     const row = el("tr", "waiting-row");
     row.dataset.procedure = procedure.id;
     const n = state.waitingCounts[procedure.id] || 0;
-    row.append(el("th", "waiting-name", procedure.name),
+    const name = el("th", "waiting-name");
+    name.innerHTML = nameHtml(officeId, "procedures", procedure.id, "name", procedure.name);   // broken by phrase
+    row.append(name,
                el("td", "waiting-count", t("display.waiting_count", { n })));
     const estimate = estimates[procedure.id];
     let note = "";

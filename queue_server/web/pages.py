@@ -6,6 +6,11 @@ loads the message catalogs from ``config/locales/<lang>.toml`` and lets each fro
 its pages. A page handler calls :func:`render_page`; its template extends ``base.html`` and uses
 ``t("kiosk.title")`` for every text; the page's JavaScript reads the same catalog from
 ``#page-catalog`` (see ``static/page.js``).
+
+Visitor-facing Japanese is HTML broken by phrase (and for やさしい日本語 with readings, ruby) by
+``japanese.JapaneseText``: in templates through the ``phrases`` filter (``{{ t('kiosk.heading')|phrases }}``),
+for scripts as ``#page-catalog-html`` (the Japanese catalogs pre-rendered at startup, placeholders
+kept) and ``page_data.names_html`` (office, procedure and counter names), used by page.js's ``tHtml``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from markupsafe import Markup, escape
+
+from ..config import Config
 from ..korean import resolve_particles
+from .japanese import JAPANESE_LANGUAGES, RUBY_LANGUAGES, JapaneseText
 from .keys import CONFIG
 from .views import LANGUAGES
 
@@ -37,6 +46,9 @@ HTML_LANG: Final[Mapping[str, str]] = {"ja": "ja", "ja-easy": "ja", "en": "en", 
 
 Catalog = dict[str, str]
 CATALOGS: Final = web.AppKey("catalogs", dict)
+JAPANESE_TEXT: Final = web.AppKey("japanese_text", JapaneseText)
+CATALOGS_HTML: Final = web.AppKey("catalogs_html", dict)   # {ja, ja-easy: {key: HTML}}
+NAMES_HTML: Final = web.AppKey("names_html", dict)         # see names_html()
 
 
 class CatalogError(Exception):
@@ -109,6 +121,33 @@ def page_language(request: web.Request, default: str = DEFAULT_LANGUAGE) -> str:
     return lang if lang in LANGUAGES else default
 
 
+def names_html(config: Config, japanese: JapaneseText) -> dict[str, Any]:
+    """Office, procedure and counter names (and procedure descriptions) as HTML per Japanese language.
+
+    ``{office: {"name": {lang: html}, "procedures": {id: {"name": {lang: html}, "description": …}},
+    "counters": {id: {lang: html}}}}``; やさしい日本語 uses its own name when configured, with ruby.
+    """
+    def each(japanese_text: str, local: dict[str, str] | None = None) -> dict[str, str]:
+        return {lang: str(japanese.html((local or {}).get(lang, japanese_text), ruby=lang in RUBY_LANGUAGES))
+                for lang in JAPANESE_LANGUAGES if japanese_text}
+
+    return {office.id: {
+        "name": each(office.name),
+        "procedures": {p.id: {"name": each(p.name, p.names), "description": each(p.description, p.descriptions)}
+                       for p in office.procedures.values()},
+        "counters": {c.id: each(c.name) for c in office.counters.values()},
+    } for office in config.offices.values()}
+
+
+@jinja2.pass_context
+def _phrases(context: jinja2.runtime.Context, text: str) -> Markup:
+    """Jinja filter ``phrases``: Japanese text broken by phrase (ruby in やさしい日本語); others escaped."""
+    lang = context.get("lang", DEFAULT_LANGUAGE)
+    if lang not in JAPANESE_LANGUAGES:
+        return escape(text)
+    return context["japanese_text"].html(str(text), ruby=lang in RUBY_LANGUAGES)
+
+
 @jinja2.pass_context
 def _t(context: jinja2.runtime.Context, key: str, **params: Any) -> str:
     """Jinja global ``t(key, name=value)``: the text in the page's language (``lang`` in the context)."""
@@ -128,11 +167,15 @@ def render_page(request: web.Request, template: str, *, lang: str = DEFAULT_LANG
     wanted = ("common", "error", *catalog_sections)
     embedded: Any = ({code: sections(c, wanted) for code, c in catalogs.items()} if all_languages
                      else sections(catalogs[lang], wanted))
+    # The Japanese texts as phrase-broken HTML for the script, for the languages it may show.
+    embedded_html = {code: sections(c, wanted) for code, c in request.app[CATALOGS_HTML].items()
+                     if all_languages or code == lang}
     response = aiohttp_jinja2.render_template(template, request, {
         "lang": lang, "html_lang": HTML_LANG[lang], "catalogs": catalogs, "languages": LANGUAGES,
-        "catalog": embedded, **context,
+        "catalog": embedded, "catalog_html": embedded_html, **context,
         # Every page shows times in the office's zone, whatever the zone of the machine it runs on.
-        "page_data": {"timezone": request.app[CONFIG].server.timezone, **(page_data or {})},
+        "page_data": {"timezone": request.app[CONFIG].server.timezone, "names_html": request.app[NAMES_HTML],
+                      **(page_data or {})},
     })
     response.headers.setdefault("Cache-Control", "no-cache")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -147,14 +190,19 @@ def _front_end_dirs() -> list[tuple[str, Path]]:
 def setup_pages(app: web.Application) -> None:
     """Templates, static files and catalogs; then every front-end registers its pages."""
     app[CATALOGS] = load_catalogs()
+    # Phrases and readings of every Japanese text the pages show, computed once, here.
+    japanese = app[JAPANESE_TEXT] = JapaneseText(app[CONFIG].readings)
+    app[CATALOGS_HTML] = {lang: japanese.catalog_html(app[CATALOGS][lang], lang) for lang in JAPANESE_LANGUAGES}
+    app[NAMES_HTML] = names_html(app[CONFIG], japanese)
     dirs = _front_end_dirs()
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(d / "templates") for _, d in dirs])
     env = aiohttp_jinja2.setup(app, loader=loader, autoescape=jinja2.select_autoescape(default=True),
                                undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.globals["t"] = _t
+    env.filters["phrases"] = _phrases
     # Defaults, so a template rendered without render_page still works (render_page overrides them).
     env.globals.update(catalogs=app[CATALOGS], lang=DEFAULT_LANGUAGE, html_lang=HTML_LANG[DEFAULT_LANGUAGE],
-                       catalog={}, page_data={}, languages=LANGUAGES)
+                       catalog={}, catalog_html={}, page_data={}, languages=LANGUAGES, japanese_text=japanese)
 
     for area, directory in dirs:
         static = directory / "static"

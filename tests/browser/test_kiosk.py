@@ -39,6 +39,14 @@ def text(lang: str, key: str, **params: Any) -> str:
     return value
 
 
+def shown(lang: str, key: str, **params: Any) -> str | re.Pattern[str]:
+    """The catalog text as the page's text content: in やさしい日本語 each kanji has its reading (ruby) after it."""
+    value = text(lang, key, **params)
+    if lang != "ja-easy":
+        return value
+    return re.compile("^" + re.sub(r"([\u4e00-\u9fff]+)", r"\1[ぁ-ゖー]+", re.escape(value)) + "$")
+
+
 async def waiting_numbers(user: MakeUser, office: str = "main") -> list[str]:
     """The numbers waiting at an office, from the staff view of the state (the public one only counts)."""
     staff = user()
@@ -66,7 +74,7 @@ async def test_each_language_shows_every_text_of_the_kiosk_and_its_ticket(open_p
     await expect(page.locator("#start-heading")).to_have_text(text(lang, "kiosk.heading"))
     await expect(page.locator("button.language[aria-pressed=true]")).to_have_attribute("data-lang", lang)
     pickup = page.locator("button.procedure[data-procedure=pickup]")
-    await expect(pickup.locator(".procedure-meta")).to_have_text(text(lang, "kiosk.waiting", n=0))
+    await expect(pickup.locator(".procedure-meta")).to_have_text(shown(lang, "kiosk.waiting", n=0))
     start_text = await page.inner_text("body")
     assert not RAW_KEY.findall(start_text), f"raw catalog keys on the {lang} start screen"
 

@@ -4,7 +4,7 @@
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, officeTime, pageData, roundMinutes, t } from "/static/common/page.js";
+import { currentLanguage, nameHtml, officeTime, pageData, roundMinutes, setText, t, tHtml } from "/static/common/page.js";
 
 const config = pageData();
 const $ = (id) => document.getElementById(id);
@@ -16,10 +16,26 @@ function cell(className, ...children) {
   return td;
 }
 
-function span(className, text) {
+function htmlCell(className, html) {
+  const td = document.createElement("td");
+  td.className = className;
+  td.innerHTML = html;
+  return td;
+}
+
+// A span holding plain text (a ticket number).
+function textSpan(className, text) {
   const element = document.createElement("span");
   element.className = className;
   element.textContent = text;
+  return element;
+}
+
+// A span holding HTML from tHtml/nameHtml (escaped and phrase-broken there).
+function span(className, html) {
+  const element = document.createElement("span");
+  element.className = className;
+  element.innerHTML = html;
   return element;
 }
 
@@ -30,14 +46,14 @@ function dayText(isoDate) {
     .format(new Date(`${isoDate}T12:00:00Z`));
 }
 
-/** Whether the office takes visitors now, and its hours today. */
+/** Whether the office takes visitors now, and its hours today (HTML from tHtml: escaped, phrase-broken). */
 function receptionText(view) {
   const hours = view.hours_today ? `${view.hours_today.opens}〜${view.hours_today.closes}` : "";
   if (view.reception === "open") {
-    return hours ? t("congestion.reception_open", { hours }) : t("congestion.reception_open_always");
+    return hours ? tHtml("congestion.reception_open", { hours }) : tHtml("congestion.reception_open_always");
   }
-  if (view.reception === "closed_today" || !hours) return t("congestion.reception_closed_today");
-  return t(`congestion.reception_${view.reception}`, { hours });
+  if (view.reception === "closed_today" || !hours) return tHtml("congestion.reception_closed_today");
+  return tHtml(`congestion.reception_${view.reception}`, { hours });
 }
 
 function render(view) {
@@ -46,7 +62,7 @@ function render(view) {
   const lang = currentLanguage();
   const reception = $(`reception-${view.office}`);
   if (view.reception) {
-    reception.textContent = receptionText(view);
+    reception.innerHTML = receptionText(view);
     reception.dataset.reception = view.reception;
     reception.hidden = false;
   }
@@ -55,13 +71,13 @@ function render(view) {
     const row = document.createElement("tr");
     row.dataset.procedure = p.id;
     row.dataset.level = p.paused ? "paused" : p.level;
-    const name = (p.names && p.names[lang]) || p.name;
-    const estimate = p.paused ? [span("paused", t("congestion.paused"))]
-      : view.open === false && typeof p.estimate_minutes !== "number" ? [span("closed", t("congestion.closed_short"))] : [
-      span("estimate-minutes", typeof p.estimate_minutes !== "number" ? t("congestion.no_estimate")
-        : p.estimate_minutes < 1 ? t("common.no_wait")
-          : t("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) })),
-      ...(p.level === "unknown" ? [] : [span(`level level-${p.level}`, t(`congestion.level_${p.level}`))]),
+    const name = nameHtml(view.office, "procedures", p.id, "name", (p.names && p.names[lang]) || p.name);
+    const estimate = p.paused ? [span("paused", tHtml("congestion.paused"))]
+      : view.open === false && typeof p.estimate_minutes !== "number" ? [span("closed", tHtml("congestion.closed_short"))] : [
+      span("estimate-minutes", typeof p.estimate_minutes !== "number" ? tHtml("congestion.no_estimate")
+        : p.estimate_minutes < 1 ? tHtml("common.no_wait")
+          : tHtml("congestion.estimate_minutes", { minutes: roundMinutes(p.estimate_minutes) })),
+      ...(p.level === "unknown" ? [] : [span(`level level-${p.level}`, tHtml(`congestion.level_${p.level}`))]),
     ];
     const box = document.createElement("div");
     box.className = "estimate-box";
@@ -69,13 +85,13 @@ function render(view) {
     const calling = document.createElement("div");
     calling.className = "calling-box";
     calling.dataset.label = t("congestion.now_calling");
-    calling.append(...((p.now_calling || []).length ? p.now_calling.map((number) => span("number calling-number", number))
-      : [span("calling-none", t("congestion.no_estimate"))]));
-    row.append(cell("procedure-name", name), cell("waiting", t("congestion.waiting_count", { n: p.waiting })),
+    calling.append(...((p.now_calling || []).length ? p.now_calling.map((number) => textSpan("number calling-number", number))
+      : [span("calling-none", tHtml("congestion.no_estimate"))]));
+    row.append(htmlCell("procedure-name", name), htmlCell("waiting", tHtml("congestion.waiting_count", { n: p.waiting })),
                cell("estimate", box), cell("calling", calling));
     return row;
   }));
-  $(`updated-${view.office}`).textContent = t("congestion.updated_at", { time: officeTime() });
+  setText($(`updated-${view.office}`), "congestion.updated_at", { time: officeTime() });
 }
 
 async function start() {

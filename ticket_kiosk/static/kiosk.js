@@ -8,7 +8,8 @@
 
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, t, translateDocument } from "/static/common/page.js";
+import { currentLanguage, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, t, tHtml,
+         translateDocument } from "/static/common/page.js";
 
 const config = pageData();
 const OFFICE_REFRESH_MS = 60_000;
@@ -49,6 +50,12 @@ function localDescription(procedure, lang = currentLanguage()) {
   return (procedure.descriptions && procedure.descriptions[lang]) || procedure.description || "";
 }
 
+// The name as HTML: Japanese broken by phrase, with readings in やさしい日本語 (see page.js).
+function nameHtmlOf(procedure, field = "name") {
+  const plain = field === "name" ? localName(procedure) : localDescription(procedure);
+  return nameHtml(config.office, "procedures", procedure.id, field, plain);
+}
+
 function chooseLanguage(lang) {
   if (!setLanguage(lang)) return;
   for (const button of document.querySelectorAll("button.language")) {
@@ -85,9 +92,8 @@ function procedureStatus(procedure) {
 function renderHours() {
   const hours = state.office && state.office.hours_today;
   // Without hours today but open anyway (a demo, or always_open), no hours line at all.
-  const text = !state.office ? "" : hours ? t("kiosk.hours_today", { hours: `${hours.opens}–${hours.closes}` })
-    : state.office.open_now ? "" : t("kiosk.no_hours_today");
-  $("hours").textContent = text;
+  $("hours").innerHTML = !state.office ? "" : hours ? tHtml("kiosk.hours_today", { hours: `${hours.opens}–${hours.closes}` })
+    : state.office.open_now ? "" : tHtml("kiosk.no_hours_today");
   $("closed-banner").hidden = !state.office || state.office.open_now;
 }
 
@@ -106,24 +112,24 @@ function renderProcedures() {
 
     const name = document.createElement("span");
     name.className = "procedure-name";
-    name.textContent = localName(procedure);
+    name.innerHTML = nameHtmlOf(procedure);
     const description = document.createElement("span");
     description.className = "procedure-description";
-    description.textContent = localDescription(procedure);
+    description.innerHTML = nameHtmlOf(procedure, "description");
     const meta = document.createElement("span");
     meta.className = "procedure-meta";
     if (status === "open") {
       if (live) {
-        const parts = [t("kiosk.waiting", { n: live.waiting })];
+        const parts = [tHtml("kiosk.waiting", { n: live.waiting })];
         if (typeof live.estimate_minutes === "number") {
-          parts.push(live.estimate_minutes < 1 ? t("common.no_wait")
-            : t("kiosk.estimate_short", { minutes: roundMinutes(live.estimate_minutes) }));
+          parts.push(live.estimate_minutes < 1 ? tHtml("common.no_wait")
+            : tHtml("kiosk.estimate_short", { minutes: roundMinutes(live.estimate_minutes) }));
         }
-        meta.textContent = parts.join(" ・ ");
+        meta.innerHTML = parts.join(" ・ ");
       }
     } else {
       meta.classList.add("procedure-unavailable");
-      meta.textContent = t(status === "paused" ? "kiosk.paused" : "kiosk.closed");
+      setText(meta, status === "paused" ? "kiosk.paused" : "kiosk.closed");
     }
     button.append(name, description, meta);
     if (status === "open" && config.warn_past_closing && live && live.past_closing
@@ -131,7 +137,7 @@ function renderProcedures() {
       // Warn before the touch: a ticket taken now would likely not be called before closing.
       const warning = document.createElement("span");
       warning.className = "procedure-warning";
-      warning.textContent = t("common.past_closing");
+      setText(warning, "common.past_closing");
       button.append(warning);
     }
     button.addEventListener("click", () => issue(procedure, button));
@@ -150,7 +156,7 @@ async function loadOffice() {
     state.office = await api(`/api/offices/${encodeURIComponent(config.office)}`);
     renderAll();
   } catch (e) {
-    if (!state.office) $("procedures").textContent = t(`error.${e.code}.message`);
+    if (!state.office) setText($("procedures"), `error.${e.code}.message`);
   }
 }
 
@@ -218,8 +224,8 @@ async function issue(procedure, button) {
 function showError(error) {
   const code = error && error.code;
   const specific = code && code !== "network" && code !== "unavailable" && t(`error.${code}.message`);
-  $("error-message").textContent = specific && !specific.startsWith("error.")
-    ? `${specific} ${t("kiosk.issue_failed")}` : t("kiosk.issue_failed");
+  $("error-message").innerHTML = specific && !specific.startsWith("error.")
+    ? `${tHtml(`error.${code}.message`)} ${tHtml("kiosk.issue_failed")}` : tHtml("kiosk.issue_failed");
   show("error");
   startReturnCountdown();
   loadOffice();   // a closed office or a paused procedure shows on the buttons from now on
@@ -241,13 +247,13 @@ function followTicket(token) {
 function renderTicket() {
   const ticket = state.ticket;
   $("ticket-number").textContent = ticket.ticket.number;
-  $("ticket-procedure").textContent = localName(ticket.procedureInfo);
-  $("ticket-ahead").textContent = ticket.ahead > 0 ? t("common.ahead", { n: ticket.ahead }) : t("common.ahead_none");
+  $("ticket-procedure").innerHTML = nameHtmlOf(ticket.procedureInfo);
+  $("ticket-ahead").innerHTML = ticket.ahead > 0 ? tHtml("common.ahead", { n: ticket.ahead }) : tHtml("common.ahead_none");
   // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = state.estimate;
   const hasEstimate = Boolean(estimate && typeof estimate.median_minutes === "number");
   $("ticket-estimate").hidden = !hasEstimate;
-  if (hasEstimate) $("ticket-estimate").textContent = estimateText(estimate);
+  if (hasEstimate) $("ticket-estimate").innerHTML = estimateHtml(estimate);
   $("ticket-past-closing").hidden = !(hasEstimate && estimate.past_closing);
   const qr = `/kiosk/qr/${encodeURIComponent(ticket.token)}.svg`;
   $("ticket-qr").src = qr;
@@ -257,9 +263,9 @@ function renderTicket() {
   renderPrintLayout(qr);
 }
 
-function estimateText(estimate) {
-  if (estimate.median_minutes < 1) return t("common.no_wait");
-  return t("common.estimate", {
+function estimateHtml(estimate) {
+  if (estimate.median_minutes < 1) return tHtml("common.no_wait");
+  return tHtml("common.estimate", {
     median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
     high: roundMinutes(estimate.high_minutes),
   });
@@ -284,7 +290,7 @@ function renderPrintLayout(qr) {
 
 function renderPrintStatus() {
   const status = state.printStatus;
-  $("print-message").textContent = status ? t(status.key) : "";
+  $("print-message").innerHTML = status ? tHtml(status.key) : "";
   $("print-message").className = `print-message${status && status.key === "kiosk.print_failed" ? " notice notice-error" : ""}`;
   $("print-detail").hidden = !(status && status.detail);
   $("print-detail").textContent = (status && status.detail) || "";
@@ -327,7 +333,7 @@ function startReturnCountdown() {
   state.returnAt = Date.now() + config.return_seconds * 1000;
   const tick = () => {
     const left = Math.max(0, Math.ceil((state.returnAt - Date.now()) / 1000));
-    $("returning").textContent = t("kiosk.returning", { seconds: left });
+    setText($("returning"), "kiosk.returning", { seconds: left });
     if (left <= 0) backToStart();
   };
   tick();

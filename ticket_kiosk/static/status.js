@@ -4,7 +4,7 @@
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { pageData, roundMinutes, setLanguage, t, translateDocument } from "/static/common/page.js";
+import { escapeHtml, nameHtml, pageData, roundMinutes, setLanguage, setText, t, tHtml, translateDocument } from "/static/common/page.js";
 
 const config = pageData();
 const $ = (id) => document.getElementById(id);
@@ -23,10 +23,19 @@ function counterName(id) {
   return t("common.counter", { id, name: counter ? counter.name : id });
 }
 
+// The counter as a catalog param: its text, and its HTML (phrases, readings in やさしい日本語).
+function counterParam(id) {
+  const counter = state.office && state.office.counters.find((c) => c.id === id);
+  const name = counter ? counter.name : id;
+  const html = state.office ? nameHtml(state.office.id, "counters", id, null, name) : escapeHtml(name);
+  return { text: counterName(id), html: tHtml("common.counter", { id, name: { text: name, html } }) };
+}
+
 function procedureName(id, lang) {
   const procedure = state.office && state.office.procedures.find((p) => p.id === id);
   if (!procedure) return "";
-  return (procedure.names && procedure.names[lang]) || procedure.name;
+  const plain = (procedure.names && procedure.names[lang]) || procedure.name;
+  return nameHtml(state.office.id, "procedures", id, "name", plain, lang);
 }
 
 function alertLevel(view) {
@@ -92,18 +101,18 @@ function render() {
   $("calling").hidden = false;
   $("alerts-control").hidden = !["waiting", "called"].includes(view.state);
   $("number").textContent = view.number;
-  $("procedure").textContent = procedureName(view.procedure, lang);
-  $("state").textContent = t(`status.state_${view.state}`);
+  $("procedure").innerHTML = procedureName(view.procedure, lang);
+  setText($("state"), `status.state_${view.state}`);
 
   const waiting = view.state === "waiting" && typeof view.ahead === "number";
   $("ahead").hidden = !waiting;
-  if (waiting) $("ahead").textContent = view.ahead > 0 ? t("common.ahead", { n: view.ahead }) : t("common.ahead_none");
+  if (waiting) setText($("ahead"), view.ahead > 0 ? "common.ahead" : "common.ahead_none", { n: view.ahead });
   // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = view.estimate;
   const showEstimate = Boolean(waiting && estimate && typeof estimate.median_minutes === "number");
   $("estimate").hidden = !showEstimate;
   if (showEstimate) {
-    $("estimate").textContent = estimate.median_minutes < 1 ? t("common.ahead_none") : t("common.estimate", {
+    $("estimate").innerHTML = estimate.median_minutes < 1 ? tHtml("common.ahead_none") : tHtml("common.estimate", {
       median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
       high: roundMinutes(estimate.high_minutes),
     });
@@ -114,7 +123,7 @@ function render() {
   $("calling-none").hidden = calls.length > 0;
   $("calling-list").replaceChildren(...calls.map((call) => {
     const item = document.createElement("li");
-    item.textContent = t("status.calling_at", { number: call.number, counter: counterName(call.counter) });
+    setText(item, "status.calling_at", { number: call.number, counter: counterParam(call.counter) });
     if (call.number === view.number) item.classList.add("mine");
     return item;
   }));
@@ -126,12 +135,12 @@ function render() {
   document.body.dataset.alert = level;
   if (level === "called") {
     const counter = counterName(view.counter);
-    $("alert-title").textContent = t("status.state_called");
-    $("alert-body").textContent = t("status.called_body", { counter });
+    setText($("alert-title"), "status.state_called");
+    setText($("alert-body"), "status.called_body", { counter: counterParam(view.counter) });
     document.title = t("status.page_title_called", { number: view.number, counter });
   } else if (level === "near") {
-    $("alert-title").textContent = t("status.near_title");
-    $("alert-body").textContent = t("status.near_body");
+    setText($("alert-title"), "status.near_title");
+    setText($("alert-body"), "status.near_body");
     document.title = t("status.page_title_near", { number: view.number });
   } else {
     document.title = `${t("status.title")} ${view.number}`;
@@ -162,7 +171,7 @@ async function start() {
     $("not-found").hidden = e.code !== "not_found";
     if (e.code !== "not_found") {
       $("not-found").hidden = false;
-      $("not-found").textContent = t(`error.${e.code}.message`);
+      setText($("not-found"), `error.${e.code}.message`);
     }
     return;
   }
@@ -171,7 +180,7 @@ async function start() {
   translateDocument();
   try {
     state.office = await api(`/api/offices/${encodeURIComponent(first.office)}`);
-    $("office-name").textContent = state.office.name;
+    $("office-name").innerHTML = nameHtml(state.office.id, "name", null, null, state.office.name);
   } catch {
     // Names are a nicety: numbers and counter ids still show.
   }

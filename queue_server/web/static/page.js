@@ -4,6 +4,11 @@
 //   t("kiosk.waiting", { n: 3 })        // "3 人待ち"; an unknown key returns the key itself
 //
 // A page rendered with all_languages=True embeds {lang: catalog}; setLanguage(lang) picks one.
+//
+// Japanese texts are shown as HTML the server prepared (#page-catalog-html, page_data.names_html):
+// phrases joined by <wbr> so lines break between phrases, and ruby readings in やさしい日本語.
+//   setText(element, "kiosk.waiting", { n: 3 })     // element.innerHTML = tHtml(…)
+//   nameHtml(office, "procedures", id, "name", plain) // a configured name, else plain text escaped
 
 function readJson(id) {
   const element = document.getElementById(id);
@@ -11,6 +16,7 @@ function readJson(id) {
 }
 
 const embedded = readJson("page-catalog");
+const embeddedHtml = readJson("page-catalog-html");   // {ja: {key: html}, "ja-easy": …}
 const data = readJson("page-data");
 const multi = Object.values(embedded).some((v) => typeof v === "object");
 let language = document.documentElement.dataset.lang || "ja";
@@ -98,9 +104,50 @@ export function resolveKoreanParticles(text) {
   });
 }
 
+/** ``text`` with &, <, >, " and ' escaped for innerHTML. */
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+/**
+ * The catalog text of key as HTML: Japanese broken by phrase (ruby in やさしい日本語) as the server
+ * prepared it, other languages escaped. A param is text, or {text, html} for a name that has HTML.
+ */
+export function tHtml(key, params = {}, lang = null) {
+  const code = lang || language;
+  const prepared = embeddedHtml[code] && embeddedHtml[code][key];
+  const isName = (v) => v !== null && typeof v === "object";
+  if (prepared === undefined) {
+    return escapeHtml(t(key, Object.fromEntries(Object.entries(params).map(([k, v]) => [k, isName(v) ? v.text : v])), lang));
+  }
+  let html = prepared;
+  for (const [name, value] of Object.entries(params)) {
+    html = html.replaceAll(`{${name}}`, isName(value) ? value.html : escapeHtml(value));
+  }
+  return html;
+}
+
+/** Set element's content to the catalog text of key (HTML for Japanese, see tHtml). */
+export function setText(element, key, params = {}, lang = null) {
+  element.innerHTML = tHtml(key, params, lang);
+}
+
+/**
+ * An office's configured name as HTML in the page's language: page_data.names_html[office][kind]
+ * (kind "procedures" with field "name"/"description", "counters", or "name" for the office itself),
+ * else ``plain`` escaped.
+ */
+export function nameHtml(office, kind, id, field, plain, lang = null) {
+  const code = lang || language;
+  let entry = data.names_html && data.names_html[office];
+  if (entry) entry = kind === "name" ? entry.name : entry[kind] && entry[kind][id];
+  if (entry && field) entry = entry[field];
+  return (entry && entry[code]) || escapeHtml(plain);
+}
+
 /** Fill every [data-t] element's text (and [data-t-label] aria-label) from the catalog. */
 export function translateDocument(root = document) {
-  for (const el of root.querySelectorAll("[data-t]")) el.textContent = t(el.dataset.t);
+  for (const el of root.querySelectorAll("[data-t]")) setText(el, el.dataset.t);
   for (const el of root.querySelectorAll("[data-t-label]")) el.setAttribute("aria-label", t(el.dataset.tLabel));
 }
 
