@@ -9,6 +9,7 @@
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
 import { currentLanguage, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, t, translateDocument } from "/static/common/page.js";
+import { aheadText, estimateText, hasMinutes } from "./wait.js";
 
 const config = pageData();
 const OFFICE_REFRESH_MS = 60_000;
@@ -242,27 +243,18 @@ function renderTicket() {
   const ticket = state.ticket;
   $("ticket-number").textContent = ticket.ticket.number;
   $("ticket-procedure").textContent = localName(ticket.procedureInfo);
-  $("ticket-ahead").textContent = ticket.ahead > 0 ? t("common.ahead", { n: ticket.ahead }) : t("common.ahead_none");
-  // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = state.estimate;
-  const hasEstimate = Boolean(estimate && typeof estimate.median_minutes === "number");
-  $("ticket-estimate").hidden = !hasEstimate;
-  if (hasEstimate) $("ticket-estimate").textContent = estimateText(estimate);
-  $("ticket-past-closing").hidden = !(hasEstimate && estimate.past_closing);
+  $("ticket-ahead").textContent = aheadText(ticket.ahead, estimate);
+  $("ticket-estimate").textContent = estimateText(estimate, ticket.ahead);
+  $("ticket-estimate").hidden = !$("ticket-estimate").textContent;
+  // Without a median (no counter open) there is no closing-time warning either.
+  $("ticket-past-closing").hidden = !(hasMinutes(estimate) && estimate.past_closing);
   const qr = `/kiosk/qr/${encodeURIComponent(ticket.token)}.svg`;
   $("ticket-qr").src = qr;
   $("ticket-qr").alt = t("kiosk.qr_caption");
   $("ticket-qr").dataset.statusUrl = ticket.status_url;
   renderPrintStatus();
   renderPrintLayout(qr);
-}
-
-function estimateText(estimate) {
-  if (estimate.median_minutes < 1) return t("common.no_wait");
-  return t("common.estimate", {
-    median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
-    high: roundMinutes(estimate.high_minutes),
-  });
 }
 
 function renderPrintLayout(qr) {

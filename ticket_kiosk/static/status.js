@@ -4,7 +4,8 @@
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { pageData, roundMinutes, setLanguage, t, translateDocument } from "/static/common/page.js";
+import { pageData, setLanguage, t, translateDocument } from "/static/common/page.js";
+import { aheadText, estimateText, hasMinutes } from "./wait.js";
 
 const config = pageData();
 const $ = (id) => document.getElementById(id);
@@ -97,18 +98,12 @@ function render() {
 
   const waiting = view.state === "waiting" && typeof view.ahead === "number";
   $("ahead").hidden = !waiting;
-  if (waiting) $("ahead").textContent = view.ahead > 0 ? t("common.ahead", { n: view.ahead }) : t("common.ahead_none");
-  // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = view.estimate;
-  const showEstimate = Boolean(waiting && estimate && typeof estimate.median_minutes === "number");
-  $("estimate").hidden = !showEstimate;
-  if (showEstimate) {
-    $("estimate").textContent = estimate.median_minutes < 1 ? t("common.ahead_none") : t("common.estimate", {
-      median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
-      high: roundMinutes(estimate.high_minutes),
-    });
-  }
-  $("past-closing").hidden = !(showEstimate && estimate.past_closing);
+  if (waiting) $("ahead").textContent = aheadText(view.ahead, estimate);
+  $("estimate").textContent = waiting ? estimateText(estimate, view.ahead) : "";
+  $("estimate").hidden = !$("estimate").textContent;
+  // Without a median (no counter open) there is no closing-time warning either.
+  $("past-closing").hidden = !(waiting && hasMinutes(estimate) && estimate.past_closing);
 
   const calls = view.now_calling || [];
   $("calling-none").hidden = calls.length > 0;
