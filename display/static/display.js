@@ -153,7 +153,7 @@ function renderCalls() {
     const card = el("li", ticket.state === "serving" ? "call-card serving" : "call-card");
     card.dataset.number = ticket.number;
     card.dataset.counter = ticket.counter;
-    if (state.flash && state.flash.number === ticket.number) card.classList.add("flash");
+    if (ticket.state === "called" && state.flash && state.flash.number === ticket.number) card.classList.add("flash");
     if (ticket === newest) card.classList.add("newest");
     if (state.speaking && state.speaking.number === ticket.number) card.classList.add("speaking");
     const number = el("span", "call-number number");

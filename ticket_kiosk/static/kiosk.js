@@ -10,6 +10,7 @@ import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
 import { currentLanguage, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, t, tHtml,
          translateDocument } from "/static/common/page.js";
+import { aheadHtml, estimateHtml, hasMinutes } from "./wait.js";
 
 const config = pageData();
 const OFFICE_REFRESH_MS = 60_000;
@@ -248,27 +249,18 @@ function renderTicket() {
   const ticket = state.ticket;
   $("ticket-number").textContent = ticket.ticket.number;
   $("ticket-procedure").innerHTML = nameHtmlOf(ticket.procedureInfo);
-  $("ticket-ahead").innerHTML = ticket.ahead > 0 ? tHtml("common.ahead", { n: ticket.ahead }) : tHtml("common.ahead_none");
-  // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = state.estimate;
-  const hasEstimate = Boolean(estimate && typeof estimate.median_minutes === "number");
-  $("ticket-estimate").hidden = !hasEstimate;
-  if (hasEstimate) $("ticket-estimate").innerHTML = estimateHtml(estimate);
-  $("ticket-past-closing").hidden = !(hasEstimate && estimate.past_closing);
+  $("ticket-ahead").innerHTML = aheadHtml(ticket.ahead, estimate);
+  $("ticket-estimate").innerHTML = estimateHtml(estimate, ticket.ahead);
+  $("ticket-estimate").hidden = !$("ticket-estimate").textContent;
+  // Without a median (no counter open) there is no closing-time warning either.
+  $("ticket-past-closing").hidden = !(hasMinutes(estimate) && estimate.past_closing);
   const qr = `/kiosk/qr/${encodeURIComponent(ticket.token)}.svg`;
   $("ticket-qr").src = qr;
   $("ticket-qr").alt = t("kiosk.qr_caption");
   $("ticket-qr").dataset.statusUrl = ticket.status_url;
   renderPrintStatus();
   renderPrintLayout(qr);
-}
-
-function estimateHtml(estimate) {
-  if (estimate.median_minutes < 1) return tHtml("common.no_wait");
-  return tHtml("common.estimate", {
-    median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
-    high: roundMinutes(estimate.high_minutes),
-  });
 }
 
 function renderPrintLayout(qr) {

@@ -4,7 +4,8 @@
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { escapeHtml, nameHtml, pageData, roundMinutes, setLanguage, setText, t, tHtml, translateDocument } from "/static/common/page.js";
+import { escapeHtml, nameHtml, pageData, setLanguage, setText, t, tHtml, translateDocument } from "/static/common/page.js";
+import { aheadHtml, estimateHtml, hasMinutes } from "./wait.js";
 
 const config = pageData();
 const $ = (id) => document.getElementById(id);
@@ -106,18 +107,12 @@ function render() {
 
   const waiting = view.state === "waiting" && typeof view.ahead === "number";
   $("ahead").hidden = !waiting;
-  if (waiting) setText($("ahead"), view.ahead > 0 ? "common.ahead" : "common.ahead_none", { n: view.ahead });
-  // Without a median (no counter open yet) there is no estimate, and no closing-time warning either.
   const estimate = view.estimate;
-  const showEstimate = Boolean(waiting && estimate && typeof estimate.median_minutes === "number");
-  $("estimate").hidden = !showEstimate;
-  if (showEstimate) {
-    $("estimate").innerHTML = estimate.median_minutes < 1 ? tHtml("common.ahead_none") : tHtml("common.estimate", {
-      median: roundMinutes(estimate.median_minutes), low: Math.max(0, Math.round(estimate.low_minutes)),
-      high: roundMinutes(estimate.high_minutes),
-    });
-  }
-  $("past-closing").hidden = !(showEstimate && estimate.past_closing);
+  if (waiting) $("ahead").innerHTML = aheadHtml(view.ahead, estimate);
+  $("estimate").innerHTML = waiting ? estimateHtml(estimate, view.ahead) : "";
+  $("estimate").hidden = !$("estimate").textContent;
+  // Without a median (no counter open) there is no closing-time warning either.
+  $("past-closing").hidden = !(waiting && hasMinutes(estimate) && estimate.past_closing);
 
   const calls = view.now_calling || [];
   $("calling-none").hidden = calls.length > 0;
