@@ -111,6 +111,7 @@ async def test_a_counter_paused_for_its_lunch_break_is_expected_back_at_the_brea
         tickets = [await visitor.issue("pickup") for _ in range(3)]
         last = tickets[-1]["ticket"]["number"]
         counter = await follow(staff, "counter")
+        # The first estimate starts the worker process: slow on a loaded machine.
         mine = (await wait_for_estimates(counter, last))["tickets"][last]
         # Back at 13:00, 50 minutes on; then two 10-minute visits before the third is called.
         assert mine["median_minutes"] is not None and 60 <= mine["median_minutes"] <= 85, mine

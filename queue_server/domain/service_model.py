@@ -12,10 +12,11 @@ Each procedure starts from the configured prior (``Procedure.service_minutes``, 
 - a counter that is consistently quicker or slower gets a speed factor. Visit minutes are taken
   as counter speed × procedure time × noise and fitted on the log scale, robustly (clipped
   residuals; a visit still going on counts with its expected length), so the noise's shape
-  cancels out. The speeds are shrunk towards 1 by empirical Bayes — a Gaussian model in which
-  a counter's speed is as uncertain as its visits, and its links to other counters through
-  shared procedures, leave it, against the spread between counters learned by EM — and
-  normalised so the visit-weighted mean factor is 1. Identical counters thus stay near 1
+  cancels out. The speeds are shrunk towards 1 by empirical Bayes: a Gaussian model of the
+  whole counter × procedure design tells how well the visits pin each speed down (a counter
+  linked to the others by a few shared visits is only as well known as those few), weighed
+  against the spread between counters learned by EM. They are normalised so the
+  visit-weighted mean factor is 1. Identical counters thus stay near 1
   however skewed the visits, and the procedure means are refitted on speed-adjusted minutes,
   so a slow counter's visits are not counted twice in the procedures that it alone serves.
 
