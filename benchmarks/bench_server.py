@@ -124,6 +124,10 @@ class Staff:
         None when the call was refused (e.g. 503)."""
         status, body = await self.action("call-next")
         answered = time.perf_counter()
+        if status == 409 and body.get("error", {}).get("code") == "counter_busy":
+            # A call answered just before an outage whose finish failed: finish it, call next time.
+            await self.action("start")
+            await self.action("finish")
         if status != 200:
             return None
         await self.action("start")
