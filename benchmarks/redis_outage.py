@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
-from bench_server import ROOT, Display, Server, Staff, display_sessions, machine_speed  # benchmarks/ (run from here)
+from bench_live import ROOT, Display, Server, Staff, display_sessions, machine_speed  # benchmarks/ (run from here)
 from stats import percentile
 
 sys.path.insert(0, str(ROOT))

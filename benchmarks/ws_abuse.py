@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from bench_server import ROOT, Display, Server, Staff, display_sessions, machine_speed  # benchmarks/ (run from here)
+from bench_live import ROOT, Display, Server, Staff, display_sessions, machine_speed  # benchmarks/ (run from here)
 from stats import percentile
 
 ABUSER = "127.0.2.1"

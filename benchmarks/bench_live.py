@@ -1,6 +1,6 @@
-"""A madoguchi server process for the robustness benchmarks, started from a chosen source tree.
+"""Server, staff and lobby-display clients for the robustness benchmarks (outage, WebSocket abuse).
 
-``--code /work/main`` runs the same benchmark against another checkout (the code before a fix),
+The server runs from a chosen source tree: ``--code /path/to/checkout`` runs the same benchmark against another checkout (the code before a fix),
 so before and after are measured by one script on one machine.
 """
 
