@@ -7,7 +7,8 @@ Starts a server (embedded Valkey) and ``--displays`` honest lobby displays, 10 p
 (127.0.1.x). Times ``--calls`` calls from POST call-next to each display's receipt, first with
 no abuse, then while one client (127.0.2.1) holds ``--stalled`` connections that subscribe to the
 lobby and never read (tiny receive buffers), and ``--flooders`` connections that send subscribe
-and unsubscribe as fast as they can. A delivery not received within 3 s counts as lost.
+and unsubscribe as fast as they can (each subscribe costs a lobby snapshot of ``--waiting`` tickets).
+A delivery not received within 3 s counts as lost.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--stalled", type=int, default=500)
     parser.add_argument("--flooders", type=int, default=5)
+    parser.add_argument("--waiting", type=int, default=2000, help="tickets waiting: the size of each lobby snapshot")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-abuse-"))
@@ -135,11 +137,11 @@ async def main() -> None:
     stalled: list[socket.socket] = []
     try:
         print(f"# WebSocket abuse — code {args.code}, {args.displays} displays, {args.stalled} stalled + "
-              f"{args.flooders} flooding connections from one address; machine: {machine_speed()}")
+              f"{args.flooders} flooding connections from one address, {args.waiting} waiting; machine: {machine_speed()}")
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             staff = Staff(http, server.url)
             await staff.sign_in()
-            await staff.issue(2 * args.calls + 10)
+            await staff.issue(args.waiting + 2 * args.calls)
             displays = [Display() for _ in range(args.displays)]
             tasks = [asyncio.create_task(d.run(sessions[i // 10], server.url)) for i, d in enumerate(displays)]
             await asyncio.wait_for(asyncio.gather(*(d.ready.wait() for d in displays)), 120)
