@@ -64,17 +64,17 @@ class ServerProcess:
         with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(args, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         process = self.process
-
-        async def answers() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}; see {log}")
-            try:
-                async with session.get(f"{self.url}/api/offices") as resp:
-                    return resp.status == 200
-            except aiohttp.ClientError:
-                return False
-
         async with aiohttp.ClientSession() as session:
+
+            async def answers() -> bool:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited with {process.returncode}; see {log}")
+                try:
+                    async with session.get(f"{self.url}/api/offices") as resp:
+                        return resp.status == 200
+                except aiohttp.ClientError:
+                    return False
+
             # Starting means importing, spawning the estimates worker and perhaps Valkey: slow when loaded.
             await wait_until(answers, f"answering on {self.url} (see {log})", timeout=2 * PATIENCE_S)
 
