@@ -7,10 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from queue_server.config import Config
-
 from .conftest import MakeUser, OpenPage
-from .test_display_counter import PANEL, open_panel, press
+from .test_display_counter import open_panel, press
 from .test_kiosk import text
 
 pytestmark = pytest.mark.browser
