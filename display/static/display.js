@@ -10,7 +10,7 @@
 // keeps does not grow with the queue. Every list is bounded; rendering is batched to one per frame.
 
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { nameHtml, pageData, t } from "/static/common/page.js";
+import { nameHtml, pageData, t, tHtml } from "/static/common/page.js";
 import { Announcer } from "./announcer.js";
 
 const MAX_CALL_CARDS = 6;
@@ -171,23 +171,24 @@ function renderCalls() {
   byId("calls").replaceChildren(...cards);
   byId("calls").dataset.count = String(cards.length);
   byId("calls-empty").hidden = cards.length > 0;
-  const [main, detail] = receptionTexts();
-  byId("calls-empty-main").textContent = main;
-  byId("calls-empty-detail").textContent = detail;
+  const [main, detail] = receptionHtml();
+  byId("calls-empty-main").innerHTML = main;
+  byId("calls-empty-detail").innerHTML = detail;
   byId("calls-empty-detail").hidden = !detail;
-  byId("reception").textContent = state.reception && state.reception.reception !== "open" ? main : "";
+  byId("reception").innerHTML = state.reception && state.reception.reception !== "open" ? main : "";
   byId("reception").hidden = !byId("reception").textContent;
 }
 
-/** What the screen says when nobody is at a counter: wait to be called, or why nobody will be. */
-function receptionTexts() {
+/** What the screen says when nobody is at a counter: wait to be called, or why nobody will be
+ *  (HTML from tHtml: escaped, Japanese broken by phrase). */
+function receptionHtml() {
   const reception = state.reception ? state.reception.reception : "open";
   const today = state.reception && state.reception.hours_today;
-  const hours = today ? t("display.hours_today", { hours: `${today.opens}〜${today.closes}` }) : "";
-  if (reception === "not_yet_open") return [t("display.not_yet_open"), hours];
-  if (reception === "ended") return [t("display.ended"), ""];
-  if (reception === "closed_today") return [t("display.closed_today"), ""];
-  return [t("display.no_calls"), ""];
+  const hours = today ? tHtml("display.hours_today", { hours: `${today.opens}〜${today.closes}` }) : "";
+  if (reception === "not_yet_open") return [tHtml("display.not_yet_open"), hours];
+  if (reception === "ended") return [tHtml("display.ended"), ""];
+  if (reception === "closed_today") return [tHtml("display.closed_today"), ""];
+  return [tHtml("display.no_calls"), ""];
 }
 
 const timeFormat = new Intl.DateTimeFormat("ja-JP", { hour: "2-digit", minute: "2-digit", timeZone: page.timezone });
