@@ -75,8 +75,9 @@ class TestLandscape:
         demo = load_config(DEMO)
         return dataclasses.replace(demo, server=dataclasses.replace(demo.server, always_open=True))
 
-    @pytest.mark.parametrize(("viewport", "lang"), [(LANDSCAPE, "ja"), (LANDSCAPE, "vi"), (PORTRAIT, "ja")],
-                             ids=["landscape", "landscape-vi", "portrait"])
+    @pytest.mark.parametrize(("viewport", "lang"),
+                             [(LANDSCAPE, "ja"), (LANDSCAPE, "vi"), (LANDSCAPE, "pt"), (PORTRAIT, "ja"), (PORTRAIT, "pt")],
+                             ids=["landscape", "landscape-vi", "landscape-pt", "portrait", "portrait-pt"])
     async def test_the_kiosk_fits_its_screen_without_scrolling(
             self, open_page: OpenPage, web_user: MakeUser, viewport: tuple[int, int], lang: str) -> None:
         staff = web_user()

@@ -144,13 +144,35 @@ function renderProcedures() {
     button.addEventListener("click", () => issue(procedure, button));
     return button;
   }));
+  fitProcedureText(box);
 }
 
-function renderAll() {
-  renderHours();
-  renderProcedures();
-  if (state.ticket) renderTicket();
+const FIT_STEP = 0.04;
+const FIT_SMALLEST = 0.72;
+
+/** Shrink the procedures' text (the --fit scale) until it fits: translated names and descriptions
+ *  are longer than the Japanese ones the layout was drawn for, and a kiosk screen must not scroll.
+ *  First the whole list (portrait: the buttons take their text's height), then each button
+ *  (landscape: the buttons share the height). */
+function fitProcedureText(box) {
+  const buttons = [...box.querySelectorAll("button.procedure")];
+  box.style.removeProperty("--fit");
+  for (const button of buttons) button.style.removeProperty("--fit");
+  let scale = 1;
+  while (box.scrollHeight > box.clientHeight && scale > FIT_SMALLEST) {
+    scale -= FIT_STEP;
+    box.style.setProperty("--fit", scale.toFixed(2));
+  }
+  for (const button of buttons) {
+    let own = scale;
+    while (button.scrollHeight > button.clientHeight && own > FIT_SMALLEST) {
+      own -= FIT_STEP;
+      button.style.setProperty("--fit", own.toFixed(2));
+    }
+  }
 }
+
+window.addEventListener("resize", () => fitProcedureText($("procedures")));
 
 async function loadOffice() {
   try {
