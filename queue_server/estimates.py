@@ -183,7 +183,8 @@ class EstimateInputs:
                 breaks=self.breaks(counter),
             ))
         waiting = tuple(WaitingTicket(t["number"], t["procedure"], int(t.get("priority", 0)), int(t["order"]),
-                                      int(t["seq"]), int(t["issued_at"])) for t in self.waiting)
+                                      int(t["seq"]), int(t["issued_at"]), bool(t.get("returning")))
+                        for t in self.waiting)
         return OfficeSnapshot(now=self.now_ms, closing=self.closing_ms, calling_order=self.calling_order,
                               waiting=waiting, counters=tuple(counters), service=model,
                               procedures=tuple(self.office.procedures), walk_ins_per_hour=self.walk_ins_per_hour)

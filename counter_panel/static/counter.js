@@ -275,9 +275,11 @@ function ticketAt(counter) {
   return state.active.get(number) || null;
 }
 
+/** The calling order (domain/policy.py queue_score): priority class, then a visitor handed over with
+ *  their place kept ("returning") before those not yet served, then time in line. */
 function sortKey(ticket) {
   const priority = page.calling_order === "waited" ? 0 : -(ticket.priority || 0);
-  return [priority, ticket.order || 0, ticket.seq || 0];
+  return [priority, ticket.returning ? 0 : 1, ticket.order || 0, ticket.seq || 0];
 }
 
 function byQueueOrder(a, b) {

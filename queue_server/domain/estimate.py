@@ -83,7 +83,9 @@ _MAX_MINUTES: Final = 14 * 24 * 60.0
 
 @dataclass(frozen=True, slots=True)
 class WaitingTicket:
-    """A ticket in line: its queue, priority class and place (``order``, then ``seq``)."""
+    """A ticket in line: its queue, priority class and place (``order``, then ``seq``); a ``returning``
+    visitor (handed over with their place kept) comes before the rest of their class, as in
+    ``policy.queue_score``."""
 
     number: str
     procedure: str
@@ -91,11 +93,13 @@ class WaitingTicket:
     order: int
     seq: int
     issued_at: int  # epoch ms
+    returning: bool = False
 
     @classmethod
     def from_ticket(cls, ticket: Ticket) -> WaitingTicket:
         """The estimator's view of a stored waiting ticket."""
-        return cls(ticket.number, ticket.procedure, ticket.priority, ticket.order, ticket.seq, ticket.issued_at)
+        return cls(ticket.number, ticket.procedure, ticket.priority, ticket.order, ticket.seq, ticket.issued_at,
+                   ticket.returning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +335,8 @@ class _Simulation:
 
         # Ready queues (A): waiting tickets, then one phantom "issued now" ticket per procedure.
         # Laid out procedure by procedure in key order, each queue followed by an inf sentinel.
-        ranked = sorted(range(len(snap.waiting)), key=lambda i: (snap.waiting[i].order, snap.waiting[i].seq))
+        ranked = sorted(range(len(snap.waiting)),
+                        key=lambda i: (not snap.waiting[i].returning, snap.waiting[i].order, snap.waiting[i].seq))
         rank = {i: r for r, i in enumerate(ranked)}
         n_wait = len(snap.waiting)
         groups: list[list[tuple[float, int]]] = [[] for _ in range(nq)]  # (key, ticket index or -1-q)

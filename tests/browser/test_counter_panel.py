@@ -74,3 +74,25 @@ async def test_a_handed_over_ticket_is_called_from_the_review_list(
     await expect(city.locator("#current-number")).to_have_text(number)
     await expect(city.locator("#message")).to_have_text(text("ja", "counter.done_called", number=number))
     await expect(city.locator("#review-list tr")).to_have_count(0)
+
+
+async def test_the_review_list_puts_a_handed_over_visitor_first_as_call_next_will(
+        open_page: OpenPage, web_user: MakeUser) -> None:
+    city_api, staff = web_user(), web_user()
+    await city_api.sign_in("city")
+    await staff.sign_in("staff")
+    older = (await city_api.issue("review"))["ticket"]["number"]  # straight into the queue, earlier
+    number = (await web_user().issue("pickup"))["ticket"]["number"]
+    assert (await staff.counter("2", "open"))[0] == 200
+    assert (await staff.counter("2", "call-next"))[0] == 200
+    status, body = await staff.counter("2", "hand-over", {"to": "review", "reason": "暗証番号の確認"})
+    assert status == 200, body
+
+    city = await open_panel(open_page, counter="9", username="city")
+    rows = city.locator("#review-list tr")
+    await expect(rows).to_have_count(2)
+    # Listed in the order call-next takes them (domain/policy.py): the visitor who already waited once first.
+    await expect(rows.nth(0)).to_have_attribute("data-number", number)
+    await expect(rows.nth(1)).to_have_attribute("data-number", older)
+    status, called = await city_api.counter("9", "call-next")
+    assert status == 200 and called["ticket"]["number"] == number, called

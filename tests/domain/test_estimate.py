@@ -279,7 +279,8 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]
             resumes_at = c.resumes(NOW)
             t = max(t, rel(resumes_at) if resumes_at is not None else math.inf)
         free.append(settle(c, t))
-    waiting = [Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority) for w in snap.waiting]
+    waiting = [Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority,
+                      returning=w.returning) for w in snap.waiting]
     last = max((w.order for w in snap.waiting), default=0)
     booked = sorted(snap.expected, key=lambda e: e.at)
     coming = [
@@ -315,7 +316,8 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
     # Distinct speeds so no two counters free up at the same instant (ties are arbitrary).
     model = dataclasses.replace(model, counters={str(i): CounterSpeed(str(i), 100, 1 + 0.0173 * i) for i in range(6)})
     waiting = [
-        WaitingTicket(f"T{i}", rng.choice(procedures), rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW)
+        WaitingTicket(f"T{i}", rng.choice(procedures), rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW,
+                      returning=rng.random() < 0.2)  # handed over with their place kept
         for i in range(rng.randint(0, 25))
     ]
     counters = []
