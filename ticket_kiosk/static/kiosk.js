@@ -172,6 +172,12 @@ function fitProcedureText(box) {
   }
 }
 
+function renderAll() {
+  renderHours();
+  renderProcedures();
+  if (state.ticket) renderTicket();
+}
+
 window.addEventListener("resize", () => fitProcedureText($("procedures")));
 
 async function loadOffice() {
