@@ -118,7 +118,7 @@ async def test_labels_hold_only_ids(client: TestClient, config: Config, staff: A
     samples = await scrape(client)
     ids = {"office": set(config.offices),
            "procedure": {p for o in config.offices.values() for p in o.procedures},
-           "where": {"request"}}
+           "where": {"request", "websocket"}}
     seen = set()
     for name, labels in samples:
         for key, label in labels:
@@ -168,11 +168,18 @@ async def test_store_errors_and_events_channel_reconnects_are_counted(
     client = await aiohttp_client(init_app(config, redis_url=valkey.url, key_prefix=key_prefix))
     async with api_users(str(client.make_url("/"))) as make:
         visitor = make()
+        ticket = await visitor.issue("pickup")
+        ws = await visitor.http.ws_connect("/api/ws")
         await kill(valkey)
         status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "pickup"})
         assert status == 503 and body["error"]["code"] == "unavailable"
+        await ws.send_json({"id": 1, "type": "subscribe", "view": "ticket", "token": ticket["token"]})
+        answer = await receive(ws, "result")
+        assert answer["success"] is False and answer["error"]["code"] == "unavailable"
+        await ws.close()
         down = await scrape(client)  # the metrics themselves need no Redis
         assert value(down, "madoguchi_store_errors_total", where="request") == 1
+        assert value(down, "madoguchi_store_errors_total", where="websocket") == 1
         await valkey.start()
 
         async def reconnected() -> Samples | None:

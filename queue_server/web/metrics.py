@@ -53,7 +53,7 @@ class Metrics:
             ("office",), buckets=LATENCY_BUCKETS, registry=self.registry)
         self.estimate_seconds = Histogram(f"{PREFIX}_estimate_seconds", "Time to recompute one office's wait estimates",
                                           ("office",), buckets=ESTIMATE_BUCKETS, registry=self.registry)
-        self.store_errors = Counter(f"{PREFIX}_store_errors", "Requests that met an unavailable Redis/Valkey store",
+        self.store_errors = Counter(f"{PREFIX}_store_errors", "HTTP requests and WebSocket messages that met an unavailable Redis/Valkey store",
                                     ("where",), registry=self.registry)
         self.registry.register(LiveCollector(app, connections))
         self._clock = app[CLOCK]

@@ -356,6 +356,7 @@ async def _handle(request: web.Request, conn: Connection, data: str, allowed: bo
         # Only this request needed Redis (a ticket's token, a session): the connection and its
         # other subscriptions, served from the hub's memory, carry on.
         log.warning("Redis unavailable for a WebSocket request: %s", e)
+        request.app[METRICS].store_errors.labels("websocket").inc()
         conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(
             ApiError("unavailable", "the queue store is unavailable; try again in a moment"))})
 
