@@ -33,6 +33,7 @@ from .openapi import add_paths, operation
 
 PREFIX: Final = "madoguchi"
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+"""The classic text format ``generate_latest`` writes (every Prometheus version reads it; our names need no escaping)."""
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Call-to-display seconds: a call should reach the lobby within a fraction of a second."""
 ESTIMATE_BUCKETS: Final = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
