@@ -26,6 +26,7 @@ _HOURS: Final = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 # Japanese name with readings (ruby) on its kanji, so it needs no name of its own.
 TRANSLATED_LANGUAGES: Final = ("en", "zh", "ko", "pt", "vi")
 NAMED_LANGUAGES: Final = ("ja-easy", *TRANSLATED_LANGUAGES)
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _KANA_READING: Final = re.compile(r"^[\u3041-\u309f\u30a0-\u30ffー]+$")
 
 
@@ -68,6 +69,8 @@ class ServerSettings:
     ws_subscriptions_per_connection: int = 50
     ws_messages_per_second: float = 10.0   # sustained client messages per connection
     ws_message_burst: int = 60             # messages at once (a page subscribing to many views)
+    metrics_allow: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
+    """Addresses that may read ``/metrics`` (a Prometheus scraper cannot sign in); loopback by default."""
 
     def qr_address_warning(self) -> str | None:
         """Why visitors' phones can't open the ticket's QR code, or None if they can.
@@ -344,6 +347,21 @@ def _read_limit(reader: _Reader, srv: Mapping[str, Any], name: str, kind: type, 
     return kind(value)
 
 
+def _read_networks(reader: _Reader, srv: Mapping[str, Any], name: str,
+                   default: tuple[IPNetwork, ...]) -> tuple[IPNetwork, ...]:
+    """A list of addresses or networks (``"10.0.0.5"``, ``"10.0.0.0/24"``, ``"::1"``); the default when wrong."""
+    def bad(values: list[Any]) -> str | None:
+        for value in values:
+            try:
+                ipaddress.ip_network(str(value))
+            except ValueError:
+                return f"{value!r} is not an IP address or network (e.g. \"127.0.0.1\" or \"10.0.0.0/24\")"
+        return None
+
+    values = reader.get(srv, "server", name, list, None, check=bad)
+    return default if values is None else tuple(ipaddress.ip_network(str(v)) for v in values)
+
+
 def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
@@ -351,7 +369,8 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
                                        "readings"})
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
-                                        "allowed_origins", "always_open", "secure_cookies", *WS_LIMITS})
+                                        "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
+                                        *WS_LIMITS})
     origins = reader.get(srv, "server", "allowed_origins", list, [])
     server = ServerSettings(
         host=reader.get(srv, "server", "host", str, "127.0.0.1"),
@@ -363,6 +382,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         allowed_origins=tuple(str(o).rstrip("/") for o in origins),
         always_open=reader.get(srv, "server", "always_open", bool, False),
         secure_cookies=reader.get(srv, "server", "secure_cookies", bool, False),
+        metrics_allow=_read_networks(reader, srv, "metrics_allow", ServerSettings.__dataclass_fields__["metrics_allow"].default),
         **{name: _read_limit(reader, srv, name, kind, low, high) for name, (kind, low, high) in WS_LIMITS.items()},
     )
     cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead"})

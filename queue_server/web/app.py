@@ -22,6 +22,7 @@ from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
 from .keys import ACCOUNTS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE, TOKEN_GUESSES
 from .messages import ApiError, error_response
+from .metrics import METRICS, setup_metrics
 from .pages import setup_pages
 from .routes import setup_routes
 from .ws import CONNECTIONS, PER_ADDRESS, close_connections
@@ -42,6 +43,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(e)
     except (RedisConnectionError, RedisTimeoutError) as e:
         log.warning("Redis unavailable: %s", e)
+        request.app[METRICS].store_errors.labels("request").inc()
         return error_response(ApiError("unavailable", "the queue store is unavailable; try again in a moment"))
     except web.HTTPException as e:
         if e.status >= 400 and request.path.startswith("/api/"):
@@ -81,6 +83,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         await app[HUB].start()
         app[ESTIMATES] = EstimateService(app[HUB], app[STORE])
         app[ESTIMATES].start()
+        app[ESTIMATES].timed.append(app[METRICS].estimated)
+        app[METRICS].follow(app[HUB])
         try:
             yield
         finally:
@@ -94,6 +98,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
     app.cleanup_ctx.append(storage)
     app[CONNECTIONS] = set()
     app[PER_ADDRESS] = {}
+    setup_metrics(app, app[CONNECTIONS])
     app.on_shutdown.append(close_connections)
     setup_routes(app)
     setup_pages(app)

@@ -26,6 +26,7 @@ from ..live import Hub
 from .auth import current_staff, origin_allowed
 from .keys import CONFIG, HUB, STORE
 from .messages import ApiError, dumps, error_body, error_response
+from .metrics import METRICS
 from .validation import Field, check_fields, one_of, parse_json
 from .views import ticket_by_token
 
@@ -38,6 +39,7 @@ SOCKET_SEND_BUFFER: Final = 64 * 1024
 RETRY_AFTER_SECONDS: Final = 10  # a refused connection: the page's reconnect backoff spaces its retries anyway
 
 CLOSE_TIMEOUT_SECONDS: Final = 1.0
+CALLS: Final = frozenset({"ticket.called", "ticket.recalled"})
 Outgoing = str | tuple[str, str]
 """A message to send: whole, or an envelope's head and a body serialised once and shared by every
 subscriber. They are joined only as the message is written, so thousands of queued snapshots or
@@ -171,8 +173,12 @@ class Subscription:
 
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
         """Send one event; its JSON is built once per event and view kind, and shared by all subscribers."""
+        first_to_lobby = not self.per_ticket and "_json_public" not in event
         self.conn.send((f'{{"id":{self.sub_id},"type":"event","seq":{event["seq"]},"event":',
                         _event_json(event, state, staff=self.per_ticket)))
+        if first_to_lobby and event.get("type") in CALLS:
+            # Once per call, as the first lobby display gets it: the call-to-display latency.
+            self.conn.request.app[METRICS].displayed(state.office, event)
 
 
 def _event_json(event: dict[str, Any], state: OfficeState, *, staff: bool) -> str:
@@ -350,6 +356,7 @@ async def _handle(request: web.Request, conn: Connection, data: str, allowed: bo
         # Only this request needed Redis (a ticket's token, a session): the connection and its
         # other subscriptions, served from the hub's memory, carry on.
         log.warning("Redis unavailable for a WebSocket request: %s", e)
+        request.app[METRICS].store_errors.labels("websocket").inc()
         conn.send_json({"id": msg_id, "type": "result", "success": False, **error_body(
             ApiError("unavailable", "the queue store is unavailable; try again in a moment"))})
 
