@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from bench_server import wait_until_up  # benchmarks/ (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
@@ -66,16 +67,10 @@ class Server:
         self.process = subprocess.Popen([sys.executable, "-m", "queue_server", "serve", "--config", str(self.config),
                                          "--port", str(self.port)], cwd=self.code, stdout=log, stderr=log)
         log.close()
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"{self.url}/api/offices") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"the server did not start; see {self.workdir / 'server.log'}")
+        try:
+            await wait_until_up(self.url)
+        except RuntimeError:
+            raise RuntimeError(f"the server did not start; see {self.workdir / 'server.log'}") from None
 
     def stop(self) -> None:
         if self.process is not None:

@@ -56,15 +56,21 @@ async def test_a_refused_action_says_why_in_japanese(open_page: OpenPage, web_us
     await expect(panel.locator("#current-number")).to_have_text(numbers[0])
 
 
-async def test_a_handed_over_ticket_is_called_from_the_review_list(
-        open_page: OpenPage, web_user: MakeUser) -> None:
+async def hand_over_a_pickup(web_user: MakeUser) -> str:
+    """A visitor's pickup ticket, called at counter 2 and handed over to the city staff's review queue."""
     staff = web_user()
     await staff.sign_in("staff")
-    number = (await web_user().issue("pickup"))["ticket"]["number"]
+    number: str = (await web_user().issue("pickup"))["ticket"]["number"]
     assert (await staff.counter("2", "open"))[0] == 200
     assert (await staff.counter("2", "call-next"))[0] == 200
     status, body = await staff.counter("2", "hand-over", {"to": "review", "reason": "暗証番号の確認"})
     assert status == 200, body
+    return number
+
+
+async def test_a_handed_over_ticket_is_called_from_the_review_list(
+        open_page: OpenPage, web_user: MakeUser) -> None:
+    number = await hand_over_a_pickup(web_user)
 
     city = await open_panel(open_page, counter="9", username="city")
     row = city.locator(f"#review-list tr[data-number='{number}']")
@@ -78,15 +84,10 @@ async def test_a_handed_over_ticket_is_called_from_the_review_list(
 
 async def test_the_review_list_puts_a_handed_over_visitor_first_as_call_next_will(
         open_page: OpenPage, web_user: MakeUser) -> None:
-    city_api, staff = web_user(), web_user()
+    city_api = web_user()
     await city_api.sign_in("city")
-    await staff.sign_in("staff")
     older = (await city_api.issue("review"))["ticket"]["number"]  # straight into the queue, earlier
-    number = (await web_user().issue("pickup"))["ticket"]["number"]
-    assert (await staff.counter("2", "open"))[0] == 200
-    assert (await staff.counter("2", "call-next"))[0] == 200
-    status, body = await staff.counter("2", "hand-over", {"to": "review", "reason": "暗証番号の確認"})
-    assert status == 200, body
+    number = await hand_over_a_pickup(web_user)
 
     city = await open_panel(open_page, counter="9", username="city")
     rows = city.locator("#review-list tr")
