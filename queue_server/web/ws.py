@@ -200,7 +200,7 @@ class ViewSubscription(Subscription):
         self.render = render
         self.shared = shared
         """Set for a view that is the same for every subscriber (congestion): it is serialised once per
-        change and kept in ``OfficeState.derived`` under this key."""
+        view object and kept in ``OfficeState.derived`` under this key."""
         self.last: dict[str, Any] | None = None
 
     def on_snapshot(self, state: OfficeState) -> None:
@@ -220,8 +220,13 @@ class ViewSubscription(Subscription):
         self.last = data
         if self.shared is None:
             body = dumps(data)
-        elif (body := state.derived.get(self.shared)) is None:
-            body = state.derived[self.shared] = dumps(data)
+        else:
+            # Keyed by the view object itself: the view may change with no change of the state
+            # (congestion: the office opens or closes), and then its old JSON must not be sent.
+            cached = state.derived.get(self.shared)
+            if cached is None or cached[0] is not data:
+                cached = state.derived[self.shared] = (data, dumps(data))
+            body = cached[1]
         self.conn.send((f'{{"id":{self.sub_id},"type":"view","view":"{self.view}","seq":{state.seq},"data":', body))
 
 

@@ -103,3 +103,22 @@ async def test_the_openapi_document_describes_the_congestion_answer(visitor: Api
     assert {"now_calling", "past_closing", "level"} <= set(procedure)
     answer = spec["paths"]["/api/offices/{office}/congestion"]["get"]["responses"]["200"]
     assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Congestion"}
+
+
+async def congestion_watcher_view(api: Api) -> dict[str, Any]:
+    """Subscribe to the main office's congestion view on a new WebSocket; its first view."""
+    ws = await api.http.ws_connect("/api/ws")
+    await ws.send_json({"id": 1, "type": "subscribe", "view": "congestion", "office": "main"})
+    view = (await receive(ws, "view"))["data"]
+    await ws.close()
+    return view
+
+
+async def test_a_phone_that_starts_watching_after_opening_time_sees_the_office_open(
+        calendar_client: TestClient, user: Callable[..., Api]) -> None:
+    api = user(calendar_client.server)
+    at(calendar_client, TUESDAY, 8, 0)
+    assert (await congestion_watcher_view(api))["reception"] == "not_yet_open"
+    at(calendar_client, TUESDAY, 8, 30)  # nothing happened in the office meanwhile
+    view = await congestion_watcher_view(api)
+    assert view["open"] is True and view["reception"] == "open"
