@@ -28,7 +28,7 @@ from .keys import CONFIG, HUB, STORE
 from .messages import ApiError, dumps, error_body, error_response
 from .metrics import METRICS
 from .validation import Field, check_fields, one_of, parse_json
-from .views import ticket_by_token
+from .views import client_address, ticket_by_token
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /api/ws"""
     if not origin_allowed(request):
         raise ApiError("origin_not_allowed", f"WebSocket connections from {request.headers['Origin']} are not allowed")
-    address, per_address = request.remote or "", request.app[PER_ADDRESS]
+    address, per_address = client_address(request), request.app[PER_ADDRESS]
     limit = request.app[CONFIG].server.ws_connections_per_address
     if per_address.get(address, 0) >= limit:
         # Refused before the upgrade: a plain 429 costs nothing, whereas each open connection
