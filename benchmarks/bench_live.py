@@ -14,31 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from bench_server import wait_until_up  # benchmarks/ (scripts run from this folder)
+from bench_server import BENCH_OFFICE, wait_until_up  # benchmarks/ (scripts run from this folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
 
-CONFIG = """
-[server]
-always_open = true
-data_dir = "data"
-redis_url = "{redis_url}"
 
-[[offices]]
-id = "bench"
-name = "ベンチマーク"
-
-[[offices.procedures]]
-id = "application"
-name = "交付申請受付"
-number = {{ prefix = "A", width = 4 }}
-service_minutes = 15
-
-[[offices.counters]]
-id = "1"
-procedures = ["application"]
-"""
+def config_text(redis_url: str) -> str:
+    """The benchmark office on ``redis_url``, with the default per-address limits (ws_abuse.py measures them)."""
+    return f'[server]\nalways_open = true\ndata_dir = "data"\nredis_url = "{redis_url}"\n{BENCH_OFFICE}'
 
 
 class Server:
@@ -47,7 +31,7 @@ class Server:
     def __init__(self, code: Path, workdir: Path, port: int, redis_url: str = "") -> None:
         self.code, self.workdir, self.port = code, workdir, port
         self.config = workdir / "bench.toml"
-        self.config.write_text(CONFIG.format(redis_url=redis_url), encoding="utf-8")
+        self.config.write_text(config_text(redis_url), encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -15,13 +15,7 @@ from typing import Any
 
 import aiohttp
 
-BENCH_CONFIG = """
-[server]
-always_open = true
-data_dir = "data"
-# api_load.py's thousand displays all connect from 127.0.0.1; real displays each have an address.
-ws_connections_per_address = 20000
-
+BENCH_OFFICE = """
 [[offices]]
 id = "bench"
 name = "ベンチマーク"
@@ -36,6 +30,15 @@ service_minutes = 15
 id = "1"
 procedures = ["application"]
 """
+"""The one-counter office every benchmark serves."""
+
+BENCH_CONFIG = """
+[server]
+always_open = true
+data_dir = "data"
+# api_load.py's thousand displays all connect from 127.0.0.1; real displays each have an address.
+ws_connections_per_address = 20000
+""" + BENCH_OFFICE
 
 
 async def start_server(user: str, password: str, config: str = BENCH_CONFIG,
