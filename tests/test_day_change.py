@@ -100,7 +100,7 @@ async def stream_events(valkey_url: str, key_prefix: str, kind: str) -> list[dic
     """The office's events of one type, from its stream (the history every process shares)."""
     redis = Redis.from_url(valkey_url)
     try:
-        entries = await redis.xrange(f"{key_prefix}o:main:events")
+        entries = await redis.xrange(f"{key_prefix}o:{{main}}:events")
     finally:
         await redis.aclose()
     events = [json.loads(fields[b"e"]) for _id, fields in entries]

@@ -20,7 +20,7 @@ every ticket not yet served). ``counter_procedure_order`` still lets the office'
 come first. A hand-over to the back of the line (``keep_place: false``) is not returning.
 
 Each queue is kept sorted by :func:`queue_score`, so the choice only compares queue heads.
-The Lua step ``store/lua/ops.lua`` implements exactly this; a test plays both on random offices.
+The Lua step (``store/lua/counters.lua``) implements exactly this; a test plays both on random offices.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ ALLOWED_FROM: Final[Mapping[str, frozenset[TicketState]]] = {
     "hand_over": frozenset({TicketState.CALLED, TicketState.SERVING}),
     # The day's end: a ticket still open when its business day ends is closed out as expired, never
     # carried into the next day (numbers restart; offices close hours before midnight, so these are
-    # few: forgotten finishes and visitors who left without a word). ``ops.lua`` close_day.
+    # few: forgotten finishes and visitors who left without a word). ``lua/day.lua`` close_day.
     "expire": frozenset({TicketState.WAITING, TicketState.CALLED, TicketState.SERVING}),
 }
 

@@ -1,7 +1,8 @@
 """The storage adapter: each domain operation as one atomic Lua step on Redis/Valkey.
 
-Redis keys (``P`` is the key prefix, default ``mg:``; ``O`` = ``P o:{office}:``; ``D`` = ``O d:{YYYYMMDD}:``)
-are listed in ARCHITECTURE.md; the script is ``lua/ops.lua``.
+Redis keys (``P`` is the key prefix, default ``mg:``; ``O`` = ``P o:{office}:`` with the office id as the
+hash tag, braces included; ``D`` = ``O d:{YYYYMMDD}:``) are listed in ARCHITECTURE.md; the script is
+``lua/*.lua``, joined by ``scripts.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -18,6 +18,7 @@ from ..clock import Clock
 from ..config import Config, Office
 from ..domain.model import Conflict, DomainError, NotFound, Role
 from ..domain.policy import transition_error
+from . import scripts
 
 DEFAULT_PREFIX: Final = "mg:"
 TOKEN_BYTES: Final = 16  # 128 bits: a status URL cannot be guessed from the ticket number
@@ -32,7 +33,7 @@ def _lists(value: Any) -> Any:
 
 
 def _error(result: Mapping[str, Any]) -> DomainError:
-    """The domain exception for an error answer of ``ops.lua``."""
+    """The domain exception for an error answer of the Lua step."""
     code = result["err"]
     if code == "bad_state":
         return transition_error(result["op"], result["number"], result["state"])
@@ -79,7 +80,24 @@ class QueueStore:
         self.config = config
         self.clock = clock
         self.prefix = prefix
-        self._ops = redis.register_script(resources.files(__package__).joinpath("lua/ops.lua").read_text("utf-8"))
+        self._ops = redis.register_script(scripts.source())
+
+    def office_key(self, office_id: str) -> str:
+        """The prefix of every key of one office (``O``): the office id is the hash tag."""
+        return f"{self.prefix}o:{{{office_id}}}:"
+
+    async def move_untagged_keys(self) -> int:
+        """Rename keys written before offices had a hash tag (``P o:office:…``) to ``P o:{office}:…``.
+
+        Run once at start-up, before any step: an upgraded server finds its offices' days, tickets,
+        counters and history where it now looks. Returns how many keys moved (0 once done)."""
+        moved = 0
+        for office_id in self.config.offices:
+            old = f"{self.prefix}o:{office_id}:"
+            async for key in self.redis.scan_iter(match=old + "*", count=1000):  # ids are [a-z0-9_-]: no glob characters
+                await self.redis.renamenx(key, self.office_key(office_id) + key.decode()[len(old):])
+                moved += 1
+        return moved
 
     def office(self, office_id: str) -> Office:
         """The configured office, or NotFound."""
@@ -90,11 +108,11 @@ class QueueStore:
 
     async def _run(self, op: str, office: str, *, idem: str | None = None, actor: str | None = None,
                    day: str | None = None, **params: Any) -> Result:
-        """Run one operation of ``ops.lua`` and return its answer, raising domain errors.
+        """Run one operation of the Lua script and return its answer, raising domain errors.
 
         ``day`` names the business day of the ticket concerned (a status link's); without it the
         step works on the office's current day. Every step gets the office's procedures and counters
-        because the first step of a new day closes out the earlier one (see ``ops.lua`` start_day).
+        because the first step of a new day closes out the earlier one (see ``lua/day.lua``).
         """
         now = self.clock.now_ms()
         office_config = self.config.offices[office]
@@ -138,7 +156,7 @@ class QueueStore:
 
     async def ticket(self, office_id: str, day: str, number: str) -> Result:
         """One ticket as stored, without its token."""
-        raw = await self.redis.hgetall(f"{self.prefix}o:{office_id}:d:{day}:t:{number}")
+        raw = await self.redis.hgetall(f"{self.office_key(office_id)}d:{day}:t:{number}")
         if not raw:
             raise NotFound(f"no ticket {number} on {day}")
         ticket: Result = {k.decode(): v.decode() for k, v in raw.items()}
@@ -231,16 +249,16 @@ class QueueStore:
 
     async def events_since(self, office_id: str, seq: int) -> list[Result]:
         """The office's events after ``seq``, oldest first, from the stream."""
-        entries = await self.redis.xrange(f"{self.prefix}o:{office_id}:events", min=f"({seq}-0", count=STREAM_READ_LIMIT)
+        entries = await self.redis.xrange(f"{self.office_key(office_id)}events", min=f"({seq}-0", count=STREAM_READ_LIMIT)
         return [json.loads(fields[b"e"]) for _id, fields in entries]
 
     async def latest_event_seq(self, office_id: str) -> int:
         """The sequence number of the office's newest event (0 before the first)."""
-        return int(await self.redis.get(f"{self.prefix}o:{office_id}:evseq") or 0)
+        return int(await self.redis.get(f"{self.office_key(office_id)}evseq") or 0)
 
     async def service_records(self, office_id: str, limit: int = 5000) -> list[Result]:
         """Measured counter service times, newest first."""
-        return [json.loads(r) for r in await self.redis.lrange(f"{self.prefix}o:{office_id}:services", 0, limit - 1)]
+        return [json.loads(r) for r in await self.redis.lrange(f"{self.office_key(office_id)}services", 0, limit - 1)]
 
     @property
     def events_channel(self) -> str:

@@ -77,6 +77,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         redis = Redis.from_url(url, max_connections=64, health_check_interval=30)
         app[REDIS] = redis
         app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
+        await app[STORE].move_untagged_keys()
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
         app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
         app[HUB] = Hub(app[STORE])

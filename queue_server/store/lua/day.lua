@@ -1,0 +1,66 @@
+-- The business day: closing out what a day left open, once (ARCHITECTURE.md "The business day").
+do
+
+-- The day's end (see ARCHITECTURE.md "The business day"): every ticket of `day` still waiting,
+-- called or being served becomes `expired` (a final state the visitor's page shows), its queue is
+-- emptied and a counter holding it is freed; one `day.closed` event tells every process.
+local function close_day(day)
+  local DD = O .. 'd:' .. day .. ':'
+  local expired, freed = {}, {}
+  local function expire(t)
+    if not t or not ALLOWED_FROM.expire[t.state] then return end
+    set_ticket(t, {state = 'expired', expired_from = t.state, finished_at = now})
+    table.insert(expired, t.number)
+  end
+  for _, proc in ipairs(req.office_procedures) do
+    for _, number in ipairs(redis.call('ZRANGE', DD .. 'q:' .. proc, 0, -1)) do
+      expire(hash_table(DD .. 't:' .. number))
+    end
+    redis.call('DEL', DD .. 'q:' .. proc)
+  end
+  local held = day .. '|'
+  for _, id in ipairs(req.office_counters) do
+    local c = load_counter(id)
+    if c.ticket and string.sub(c.ticket, 1, #held) == held then
+      expire(current_ticket(c))
+      set_counter(c, {ticket = '', since = now})
+      table.insert(freed, public_counter(c))
+    end
+  end
+  redis.call('ZREM', O .. 'days', day)
+  emit({type = 'day.closed', closed = day, expired = #expired > 0 and expired or nil,
+        counters = #freed > 0 and freed or nil})
+end
+
+-- The office's business day: `O today` only moves forward, so a step computed just before
+-- midnight that runs after another process began the new day (or one on a clock set back) works
+-- on the current day. Moving it forward closes every earlier day that had tickets (`O days`).
+function lib.start_day()
+  local current = redis.call('GET', O .. 'today')
+  if current and current >= req.today then return current end
+  redis.call('SET', O .. 'today', req.today)
+  today = req.today
+  if not current then
+    -- First step with day-keeping (a new office, or data from before it): a counter may still hold
+    -- a ticket of an earlier day, which must be closed out like the rest.
+    for _, id in ipairs(req.office_counters) do
+      local c = load_counter(id)
+      local sep = c.ticket and string.find(c.ticket, '|', 1, true)
+      if sep then
+        local day = string.sub(c.ticket, 1, sep - 1)
+        if day < today then redis.call('ZADD', O .. 'days', tonumber(day), day) end
+      end
+    end
+  end
+  for _, day in ipairs(redis.call('ZRANGEBYSCORE', O .. 'days', '-inf', '(' .. tonumber(today))) do
+    close_day(day)
+  end
+  return today
+end
+
+-- Only the day's change itself: the hub asks at midnight (the first step of the day would do it anyway).
+function ops.start_day()
+  return cjson.encode({ok = true, today = today})
+end
+
+end

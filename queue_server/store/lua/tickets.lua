@@ -1,0 +1,47 @@
+-- Visitors' tickets: issue and cancel.
+do
+
+function ops.issue()
+  if redis.call('SISMEMBER', O .. 'paused', req.procedure) == 1 then
+    return fail('procedure_paused', {procedure = req.procedure})
+  end
+  local fmt = req.number_format
+  local n = redis.call('INCR', D .. 'n:' .. req.procedure)
+  local value = fmt.first + n - 1
+  if value > fmt.last then
+    redis.call('DECR', D .. 'n:' .. req.procedure)
+    return fail('numbers_exhausted', {procedure = req.procedure, first = fmt.first, last = fmt.last})
+  end
+  local number = fmt.prefix .. string.format('%0' .. fmt.width .. 'd', value)
+  local seq = redis.call('INCR', D .. 'seq')
+  local t = {number = number, procedure = req.procedure, state = 'waiting', seq = seq, order = seq,
+             priority = req.priority, lang = req.lang, day = today, issued_at = now, recalls = 0,
+             score = score_of(req.priority, seq), token = req.token}
+  set_ticket(t, t)
+  redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number)
+  -- The days with tickets: the day's end closes out what each left open.
+  redis.call('ZADD', O .. 'days', tonumber(today), today)
+  redis.call('SET', P .. 'tok:' .. req.token, req.office .. '|' .. today .. '|' .. number, 'EX', 259200)
+  local ahead = ahead_of(t)
+  t.token = nil  -- events are public: the status token never leaves in one
+  local ev = emit({type = 'ticket.issued', ticket = t})
+  return cjson.encode({ok = true, ticket = t, token = req.token, ahead = ahead, event = ev})
+end
+
+function ops.cancel()
+  local t = hash_table(D .. 't:' .. req.number)
+  if not t then return fail('not_found', {what = 'ticket', number = req.number}) end
+  local bad = check_state('cancel', t)
+  if bad then return bad end
+  redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
+  local c = nil
+  if t.state == 'called' and t.counter and t.counter ~= '' then
+    c = load_counter(t.counter)
+    if c.ticket == t.day .. '|' .. t.number then set_counter(c, {ticket = '', since = now}) end
+  end
+  set_ticket(t, {state = 'cancelled', finished_at = now})
+  local ev = emit({type = 'ticket.cancelled', ticket = t, counter = c and public_counter(c) or nil})
+  return cjson.encode({ok = true, ticket = t, event = ev})
+end
+
+end
