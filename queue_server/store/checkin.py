@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from ..domain.model import BookedBeforeSlot, Conflict, DomainError, NotFound, NumberFormat
 from .redis_store import TOKEN_BYTES, QueueStore, Result
-
-UNKNOWN_BOOKING: Final = "no booking with this code"
-"""All a wrong or unknown code learns (guessing codes must not tell anything)."""
 
 
 class CheckInRefused(Conflict):
@@ -38,43 +35,28 @@ def _day(day: str) -> str:
     return f"{day[:4]}-{day[4:6]}-{day[6:]}"
 
 
-async def find_booking(store: QueueStore, office_id: str, *, code: str | None = None,
-                       secret: str | None = None) -> tuple[str, str]:
-    """``(office, booking id)`` of a booking code (normalised) or link secret: ``office_id`` first, then
-    the other configured offices (a code is unique per office). ``NotFound`` saying only that."""
-    kind, value = ("bkcode", code) if code is not None else ("bksecret", secret)
-    if not value:
-        raise NotFound(UNKNOWN_BOOKING)
-    for office in (office_id, *(o for o in store.config.offices if o != office_id)):
-        found = await store.redis.get(f"{store.office_key(office)}{kind}:{value}")
-        if found is not None:
-            return office, found.decode()
-    raise NotFound(UNKNOWN_BOOKING)
-
-
-async def check_in(store: QueueStore, office_id: str, *, code: str | None = None, secret: str | None = None,
-                   lang: str = "ja", actor: str | None = None, idem: str | None = None) -> Result:
-    """Check a booked visitor in at ``office_id`` by code or link secret; the ticket, token and people ahead.
+async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any], *, lang: str = "ja",
+                   actor: str | None = None, idem: str | None = None) -> Result:
+    """Check the visitor of ``booking`` (as ``Bookings.find_by_code``/``find_by_secret`` give it: its
+    ``office`` and ``id``) in at ``office_id``; the ticket, its status token and people ahead.
 
     ``CheckInRefused`` (409) for a booking of another office or day, too early, already checked in,
-    cancelled or released; ``NotFound`` for an unknown code.
+    cancelled or released.
     """
     office = store.office(office_id)
-    booking_office, booking_id = await find_booking(store, office_id, code=code, secret=secret)
-    if booking_office != office_id:
-        fields = await store.redis.hmget(f"{store.office_key(booking_office)}bk:{booking_id}", "day", "slot")
-        day, slot = (v.decode() if v is not None else "" for v in fields)
-        other = store.config.offices[booking_office]
+    if booking["office"] != office_id:
+        day, slot = str(booking.get("day", "")), str(booking.get("slot", ""))
+        other = store.config.offices[booking["office"]]
         raise CheckInRefused(
             f"this booking is for {other.name} on {_day(day)} at {slot}; please check in there",
-            code="wrong_office", details={"office": booking_office, "office_name": other.name, "day": day, "slot": slot})
+            code="wrong_office", details={"office": other.id, "office_name": other.name, "day": day, "slot": slot})
     rules = office.bookings
     clock = store.clock
 
     def refused(answer: Mapping[str, Any]) -> DomainError | None:
         code, day, slot = answer["err"], answer.get("day", ""), answer.get("slot", "")
         if code == "booking_not_found":
-            return NotFound(UNKNOWN_BOOKING)
+            return NotFound("no such booking")
         if code == "check_in_too_early":
             opens = clock.local(int(answer["opens_at"]))
             return CheckInRefused(
@@ -100,7 +82,7 @@ async def check_in(store: QueueStore, office_id: str, *, code: str | None = None
     formats = {p.id: {"number": _format(p.number), **({"booked": _format(p.booked_number)} if p.booked_number else {})}
                for p in office.procedures.values()}
     return await store._run(  # noqa: SLF001 - an area module of the store, as DESIGN.md has them
-        "check_in", office_id, idem=idem, actor=actor, errors=refused, booking=booking_id, lang=lang,
+        "check_in", office_id, idem=idem, actor=actor, errors=refused, booking=str(booking["id"]), lang=lang,
         token=secrets.token_urlsafe(TOKEN_BYTES), formats=formats,
         early_ms=rules.checkin_early_minutes * 60_000, late_ms=rules.late_minutes * 60_000,
         at_check_in=store.config.calling.booked_before_slot is BookedBeforeSlot.AT_CHECK_IN)

@@ -114,7 +114,7 @@ class QueueStore:
         ``day`` names the business day of the ticket concerned (a status link's); without it the
         step works on the office's current day. Every step gets the office's procedures and counters
         because the first step of a new day closes out the earlier one (see ``lua/day.lua``).
-        ``errors`` turns an area's own error answers into domain errors (None: the common ones).
+        ``errors`` turns an area's own error answers into domain errors (None: not one of its own).
         """
         now = self.clock.now_ms()
         office_config = self.config.offices[office]

@@ -51,7 +51,7 @@ function ops.check_in()
   if not late then
     redis.call('ZADD', D .. 'bq:' .. t.procedure, req.at_check_in and now or slot_start, t.number)
   end
-  store_fields(O .. 'bk:' .. b.id, b, {state = 'checked_in', ticket = today .. '|' .. t.number,
+  set_fields(O .. 'bk:' .. b.id, b, {state = 'checked_in', ticket = today .. '|' .. t.number,
                                        late = late and 1 or 0, changed_at = now, actor = req.actor or ''})
   local ahead = ahead_of(t)
   t.token = nil  -- events are public: the status token never leaves in one

@@ -107,19 +107,19 @@ local function score_of(priority, order, tier)
   return (9 - priority) * 3 * TIER + tier * TIER + order
 end
 
--- HSET `fields` on `key` and copy them into the table `target` (a ticket, counter or booking).
-local function store_fields(key, target, fields)
+-- Set `fields` on the table `obj` and on the hash `key` alike.
+local function set_fields(key, obj, fields)
   local flat = {}
   for k, v in pairs(fields) do
-    target[k] = v
+    obj[k] = v
     table.insert(flat, k)
     table.insert(flat, tostring(v))
   end
   redis.call('HSET', key, unpack(flat))
 end
 
-local function set_ticket(t, fields) store_fields(ticket_key(t.day, t.number), t, fields) end
-local function set_counter(c, fields) store_fields(counter_key(c.id), c, fields) end
+local function set_ticket(t, fields) set_fields(ticket_key(t.day, t.number), t, fields) end
+local function set_counter(c, fields) set_fields(counter_key(c.id), c, fields) end
 
 -- The booked tickets of a queue whose precedence has begun (their `D bq:` score, the slot start or
 -- the check-in, is due) and that are in the queue now: number → the score call-next gives them.
