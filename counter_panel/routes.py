@@ -25,7 +25,7 @@ async def counter_page(request: web.Request) -> web.Response:
         "booked_before_slot": config.calling.booked_before_slot.value,
         "max_recalls": config.calling.max_recalls,
     }
-    return render_page(request, "counter.html", catalog_sections=("counter",), page_data=data, office=office)
+    return render_page(request, "counter.html", catalog_sections=("counter", "checkin"), page_data=data, office=office)
 
 
 def setup(app: web.Application) -> None:

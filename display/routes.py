@@ -29,7 +29,7 @@ async def display_page(request: web.Request) -> web.Response:
     sub_lang = request.query.get("sub", SUBTITLE_DEFAULT)
     catalogs = request.app[CATALOGS]
     sub = sections(catalogs[sub_lang], ("display",)) if sub_lang in catalogs and sub_lang != lang else None
-    return render_page(request, "display.html", lang=lang, catalog_sections=("display",),
+    return render_page(request, "display.html", lang=lang, catalog_sections=("display", "checkin"),
                        page_data={"office": office_data(request, office.id),
                                   "timezone": request.app[CONFIG].server.timezone},
                        office=office, sub=sub, sub_lang=sub_lang)

@@ -22,6 +22,7 @@ from typing import Final
 from aiohttp import web
 
 from queue_server.config import Office
+from queue_server.domain.booking import ALPHABET
 from queue_server.web.keys import CONFIG
 from queue_server.web.pages import page_language, render_page
 
@@ -46,8 +47,12 @@ async def kiosk_page(request: web.Request) -> web.Response:
     if mode not in PRINT_MODES:
         raise web.HTTPBadRequest(text=f"print must be one of {', '.join(PRINT_MODES)}, got {mode!r}")
     lang = page_language(request)
-    return render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk",), all_languages=True,
-                       office=office, page_data={
+    # Check-in of booked visitors, where the office takes bookings: its rules are shown in plain words.
+    rules = office.bookings
+    checkin = {"early_minutes": rules.checkin_early_minutes, "late_minutes": rules.late_minutes} if rules.procedures else None
+    return render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk", "checkin"), all_languages=True,
+                       office=office, checkin=checkin, code_alphabet=list(ALPHABET), page_data={
+                           "checkin": checkin,
                            "office": office.id, "office_name": office.name, "print_mode": mode,
                            "default_lang": lang, "return_seconds": RETURN_SECONDS,
                            "idle_reset_seconds": IDLE_RESET_SECONDS,

@@ -415,6 +415,33 @@ byId("call-number").addEventListener("keydown", (event) => {
   callByNumber();
 });
 
+// Check-in of a booked visitor by staff (lost QR code, no phone): the ticket joins the waiting list.
+let checkingIn = false;
+byId("checkin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const code = byId("checkin-code").value.trim();
+  if (!code || checkingIn || !counterId) return;
+  checkingIn = true;
+  byId("checkin-submit").disabled = true;
+  try {
+    const result = await sendAction(`/api/offices/${encodeURIComponent(office.id)}/check-in`,
+                                    { code, counter: counterId },
+                                    { onRetry: () => showMessage(t("counter.retrying"), "info") });
+    const number = result.ticket.number;
+    showMessage(result.late ? t("checkin.staff_done_late", { number })
+      : t("checkin.staff_done", { number, slot: result.booking.slot }), "info");
+    byId("checkin-code").value = "";
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "unauthorized") showSignIn();
+    const details = (e instanceof ApiError && e.details) || {};
+    showMessage(e.code === "check_in_too_early" ? t("checkin.too_early", { time: details.opens })
+      : e.code === "already_checked_in" ? t("checkin.already", { number: details.number }) : errorText(e));
+  } finally {
+    checkingIn = false;
+    byId("checkin-submit").disabled = false;
+  }
+});
+
 // Hand-over: to city staff (審査・暗証番号) or to another procedure, with a reason.
 const dialog = byId("hand-over-dialog");
 
@@ -545,7 +572,7 @@ function renderWaiting() {
     if (ticket.priority > 0) number.append(el("span", "cp-priority", t("counter.priority")));
     if (ticket.booked) {
       // 「予」 and the slot's start: a booked visitor, called before walk-ins once the slot runs.
-      number.append(el("span", "cp-booked", t("counter.booked_mark")), el("span", "cp-slot", slotTime(ticket.slot_start)));
+      number.append(el("span", "cp-booked", t("checkin.mark")), el("span", "cp-slot", slotTime(ticket.slot_start)));
     }
     let note = ticket.handed_over_from
       ? t("counter.handed_over_from", { procedure: procedureName(ticket.handed_over_from), reason: ticket.hand_over_reason || "—" })

@@ -160,6 +160,13 @@ function renderCalls() {
     if (NUMBER_BEFORE) number.append(el("span", "unit", NUMBER_BEFORE));
     number.append(el("span", "digits", ticket.number));
     if (NUMBER_AFTER) number.append(el("span", "unit", NUMBER_AFTER));
+    if (ticket.booked) {
+      // A booked visitor (checked in on time): a mark, never anything about the booking itself.
+      const mark = el("span", "booked-mark", t("checkin.mark"));
+      mark.title = t("checkin.mark_label");
+      mark.setAttribute("aria-label", t("checkin.mark_label"));
+      number.append(mark);
+    }
     const counter = el("span", "call-counter", counterName(ticket.counter));
     const arrow = el("span", "call-arrow", "→");
     arrow.setAttribute("aria-hidden", "true");

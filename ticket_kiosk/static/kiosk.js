@@ -4,7 +4,9 @@
 // the WebSocket "congestion" view (waiting, estimate and paused per procedure, live), POST
 // /api/offices/{office}/tickets with an Idempotency-Key made once per visitor (a double tap or a
 // retried request issues one ticket), GET /api/tickets/{token} (estimate) and POST
-// /api/tickets/{token}/print.
+// /api/tickets/{token}/print. A booked visitor checks in with POST /api/offices/{office}/check-in
+// (「予約のかた」: the code by the keypad, or the booking QR's link typed by a reader) and gets a
+// ticket shown and printed as a walk-in's.
 
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
@@ -18,7 +20,7 @@ const BUSY_SCREEN_AFTER_MS = 250;   // a quick answer goes straight to the numbe
 const ISSUE_ATTEMPTS = 3;
 
 const $ = (id) => document.getElementById(id);
-const screens = ["start", "busy", "ticket", "error"];
+const screens = ["start", "checkin", "busy", "ticket", "error"];
 
 const live = new LiveConnection(offlineSign());
 
@@ -27,7 +29,7 @@ const state = {
   congestion: null,      // {procedure id: {waiting, estimate_minutes, paused}}
   idempotencyKey: newIdempotencyKey(),
   issuing: false,
-  ticket: null,          // the issue answer on the ticket screen
+  ticket: null,          // the issue (or check-in) answer on the ticket screen
   estimate: null,        // {median_minutes, low_minutes, high_minutes, past_closing} or null
   ticketView: null,      // the live "ticket" subscription while the ticket screen shows
   printStatus: null,     // {key, detail}
@@ -277,6 +279,7 @@ function renderTicket() {
   const ticket = state.ticket;
   $("ticket-number").textContent = ticket.ticket.number;
   $("ticket-procedure").innerHTML = nameHtmlOf(ticket.procedureInfo);
+  renderBooked(ticket);
   const estimate = state.estimate;
   $("ticket-ahead").innerHTML = aheadHtml(ticket.ahead, estimate);
   $("ticket-estimate").innerHTML = estimateHtml(estimate, ticket.ahead);
@@ -299,6 +302,7 @@ function renderPrintLayout(qr) {
   $("pt-procedure").textContent = ticket.procedureInfo.name;
   const local = localName(ticket.procedureInfo, ticket.lang);
   $("pt-procedure-local").textContent = local !== ticket.procedureInfo.name ? local : "";
+  $("pt-booked").textContent = ticket.booking && !ticket.late ? t("checkin.print_booked", { slot: ticket.booking.slot }, ja) : "";
   const time = officeDateTime(new Date(ticket.ticket.issued_at));
   $("pt-issued").textContent = t("kiosk.print_issued", { time }, ja);
   $("pt-ahead").textContent = ticket.ahead > 0 ? t("common.ahead", { n: ticket.ahead }, ja) : "";
@@ -362,6 +366,9 @@ function startReturnCountdown() {
 
 function backToStart() {
   clearInterval(state.returnTimer);
+  clearTimeout(checkin.idleTimer);
+  checkin.busy = false;
+  checkin.key = null;
   if (state.ticketView) state.ticketView.close();
   state.ticketView = null;
   state.ticket = null;
@@ -374,6 +381,158 @@ function backToStart() {
   if (currentLanguage() !== config.default_lang) chooseLanguage(config.default_lang);
   show("start");
   renderAll();
+}
+
+// --- check-in of a booked visitor ------------------------------------------------------------
+
+const CODE_LENGTH = 8;
+const checkin = { busy: false, key: null, submitted: "", idleTimer: null };
+
+/** What was typed or read: a booking's link (its QR code holds /book/{office}/b/{secret}), or a code. */
+function readCheckin(value) {
+  const link = value.match(/\/b\/([A-Za-z0-9_-]{16,64})/);
+  if (link) return { secret: link[1] };
+  const code = value.toUpperCase().replace(/[^A-Z0-9]/g, "");
+  return { code };
+}
+
+/** The code as it is read out: XXXX-XXXX (a link is left as the reader typed it). */
+function showCode(value) {
+  if (/[/:]/.test(value)) return value;
+  const code = value.toUpperCase().replace(/[^A-Z0-9]/g, "").slice(0, CODE_LENGTH);
+  return code.length > 4 ? `${code.slice(0, 4)}-${code.slice(4)}` : code;
+}
+
+function checkinMessage(html) {
+  $("checkin-message").innerHTML = html || "";
+  $("checkin-message").hidden = !html;
+}
+
+function armCheckinIdle() {
+  clearTimeout(checkin.idleTimer);
+  checkin.idleTimer = setTimeout(() => {
+    if (document.body.dataset.screen === "checkin" && !checkin.busy) backToStart();
+  }, config.idle_reset_seconds * 1000);
+}
+
+function openCheckin() {
+  if (document.body.dataset.screen !== "start" || !config.checkin) return;
+  $("checkin-rule-open").innerHTML = tHtml("checkin.rules_open", { minutes: config.checkin.early_minutes });
+  $("checkin-rule-late").innerHTML = tHtml("checkin.rules_late", { minutes: config.checkin.late_minutes });
+  $("checkin-code").value = "";
+  checkinMessage("");
+  show("checkin");
+  $("checkin-code").focus();   // a reader that types like a keyboard types here
+  armCheckinIdle();
+}
+
+function typeKey(char) {
+  const input = $("checkin-code");
+  input.value = showCode(input.value + char);
+  checkinMessage("");
+  armCheckinIdle();
+}
+
+function dateText(day) {
+  return t("checkin.date", { month: Number(day.slice(4, 6)), day: Number(day.slice(6, 8)) });
+}
+
+/** Why a check-in was refused, in the visitor's words (the rule and its time, from the answer). */
+function checkinErrorHtml(error) {
+  const d = (error && error.details) || {};
+  switch (error && error.code) {
+    case "check_in_too_early": return tHtml("checkin.too_early", { time: d.opens });
+    case "wrong_office": return tHtml("checkin.wrong_office", { office: d.office_name, date: dateText(d.day), slot: d.slot });
+    case "wrong_day": return tHtml("checkin.wrong_day", { date: dateText(d.day), slot: d.slot });
+    case "already_checked_in": return tHtml("checkin.already", { number: d.number });
+    case "booking_not_active": return tHtml("checkin.not_active");
+    case "not_found": return tHtml("checkin.unknown");
+    case "invalid_code": return tHtml("checkin.invalid");
+    default: {
+      const key = `error.${error && error.code}.message`;
+      const text = t(key);
+      return text === key ? tHtml("kiosk.issue_failed") : tHtml(key);
+    }
+  }
+}
+
+async function submitCheckin(event) {
+  event.preventDefault();
+  if (checkin.busy || document.body.dataset.screen !== "checkin") return;
+  const value = $("checkin-code").value.trim();
+  const read = readCheckin(value);
+  if (read.code !== undefined && read.code.length !== CODE_LENGTH) {
+    checkinMessage(tHtml("checkin.invalid"));
+    return;
+  }
+  // The same code sent again (a lost answer, a double tap) keeps its key: one ticket.
+  if (value !== checkin.submitted) { checkin.key = newIdempotencyKey(); checkin.submitted = value; }
+  checkin.busy = true;
+  document.body.classList.add("issuing");
+  checkinMessage(tHtml("checkin.checking"));
+  $("checkin-message").classList.remove("notice-error");
+  let answer = null;
+  let failure = null;
+  for (let attempt = 1; attempt <= ISSUE_ATTEMPTS && !answer; attempt++) {
+    try {
+      answer = await api(`/api/offices/${encodeURIComponent(config.office)}/check-in`, {
+        method: "POST", body: { ...read, lang: currentLanguage() }, idempotencyKey: checkin.key,
+      });
+    } catch (e) {
+      failure = e;
+      if (!(e instanceof ApiError) || !["network", "unavailable"].includes(e.code)) break;
+      await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
+    }
+  }
+  checkin.busy = false;
+  document.body.classList.remove("issuing");
+  $("checkin-message").classList.add("notice-error");
+  if (!answer) {
+    checkinMessage(checkinErrorHtml(failure));
+    armCheckinIdle();
+    return;
+  }
+  clearTimeout(checkin.idleTimer);
+  const procedure = (state.office && state.office.procedures.find((p) => p.id === answer.ticket.procedure))
+    || { id: answer.ticket.procedure, name: answer.ticket.procedure };
+  state.issuing = true;
+  state.ticket = { ...answer, procedureInfo: procedure, lang: currentLanguage() };
+  state.estimate = answer.estimate || null;
+  state.printStatus = null;
+  renderTicket();
+  show("ticket");
+  startReturnCountdown();
+  followTicket(answer.token);
+  printTicket(answer.token);
+}
+
+/** On the ticket screen of a checked-in visitor: their booking, and where they stand in line. */
+function renderBooked(ticket) {
+  const box = $("ticket-booked");
+  box.hidden = !ticket.booking;
+  if (!ticket.booking) return;
+  box.innerHTML = ticket.late ? tHtml("checkin.late_note")
+    : `${tHtml("checkin.booked_note", { slot: ticket.booking.slot })}<br>${tHtml("checkin.booked_first")}`;
+}
+
+if (config.checkin) {
+  $("checkin-start").addEventListener("click", openCheckin);
+  $("checkin-form").addEventListener("submit", submitCheckin);
+  $("checkin-back").addEventListener("click", backToStart);
+  $("checkin-delete").addEventListener("click", () => {
+    const input = $("checkin-code");
+    input.value = showCode(input.value.replace(/-$/, "").slice(0, -1));
+    armCheckinIdle();
+  });
+  for (const key of document.querySelectorAll("#keypad [data-key]")) {
+    key.addEventListener("click", () => typeKey(key.dataset.key));
+  }
+  $("checkin-code").addEventListener("input", () => {
+    const input = $("checkin-code");
+    input.value = showCode(input.value);
+    checkinMessage("");
+    armCheckinIdle();
+  });
 }
 
 // --- clock -----------------------------------------------------------------------------------

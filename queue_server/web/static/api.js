@@ -17,11 +17,12 @@ export function setCsrfToken(token) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message, field = null) {
+  constructor(status, code, message, field = null, details = null) {
     super(message || code);
     this.status = status;
     this.code = code;
     this.field = field;
+    this.details = details;   // what a page needs to say why in the reader's language (e.g. a time)
   }
 }
 
@@ -60,7 +61,8 @@ export async function api(path, { method = "GET", body, idempotencyKey, timeoutM
   }
   if (!response.ok) {
     const error = (data && data.error) || {};
-    throw new ApiError(response.status, error.code || "unavailable", error.message, error.field || null);
+    throw new ApiError(response.status, error.code || "unavailable", error.message, error.field || null,
+                       error.details || null);
   }
   return data;
 }
