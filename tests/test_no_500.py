@@ -18,8 +18,10 @@ PATHS = [
     "/api/offices/main/counters/9/pause", "/api/offices/main/notice", "/api/offices/main/procedures/pickup/pause",
     "/api/tickets/AAAAAAAAAAAAAAAAAAAAAA/cancel", "/api/offices/%00/tickets",
     "/api/offices/main/counters/%F0%9F%98%80/call", "/api/offices/main/state", "/api/offices/main/congestion",
+    "/api/offices/main/check-in",
 ]
-FIELDS = ["procedure", "lang", "priority", "number", "to", "reason", "keep_place", "text", "username", "password"]
+FIELDS = ["procedure", "lang", "priority", "number", "to", "reason", "keep_place", "text", "username", "password",
+          "code", "secret", "counter"]
 
 
 def random_json(rng: random.Random, depth: int = 0) -> Any:

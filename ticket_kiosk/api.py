@@ -83,6 +83,7 @@ async def print_ticket(request: web.Request) -> web.Response:
         issued_at=clock.local(int(ticket["issued_at"])), status_url=status_url(request, token),
         ahead=view.get("ahead"),
         wait_minutes=None if isinstance(estimate, dict) and estimate.get("past_closing") else _minutes(estimate),
+        booked_slot=f"{clock.local(int(ticket['slot_start'])):%H:%M}" if ticket.get("booked") == "1" else None,
     )
     prints[token] = prints.get(token, 0) + 1
     prints.move_to_end(token)

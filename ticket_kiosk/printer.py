@@ -125,6 +125,7 @@ class TicketPrint:
     ``issued_at`` is printed as given, so pass the office's local time; ``lang`` is the
     visitor's language, and ``procedure_name_local`` (the procedure in that language) is
     printed under the Japanese name when ``lang`` is not Japanese and the printer can print it.
+    ``booked_slot`` (``HH:MM``) marks a booked visitor checked in on time: 「予約 09:00」.
     """
 
     office_name: str
@@ -136,6 +137,7 @@ class TicketPrint:
     ahead: int | None = None
     wait_minutes: int | None = None
     lang: str = "ja"
+    booked_slot: str | None = None
 
     def __post_init__(self) -> None:
         """Reject values that would print a misleading ticket."""
@@ -193,6 +195,10 @@ def render_ticket(ticket: TicketPrint, *, profile: str | None = None) -> bytes:
     if (local and local != ticket.procedure_name and not ticket.lang.lower().startswith("ja")
             and can_print(p, local)):
         _line(p, local)
+    if ticket.booked_slot:
+        p.set(bold=True)
+        _line(p, f"予約 {ticket.booked_slot}")
+        p.set(bold=False)
     p.ln()
     at = ticket.issued_at
     _line(p, f"発券 {at.year}年{at.month}月{at.day}日 {at:%H:%M}")

@@ -20,6 +20,7 @@ from ..store.checkin import check_in as store_check_in
 from .auth import require_counter_staff
 from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, HUB, STORE
 from .messages import ApiError, json_response
+from .openapi import add_paths, operation
 from .validation import Field, max_length, one_of, read_body
 from .views import LANGUAGES, _idem, client_address, status_url
 
@@ -74,5 +75,19 @@ async def check_in(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    """Register the check-in endpoint (called from ``routes.setup_routes``)."""
+    """Register the check-in endpoint (called from ``routes.setup_routes``) and document it."""
     app.router.add_post("/api/offices/{office}/check-in", check_in)
+    op = operation(
+        "Check a booked visitor in: the booking code (any case, hyphen optional) or the secret of its link "
+        "(no sign-in, misses limited per address); with counter, staff at that counter (session, CSRF). "
+        "Answers 201 like taking a ticket, plus booking and late. 409 check_in_too_early (details.opens), "
+        "wrong_office / wrong_day (details: office, day, slot), already_checked_in (details.number), "
+        "booking_not_active; 404 for an unknown code",
+        "checked in",
+        params=[{"name": "office", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}],
+        body={"type": "object", "additionalProperties": False, "properties": {
+            "code": {"type": "string", "maxLength": 20}, "secret": {"type": "string", "maxLength": 64},
+            "lang": {"type": "string", "enum": list(LANGUAGES)}, "counter": {"type": "string", "maxLength": 32}}})
+    op["responses"]["201"] = op["responses"].pop("200")
+    add_paths(app, {"/api/offices/{office}/check-in": {"post": op}})

@@ -116,3 +116,20 @@ async def test_a_reader_typing_the_booking_link_checks_in_and_too_early_says_fro
     set_clock(live_server, tuesday(8, 30))
     await kiosk.click("#checkin-submit")
     await expect(kiosk.locator("#ticket-number")).to_have_text("700")
+
+
+async def test_staff_check_a_visitor_in_from_the_counter_panel(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    _, created = await book_tuesday_nine(live_server, web_user)
+    set_clock(live_server, tuesday(9, 5))
+    panel = await open_panel(open_page, counter="2")
+    # The visitor lost the QR code; staff type the code read out from the booking confirmation.
+    await panel.fill("#checkin-code", created["code"].lower())
+    await panel.click("#checkin-submit")
+    await expect(panel.locator("#message")).to_have_text(text("ja", "checkin.staff_done", number="700", slot="09:00"))
+    await expect(panel.locator("#waiting tr[data-number='700'] .cp-booked")).to_have_text(text("ja", "checkin.mark"))
+    await expect(panel.locator("#checkin-code")).to_have_value("")
+    # The same code again: the panel says it is already checked in, with the number.
+    await panel.fill("#checkin-code", created["code"])
+    await panel.click("#checkin-submit")
+    await expect(panel.locator("#message")).to_have_text(text("ja", "checkin.already", number="700"))

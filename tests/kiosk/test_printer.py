@@ -108,6 +108,11 @@ def texts(data: bytes) -> list[str]:
 # --- what a ticket prints -----------------------------------------------------------------
 
 
+def test_a_booked_ticket_prints_its_slot_under_the_procedure() -> None:
+    lines = texts(render_ticket(dataclasses.replace(TICKET, number="701", booked_slot="09:00")))
+    assert lines[2:5] == ["701", "カード交付", "予約 09:00"]
+
+
 def test_ticket_reads_top_to_bottom() -> None:
     ticket = dataclasses.replace(TICKET, procedure_name_local="Entrega do cartão", lang="pt")
     assert texts(render_ticket(ticket)) == [
