@@ -88,8 +88,9 @@ local function archive(b)
   end
 end
 
+-- The answer (kept a day for a retried request): the booking with its code and secret for the one
+-- who asked, never the reference (staff answers read it from its own key).
 local function answer(b, ev)
-  b.reference = redis.call('GET', O .. 'bkref:' .. b.id) or nil
   return cjson.encode({ok = true, booking = b, event = ev})
 end
 
