@@ -84,8 +84,7 @@ async def availability(request: web.Request) -> web.Response:
     office = request.app[STORE].office(request.match_info["office"])
     procedure, first, days = _range_query(request)
     if procedure not in office.bookings.procedures:
-        raise rules.BookingRefused(f"procedure {procedure!r} takes no bookings at {office.id}; bookable: "
-                                   f"{', '.join(office.bookings.procedures) or 'none'}", code="not_bookable")
+        raise rules.not_bookable(office.bookings, procedure)
     found = await request.app[BOOKINGS].availability([(office.id, procedure)], first, days)
     return json_response({"office": office.id, "procedure": procedure, "slot_minutes": office.bookings.slot_minutes,
                           "days": found[(office.id, procedure)]})
