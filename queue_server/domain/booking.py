@@ -3,10 +3,11 @@
 Plain Python: no aiohttp, Redis or file I/O. The store (``store/bookings.py``, ``lua/bookings.lua``)
 keeps the places taken per slot and never lets a slot run over the capacity computed here.
 
-- A **code** is 8 characters from :data:`ALPHABET` (no 0/O, 1/I/L, 2/Z, 5/S, 8/B: nothing a caller
-  can mishear or misread), the last a check character over the first seven (Luhn mod 25: every single
-  wrong character and nearly every swap of two neighbours is caught before any lookup). Shown as
-  ``XXXX-XXXX``; accepted in any case, with or without the hyphen or spaces.
+- A **code** is 8 characters from :data:`ALPHABET` (no 0/O, 1/I, 2/Z, 5/S, 8/B: nothing a caller
+  can mishear or misread), the last a check character over the first seven (:func:`check_character`:
+  every single wrong character and every swap of two neighbours, or of two characters one apart, is
+  caught before any lookup). Shown as ``XXXX-XXXX``; accepted in any case, with or without the hyphen
+  or spaces.
 - A day's **slots** run from the opening time in steps of ``slot_minutes``, each ending by closing
   time; closed days have none, holiday openings (``hours.special``) have theirs.
 - **Capacity** is configured per slot, or follows from the counters kept for bookings:
@@ -24,15 +25,19 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from .hours import OpeningHours
+from .hours import DayHours
 from .model import Conflict, DomainError
 
 ALPHABET: Final = "ACDEFHJKLMNPQRTUVWXY34679"
-"""The 25 characters of a booking code: none that sounds or looks like another (0/O, 1/I/L, 2/Z, 5/S, 8/B)."""
+"""The 25 characters of a booking code: none that sounds or looks like another (0/O, 1/I, 2/Z, 5/S, 8/B)."""
 CODE_LENGTH: Final = 8
+_WEIGHTS: Final = (9, 8, 7, 6, 4, 3, 2)
+"""Weights of the seven characters in the check sum mod 25 (the check character's own weight is 1).
+Each is prime to 5, so any single wrong character changes the sum; neighbours' weights, and weights
+two apart, differ by a number prime to 5, so swapping such two characters changes it too."""
 _INDEX: Final = {c: i for i, c in enumerate(ALPHABET)}
 _SEPARATORS: Final = re.compile(r"[\s\-‐‑‒–—―ー－]+")
 """What people type between the halves: spaces (also full-width), hyphens and dashes of every kind."""
@@ -65,14 +70,13 @@ class SlotFull(Conflict):
 # -- codes ----------------------------------------------------------------------------------------
 
 def check_character(body: str) -> str:
-    """The check character of the first seven characters (Luhn mod N over :data:`ALPHABET`)."""
-    n = len(ALPHABET)
-    factor, total = 2, 0
-    for char in reversed(body):
-        addend = factor * _INDEX[char]
-        total += addend // n + addend % n
-        factor = 1 if factor == 2 else 2
-    return ALPHABET[(n - total % n) % n]
+    """The check character of the first seven characters: the one that makes the weighted sum of all
+    eight (:data:`_WEIGHTS`, then 1) a multiple of 25.
+
+    (Luhn mod N would not do: with an odd number of characters its doubling maps two characters to
+    the same value, so some single errors would pass.)"""
+    total = sum(w * _INDEX[c] for w, c in zip(_WEIGHTS, body, strict=True))
+    return ALPHABET[-total % len(ALPHABET)]
 
 
 def new_code() -> str:
@@ -188,30 +192,45 @@ def _ms(day: dt.date, time: dt.time, zone: ZoneInfo) -> int:
     return int(dt.datetime.combine(day, time, zone).timestamp() * 1000)
 
 
-def day_slots(hours: OpeningHours, day: dt.date, slot_minutes: int, zone: ZoneInfo) -> list[Slot]:
+class Calendar(Protocol):
+    """What the rules need of an office calendar: the hours of a date (None: closed)."""
+
+    def for_date(self, day: dt.date) -> DayHours | None: ...
+
+
+class _RememberedCalendar:
+    """An office calendar that looks each date up once: the slot-finder asks for weeks of days and
+    the dates before each (holiday look-ups are not free)."""
+
+    def __init__(self, hours: Calendar) -> None:
+        self.hours = hours
+        self.known: dict[dt.date, DayHours | None] = {}
+
+    def for_date(self, day: dt.date) -> DayHours | None:
+        if day not in self.known:
+            self.known[day] = self.hours.for_date(day)
+        return self.known[day]
+
+
+def day_slots(hours: Calendar, day: dt.date, slot_minutes: int, zone: ZoneInfo) -> list[Slot]:
     """The slots of ``day`` by the office calendar: from opening, every ``slot_minutes``, each ending by
     closing time; none on a closed day."""
     opening = hours.for_date(day)
     if opening is None:
         return []
-    start = dt.datetime.combine(day, opening.opens)
-    closes = dt.datetime.combine(day, opening.closes)
-    step = dt.timedelta(minutes=slot_minutes)
-    slots = []
-    while start + step <= closes:
-        # Closing is at most 23:59 (config), so every slot ends on its own day.
-        slots.append(Slot(day_id(day), start.strftime("%H:%M"), _ms(day, start.time(), zone),
-                          _ms(day, (start + step).time(), zone)))
-        start += step
-    return slots
+    opens = opening.opens.hour * 60 + opening.opens.minute
+    closes = opening.closes.hour * 60 + opening.closes.minute  # at most 23:59: slots end on their day
+    midnight, name = _ms(day, dt.time(0), zone), day_id(day)
+    # Minutes from midnight in the office's time zone: no time change happens in office hours there.
+    return [Slot(name, f"{m // 60:02d}:{m % 60:02d}", midnight + m * 60_000, midnight + (m + slot_minutes) * 60_000)
+            for m in range(opens, closes - slot_minutes + 1, slot_minutes)]
 
 
-def find_slot(hours: OpeningHours, day: dt.date, slot: str, slot_minutes: int, zone: ZoneInfo) -> Slot:
-    """The slot starting at ``slot`` (``HH:MM``) on ``day``; :class:`BookingRefused` on a closed day or
-    for a time that is not one of the day's slots."""
+def find_slot(slots: list[Slot], day: dt.date, slot: str, slot_minutes: int) -> Slot:
+    """The slot starting at ``slot`` (``HH:MM``) among ``day``'s ``slots``; :class:`BookingRefused` on a
+    closed day or for a time that is not one of the day's slots."""
     if not _SLOT.match(slot):
         raise DomainError(f"slot must be a time as HH:MM (e.g. 09:30), got {slot[:20]!r}")
-    slots = day_slots(hours, day, slot_minutes, zone)
     if not slots:
         raise BookingRefused(f"the office is closed on {day.isoformat()}: there are no slots that day",
                              code="day_closed")
@@ -222,7 +241,7 @@ def find_slot(hours: OpeningHours, day: dt.date, slot: str, slot_minutes: int, z
                          f"from {slots[0].slot} to {slots[-1].slot}", code="slot_outside_hours")
 
 
-def day_deadline(hours: OpeningHours, day: dt.date, rules: ProcedureBooking, zone: ZoneInfo) -> int | None:
+def day_deadline(hours: Calendar, day: dt.date, rules: ProcedureBooking, zone: ZoneInfo) -> int | None:
     """Epoch ms after which ``day``'s slots can no longer be booked: ``close_days_before`` open days of the
     office calendar before it, at ``close_at``; None when only the slot's start closes it."""
     if rules.close_days_before == 0:
@@ -239,54 +258,83 @@ def day_deadline(hours: OpeningHours, day: dt.date, rules: ProcedureBooking, zon
     return _ms(back, rules.close_at or dt.time(0), zone)
 
 
-def close_deadline(hours: OpeningHours, slot: Slot, rules: ProcedureBooking, zone: ZoneInfo) -> int:
-    """Epoch ms after which ``slot`` can no longer be booked (or moved to): the day's deadline
-    (:func:`day_deadline`), never later than the slot's start."""
-    deadline = day_deadline(hours, parse_day(slot.day), rules, zone)
-    return slot.start_ms if deadline is None else min(deadline, slot.start_ms)
-
-
-def check_bookable(hours: OpeningHours, office: OfficeBookings, procedure: str, day: dt.date, slot: str,
+def check_bookable(hours: Calendar, office: OfficeBookings, procedure: str, day: dt.date, slot: str,
                    now_ms: int, zone: ZoneInfo) -> Slot:
     """The slot if ``procedure`` may be booked for ``day`` at ``slot`` now; otherwise the rule it breaks
-    (:class:`BookingRefused` with codes ``not_bookable``, ``day_closed``, ``slot_outside_hours``,
-    ``slot_past``, ``booking_not_open``, ``booking_closed``)."""
-    rules = office.procedures.get(procedure)
-    if rules is None:
-        bookable = ", ".join(office.procedures) or "none"
-        raise BookingRefused(f"procedure {procedure!r} takes no bookings here; bookable: {bookable}",
-                             code="not_bookable")
-    found = find_slot(hours, day, slot, office.slot_minutes, zone)
-    if found.start_ms <= now_ms:
-        raise BookingRefused(f"the slot {day.isoformat()} {slot} has already begun", code="slot_past")
-    today = dt.datetime.fromtimestamp(now_ms / 1000, zone).date()
-    last = today + dt.timedelta(days=office.open_days_ahead)
-    if day > last:
-        raise BookingRefused(f"bookings open {office.open_days_ahead} days ahead: {day.isoformat()} can be booked "
-                             f"from {(day - dt.timedelta(days=office.open_days_ahead)).isoformat()}",
-                             code="booking_not_open")
-    deadline = close_deadline(hours, found, rules, zone)
-    if now_ms >= deadline:
-        closed = dt.datetime.fromtimestamp(deadline / 1000, zone).strftime("%Y-%m-%d %H:%M")
-        raise BookingRefused(f"bookings for {day.isoformat()} {slot} closed at {closed}", code="booking_closed")
-    return found
+    (see :meth:`SlotCalendar.check`, and ``not_bookable`` for a procedure that takes no bookings)."""
+    if procedure not in office.procedures:
+        raise not_bookable(office, procedure)
+    return SlotCalendar(hours, office, procedure, zone).check(day, slot, now_ms)
 
 
-def bookable_slots(hours: OpeningHours, office: OfficeBookings, procedure: str, first: dt.date, days: int,
+def not_bookable(office: OfficeBookings, procedure: str) -> BookingRefused:
+    """The refusal for a procedure that takes no bookings (naming those that do)."""
+    bookable = ", ".join(office.procedures) or "none"
+    return BookingRefused(f"procedure {procedure!r} takes no bookings here; bookable: {bookable}",
+                          code="not_bookable")
+
+
+class SlotCalendar:
+    """The slots and close deadline of each day for one procedure of one office, worked out once per day
+    (the configuration does not change while the server runs): the call centre's slot-finder asks for
+    four weeks at every office on each search."""
+
+    KEPT_DAYS: Final = 400
+    """Days remembered before starting afresh (the open window is a few weeks; old days are never asked)."""
+
+    def __init__(self, hours: Calendar, office: OfficeBookings, procedure: str, zone: ZoneInfo) -> None:
+        self.hours = _RememberedCalendar(hours)
+        self.office = office
+        self.rules = office.procedures[procedure]
+        self.zone = zone
+        self._days: dict[dt.date, tuple[int | None, list[Slot]]] = {}
+
+    def day(self, day: dt.date) -> tuple[int | None, list[Slot]]:
+        """``(close deadline or None, slots)`` of ``day``."""
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) >= self.KEPT_DAYS:
+                self._days.clear()
+                self.hours.known.clear()
+            known = self._days[day] = (day_deadline(self.hours, day, self.rules, self.zone),
+                                       day_slots(self.hours, day, self.office.slot_minutes, self.zone))
+        return known
+
+    def check(self, day: dt.date, slot: str, now_ms: int) -> Slot:
+        """The slot if it may be booked (or moved to) now; otherwise :class:`BookingRefused` naming the rule:
+        ``day_closed``, ``slot_outside_hours``, ``slot_past``, ``booking_not_open``, ``booking_closed``."""
+        deadline, slots = self.day(day)
+        found = find_slot(slots, day, slot, self.office.slot_minutes)
+        if found.start_ms <= now_ms:
+            raise BookingRefused(f"the slot {day.isoformat()} {slot} has already begun", code="slot_past")
+        ahead = self.office.open_days_ahead
+        if day > dt.datetime.fromtimestamp(now_ms / 1000, self.zone).date() + dt.timedelta(days=ahead):
+            raise BookingRefused(f"bookings open {ahead} days ahead: {day.isoformat()} can be booked from "
+                                 f"{(day - dt.timedelta(days=ahead)).isoformat()}", code="booking_not_open")
+        if deadline is not None and now_ms >= deadline:
+            closed = dt.datetime.fromtimestamp(deadline / 1000, self.zone).strftime("%Y-%m-%d %H:%M")
+            raise BookingRefused(f"bookings for {day.isoformat()} {slot} closed at {closed}", code="booking_closed")
+        return found
+
+    def bookable(self, first: dt.date, days: int, now_ms: int) -> Iterator[Slot]:
+        """Every slot that may be booked now, on ``days`` days from ``first`` (the open window and the
+        deadlines applied; capacity is the store's)."""
+        today = dt.datetime.fromtimestamp(now_ms / 1000, self.zone).date()
+        last = min(first + dt.timedelta(days=days - 1), today + dt.timedelta(days=self.office.open_days_ahead))
+        day = max(first, today)
+        while day <= last:
+            deadline, slots = self.day(day)
+            if deadline is None or now_ms < deadline:
+                yield from (slot for slot in slots if slot.start_ms > now_ms)
+            day += dt.timedelta(days=1)
+
+
+def bookable_slots(hours: Calendar, office: OfficeBookings, procedure: str, first: dt.date, days: int,
                    now_ms: int, zone: ZoneInfo) -> Iterator[Slot]:
-    """Every slot of ``procedure`` that may be booked now, on ``days`` days from ``first`` (the open window
-    and the deadlines applied; capacity is the store's)."""
-    rules = office.procedures.get(procedure)
-    if rules is None:
-        return
-    today = dt.datetime.fromtimestamp(now_ms / 1000, zone).date()
-    last = min(first + dt.timedelta(days=days - 1), today + dt.timedelta(days=office.open_days_ahead))
-    day = max(first, today)
-    while day <= last:
-        deadline = day_deadline(hours, day, rules, zone)
-        if deadline is None or now_ms < deadline:
-            yield from (slot for slot in day_slots(hours, day, office.slot_minutes, zone) if slot.start_ms > now_ms)
-        day += dt.timedelta(days=1)
+    """Every slot of ``procedure`` that may be booked now, on ``days`` days from ``first`` (none if the
+    procedure takes no bookings); see :class:`SlotCalendar`."""
+    if procedure in office.procedures:
+        yield from SlotCalendar(hours, office, procedure, zone).bookable(first, days, now_ms)
 
 
 # -- the notice reference and what a booking shows ----------------------------------------------------
@@ -304,7 +352,7 @@ def check_reference(text: str) -> str:
 
     Free text is refused on purpose: the reference is the one identifier a booking may carry, and a
     field that took any text would soon hold names and phone numbers."""
-    reference = _SEPARATORS.sub("-", text.strip()).upper()
+    reference = text.strip().upper()
     if not _REFERENCE.match(reference):
         raise DomainError("reference must be the number on the notice postcard: 1–32 letters, digits or hyphens",
                           code="invalid_request")
