@@ -110,17 +110,26 @@ async def test_too_early_says_from_when(client: TestClient, visitor: Api) -> Non
 
 
 async def test_a_late_visitor_becomes_a_walk_in_from_the_check_in(client: TestClient, visitor: Api, staff: Api) -> None:
-    code = (await book(visitor, "09:00"))["code"]
+    created = await book(visitor, "09:00")
     set_clock(client, tuesday(9, 5))
     walk_in = (await visitor.issue("pickup"))["ticket"]["number"]
     set_clock(client, tuesday(9, 11))  # 11 minutes late: more than late_minutes (10)
-    status, answer = await check_in(visitor, code)
+
+    async def released() -> bool:
+        # The hub releases the booking as a no-show (its place back to the slot) once it is that late.
+        status, seen = await visitor.get(f"/api/bookings/by-secret/{created['secret']}")
+        return status == 200 and seen["booking"]["state"] == "no_show"
+
+    await wait_until(released, "the late booking released")
+    status, answer = await check_in(visitor, created["code"])
     assert status == 201, answer
     assert answer["late"] is True and "booked" not in answer["ticket"]
     assert answer["ticket"]["number"] == "301"  # a walk-in's number, after the walk-in before
     assert answer["ahead"] == 1 and answer["booking"]["late"] == 1
     status, called = await staff.counter("2", "call-next")
     assert status == 200 and called["ticket"]["number"] == walk_in  # no precedence
+    status, twice = await check_in(visitor, created["code"])
+    assert status == 409 and twice["error"]["code"] == "already_checked_in"
 
 
 async def test_a_booking_of_another_office_or_day_says_which(client: TestClient, visitor: Api) -> None:

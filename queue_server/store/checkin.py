@@ -40,8 +40,9 @@ async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any]
     """Check the visitor of ``booking`` (as ``Bookings.find_by_code``/``find_by_secret`` give it: its
     ``office`` and ``id``) in at ``office_id``; the ticket, its status token and people ahead.
 
-    ``CheckInRefused`` (409) for a booking of another office or day, too early, already checked in,
-    cancelled or released.
+    ``CheckInRefused`` (409) for a booking of another office or day, too early, already checked in or
+    cancelled. A visitor more than ``late_minutes`` late, their booking released as a no-show or not
+    yet, gets a walk-in's ticket (``late``).
     """
     office = store.office(office_id)
     if booking["office"] != office_id:
@@ -74,8 +75,7 @@ async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any]
                                   code="already_checked_in", details={"number": number, "day": day, "slot": slot})
         if code == "booking_not_active":
             state = answer["state"]
-            why = "was cancelled" if state == "cancelled" else "was released: it was not checked in in time"
-            return CheckInRefused(f"this booking {why}; please take a ticket at the kiosk",
+            return CheckInRefused(f"this booking is {state}; please take a ticket at the kiosk",
                                   code="booking_not_active", details={"state": state, "day": day, "slot": slot})
         return None
 

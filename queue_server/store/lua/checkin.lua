@@ -1,43 +1,34 @@
 -- Check-in of a booked visitor: the booking becomes a numbered ticket (ARCHITECTURE.md "Calling policy").
 do
 
--- The booking hash `O bk:{id}` (bookings.lua writes it) as a table, or nil.
-local function load_booking(id)
-  local flat = redis.call('HGETALL', O .. 'bk:' .. id)
-  if #flat == 0 then return nil end
-  local b = {}
-  for i = 1, #flat, 2 do b[flat[i]] = flat[i + 1] end
-  return b
-end
-
--- What a booking event carries: never the code, the link secret or the notice reference.
-local function booking_view(b)
-  return {id = b.id, procedure = b.procedure, day = b.day, slot = b.slot, state = b.state,
-          late = tonumber(b.late or '0')}
-end
-
 -- req: booking (id), lang, token, formats {procedure → {number, booked}}, early_ms, late_ms,
 -- at_check_in (the booked precedence from the check-in rather than the slot's start).
 -- On time: a booked ticket (`booked` = 1) from the procedure's booked numbers, in the queue with a
 -- walk-in's score and in `D bq:{procedure}` from when its precedence begins. More than late_ms late:
--- a walk-in from now (`late` = 1), with the procedure's own numbers and no precedence.
+-- a walk-in from now (`late` = 1), with the procedure's own numbers and no precedence, whether or not
+-- the booking was already released as a no-show (bookings.lua releases it `late_ms` after the start).
 function ops.check_in()
-  local b = load_booking(req.booking)
+  local b = lib.load_booking(req.booking)
   if not b then return fail('booking_not_found', {}) end
   if b.state == 'checked_in' then
     return fail('already_checked_in', {ticket = b.ticket, day = b.day, slot = b.slot})
   end
-  if b.state ~= 'booked' then return fail('booking_not_active', {state = b.state, day = b.day, slot = b.slot}) end
   if b.day ~= today then
     return fail('wrong_day', {office = req.office, day = b.day, slot = b.slot, procedure = b.procedure})
   end
-  local slot_start = tonumber(b.slot_start)
+  -- Released today (not checked in `late_ms` after the slot's start, its place returned): the visitor
+  -- came after all, later than the rule allows, and is a walk-in from now.
+  local released = b.state == 'no_show'
+  if b.state ~= 'booked' and not released then
+    return fail('booking_not_active', {state = b.state, day = b.day, slot = b.slot})
+  end
+  local slot_start = b.slot_start
   if now < slot_start - req.early_ms then
     return fail('check_in_too_early', {opens_at = slot_start - req.early_ms, day = b.day, slot = b.slot})
   end
   local formats = req.formats[b.procedure]
   if not formats then return fail('booking_not_found', {}) end  -- a procedure no longer configured
-  local late = now > slot_start + req.late_ms
+  local late = released or now > slot_start + req.late_ms
   local fields = {booking = b.id, slot_start = slot_start}
   local fmt, number_key = formats.number, nil
   if late then
@@ -51,14 +42,16 @@ function ops.check_in()
   if not late then
     redis.call('ZADD', D .. 'bq:' .. t.procedure, req.at_check_in and now or slot_start, t.number)
   end
-  set_fields(O .. 'bk:' .. b.id, b, {state = 'checked_in', ticket = today .. '|' .. t.number,
-                                       late = late and 1 or 0, changed_at = now, actor = req.actor or ''})
+  lib.save_booking(b, {state = 'checked_in', ticket = today .. '|' .. t.number, late = late and 1 or 0,
+                       changed_at = now, actor = req.actor or ''})
+  -- The areas that follow bookings (the back office: a pickup whose card is not ready yet).
+  if lib.on_booking then lib.on_booking('checked_in', b) end
   local ahead = ahead_of(t)
   t.token = nil  -- events are public: the status token never leaves in one
   local ev = emit({type = 'ticket.issued', ticket = t})
-  emit({type = 'booking.checked_in', booking = booking_view(b)})
+  emit({type = 'booking.checked_in', booking = lib.event_booking(b)})
   return cjson.encode({ok = true, ticket = t, token = req.token, ahead = ahead, event = ev,
-                       booking = booking_view(b)})
+                       booking = lib.event_booking(b)})
 end
 
 end
