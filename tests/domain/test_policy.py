@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
 from queue_server.domain.hours import DayHours, OpeningHours
-from queue_server.domain.model import CallingOrder, Conflict, NumberFormat, Ticket, TicketState
-from queue_server.domain.policy import check_transition, choose_next, people_ahead
-from queue_server.domain.state import GapError, OfficeState
+from queue_server.domain.model import BookedBeforeSlot, CallingOrder, Conflict, NumberFormat, Ticket, TicketState
+from queue_server.domain.policy import check_transition, choose_next, effective_score, people_ahead
+from queue_server.domain.state import GapError, OfficeState, public_ticket
 
 
 def ticket(number: str, procedure: str, seq: int, priority: int = 0, order: int | None = None,
@@ -59,6 +60,48 @@ def test_a_visitor_handed_over_with_their_place_is_called_before_older_tickets_n
     queues["review"] += [ticket("306", "review", 10, order=3, returning=True), ticket("R001", "review", 2)]
     assert choose_next(queues, ("review",), CallingOrder.PRIORITY_THEN_WAITED).number == "306"
     assert people_ahead(queues["review"][0], queues["review"], CallingOrder.PRIORITY_THEN_WAITED) == 1
+
+
+def booked(number: str, seq: int, slot_start: int, **fields: object) -> Ticket:
+    """A booked visitor's pickup ticket, checked in (issued) at ``seq``."""
+    return dataclasses.replace(ticket(number, "pickup", seq), booking=number, slot_start=slot_start, booked=True,
+                               **fields)
+
+
+def test_a_booked_ticket_waits_like_a_walk_in_until_its_slot_starts_then_goes_first() -> None:
+    walk_ins = [ticket("300", "pickup", 1), ticket("301", "pickup", 2)]
+    queues = {"pickup": [*walk_ins, booked("700", 3, slot_start=100)]}
+    order = CallingOrder.PRIORITY_THEN_WAITED
+    assert choose_next(queues, ("pickup",), order, now=99).number == "300"
+    assert people_ahead(queues["pickup"][2], queues["pickup"], order, now=99) == 2
+    assert choose_next(queues, ("pickup",), order, now=100).number == "700"
+    assert people_ahead(queues["pickup"][2], queues["pickup"], order, now=100) == 0
+    assert people_ahead(walk_ins[0], queues["pickup"], order, now=100) == 1
+    # Without a clock no slot has started; with "at_check_in" the precedence begins at the check-in.
+    assert choose_next(queues, ("pickup",), order).number == "300"
+    assert choose_next(queues, ("pickup",), order, now=99, booked_before_slot=BookedBeforeSlot.AT_CHECK_IN).number == "700"
+    # With "waited" too: no classes, but the booked tier still comes before the walk-ins.
+    assert choose_next(queues, ("pickup",), CallingOrder.WAITED, now=100).number == "700"
+
+
+def test_the_booked_precedence_stays_inside_its_class_after_returning_visitors() -> None:
+    queues = {"pickup": [booked("700", 3, slot_start=0), ticket("302", "pickup", 4, priority=1)],
+              "review": [ticket("305", "review", 9, order=1, returning=True)]}
+    order = CallingOrder.PRIORITY_THEN_WAITED
+    assert choose_next(queues, ("pickup", "review"), order, now=10).number == "302"   # a higher class first
+    queues["pickup"].pop()
+    assert choose_next(queues, ("pickup", "review"), order, now=10).number == "305"   # returning first
+    queues["review"].clear()
+    assert choose_next(queues, ("pickup", "review"), order, now=10).number == "700"
+
+
+def test_late_and_handed_over_booked_tickets_have_no_precedence() -> None:
+    late = dataclasses.replace(ticket("302", "pickup", 3), booking="9", slot_start=0, late=True)
+    handed = booked("701", 4, slot_start=0, handed_over_from="application")
+    queues = {"pickup": [ticket("300", "pickup", 1), late, handed]}
+    assert choose_next(queues, ("pickup",), CallingOrder.PRIORITY_THEN_WAITED, now=10).number == "300"
+    assert effective_score(handed, 10, CallingOrder.PRIORITY_THEN_WAITED) == effective_score(
+        dataclasses.replace(handed, booked=False), 10, CallingOrder.PRIORITY_THEN_WAITED)
 
 
 def test_people_ahead_counts_only_the_same_queue_called_earlier() -> None:
@@ -113,6 +156,21 @@ def test_office_state_follows_events_and_detects_a_gap() -> None:
     assert state.recent[0]["number"] == "301" and state.recent[0]["counter"] == "4"
     with pytest.raises(GapError):
         state.apply(_event(5, number="303", procedure="pickup"))
+
+
+def test_office_state_moves_a_booked_ticket_up_when_its_slot_starts_without_an_event() -> None:
+    clock = {"now": 50}
+    state = OfficeState(office="o", seq=0, day="20261124", calling_order=CallingOrder.PRIORITY_THEN_WAITED,
+                        now=lambda: clock["now"])
+    state.apply(_event(1, number="300", procedure="pickup", issued_at=1))
+    state.apply(_event(2, number="700", procedure="pickup", issued_at=2, booked=1, slot_start=100, booking="1"))
+    assert (state.ahead("300"), state.ahead("700")) == (0, 1)
+    assert [t["number"] for t in state.snapshot()["waiting"]] == ["300", "700"]
+    clock["now"] = 100  # the slot starts: no event, the places are worked out again
+    assert (state.ahead("300"), state.ahead("700")) == (1, 0)
+    assert [t["number"] for t in state.snapshot()["waiting"]] == ["700", "300"]
+    assert public_ticket(state.waiting["20261124|700"]) == {
+        "number": "700", "procedure": "pickup", "state": "waiting", "issued_at": 2, "booked": 1}
 
 
 def test_office_state_knows_tickets_by_day_and_number() -> None:
