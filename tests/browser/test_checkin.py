@@ -105,17 +105,24 @@ async def test_a_reader_typing_the_booking_link_checks_in_and_too_early_says_fro
     _, created = await book_tuesday_nine(live_server, web_user)
     set_clock(live_server, tuesday(8, 20))
     kiosk = await open_kiosk(open_page)
+    # A visitor reading English: the button, the rules and the answers in English.
+    await kiosk.click("button.language[data-lang='en']")
+    await expect(kiosk.locator("#checkin-start")).to_contain_text(text("en", "checkin.button"))
     await kiosk.click("#checkin-start")
+    await expect(kiosk.locator("#checkin-rule-open")).to_have_text(text("en", "checkin.rules_open", minutes=30))
     # A QR reader types like a keyboard: the booking's link, then Enter.
     await kiosk.locator("#checkin-code").focus()
     await kiosk.keyboard.type(created["link"])
     await kiosk.keyboard.press("Enter")
-    await expect(kiosk.locator("#checkin-message")).to_have_text(text("ja", "checkin.too_early", time="08:30"))
+    await expect(kiosk.locator("#checkin-message")).to_have_text(text("en", "checkin.too_early", time="08:30"))
     await expect(kiosk.locator("#screen-checkin")).to_be_visible()
 
     set_clock(live_server, tuesday(8, 30))
     await kiosk.click("#checkin-submit")
     await expect(kiosk.locator("#ticket-number")).to_have_text("700")
+    await expect(kiosk.locator("#ticket-booked")).to_contain_text(text("en", "checkin.booked_first"))
+    # What the printer gets is Japanese first, whatever the visitor's language (as a walk-in's ticket).
+    await expect(kiosk.locator("#pt-booked")).to_have_text(text("ja", "checkin.print_booked", slot="09:00"))
 
 
 async def test_staff_check_a_visitor_in_from_the_counter_panel(
