@@ -182,6 +182,11 @@ async def test_a_booking_only_holiday_opening_takes_bookings_but_no_walk_ins_for
     status, created = await book(visitor, "08:30", day="20261213")
     assert status == 201, created
     set_clock(client, dt.datetime(2026, 12, 13, 9, 0, tzinfo=TOKYO))
+    _, office = await visitor.get("/api/offices/main")  # the kiosk can say so before a touch
+    procedures = {p["id"]: p for p in office["procedures"]}
+    assert procedures["pickup"]["bookable"] and not procedures["pickup"]["walk_ins_today"]
+    assert procedures["application"]["walk_ins_today"] and not procedures["application"]["bookable"]
+    assert office["bookings"]["late_minutes"] == 10
     status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "pickup"})
     assert status == 409 and body["error"]["code"] == "booking_only"
     status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "application"})
