@@ -23,7 +23,8 @@ from ..conftest import Api
 from ..test_checkin import MONDAY_10, checkin_config, tuesday
 from .conftest import LiveServer, MakeUser, OpenPage
 from .test_display_counter import open_display, open_panel
-from .test_kiosk import open_kiosk, text
+from .test_kiosk import LANDSCAPE, PORTRAIT, open_kiosk, text
+from .test_kiosk_wait import LOWEST_EDGE
 
 pytestmark = pytest.mark.browser
 
@@ -61,6 +62,7 @@ async def test_checked_in_at_the_kiosk_and_called_ahead_of_earlier_walk_ins_once
 
     kiosk = await open_kiosk(open_page)
     await kiosk.click("#checkin-start")
+    assert await kiosk.evaluate(LOWEST_EDGE) <= PORTRAIT[1], "the check-in screen runs off the screen"
     # The rules in plain words: from when check-in opens, what happens when late.
     await expect(kiosk.locator("#checkin-rule-open")).to_have_text(text("ja", "checkin.rules_open", minutes=30))
     await expect(kiosk.locator("#checkin-rule-late")).to_have_text(text("ja", "checkin.rules_late", minutes=10))
@@ -104,12 +106,13 @@ async def test_a_reader_typing_the_booking_link_checks_in_and_too_early_says_fro
         live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
     _, created = await book_tuesday_nine(live_server, web_user)
     set_clock(live_server, tuesday(8, 20))
-    kiosk = await open_kiosk(open_page)
+    kiosk = await open_kiosk(open_page, viewport=LANDSCAPE)
     # A visitor reading English: the button, the rules and the answers in English.
     await kiosk.click("button.language[data-lang='en']")
     await expect(kiosk.locator("#checkin-start")).to_contain_text(text("en", "checkin.button"))
     await kiosk.click("#checkin-start")
     await expect(kiosk.locator("#checkin-rule-open")).to_have_text(text("en", "checkin.rules_open", minutes=30))
+    assert await kiosk.evaluate(LOWEST_EDGE) <= LANDSCAPE[1], "the check-in screen runs off the screen"
     # A QR reader types like a keyboard: the booking's link, then Enter.
     await kiosk.locator("#checkin-code").focus()
     await kiosk.keyboard.type(created["link"])
