@@ -10,7 +10,8 @@ do
 function lib.archive(kind, record, day)
   record.kind = kind
   record.office = req.office
-  local month = string.sub(day or record.day or today, 1, 6)
+  record.day = record.day or day or today
+  local month = string.sub(record.day, 1, 6)
   redis.call('XADD', O .. 'arch:' .. month, '*', 'r', cjson.encode(record))
   redis.call('ZADD', O .. 'archmonths', tonumber(month), month)
 end
@@ -30,7 +31,7 @@ function lib.archive_visit(t, extra)
   local record = {
     day = t.day, number = t.number, procedure = t.procedure, state = t.state,
     expired_from = t.expired_from, channel = channel, priority = tonumber(t.priority) or 0,
-    issued_at = tonumber(t.issued_at), called_at = tonumber(t.called_at), started_at = tonumber(t.started_at),
+    issued_at = tonumber(t.issued_at), first_called_at = tonumber(t.first_called_at), called_at = tonumber(t.called_at), started_at = tonumber(t.started_at),
     finished_at = tonumber(t.finished_at), counter = (t.counter ~= '' and t.counter) or nil,
     recalls = tonumber(t.recalls) or 0, estimate = tonumber(t.estimate_at_issue),
     handovers = handovers_of(t),

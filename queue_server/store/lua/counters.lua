@@ -14,7 +14,10 @@ end
 
 local function do_call(c, t, event_type)
   redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
-  set_ticket(t, {state = 'called', counter = c.id, called_at = now, recalls = 0})
+  local fields = {state = 'called', counter = c.id, called_at = now, recalls = 0}
+  -- The visit's wait ends at its first call (recalls and calls after a hand-over move called_at).
+  if not t.first_called_at then fields.first_called_at = now end
+  set_ticket(t, fields)
   set_counter(c, {ticket = t.day .. '|' .. t.number, since = now, staff = req.actor or ''})
   local call = {number = t.number, day = t.day, counter = c.id, procedure = t.procedure, lang = t.lang, at = now,
                 recall = false}
