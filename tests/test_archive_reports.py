@@ -21,6 +21,8 @@ from queue_server.reports import load, render
 from queue_server.store.archive import Archive
 from queue_server.store.redis_store import QueueStore
 
+from .conftest import Api
+from .waiting import wait_until
 from .archive_sim import FREE_TEXT, MINUTE, OFFICE, TOKYO, FakeClock, Visitor, plan_month, run
 
 NOVEMBER = (2026, 11)
@@ -189,3 +191,50 @@ async def test_months_older_than_the_kept_fiscal_years_are_deleted_at_the_day_ch
     await store.start_day(OFFICE)
     assert await archive.months(OFFICE) == []
     assert not await redis.exists(f"{key_prefix}o:{{{OFFICE}}}:arch:202611")
+
+
+# -- the endpoints ----------------------------------------------------------------------------
+
+async def test_report_endpoints_are_for_supervisors_and_name_a_bad_field(client: Any, user: Any) -> None:
+    visitor, staff, boss = user(), user(), user()
+    await staff.sign_in("staff")
+    await boss.sign_in("boss")
+    assert (await visitor.get("/api/reports/monthly?month=2026-11"))[0] == 401
+    assert (await staff.get("/api/reports/monthly?month=2026-11"))[0] == 403
+    for query, field in (("month=2026-13", "month"), ("month=11-2026", "month"), ("", "month"),
+                         ("month=2026-11&office=nowhere", "office"), ("month=2026-11&format=pdf", "format"),
+                         ("month=2026-11&colour=red", "colour")):
+        status, body = await boss.get(f"/api/reports/monthly?{query}")
+        assert (status, body["error"]["field"]) == (400, field), body
+    status, body = await boss.get("/api/reports/daily?day=2026-02-30")
+    assert (status, body["error"]["field"]) == (400, "day")
+    status, body = await boss.get("/api/reports/monthly?month=2026-11")
+    assert status == 200 and body["scope"] == "市全体" and [t["key"] for t in body["tables"]][:3] == ["概要", "手続別", "日別"]
+    resp = await boss.http.get("/api/reports/monthly?month=2026-11&office=main&format=xlsx")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    assert "attachment" in resp.headers["Content-Disposition"]
+    assert openpyxl.load_workbook(io.BytesIO(await resp.read())).sheetnames[0] == "概要"
+    resp = await boss.http.get("/api/reports/daily?day=2026-11-05&format=csv")
+    assert resp.status == 200 and (await resp.read()).startswith("\ufeff".encode())
+
+
+async def test_the_archive_keeps_the_estimate_shown_at_issue_and_an_unknown_category_is_refused(
+        client: Any, staff: Api, visitor: Api, redis: Redis, key_prefix: str) -> None:
+    from queue_server.web.keys import HUB
+
+    async def estimated() -> Any:
+        outlook = client.app[HUB].state("main").estimates.get("procedures", {}).get("application") or {}
+        return outlook.get("median_minutes") is not None
+
+    await wait_until(estimated, "an estimate for application with its counters open")
+    issued = await visitor.issue("application")
+    shown = issued["estimate"]["median_minutes"]
+    assert shown is not None
+    for action in ("call-next", "start"):
+        assert (await staff.counter("3", action))[0] == 200
+    status, body = await staff.counter("3", "hand-over", {"to": "pickup", "category": "gossip"})
+    assert (status, body["error"]["field"]) == (400, "category")
+    assert (await staff.counter("3", "finish"))[0] == 200
+    archive = Archive(redis, key_prefix)
+    (record,) = [r async for r in archive.records([OFFICE], [issued["ticket"]["day"][:6]])]
+    assert record["number"] == issued["ticket"]["number"] and record["estimate"] == shown

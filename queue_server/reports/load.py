@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Sequence
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -57,11 +56,9 @@ def offices_of(config: Config, office: str | None) -> list[str]:
     return [office]
 
 
-def _scope(config: Config, offices: Sequence[str]) -> str:
-    if len(offices) == 1:
-        office = config.offices[offices[0]]
-        return office.name
-    return CITY
+def _scope(config: Config, office: str | None) -> str:
+    """What the report covers: the office named, or the city (every office)."""
+    return config.offices[office].name if office else CITY
 
 
 async def monthly_report(archive: Archive, config: Config, month: str, office: str | None = None) -> Report:
@@ -70,7 +67,7 @@ async def monthly_report(archive: Archive, config: Config, month: str, office: s
     offices = offices_of(config, office)
     records = [r async for r in archive.records(offices, [ym])]
     return build_report(records, ReportContext.from_config(config), title=f"月報 {ym[:4]}年{int(ym[4:])}月",
-                        period=f"{ym[:4]}-{ym[4:]}", scope=_scope(config, offices), offices=offices)
+                        period=f"{ym[:4]}-{ym[4:]}", scope=_scope(config, office), offices=offices)
 
 
 async def daily_report(archive: Archive, config: Config, day: str, office: str | None = None) -> Report:
@@ -80,7 +77,7 @@ async def daily_report(archive: Archive, config: Config, day: str, office: str |
     records = [r async for r in archive.records(offices, [ymd[:6]]) if r.get("day") == ymd]
     return build_report(records, ReportContext.from_config(config),
                         title=f"日報 {ymd[:4]}年{int(ymd[4:6])}月{int(ymd[6:])}日",
-                        period=f"{ymd[:4]}-{ymd[4:6]}-{ymd[6:]}", scope=_scope(config, offices), offices=offices)
+                        period=f"{ymd[:4]}-{ymd[4:6]}-{ymd[6:]}", scope=_scope(config, office), offices=offices)
 
 
 async def year_report(archive: Archive, config: Config, first: str, last: str, office: str | None = None) -> Report:
@@ -89,7 +86,7 @@ async def year_report(archive: Archive, config: Config, first: str, last: str, o
     offices = offices_of(config, office)
     records = [r async for r in archive.records(offices, months)]
     return build_report(records, ReportContext.from_config(config), title=f"報告 {first}〜{last}",
-                        period=f"{first}〜{last}", scope=_scope(config, offices), offices=offices)
+                        period=f"{first}〜{last}", scope=_scope(config, office), offices=offices)
 
 
 async def export_visits(archive: Archive, config: Config, first: str, last: str, office: str | None = None) -> bytes:
