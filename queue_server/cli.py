@@ -1,4 +1,4 @@
-"""The ``madoguchi`` command: serve, check-config, add-user, report, export."""
+"""The ``madoguchi`` command: serve, check-config, add-user, report, export, staffing."""
 
 from __future__ import annotations
 
@@ -150,6 +150,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _write_from_archive(args, make)
 
 
+def cmd_staffing(args: argparse.Namespace) -> int:
+    """Write the staffing advice for a coming day as .xlsx or .csv."""
+    from .reports import render
+    from .reports.staffing import staffing_report
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        print(f"error: -o {args.output}: the file must end in .xlsx or .csv", file=sys.stderr)
+        return 2
+
+    async def make(archive, config):  # type: ignore[no-untyped-def]
+        report = await staffing_report(archive, config, args.day, args.office)
+        return render.to_xlsx(report) if suffix == ".xlsx" else render.to_csv(report)
+
+    return _write_from_archive(args, make)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server."""
     from .web.app import init_app
@@ -239,6 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("-o", "--output", required=True, help="FILE.csv")
     export.add_argument("--config")
     export.set_defaults(func=cmd_export)
+    advice = sub.add_parser("staffing", help="staffing advice (要員配置): counters per hour for a coming day")
+    advice.add_argument("--day", required=True, help="YYYY-MM-DD")
+    advice.add_argument("--office", required=True, help="the office's id")
+    advice.add_argument("-o", "--output", required=True, help="FILE.xlsx or FILE.csv")
+    advice.add_argument("--config")
+    advice.set_defaults(func=cmd_staffing)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -238,3 +238,19 @@ async def test_the_archive_keeps_the_estimate_shown_at_issue_and_an_unknown_cate
     archive = Archive(redis, key_prefix)
     (record,) = [r async for r in archive.records([OFFICE], [issued["ticket"]["day"][:6]])]
     assert record["number"] == issued["ticket"]["number"] and record["estimate"] == shown
+
+
+async def test_random_report_queries_never_get_a_500(client: Any, user: Any) -> None:
+    import random
+
+    boss = user()
+    await boss.sign_in("boss")
+    rng = random.Random(9)
+    values = ["", "2026-11", "2026-11-05", "9999-99", "2026-1", "main", "nowhere", "xlsx", "csv", "json", "%00",
+              "🙂", "2026-11-05T00:00", "-1", "x" * 300]
+    for _ in range(60):
+        path = rng.choice(["/api/reports/daily", "/api/reports/monthly", "/api/staffing"])
+        query = "&".join(f"{rng.choice(['day', 'month', 'office', 'format', 'zzz'])}={rng.choice(values)}"
+                         for _ in range(rng.randrange(4)))
+        resp = await boss.http.get(f"{path}?{query}")
+        assert resp.status < 500, (path, query, await resp.text())
