@@ -242,9 +242,10 @@ def hourly_loads(visits: Iterable[Mapping[str, Any]], tasks: Iterable[Mapping[st
     task_minutes: dict[int, float] = defaultdict(float)
     task_days: set[str] = set()
     for t in tasks:
-        if t.get("claimed_at") and t.get("done_at") and want.matches(kind_of(t["day"])):
+        claimed, done = number_or_none(t.get("claimed_at")), number_or_none(t.get("done_at"))
+        if claimed and done and t.get("state", "done") == "done" and want.matches(kind_of(t["day"])):
             task_days.add(t["day"])
-            task_minutes[hour_of(t["day"], t["claimed_at"])] += (t["done_at"] - t["claimed_at"]) / 60_000
+            task_minutes[hour_of(t["day"], int(claimed))] += (done - claimed) / 60_000
     n_days = max(len(days), 1)
     mean = float(np.mean(service)) if service else 10.0
     cv = float(np.std(service) / mean) if len(service) > 1 else 1.0
@@ -252,3 +253,11 @@ def hourly_loads(visits: Iterable[Mapping[str, Any]], tasks: Iterable[Mapping[st
                      service_cv=max(cv, 0.05), back_office_minutes=task_minutes.get(h, 0.0) / max(len(task_days), 1),
                      booked=booked.get(h, 0.0), current_counters=current.get(h, 0))
             for h in hours]
+
+
+def number_or_none(value: Any) -> float | None:
+    """A number from a record field (other areas' records may carry numbers as strings)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ..domain.staffing import number_or_none
+
 WEEKDAYS_JA: Final = ("月", "火", "水", "木", "金", "土", "日")
 STATES: Final = ("done", "no_show", "cancelled", "expired")
 TASK_KINDS_JA: Final = {"prepare": "交付前準備", "post": "交付後処理"}
@@ -369,13 +371,15 @@ def _handovers(visits: list[Visit], ctx: ReportContext) -> Table:
 
 def _bookings(visits: list[Visit], bookings: list[Mapping[str, Any]], ctx: ReportContext,
               offices: Sequence[str]) -> Table:
-    table = Table("予約", "予約（予約記録・予約来庁者）",
+    """Bookings by their slot's day: made (every final booking record), checked in (on time, late),
+    no-show, cancelled. A late check-in is a visit whose ticket came as ``late`` (a walk-in)."""
+    table = Table("予約", "予約（予約日の集計・予約来庁者）",
                   ["事業所", "予約数", "来庁（時間内）", "来庁（遅刻）", "不在", "取消", "予約来庁者の受付", "うち遅刻受付"])
     for office in offices:
         mine = [b for b in bookings if b.get("office") == office]
         states = Counter(b.get("state") for b in mine)
-        late = sum(1 for b in mine if b.get("state") == "checked_in" and b.get("late") in (1, "1", True))
         channels = Counter(v.channel for v in visits if v.office == office)
+        late = min(channels["late"], states["checked_in"]) if mine else 0
         table.rows.append([ctx.office(office), len(mine), states["checked_in"] - late, late, states["no_show"],
                            states["cancelled"], channels["booked"] + channels["late"], channels["late"]])
     return table
@@ -388,10 +392,13 @@ def _back_office(tasks: list[Mapping[str, Any]], ctx: ReportContext) -> Table:
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     counts: Counter[tuple[str, str, str]] = Counter()
     for t in tasks:
-        key = (str(t.get("office")), str(t.get("task_kind", t.get("task", ""))), str(t.get("procedure", "")))
+        if t.get("state", "done") != "done":
+            continue  # a cancelled card was not prepared
+        key = (str(t.get("office")), str(t.get("task_kind", "")), str(t.get("procedure", "")))
         counts[key] += 1
-        if t.get("claimed_at") is not None and t.get("done_at") is not None:
-            times[key].append((t["done_at"] - t["claimed_at"]) / MINUTE_MS)
+        claimed, done = number_or_none(t.get("claimed_at")), number_or_none(t.get("done_at"))
+        if claimed is not None and done is not None:
+            times[key].append((done - claimed) / MINUTE_MS)
     for key in sorted(counts):
         office, kind, procedure = key
         figures = time_figures(times.get(key, []))
