@@ -17,7 +17,8 @@ local NEVER = {token = true, code = true, secret = true, reference = true, reaso
 function lib.archive(kind, record, day)
   local entry = {}
   for k, v in pairs(record) do
-    if not NEVER[k] then entry[k] = v end
+    -- `*_by` is who on the staff did it (claimed_by, done_by …)
+    if not NEVER[k] and not string.find(k, '_by$') then entry[k] = v end
   end
   if entry.kind ~= nil and entry.kind ~= kind then entry[kind .. '_kind'] = entry.kind end
   entry.kind = kind
