@@ -80,6 +80,8 @@ async def test_the_demo_office_gets_counters_per_hour_from_its_archive_and_booki
             assert r["来庁見込み（人/時）"] == walk_ins + booked and r["うち予約"] == booked  # Thursdays only
             assert r["推奨窓口数"] == max(r["必要窓口数（アーランC）"], r["必要窓口数（シミュレーション）"])
             assert r["推奨配置での目標内割合（シミュレーション）"] >= 0.85
+            # The wait estimator, at a typical moment of the hour with the recommended counters, agrees.
+            assert r["待ち時間見込み 推奨配置（推定器・中央値、分）"] <= 30
             # Five contractor counters; two of them at lunch from 12:00 to 13:00.
             assert r["現在の配置（窓口数）"] == (3 if hour == 12 else 5)
         busiest = max(rows, key=lambda r: r["来庁見込み（人/時）"])

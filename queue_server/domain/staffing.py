@@ -12,7 +12,9 @@ Two methods say how many counters keep ``target_share`` of visitors called withi
   variation), and each free counter calls by ``policy.choose_next``, the rule the counters use.
 
 Where service times are far from exponential (coefficient of variation ≠ 1) the two differ; the
-advice shows both and recommends the larger. Each hour is treated as a steady state of its own
+advice shows both and recommends the larger. The wait estimator (:func:`.estimate.estimate_waits`)
+then says what wait it would show a visitor at a typical moment of the hour, with the current and
+with the recommended counters (:func:`estimator_outlook`). Each hour is treated as a steady state of its own
 (the usual "stationary independent period" approximation); an overloaded hour (load ≥ counters)
 meets nothing. Pure Python and numpy: no I/O.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import math
+from statistics import NormalDist
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,8 +32,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from .model import CallingOrder, Ticket, TicketState
+from .estimate import CounterState, OfficeSnapshot, WaitingTicket, estimate_waits
+from .model import CallingOrder, NumberFormat, Procedure, Ticket, TicketState
 from .policy import choose_next
+from .service_model import MeasuredDuration, ServiceModel, Stage
 
 MAX_COUNTERS: Final = 40
 SIMULATED_ARRIVALS: Final = 30_000
@@ -73,6 +78,9 @@ class HourAdvice:
     recommended_share_simulated: float
     recommended_mean_wait_simulated: float | None
     back_office_people: int
+    current_estimator_minutes: float | None = None
+    recommended_estimator_minutes: float | None = None
+    recommended_estimator_high_minutes: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -162,6 +170,41 @@ def simulate(counters: int, arrivals_per_hour: float, service_minutes: float, se
     return float((w <= target_minutes).mean()), float(w.mean())
 
 
+ESTIMATOR_RUNS: Final = 200
+ESTIMATOR_SAMPLE: Final = 200
+"""Service times handed to the estimator's model: quantiles of the measured distribution."""
+
+
+def estimator_outlook(counters: int, waiting: int, service_minutes: float, service_cv: float,
+                      seed: int = 0) -> tuple[float | None, float | None]:
+    """(median, 90 % point) of the wait ``estimate_waits`` gives a visitor arriving behind ``waiting``
+    visitors with ``counters`` counters all busy — the wait estimator's view of a typical moment.
+
+    The estimator plays the calling policy forward with its own service model (learned here from
+    the measured distribution's quantiles) and visits already under way at every counter."""
+    if counters <= 0:
+        return None, None
+    procedure = Procedure("visit", "visit", NumberFormat(), service_minutes)
+    sigma = math.sqrt(math.log(1 + service_cv * service_cv))
+    mu = math.log(service_minutes) - sigma * sigma / 2
+    normal = NormalDist()
+    measured = [MeasuredDuration("visit", Stage.SERVICE,
+                                 math.exp(mu + sigma * normal.inv_cdf((i + 0.5) / ESTIMATOR_SAMPLE)), str(i % counters))
+                for i in range(ESTIMATOR_SAMPLE)]
+    model = ServiceModel.learn([procedure], measured)
+    now = 1_800_000_000_000
+    # Visits under way: started evenly over the last mean visit (the counters are busy at a typical moment).
+    at_counters = tuple(CounterState(str(i), ("visit",), serving="visit", called_at=now - int(elapsed),
+                                     started_at=now - int(elapsed))
+                        for i, elapsed in enumerate(service_minutes * 60_000 * (k + 0.5) / counters
+                                                    for k in range(counters)))
+    line = tuple(WaitingTicket(f"W{i}", "visit", 0, i + 1, i + 1, now - (waiting - i) * 60_000) for i in range(waiting))
+    snapshot = OfficeSnapshot(now=now, closing=now + 12 * 3_600_000, calling_order=CallingOrder.PRIORITY_THEN_WAITED,
+                              waiting=line, counters=at_counters, service=model, procedures=("visit",))
+    outlook = estimate_waits(snapshot, runs=ESTIMATOR_RUNS, seed=seed).procedure("visit")
+    return outlook.median_minutes, outlook.high_minutes
+
+
 def fewest_counters(share: Any, target_share: float) -> int:
     """The fewest counters ``c`` (1…MAX_COUNTERS) for which ``share(c)`` reaches ``target_share``."""
     for c in range(1, MAX_COUNTERS + 1):
@@ -189,12 +232,22 @@ def advise_hour(load: HourLoad, target_minutes: float, target_share: float, seed
     current = sim(load.current_counters)
     best = sim(recommended) if recommended else (1.0, None)
     people = math.ceil(load.back_office_minutes / 60 / BACK_OFFICE_UTILISATION - 1e-9) if load.back_office_minutes else 0
+
+    def typical(c: int, mean_wait: float | None) -> tuple[float | None, float | None]:
+        # The line a visitor finds at a typical moment (Little: arrivals per minute × mean wait); none overloaded.
+        if mean_wait is None or c <= 0:
+            return None, None
+        return estimator_outlook(c, round(load.arrivals / 60 * mean_wait), load.service_minutes, load.service_cv, seed)
+
+    now_typical = typical(load.current_counters, current[1])
+    best_typical = typical(recommended, best[1])
     return HourAdvice(hour=load.hour, arrivals=load.arrivals, service_minutes=load.service_minutes,
                       current_counters=load.current_counters, current_share_erlang=erl(load.current_counters),
                       current_share_simulated=current[0], current_mean_wait_simulated=current[1],
                       counters_erlang=by_erlang, counters_simulated=by_simulation, recommended=recommended,
                       recommended_share_simulated=best[0], recommended_mean_wait_simulated=best[1],
-                      back_office_people=people)
+                      back_office_people=people, current_estimator_minutes=now_typical[0],
+                      recommended_estimator_minutes=best_typical[0], recommended_estimator_high_minutes=best_typical[1])
 
 
 # -- loads from the archive -------------------------------------------------------------------

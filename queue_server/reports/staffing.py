@@ -106,13 +106,16 @@ async def staffing_report(archive: Archive, config: Config, day: str, office: st
                    "現在の配置での目標内割合（アーランC）", "現在の配置での目標内割合（シミュレーション）",
                    "現在の配置での平均待ち（分）", "必要窓口数（アーランC）", "必要窓口数（シミュレーション）",
                    "推奨窓口数", "推奨配置での目標内割合（シミュレーション）", "推奨配置での平均待ち（分）",
-                   "事務処理の必要人数"])
-    table.formats = {1: MINUTES, 2: MINUTES, 3: MINUTES, 5: SHARE, 6: SHARE, 7: MINUTES, 11: SHARE, 12: MINUTES}
+                   "事務処理の必要人数", "待ち時間見込み 現在の配置（推定器・中央値、分）",
+                   "待ち時間見込み 推奨配置（推定器・中央値、分）", "待ち時間見込み 推奨配置（推定器・90%、分）"])
+    table.formats = {1: MINUTES, 2: MINUTES, 3: MINUTES, 5: SHARE, 6: SHARE, 7: MINUTES, 11: SHARE, 12: MINUTES,
+                     14: MINUTES, 15: MINUTES, 16: MINUTES}
     for a, load in zip(advice, loads, strict=True):
         table.rows.append([f"{a.hour:02d}:00–", a.arrivals, load.booked, a.service_minutes, a.current_counters,
                            a.current_share_erlang, a.current_share_simulated, a.current_mean_wait_simulated,
                            a.counters_erlang, a.counters_simulated, a.recommended, a.recommended_share_simulated,
-                           a.recommended_mean_wait_simulated, a.back_office_people])
+                           a.recommended_mean_wait_simulated, a.back_office_people, a.current_estimator_minutes,
+                           a.recommended_estimator_minutes, a.recommended_estimator_high_minutes])
     table.chart = Chart("column", 0, (4, 10), "現在の配置と推奨窓口数")
     note = "休日開庁" if _holiday_opening(date) and hours is not None else ("閉庁日" if hours is None else "")
     return Report(title=f"要員配置 {date.isoformat()}" + (f"（{note}）" if note else ""),

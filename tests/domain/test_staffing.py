@@ -55,3 +55,15 @@ def test_variable_service_times_need_more_counters_than_erlang_c_says() -> None:
     advice = advise_hour(load, target_minutes=5.0, target_share=0.9)
     assert advice.counters_simulated >= advice.counters_erlang
     assert advice.recommended == max(advice.counters_simulated, advice.counters_erlang)
+
+
+def test_the_wait_estimator_sees_a_typical_moment_of_the_recommended_plan_shorter_than_of_a_thin_one() -> None:
+    # 30 an hour, 10-minute visits (5 Erlangs): 6 counters keep the line short; 8 shorter still.
+    thin = advise_hour(HourLoad(hour=10, arrivals=30, service_minutes=10.0, service_cv=1.0, current_counters=6),
+                       target_minutes=5.0, target_share=0.9)
+    assert thin.recommended > 6
+    assert thin.current_estimator_minutes is not None and thin.recommended_estimator_minutes is not None
+    assert thin.recommended_estimator_minutes < thin.current_estimator_minutes
+    overloaded = advise_hour(HourLoad(hour=10, arrivals=30, service_minutes=10.0, service_cv=1.0, current_counters=4),
+                             target_minutes=5.0, target_share=0.9)
+    assert overloaded.current_share_simulated == 0.0 and overloaded.current_estimator_minutes is None
