@@ -21,9 +21,9 @@ from queue_server.reports import load, render
 from queue_server.store.archive import Archive
 from queue_server.store.redis_store import QueueStore
 
+from .archive_sim import FREE_TEXT, MINUTE, OFFICE, TOKYO, FakeClock, Visitor, plan_month, run
 from .conftest import Api
 from .waiting import wait_until
-from .archive_sim import FREE_TEXT, MINUTE, OFFICE, TOKYO, FakeClock, Visitor, plan_month, run
 
 NOVEMBER = (2026, 11)
 

@@ -10,7 +10,6 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import openpyxl
 from aiohttp.test_utils import TestClient
