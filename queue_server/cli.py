@@ -169,7 +169,7 @@ def cmd_staffing(args: argparse.Namespace) -> int:
         return 2
 
     async def make(archive: Archive, config: Config) -> bytes:
-        report = await staffing_report(archive, config, args.day, args.office)
+        report = await staffing_report(archive, config, args.day, args.office, days=args.days)
         return render.to_xlsx(report) if suffix == ".xlsx" else render.to_csv(report)
 
     return _write_from_archive(args, make)
@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     export.set_defaults(func=cmd_export)
     advice = sub.add_parser("staffing", help="staffing advice (要員配置): counters per hour for a coming day")
     advice.add_argument("--day", required=True, help="YYYY-MM-DD")
+    advice.add_argument("--days", type=int, default=1, help="days from --day (a week: 7)")
     advice.add_argument("--office", required=True, help="the office's id")
     advice.add_argument("-o", "--output", required=True, help="FILE.xlsx or FILE.csv")
     advice.add_argument("--config")

@@ -90,4 +90,16 @@ async def test_the_demo_office_gets_counters_per_hour_from_its_archive_and_booki
         resp = await boss.http.get("/api/staffing?office=honcho&day=2026-12-03&format=xlsx")
         assert resp.status == 200
         sheet = openpyxl.load_workbook(io.BytesIO(await resp.read()))["要員配置"]
-        assert sheet.cell(5, 11).value == rows[0]["推奨窓口数"]
+        assert sheet.cell(5, 12).value == rows[0]["推奨窓口数"]
+
+        # A week from Thursday 3 December: Saturday and Sunday closed, Monday from Mondays' (twice the) arrivals.
+        status, body = await boss.get("/api/staffing?office=honcho&day=2026-12-03&days=5")
+        assert status == 200, body
+        (table,) = body["tables"]
+        days = sorted({row[0] for row in table["rows"]})
+        assert days == ["2026-12-03", "2026-12-04", "2026-12-07"]
+        assert "2026-12-05 閉庁日" in body["title"] and "2026-12-06 閉庁日" in body["title"]
+        monday = {row[1]: row[2] for row in table["rows"] if row[0] == "2026-12-07"}
+        assert monday["10:00–"] == 2 * THURSDAY[10]
+        status, body = await boss.get("/api/staffing?office=honcho&day=2026-12-03&days=8")
+        assert (status, body["error"]["field"]) == (400, "days")

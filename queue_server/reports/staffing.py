@@ -20,7 +20,7 @@ from ..config import Config, Office
 from ..domain import staffing
 from ..store.archive import Archive, month_range
 from .figures import MINUTES, SHARE, Chart, Report, Table
-from .load import offices_of, parse_day
+from .load import PeriodError, offices_of, parse_day
 
 HISTORY_MONTHS: Final = 13
 """Months of archive read: last year's same month (March, holiday openings) and the recent ones."""
@@ -38,7 +38,7 @@ def _holiday_opening(date: dt.date) -> bool:
     return date.weekday() >= 5 or jpholiday.is_holiday(date)
 
 
-def _current_counters(office: Office, date: dt.date, hour: int) -> int:
+def _current_counters(office: Office, hour: int) -> int:
     """Contractor counters configured and not on a planned break in the middle of ``hour``."""
     middle = dt.time(hour, 30)
     return sum(1 for c in office.counters.values()
@@ -52,31 +52,35 @@ async def booked_per_hour(archive: Archive, office: str, day: str, zone: ZoneInf
     return dict(Counter(dt.datetime.fromtimestamp(score / 1000, zone).hour for _id, score in slots))
 
 
-async def staffing_report(archive: Archive, config: Config, day: str, office: str,
+MAX_DAYS: Final = 7
+
+
+async def staffing_report(archive: Archive, config: Config, day: str, office: str, days: int = 1,
                           target_minutes: float | None = None, target_share: float | None = None) -> Report:
-    """The advice for ``day`` (``2026-12-03``) at ``office``: counters per hour, both methods, and back office."""
+    """The advice for ``days`` days from ``day`` (``2026-12-03``; a week at most) at ``office``:
+    counters per opening hour by both methods, the current plan's service level, back office."""
     ymd = parse_day(day)
     offices_of(config, office)  # a known office, or PeriodError naming the field
+    if not 1 <= days <= MAX_DAYS:
+        raise PeriodError("days", f"days must be 1–{MAX_DAYS}, got {days}")
     place = config.offices[office]
-    date = dt.date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
+    first = dt.date(int(ymd[:4]), int(ymd[4:6]), int(ymd[6:]))
     levels = config.service_levels
     target_minutes = target_minutes or levels.target_wait_minutes
     target_share = target_share or levels.target_share
     zone = ZoneInfo(config.server.timezone)
-    hours = place.hours.for_date(date)
     city_only = frozenset(p.id for p in place.procedures.values() if p.city_staff_only)
     visits: list[dict[str, Any]] = []
     tasks: list[dict[str, Any]] = []
-    months = month_range(_month_before(ymd[:6], HISTORY_MONTHS), _month_before(ymd[:6], 0))
+    months = month_range(_month_before(ymd[:6], HISTORY_MONTHS), ymd[:6])
     async for chunk in archive.chunks([office], months):
         for record in chunk:
             if record.get("day", "") >= ymd:
-                continue  # only what happened before the day advised
+                continue  # only what happened before the first day advised
             if record.get("kind") == "visit":
                 visits.append(record)
             elif record.get("kind") == "task":
                 tasks.append(record)
-    booked = await booked_per_hour(archive, office, ymd, zone)
 
     kinds: dict[str, staffing.DayKind] = {}
 
@@ -94,29 +98,41 @@ async def staffing_report(archive: Archive, config: Config, day: str, office: st
             midnights[d] = int(dt.datetime.combine(past, dt.time(0), zone).timestamp() * 1000)
         return (ms - midnights[d]) // 3_600_000
 
-    open_hours = [] if hours is None else list(range(hours.opens.hour, hours.closes.hour + (hours.closes.minute > 0)))
-    loads = staffing.hourly_loads(visits, tasks, day=date, kind_of=kind_of, hour_of=hour_of, hours=open_hours,
-                                  booked=booked, current={h: _current_counters(place, date, h) for h in open_hours},
-                                  city_only=city_only)
-    # Simulating is CPU work (about a second per counter count tried): off the event loop.
-    advice = await asyncio.to_thread(lambda: [staffing.advise_hour(load, target_minutes, target_share)
-                                              for load in loads])
     table = Table("要員配置", f"要員配置の目安（目標: {target_minutes:g}分以内に{target_share:.0%}を呼出）",
-                  ["時間帯", "来庁見込み（人/時）", "うち予約", "平均対応時間（分）", "現在の配置（窓口数）",
+                  ["日付", "時間帯", "来庁見込み（人/時）", "うち予約", "平均対応時間（分）", "現在の配置（窓口数）",
                    "現在の配置での目標内割合（アーランC）", "現在の配置での目標内割合（シミュレーション）",
                    "現在の配置での平均待ち（分）", "必要窓口数（アーランC）", "必要窓口数（シミュレーション）",
                    "推奨窓口数", "推奨配置での目標内割合（シミュレーション）", "推奨配置での平均待ち（分）",
                    "事務処理の必要人数", "待ち時間見込み 現在の配置（推定器・中央値、分）",
                    "待ち時間見込み 推奨配置（推定器・中央値、分）", "待ち時間見込み 推奨配置（推定器・90%、分）"])
-    table.formats = {1: MINUTES, 2: MINUTES, 3: MINUTES, 5: SHARE, 6: SHARE, 7: MINUTES, 11: SHARE, 12: MINUTES,
-                     14: MINUTES, 15: MINUTES, 16: MINUTES}
-    for a, load in zip(advice, loads, strict=True):
-        table.rows.append([f"{a.hour:02d}:00–", a.arrivals, load.booked, a.service_minutes, a.current_counters,
-                           a.current_share_erlang, a.current_share_simulated, a.current_mean_wait_simulated,
-                           a.counters_erlang, a.counters_simulated, a.recommended, a.recommended_share_simulated,
-                           a.recommended_mean_wait_simulated, a.back_office_people, a.current_estimator_minutes,
-                           a.recommended_estimator_minutes, a.recommended_estimator_high_minutes])
-    table.chart = Chart("column", 0, (4, 10), "現在の配置と推奨窓口数")
-    note = "休日開庁" if _holiday_opening(date) and hours is not None else ("閉庁日" if hours is None else "")
-    return Report(title=f"要員配置 {date.isoformat()}" + (f"（{note}）" if note else ""),
-                  period=date.isoformat(), scope=place.name, tables=[table])
+    table.formats = {2: MINUTES, 3: MINUTES, 4: MINUTES, 6: SHARE, 7: SHARE, 8: MINUTES, 12: SHARE, 13: MINUTES,
+                     15: MINUTES, 16: MINUTES, 17: MINUTES}
+    notes = []
+    for offset in range(days):
+        date = first + dt.timedelta(days=offset)
+        hours = place.hours.for_date(date)
+        if hours is None:
+            notes.append(f"{date.isoformat()} 閉庁日")
+            continue
+        if _holiday_opening(date):
+            notes.append(f"{date.isoformat()} 休日開庁")
+        open_hours = list(range(hours.opens.hour, hours.closes.hour + (hours.closes.minute > 0)))
+        booked = await booked_per_hour(archive, office, date.strftime("%Y%m%d"), zone)
+        loads = staffing.hourly_loads(visits, tasks, day=date, kind_of=kind_of, hour_of=hour_of, hours=open_hours,
+                                      booked=booked, current={h: _current_counters(place, h) for h in open_hours},
+                                      city_only=city_only)
+        # Simulating is CPU work (about a second per counter count tried): off the event loop.
+        advice = await asyncio.to_thread(lambda loads=loads: [staffing.advise_hour(load, target_minutes, target_share)
+                                                              for load in loads])
+        for a, load in zip(advice, loads, strict=True):
+            table.rows.append([date.isoformat(), f"{a.hour:02d}:00–", a.arrivals, load.booked, a.service_minutes,
+                               a.current_counters, a.current_share_erlang, a.current_share_simulated,
+                               a.current_mean_wait_simulated, a.counters_erlang, a.counters_simulated, a.recommended,
+                               a.recommended_share_simulated, a.recommended_mean_wait_simulated, a.back_office_people,
+                               a.current_estimator_minutes, a.recommended_estimator_minutes,
+                               a.recommended_estimator_high_minutes])
+    table.chart = Chart("column", 1, (5, 11), "現在の配置と推奨窓口数")
+    last = first + dt.timedelta(days=days - 1)
+    period = first.isoformat() if days == 1 else f"{first.isoformat()}〜{last.isoformat()}"
+    return Report(title=f"要員配置 {period}" + (f"（{'、'.join(notes)}）" if notes else ""),
+                  period=period, scope=place.name, tables=[table])

@@ -24,7 +24,7 @@ CONTENT_TYPES: Final = {"xlsx": "application/vnd.openxmlformats-officedocument.s
                         "csv": "text/csv; charset=utf-8"}
 ALLOWED_QUERY: Final = {"daily": frozenset({"day", "office", "format"}),
                         "monthly": frozenset({"month", "office", "format"}),
-                        "staffing": frozenset({"day", "office", "format"})}
+                        "staffing": frozenset({"day", "days", "office", "format"})}
 
 
 def _query(request: web.Request, kind: str) -> tuple[str, str | None, str]:
@@ -73,9 +73,14 @@ async def monthly(request: web.Request) -> web.StreamResponse:
 
 
 async def staffing(request: web.Request) -> web.StreamResponse:
-    """GET /api/staffing?office=&day=YYYY-MM-DD[&format=json|xlsx|csv] — counters per hour for a coming day (supervisor)."""
+    """GET /api/staffing?office=&day=YYYY-MM-DD[&days=1–7][&format=json|xlsx|csv] — counters per hour for
+    a coming day or week (supervisor)."""
+    days_text = request.query.get("days", "1")
+    if not days_text.isdigit():
+        raise ApiError("invalid_request", f"days must be a whole number of days (1–7), got {days_text!r}", field="days")
+
     async def make(archive: Archive, config: Config, day: str, office: str | None) -> Report:
-        return await staffing_report(archive, config, day, office or "")
+        return await staffing_report(archive, config, day, office or "", days=int(days_text))
 
     return await _answer(request, "staffing", make)
 
@@ -105,6 +110,9 @@ def setup_reports(app: web.Application) -> None:
             "the calling policy, the current plan's service level, back-office people (supervisor; takes seconds)",
             "the advice, as a report with one table 要員配置",
             params=[{"name": "day", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                    {"name": "days", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 7, "default": 1},
+                     "description": "days from `day` (a week: 7)"},
                     {**office, "required": True, "description": "the office's id"}, fmt]),
             "security": [{"session": []}]}},
     })
