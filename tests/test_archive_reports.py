@@ -250,7 +250,7 @@ async def test_random_report_queries_never_get_a_500(client: Any, user: Any) -> 
               "🙂", "2026-11-05T00:00", "-1", "x" * 300]
     for _ in range(60):
         path = rng.choice(["/api/reports/daily", "/api/reports/monthly", "/api/staffing"])
-        query = "&".join(f"{rng.choice(['day', 'month', 'office', 'format', 'zzz'])}={rng.choice(values)}"
+        query = "&".join(f"{rng.choice(['day', 'days', 'month', 'office', 'format', 'zzz'])}={rng.choice(values)}"
                          for _ in range(rng.randrange(4)))
         resp = await boss.http.get(f"{path}?{query}")
         assert resp.status < 500, (path, query, await resp.text())
