@@ -36,9 +36,10 @@ def _day(day: str) -> str:
 
 
 async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any], *, lang: str = "ja",
-                   actor: str | None = None, idem: str | None = None) -> Result:
+                   actor: str | None = None, idem: str | None = None, estimate_minutes: float | None = None) -> Result:
     """Check the visitor of ``booking`` (as ``Bookings.find_by_code``/``find_by_secret`` give it: its
     ``office`` and ``id``) in at ``office_id``; the ticket, its status token and people ahead.
+    ``estimate_minutes``: the wait shown at check-in, kept on the ticket as at issue (reports).
 
     ``CheckInRefused`` (409) for a booking of another office or day, too early, already checked in or
     cancelled. A visitor more than ``late_minutes`` late, their booking released as a no-show or not
@@ -83,6 +84,6 @@ async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any]
                for p in office.procedures.values()}
     return await store._run(  # noqa: SLF001 - an area module of the store, as DESIGN.md has them
         "check_in", office_id, idem=idem, actor=actor, errors=refused, booking=str(booking["id"]), lang=lang,
-        token=secrets.token_urlsafe(TOKEN_BYTES), formats=formats,
+        token=secrets.token_urlsafe(TOKEN_BYTES), formats=formats, estimate_minutes=estimate_minutes,
         early_ms=rules.checkin_early_minutes * 60_000, late_ms=rules.late_minutes * 60_000,
         at_check_in=store.config.calling.booked_before_slot is BookedBeforeSlot.AT_CHECK_IN)

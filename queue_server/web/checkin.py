@@ -62,10 +62,13 @@ async def check_in(request: web.Request) -> web.Response:
             rules.normalise_code(body["code"])  # a malformed code is a 400 and costs no guess
         async with request.app[BOOKING_GUESSES].guard(client_address(request)):
             booking = await find()
+    # The estimate shown for a ticket of this procedure now (kept on the ticket for the reports, as at issue).
+    outlook = request.app[HUB].state(office.id).estimates.get("procedures", {}).get(booking.get("procedure"))
+    shown = outlook.get("median_minutes") if isinstance(outlook, dict) else None
     result = await store_check_in(request.app[STORE], office.id, booking, lang=body["lang"],
-                                  actor=staff.username if staff else "kiosk", idem=_idem(request))
+                                  actor=staff.username if staff else "kiosk", idem=_idem(request),
+                                  estimate_minutes=shown if isinstance(shown, int | float) else None)
     ticket = result["ticket"]
-    outlook = request.app[HUB].state(office.id).estimates.get("procedures", {}).get(ticket["procedure"])
     return json_response({
         "ticket": (staff_ticket if staff is not None else public_ticket)(ticket), "token": result["token"],
         "status_url": status_url(request, result["token"]), "ahead": result["ahead"], "estimate": outlook,
