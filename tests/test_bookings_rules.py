@@ -218,6 +218,11 @@ async def test_a_no_show_is_released_and_its_place_returns_while_the_slot_runs(
     assert (await visitor.get(f"/api/bookings/by-secret/{after['secret']}"))[1]["booking"]["state"] == "booked"
     events = await client.app[STORE].events_since("main", 0)
     assert [e["returned"] for e in events if e["type"] == "booking.released"] == [True, True]
+    # The archive (reports) gets one record per released booking: ids and times, no code or secret.
+    archived = await client.app[STORE].redis.xrange(f"{client.app[STORE].office_key('main')}arch:202612")
+    records = [json.loads(fields[b"r"]) for _id, fields in archived]
+    assert sorted((r["kind"], r["state"], r["slot"]) for r in records) == [("booking", "no_show", "09:00")] * 2
+    assert not {"code", "secret", "reference"} & {k for r in records for k in r}
 
     # Released only after the slot ended (the server was down meanwhile): the place is not returned.
     set_clock(client, dt.datetime(2026, 12, 8, 10, 45, tzinfo=TOKYO))

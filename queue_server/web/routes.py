@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import bookings, congestion, health, openapi, views, ws
+from . import bookings, congestion, health, openapi, reports, views, ws
 
 
 def setup_routes(app: web.Application) -> None:
@@ -30,3 +30,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/ws", ws.websocket)
     bookings.setup_routes(app)
     health.setup_health(app)
+    reports.setup_reports(app)
