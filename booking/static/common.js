@@ -54,8 +54,10 @@ export function bookingRows(procedure, day, slot) {
 export function showCode(prefix, code, secret) {
   $(`${prefix}-code`).textContent = bookings.formatCode(code);
   const spelled = bookings.spell(code, t("booking.letter_readings"));
-  $(`${prefix}-code-spelled`).innerHTML = spelled.map(({ char, reading }) =>
-    `<span class="spelled"><span class="spelled-char">${escapeHtml(char)}</span><span class="spelled-reading">${escapeHtml(reading)}</span></span>`).join("");
+  const half = (part) => `<span class="spelled-half">${part.map(({ char, reading }) =>
+    `<span class="spelled"><span class="spelled-char">${escapeHtml(char)}</span><span class="spelled-reading">${escapeHtml(reading)}</span></span>`).join("")}</span>`;
+  // In the code's two halves, as it is written (XXXX-XXXX): a narrow phone breaks between them only.
+  $(`${prefix}-code-spelled`).innerHTML = half(spelled.slice(0, 4)) + half(spelled.slice(4));
   const qr = $(`${prefix}-qr`);
   if (secret) {
     qr.src = `/book/${encodeURIComponent(config.office)}/b/${encodeURIComponent(secret)}/qr.svg`;

@@ -231,7 +231,8 @@ function renderFound() {
     ["callcenter.code", bookings.formatCode(b.code)], ["callcenter.office", officeName(b.office)],
     ["callcenter.procedure", procedureName(b.procedure)], ["callcenter.col_day", bookings.formatDay(b.day)],
     ["callcenter.col_time", b.slot], ["callcenter.col_state", t(`booking.state_${b.state}`)],
-    ["callcenter.reference", b.reference || "—"], ["callcenter.channel", b.channel || "—"],
+    ["callcenter.reference", b.reference || "—"],
+    ["callcenter.channel", b.channel ? t(`callcenter.channel_${b.channel}`) : "—"], ["callcenter.actor", b.actor || "—"],
   ];
   byId("found-details").replaceChildren(...rows.flatMap(([key, value]) => {
     const dd = el("dd", "", value);
@@ -338,6 +339,12 @@ document.addEventListener("keydown", (event) => {
     if (!byId("book-form").hidden) { byId("book-form").hidden = true; byId("free").querySelector("button")?.focus(); }
     else if (!byId("cancel-box").hidden) { byId("cancel-box").hidden = true; byId("find-code").focus(); }
     else if (!byId("change-box").hidden) { byId("change-box").hidden = true; byId("find-code").focus(); }
+    event.preventDefault();
+    return;
+  }
+  if (event.key === "Enter" && event.target instanceof HTMLSelectElement && event.target.form) {
+    // A form submits on Enter in a text field, not in a list: here it does in both.
+    event.target.form.requestSubmit();
     event.preventDefault();
     return;
   }
