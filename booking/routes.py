@@ -26,6 +26,7 @@ from queue_server.config import Office
 from queue_server.domain.booking import day_id
 from queue_server.web.keys import CLOCK, CONFIG
 from queue_server.web.pages import page_language, render_page
+from queue_server.web.views import public_base
 from ticket_kiosk.api import qr_svg
 
 SECRET: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -77,8 +78,7 @@ def calendar_marks(office: Office, today: dt.date) -> dict[str, Any]:
 
 def booking_url(request: web.Request, office: str, secret: str) -> str:
     """The secret link of a booking, on the configured public URL or this host (what the QR code holds)."""
-    base = request.app[CONFIG].server.public_url or f"{request.scheme}://{request.host}"
-    return f"{base}/book/{office}/b/{secret}"
+    return f"{public_base(request)}/book/{office}/b/{secret}"
 
 
 async def offices_page(request: web.Request) -> web.Response:

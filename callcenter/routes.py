@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from booking.routes import bookable_procedures
-from queue_server.web.keys import CONFIG
+from queue_server.web.keys import CLOCK, CONFIG
 from queue_server.web.pages import render_page
 
 
@@ -23,7 +23,8 @@ async def callcenter_page(request: web.Request) -> web.Response:
             procedures.setdefault(procedure["id"], procedure)
     return render_page(request, "callcenter.html", catalog_sections=("callcenter", "booking"),
                        offices=offices, procedures=list(procedures.values()),
-                       page_data={"offices": offices, "procedures": list(procedures.values())})
+                       page_data={"offices": offices, "procedures": list(procedures.values()),
+                                  "today": request.app[CLOCK].now().date().isoformat()})
 
 
 def setup(app: web.Application) -> None:

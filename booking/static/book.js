@@ -97,7 +97,9 @@ function showDone(answer, body) {
   showCode("done", answer.code, answer.secret);
   $("done-link").href = linkPath(answer.secret);
   $("done").hidden = false;
-  $("done").focus();
+  // Read from the top: the card is taller than a phone's screen.
+  $("done").focus({ preventScroll: true });
+  $("done").scrollIntoView({ block: "start" });
   document.body.dataset.booked = "true";
 }
 

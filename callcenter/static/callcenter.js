@@ -119,7 +119,7 @@ function signedIn() {
     return;
   }
   byId("desk").hidden = false;
-  byId("list-day").value = new Date().toLocaleDateString("sv-SE", { timeZone: page.timezone });   // YYYY-MM-DD
+  byId("list-day").value = page.today;   // the office's day (YYYY-MM-DD), not this PC's
   byId("procedure").focus();
   document.body.dataset.ready = "true";
 }

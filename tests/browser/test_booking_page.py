@@ -20,7 +20,7 @@ from queue_server.config import Config, load_config
 from queue_server.web.keys import CLOCK
 
 from ..conftest import TESTS
-from .conftest import LiveServer, MakeUser, OpenPage
+from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot
 from .test_kiosk import text
 
 pytestmark = pytest.mark.browser
@@ -72,7 +72,9 @@ async def booking_of(web_user: MakeUser, code: str) -> dict[str, Any]:
 
 
 async def axe_violations(page: Any) -> list[str]:
+    """What axe-core finds on the page as it is now (it must have checked something)."""
     results = await Axe().run(page)
+    assert results.response["passes"], "axe checked nothing"
     return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in results.response["violations"]]
 
 
@@ -102,6 +104,7 @@ async def test_book_see_the_code_change_through_the_link_and_cancel(
     await expect(qr).to_be_visible()
     assert await qr.evaluate("(img) => img.complete && img.naturalWidth > 0")
     await expect(page.locator("#done-summary dd[data-field=summary_time]")).to_have_text("10:00")
+    await save_screenshot(page, "booking-done-phone")
     booking = await booking_of(web_user, shown_code)
     assert (booking["day"], booking["slot"], booking["state"], booking["reference"]) == \
         ("20261126", "10:00", "booked", "AB-1234")

@@ -15,7 +15,7 @@ from queue_server.domain.model import Role
 from queue_server.web.keys import ACCOUNTS
 
 from ..conftest import PASSWORD
-from .conftest import LiveServer, MakeUser, OpenPage
+from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot
 from .test_booking_page import CODE, booking_of, book_by_api, server_config, set_clock  # noqa: F401
 from .test_kiosk import text
 
@@ -64,6 +64,7 @@ async def test_book_for_a_caller_read_the_code_back_find_it_change_and_cancel_by
     readings = dict(pair.split(":", 1) for pair in text("ja", "booking.letter_readings").split())
     await expect(desk.locator("#result-spelled .cc-char-reading")).to_have_text(
         [readings[c] for c in code.replace("-", "")])
+    await save_screenshot(desk, "callcenter")
     booking = await booking_of(web_user, code)
     assert (booking["day"], booking["slot"], booking["reference"], booking["channel"], booking["actor"]) == \
         ("20261125", "09:30", "X-20261", "callcenter", "phone")
@@ -107,6 +108,7 @@ async def test_an_offices_bookings_of_a_day_with_codes_and_times(
     await desk.locator("#procedure").blur()
     await desk.keyboard.press("3")
     await expect(desk.locator("#list-office")).to_be_focused()
+    await expect(desk.locator("#list-day")).to_have_value("2026-11-24")   # the office's today
     await desk.fill("#list-day", "2026-11-26")
     await desk.press("#list-day", "Enter")
     rows = desk.locator("#list tr")
