@@ -3,10 +3,11 @@
 Plain Python: no aiohttp, Redis or file I/O. The store (``store/bookings.py``, ``lua/bookings.lua``)
 keeps the places taken per slot and never lets a slot run over the capacity computed here.
 
-- A **code** is 8 characters from :data:`ALPHABET` (no 0/O, 1/I/L, 2/Z, 5/S, 8/B: nothing a caller
-  can mishear or misread), the last a check character over the first seven (Luhn mod 25: every single
-  wrong character and nearly every swap of two neighbours is caught before any lookup). Shown as
-  ``XXXX-XXXX``; accepted in any case, with or without the hyphen or spaces.
+- A **code** is 8 characters from :data:`ALPHABET` (no 0/O, 1/I, 2/Z, 5/S, 8/B: nothing a caller
+  can mishear or misread), the last a check character over the first seven (:func:`check_character`:
+  every single wrong character and every swap of two neighbours, or of two characters one apart, is
+  caught before any lookup). Shown as ``XXXX-XXXX``; accepted in any case, with or without the hyphen
+  or spaces.
 - A day's **slots** run from the opening time in steps of ``slot_minutes``, each ending by closing
   time; closed days have none, holiday openings (``hours.special``) have theirs.
 - **Capacity** is configured per slot, or follows from the counters kept for bookings:
@@ -31,8 +32,12 @@ from .hours import OpeningHours
 from .model import Conflict, DomainError
 
 ALPHABET: Final = "ACDEFHJKLMNPQRTUVWXY34679"
-"""The 25 characters of a booking code: none that sounds or looks like another (0/O, 1/I/L, 2/Z, 5/S, 8/B)."""
+"""The 25 characters of a booking code: none that sounds or looks like another (0/O, 1/I, 2/Z, 5/S, 8/B)."""
 CODE_LENGTH: Final = 8
+_WEIGHTS: Final = (9, 8, 7, 6, 4, 3, 2)
+"""Weights of the seven characters in the check sum mod 25 (the check character's own weight is 1).
+Each is prime to 5, so any single wrong character changes the sum; neighbours' weights, and weights
+two apart, differ by a number prime to 5, so swapping such two characters changes it too."""
 _INDEX: Final = {c: i for i, c in enumerate(ALPHABET)}
 _SEPARATORS: Final = re.compile(r"[\s\-‐‑‒–—―ー－]+")
 """What people type between the halves: spaces (also full-width), hyphens and dashes of every kind."""
@@ -65,14 +70,13 @@ class SlotFull(Conflict):
 # -- codes ----------------------------------------------------------------------------------------
 
 def check_character(body: str) -> str:
-    """The check character of the first seven characters (Luhn mod N over :data:`ALPHABET`)."""
-    n = len(ALPHABET)
-    factor, total = 2, 0
-    for char in reversed(body):
-        addend = factor * _INDEX[char]
-        total += addend // n + addend % n
-        factor = 1 if factor == 2 else 2
-    return ALPHABET[(n - total % n) % n]
+    """The check character of the first seven characters: the one that makes the weighted sum of all
+    eight (:data:`_WEIGHTS`, then 1) a multiple of 25.
+
+    (Luhn mod N would not do: with an odd number of characters its doubling maps two characters to
+    the same value, so some single errors would pass.)"""
+    total = sum(w * _INDEX[c] for w, c in zip(_WEIGHTS, body, strict=True))
+    return ALPHABET[-total % len(ALPHABET)]
 
 
 def new_code() -> str:
@@ -304,7 +308,7 @@ def check_reference(text: str) -> str:
 
     Free text is refused on purpose: the reference is the one identifier a booking may carry, and a
     field that took any text would soon hold names and phone numbers."""
-    reference = _SEPARATORS.sub("-", text.strip()).upper()
+    reference = text.strip().upper()
     if not _REFERENCE.match(reference):
         raise DomainError("reference must be the number on the notice postcard: 1–32 letters, digits or hyphens",
                           code="invalid_request")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -32,6 +33,8 @@ from .ws import CONNECTIONS, PER_ADDRESS, close_connections
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+POOL_WAIT_SECONDS: Final = 5
+"""How long a request waits for a free Redis connection before it is answered 503."""
 
 
 @web.middleware
@@ -76,7 +79,11 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
             embedded.supervise()
             app[EMBEDDED] = embedded
             url = embedded.url
-        redis = Redis.from_url(url, max_connections=64, health_check_interval=30)
+        # A burst of requests beyond the pool waits its turn for a connection (a few seconds at most)
+        # rather than failing with 503: 200 visitors booking at once must each get an answer.
+        pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=POOL_WAIT_SECONDS,
+                                               health_check_interval=30)
+        redis = Redis.from_pool(pool)  # closed with the client
         app[REDIS] = redis
         app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
         await app[STORE].move_untagged_keys()

@@ -17,6 +17,7 @@ from ..domain.model import Role
 from .auth import current_staff, require_staff
 from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, STORE
 from .messages import ApiError, json_response
+from .openapi import _CSRF, _IDEM, add_paths, operation
 from .validation import Field, check_fields, max_length, one_of, read_body
 from .views import LANGUAGES, _idem, client_address, public_base
 
@@ -253,4 +254,96 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/bookings/lookup", lookup)
     r.add_get("/api/callcenter/slots", callcenter_slots)
     r.add_post("/api/callcenter/bookings", callcenter_book)
+    add_paths(app, OPENAPI_PATHS)
 
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------------
+
+_PATH: Final = {"office": "office id", "secret": "the secret link's token (128 bits)",
+                "code": "booking code, any case, with or without the hyphen"}
+_QUERY_RANGE: Final = [
+    {"name": "procedure", "in": "query", "required": True, "schema": {"type": "string"}},
+    {"name": "from", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[0-9]{8}$"},
+     "description": "first day YYYYMMDD (default today)"},
+    {"name": "days", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}},
+]
+_BOOKING: Final = {"type": "object", "description": "a booking; staff answers add id, channel, actor, created_at, "
+                   "changed_at, late, task and the notice reference", "properties": {
+                       "code": {"type": "string", "pattern": "^[ACDEFHJKLMNPQRTUVWXY34679]{4}-[ACDEFHJKLMNPQRTUVWXY34679]{4}$"},
+                       "office": {"type": "string"}, "procedure": {"type": "string"},
+                       "day": {"type": "string", "pattern": "^[0-9]{8}$"}, "slot": {"type": "string"},
+                       "slot_start": {"type": "integer"}, "slot_end": {"type": "integer"},
+                       "state": {"type": "string", "enum": ["booked", "checked_in", "cancelled", "no_show"]},
+                       "checkin_opens": {"type": "integer", "description": "epoch ms"},
+                       "late_after": {"type": "integer", "description": "epoch ms: checked in later, a walk-in"},
+                       "reference": {"type": "string", "description": "staff answers only"}}}
+_BOOK_BODY: Final = {"type": "object", "additionalProperties": False, "required": ["procedure", "day", "slot"],
+                     "properties": {"procedure": {"type": "string"}, "day": {"type": "string", "pattern": "^[0-9]{8}$"},
+                                    "slot": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                                    "reference": {"type": "string", "pattern": "^[0-9A-Za-z][0-9A-Za-z-]{0,31}$",
+                                                  "description": "the notice postcard's number (staff see it)"},
+                                    "lang": {"type": "string", "enum": list(LANGUAGES)}}}
+_CHANGE_BODY: Final = {"type": "object", "additionalProperties": False, "properties": {
+    k: v for k, v in _BOOK_BODY["properties"].items() if k != "lang"}}
+
+
+def _param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}, "description": _PATH[name]}
+
+
+def _doc(summary: str, ok: str, *, params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+         staff: bool = False, created: bool = False) -> dict[str, Any]:
+    op = operation(summary, ok, params=params, body=body)
+    if created:
+        op["responses"] = {"201": op["responses"].pop("200"), **op["responses"]}
+    if staff:
+        op["security"] = [{"session": []}]
+    return op
+
+
+OPENAPI_PATHS: Final = {
+    "/api/offices/{office}/bookings/availability": {"get": _doc(
+        "Bookable days from `from` and the places left in each slot (full slots 0; days with no bookable slot "
+        "absent)", "{office, procedure, slot_minutes, days: [{day, remaining, slots: [{slot, start, end, remaining, "
+        "capacity}]}]}", params=[_param("office"), *_QUERY_RANGE])},
+    "/api/offices/{office}/bookings": {
+        "post": _doc("Book a slot (no sign-in) → code, secret link, booking. 409 slot_full; 422 not_bookable, "
+                     "day_closed, slot_outside_hours, slot_past, booking_not_open, booking_closed",
+                     "{code, secret, link, booking}", params=[_param("office"), _IDEM], body=_BOOK_BODY,
+                     created=True),
+        "get": _doc("The day's bookings with codes and notice references (staff)", "{office, day, bookings}",
+                    params=[_param("office"), {"name": "day", "in": "query", "required": False,
+                                               "schema": {"type": "string"}}], staff=True)},
+    "/api/offices/{office}/bookings/by-code/{code}": {
+        "get": _doc("One booking by code, with its reference and secret link (staff)", "{booking, secret, link}",
+                    params=[_param("office"), _param("code")], staff=True),
+        "put": _doc("Move a booking to another slot in one step, or set its reference (call centre, supervisor)",
+                    "{booking}", params=[_param("office"), _param("code"), _IDEM, _CSRF],
+                    body=_CHANGE_BODY, staff=True),
+        "delete": _doc("Cancel a booking (call centre, supervisor)", "{booking}",
+                       params=[_param("office"), _param("code"), _IDEM, _CSRF], staff=True)},
+    "/api/bookings/by-secret/{secret}": {
+        "get": _doc("The booking of a secret link", "{booking}", params=[_param("secret")]),
+        "put": _doc("Move it to another slot in one step", "{booking}", params=[_param("secret"), _IDEM],
+                    body=_CHANGE_BODY),
+        "delete": _doc("Cancel it", "{booking}", params=[_param("secret"), _IDEM])},
+    "/api/bookings/lookup": {"post": _doc(
+        "A booking by its code (and its secret link, to change or cancel it). Unknown codes are a plain 404 and "
+        "count against the address (429 after 20 in 10 minutes); signed-in staff also see the reference",
+        "{booking, secret, link}", body={"type": "object", "additionalProperties": False, "required": ["code"],
+                                         "properties": {"code": {"type": "string"}, "office": {"type": "string"}}})},
+    "/api/callcenter/slots": {"get": _doc(
+        "The next free slots for a procedure at every office that books it, soonest first (staff)",
+        "{procedure, slots: [{office, day, slot, start, end, remaining, capacity}], offices: [{office, name, "
+        "short_name, days: [{day, remaining}]}]}",
+        params=[*_QUERY_RANGE, {"name": "limit", "in": "query", "required": False,
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 200}}], staff=True)},
+    "/api/callcenter/bookings": {"post": _doc(
+        "Book for a caller (call centre, supervisor); the actor is recorded", "{code, secret, link, booking}",
+        params=[_IDEM, _CSRF], body={**_BOOK_BODY, "required": ["office", "procedure", "day", "slot"],
+                                                   "properties": {**_BOOK_BODY["properties"],
+                                                                  "office": {"type": "string"}}},
+        staff=True, created=True)},
+}
+"""The booking endpoints' part of ``/api/openapi.json``."""
