@@ -17,11 +17,12 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import expect
 
 from queue_server.config import Config, load_config
+from queue_server.web.views import LANGUAGES
 from queue_server.web.keys import CLOCK
 
 from ..conftest import TESTS
 from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot
-from .test_kiosk import text
+from .test_kiosk import RAW_KEY, shown, text
 
 pytestmark = pytest.mark.browser
 
@@ -251,3 +252,17 @@ async def test_the_congestion_page_says_when_the_next_free_slot_is(
     assert status == 200
     [entry] = [p for p in view["procedures"] if p["id"] == "pickup"]
     assert entry["bookable"] is True and (entry["next_booking"]["day"], entry["next_booking"]["slot"]) == ("20261125", "09:00")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_each_language_shows_the_booking_page_in_its_own_words(
+        live_server: LiveServer, open_page: OpenPage, lang: str) -> None:
+    set_clock(live_server)
+    page = await open_booking(open_page, f"/book/main?lang={lang}")
+    await expect(page.locator("h1")).to_have_text(shown(lang, "booking.title"))
+    await expect(page.locator("#book-day-heading")).to_have_text(shown(lang, "booking.step_day"))
+    await choose(page, "book", "20261126", "10:00")
+    await expect(page.locator("#book-slots button[data-slot='10:00'] .slot-free")).to_have_text(
+        shown(lang, "booking.slot_free", n=2))
+    body = await page.inner_text("body")
+    assert not RAW_KEY.findall(body) and not re.findall(r"\bbooking\.[a-z_]+\b", body), f"raw keys on the {lang} page"

@@ -16,7 +16,7 @@ from queue_server.web.keys import ACCOUNTS
 
 from ..conftest import PASSWORD
 from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot
-from .test_booking_page import CODE, booking_of, book_by_api, server_config, set_clock  # noqa: F401
+from .test_booking_page import CODE, axe_violations, booking_of, book_by_api, server_config, set_clock  # noqa: F401
 from .test_kiosk import text
 
 pytestmark = pytest.mark.browser
@@ -65,6 +65,7 @@ async def test_book_for_a_caller_read_the_code_back_find_it_change_and_cancel_by
     await expect(desk.locator("#result-spelled .cc-char-reading")).to_have_text(
         [readings[c] for c in code.replace("-", "")])
     await save_screenshot(desk, "callcenter")
+    assert await axe_violations(desk) == []
     booking = await booking_of(web_user, code)
     assert (booking["day"], booking["slot"], booking["reference"], booking["channel"], booking["actor"]) == \
         ("20261125", "09:30", "X-20261", "callcenter", "phone")
