@@ -104,7 +104,8 @@ function render(view) {
     calling.dataset.label = t("congestion.now_calling");
     calling.append(...((p.now_calling || []).length ? p.now_calling.map((number) => textSpan("number calling-number", number))
       : [span("calling-none", tHtml("congestion.no_estimate"))]));
-    const nameCell = htmlCell("procedure-name", name);
+    // The name alone in .procedure-name; a bookable procedure's next free slot below it.
+    const nameCell = cell("procedure", span("procedure-name", name));
     if (p.bookable) nameCell.append(nextBooking(view.office, p));
     row.append(nameCell, htmlCell("waiting", tHtml("congestion.waiting_count", { n: p.waiting })),
                cell("estimate", box), cell("calling", calling));
