@@ -25,10 +25,10 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-from .hours import OpeningHours
+from .hours import DayHours
 from .model import Conflict, DomainError
 
 ALPHABET: Final = "ACDEFHJKLMNPQRTUVWXY34679"
@@ -192,25 +192,41 @@ def _ms(day: dt.date, time: dt.time, zone: ZoneInfo) -> int:
     return int(dt.datetime.combine(day, time, zone).timestamp() * 1000)
 
 
-def day_slots(hours: OpeningHours, day: dt.date, slot_minutes: int, zone: ZoneInfo) -> list[Slot]:
+class Calendar(Protocol):
+    """What the rules need of an office calendar: the hours of a date (None: closed)."""
+
+    def for_date(self, day: dt.date) -> DayHours | None: ...
+
+
+class _RememberedCalendar:
+    """An office calendar that looks each date up once: the slot-finder asks for weeks of days and
+    the dates before each (holiday look-ups are not free)."""
+
+    def __init__(self, hours: Calendar) -> None:
+        self.hours = hours
+        self.known: dict[dt.date, DayHours | None] = {}
+
+    def for_date(self, day: dt.date) -> DayHours | None:
+        if day not in self.known:
+            self.known[day] = self.hours.for_date(day)
+        return self.known[day]
+
+
+def day_slots(hours: Calendar, day: dt.date, slot_minutes: int, zone: ZoneInfo) -> list[Slot]:
     """The slots of ``day`` by the office calendar: from opening, every ``slot_minutes``, each ending by
     closing time; none on a closed day."""
     opening = hours.for_date(day)
     if opening is None:
         return []
-    start = dt.datetime.combine(day, opening.opens)
-    closes = dt.datetime.combine(day, opening.closes)
-    step = dt.timedelta(minutes=slot_minutes)
-    slots = []
-    while start + step <= closes:
-        # Closing is at most 23:59 (config), so every slot ends on its own day.
-        slots.append(Slot(day_id(day), start.strftime("%H:%M"), _ms(day, start.time(), zone),
-                          _ms(day, (start + step).time(), zone)))
-        start += step
-    return slots
+    opens = opening.opens.hour * 60 + opening.opens.minute
+    closes = opening.closes.hour * 60 + opening.closes.minute  # at most 23:59: slots end on their day
+    midnight, name = _ms(day, dt.time(0), zone), day_id(day)
+    # Minutes from midnight in the office's time zone: no time change happens in office hours there.
+    return [Slot(name, f"{m // 60:02d}:{m % 60:02d}", midnight + m * 60_000, midnight + (m + slot_minutes) * 60_000)
+            for m in range(opens, closes - slot_minutes + 1, slot_minutes)]
 
 
-def find_slot(hours: OpeningHours, day: dt.date, slot: str, slot_minutes: int, zone: ZoneInfo) -> Slot:
+def find_slot(hours: Calendar, day: dt.date, slot: str, slot_minutes: int, zone: ZoneInfo) -> Slot:
     """The slot starting at ``slot`` (``HH:MM``) on ``day``; :class:`BookingRefused` on a closed day or
     for a time that is not one of the day's slots."""
     if not _SLOT.match(slot):
@@ -226,7 +242,7 @@ def find_slot(hours: OpeningHours, day: dt.date, slot: str, slot_minutes: int, z
                          f"from {slots[0].slot} to {slots[-1].slot}", code="slot_outside_hours")
 
 
-def day_deadline(hours: OpeningHours, day: dt.date, rules: ProcedureBooking, zone: ZoneInfo) -> int | None:
+def day_deadline(hours: Calendar, day: dt.date, rules: ProcedureBooking, zone: ZoneInfo) -> int | None:
     """Epoch ms after which ``day``'s slots can no longer be booked: ``close_days_before`` open days of the
     office calendar before it, at ``close_at``; None when only the slot's start closes it."""
     if rules.close_days_before == 0:
@@ -243,14 +259,14 @@ def day_deadline(hours: OpeningHours, day: dt.date, rules: ProcedureBooking, zon
     return _ms(back, rules.close_at or dt.time(0), zone)
 
 
-def close_deadline(hours: OpeningHours, slot: Slot, rules: ProcedureBooking, zone: ZoneInfo) -> int:
+def close_deadline(hours: Calendar, slot: Slot, rules: ProcedureBooking, zone: ZoneInfo) -> int:
     """Epoch ms after which ``slot`` can no longer be booked (or moved to): the day's deadline
     (:func:`day_deadline`), never later than the slot's start."""
     deadline = day_deadline(hours, parse_day(slot.day), rules, zone)
     return slot.start_ms if deadline is None else min(deadline, slot.start_ms)
 
 
-def check_bookable(hours: OpeningHours, office: OfficeBookings, procedure: str, day: dt.date, slot: str,
+def check_bookable(hours: Calendar, office: OfficeBookings, procedure: str, day: dt.date, slot: str,
                    now_ms: int, zone: ZoneInfo) -> Slot:
     """The slot if ``procedure`` may be booked for ``day`` at ``slot`` now; otherwise the rule it breaks
     (:class:`BookingRefused` with codes ``not_bookable``, ``day_closed``, ``slot_outside_hours``,
@@ -276,13 +292,14 @@ def check_bookable(hours: OpeningHours, office: OfficeBookings, procedure: str, 
     return found
 
 
-def bookable_slots(hours: OpeningHours, office: OfficeBookings, procedure: str, first: dt.date, days: int,
+def bookable_slots(hours: Calendar, office: OfficeBookings, procedure: str, first: dt.date, days: int,
                    now_ms: int, zone: ZoneInfo) -> Iterator[Slot]:
     """Every slot of ``procedure`` that may be booked now, on ``days`` days from ``first`` (the open window
     and the deadlines applied; capacity is the store's)."""
     rules = office.procedures.get(procedure)
     if rules is None:
         return
+    hours = _RememberedCalendar(hours)
     today = dt.datetime.fromtimestamp(now_ms / 1000, zone).date()
     last = min(first + dt.timedelta(days=days - 1), today + dt.timedelta(days=office.open_days_ahead))
     day = max(first, today)

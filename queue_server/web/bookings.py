@@ -43,16 +43,24 @@ def _view(request: web.Request, booking: dict[str, Any], *, staff: bool) -> dict
     return rules.booking_view(booking, office.bookings, staff=staff)
 
 
+async def _answer_view(request: web.Request, office: str, result: dict[str, Any], *, staff: bool) -> dict[str, Any]:
+    """A changed booking as its answer shows it; staff see it as stored now, with its reference."""
+    if staff:
+        return _view(request, await request.app[BOOKINGS].get(office, result["booking"]["id"], reference=True),
+                     staff=True)
+    return _view(request, {**result["booking"], "office": office}, staff=False)
+
+
 def _link(request: web.Request, office: str, secret: str) -> str:
     """The secret link (and QR code) to see, change or cancel a booking."""
     return f"{public_base(request)}/book/{office}/b/{secret}"
 
 
-def _created(request: web.Request, office: str, result: dict[str, Any], *, staff: bool) -> web.Response:
-    booking = {**result["booking"], "office": office}
+async def _created(request: web.Request, office: str, result: dict[str, Any], *, staff: bool) -> web.Response:
+    booking = result["booking"]
     return json_response({"code": rules.display_code(booking["code"]), "secret": booking["secret"],
                           "link": _link(request, office, booking["secret"]),
-                          "booking": _view(request, booking, staff=staff)}, status=201)
+                          "booking": await _answer_view(request, office, result, staff=staff)}, status=201)
 
 
 def _range_query(request: web.Request) -> tuple[str, dt.date, int]:
@@ -99,7 +107,7 @@ async def book(request: web.Request) -> web.Response:
     result = await request.app[BOOKINGS].book(
         office.id, body["procedure"], _day(body["day"], "day"), body["slot"], channel="web", lang=body["lang"],
         reference=body["reference"], actor="visitor", idem=_idem(request))
-    return _created(request, office.id, result, staff=False)
+    return await _created(request, office.id, result, staff=False)
 
 
 async def _by_secret(request: web.Request) -> dict[str, Any]:
@@ -129,14 +137,13 @@ async def _change(request: web.Request, booking: dict[str, Any], actor: str, *, 
         booking["office"], booking["id"], procedure=body["procedure"],
         day=_day(body["day"], "day") if body["day"] else None, slot=body["slot"], reference=body["reference"],
         actor=actor, idem=_idem(request))
-    changed = {**result["booking"], "office": booking["office"]}
-    return json_response({"booking": _view(request, changed, staff=staff)})
+    return json_response({"booking": await _answer_view(request, booking["office"], result, staff=staff)})
 
 
 async def _cancel(request: web.Request, booking: dict[str, Any], actor: str, *, staff: bool) -> web.Response:
     await read_body(request, {})
     result = await request.app[BOOKINGS].cancel(booking["office"], booking["id"], actor=actor, idem=_idem(request))
-    return json_response({"booking": _view(request, {**result["booking"], "office": booking["office"]}, staff=staff)})
+    return json_response({"booking": await _answer_view(request, booking["office"], result, staff=staff)})
 
 
 async def change_by_secret(request: web.Request) -> web.Response:
@@ -200,7 +207,7 @@ async def callcenter_book(request: web.Request) -> web.Response:
     result = await request.app[BOOKINGS].book(
         office.id, body["procedure"], _day(body["day"], "day"), body["slot"], channel="callcenter",
         lang=body["lang"], reference=body["reference"], actor=staff.username, idem=_idem(request))
-    return _created(request, office.id, result, staff=True)
+    return await _created(request, office.id, result, staff=True)
 
 
 async def _by_code(request: web.Request) -> dict[str, Any]:

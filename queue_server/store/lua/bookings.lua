@@ -74,6 +74,13 @@ local function give_back(b)
   if tonumber(redis.call('HGET', key, b.slot) or '0') > 0 then redis.call('HINCRBY', key, b.slot, -1) end
 end
 
+-- Other areas follow bookings through one hook, defined if they are loaded: the back office
+-- creates, moves and cancels a booked pickup's preparation task (`lib.on_booking(kind, b, from)`,
+-- kind `created`/`changed`/`cancelled`/`released`; `b` may be updated with lib.save_booking).
+local function tell(kind, b, from)
+  if lib.on_booking then lib.on_booking(kind, b, from) end
+end
+
 local function archive(b)
   if lib.archive then
     lib.archive('booking', {id = b.id, procedure = b.procedure, day = b.day, slot = b.slot, state = b.state,
@@ -81,8 +88,9 @@ local function archive(b)
   end
 end
 
+-- The answer (kept a day for a retried request): the booking with its code and secret for the one
+-- who asked, never the reference (staff answers read it from its own key).
 local function answer(b, ev)
-  b.reference = redis.call('GET', O .. 'bkref:' .. b.id) or nil
   return cjson.encode({ok = true, booking = b, event = ev})
 end
 
@@ -115,6 +123,7 @@ function ops.book()
   redis.call('ZADD', O .. 'bkopen', req.release_at, id)
   set_reference(b, req.reference)
   expire_booking(b)
+  tell('created', b)
   local ev = emit({type = 'booking.created', booking = event_booking(b), channel = b.channel})
   return answer(b, ev)
 end
@@ -139,6 +148,7 @@ function ops.booking_change()
   save_booking(b, {changed_at = now, actor = req.actor or ''})
   set_reference(b, req.reference)
   expire_booking(b)
+  if moved then tell('changed', b, from) end
   local ev = emit({type = 'booking.changed', booking = event_booking(b), from = moved and from or nil,
                    reference_changed = req.reference ~= nil or nil})
   return answer(b, ev)
@@ -153,6 +163,7 @@ function ops.booking_cancel()
   -- The back office no longer needs the postcard's reference: it goes now, not days later.
   redis.call('DEL', O .. 'bkref:' .. b.id)
   save_booking(b, {state = 'cancelled', changed_at = now, actor = req.actor or ''})
+  tell('cancelled', b)
   local ev = emit({type = 'booking.cancelled', booking = event_booking(b)})
   archive(b)
   return answer(b, ev)
@@ -170,6 +181,7 @@ function ops.release_bookings()
       local returned = now < b.slot_end
       if returned then give_back(b) end
       save_booking(b, {state = 'no_show', changed_at = now})
+      tell('released', b)
       emit({type = 'booking.released', booking = event_booking(b), returned = returned})
       archive(b)
       table.insert(released, id)
