@@ -58,6 +58,11 @@ async function load() {
     showMessage(error instanceof ApiError && error.code === "not_found" ? tHtml("booking.link_not_found") : errorHtml(error));
     return;
   }
+  // The QR code holds the link without a language: show it in the language it was booked in.
+  if (!new URLSearchParams(location.search).has("lang") && booking.lang && booking.lang !== config.lang) {
+    location.replace(`${location.pathname}?lang=${encodeURIComponent(booking.lang)}`);
+    return;
+  }
   $("loading").hidden = true;
   render();
   document.body.dataset.ready = "true";

@@ -137,14 +137,22 @@ async def test_book_see_the_code_change_through_the_link_and_cancel(
     assert (await booking_of(web_user, shown_code))["state"] == "cancelled"
 
 
-async def book_by_api(web_user: MakeUser, day: str, slot: str, times: int = 1) -> list[str]:
+async def book_by_api(web_user: MakeUser, day: str, slot: str, times: int = 1, lang: str = "ja") -> list[str]:
+    """Book ``times`` places of a pickup slot as visitors do; their codes."""
+    return [answer["code"] for answer in await bookings_by_api(web_user, day, slot, times, lang)]
+
+
+async def bookings_by_api(web_user: MakeUser, day: str, slot: str, times: int = 1,
+                          lang: str = "ja") -> list[dict[str, Any]]:
+    """Book ``times`` places of a pickup slot as visitors do; the answers (code, secret, link)."""
     visitor = web_user()
-    codes = []
+    answers = []
     for _ in range(times):
-        status, answer = await visitor.post("/api/offices/main/bookings", {"procedure": "pickup", "day": day, "slot": slot})
+        status, answer = await visitor.post("/api/offices/main/bookings",
+                                            {"procedure": "pickup", "day": day, "slot": slot, "lang": lang})
         assert status == 201, answer
-        codes.append(answer["code"])
-    return codes
+        answers.append(answer)
+    return answers
 
 
 async def test_a_full_slot_is_shown_full_and_a_slot_taken_meanwhile_is_refused_plainly(
@@ -184,6 +192,17 @@ async def test_a_code_typed_in_opens_its_booking_and_a_wrong_one_says_so(
     await expect(page).to_have_url(re.compile(r"/book/main/b/[A-Za-z0-9_-]+\?lang=en$"))
     await expect(page.locator("#booking-code")).to_have_text(code)
     await expect(page.locator("#booking-summary dd[data-field=summary_time]")).to_have_text("09:00")
+
+
+async def test_the_qr_codes_link_opens_in_the_language_of_the_booking(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    set_clock(live_server)
+    [answer] = await bookings_by_api(web_user, "20261126", "09:30", lang="vi")
+    page = await open_page(f"/book/main/b/{answer['secret']}", viewport=PHONE)
+    await expect(page).to_have_url(re.compile(r"\?lang=vi$"))
+    await expect(page.locator("body[data-ready=true]")).to_have_count(1)
+    await expect(page.locator("h1")).to_have_text(text("vi", "booking.your_booking"))
+    await expect(page.locator("#booking-code")).to_have_text(answer["code"])
 
 
 async def test_a_booking_only_holiday_opening_is_marked_and_bookable(
