@@ -85,7 +85,7 @@ async def offices_page(request: web.Request) -> web.Response:
     """GET /book — the offices of the city that take bookings."""
     offices = [o for o in request.app[CONFIG].offices.values() if o.bookings.procedures]
     return render_page(request, "book_offices.html", lang=page_language(request), catalog_sections=("booking",),
-                       offices=offices, page_data={"offices": [o.id for o in offices]})
+                       offices=offices)
 
 
 async def book_page(request: web.Request) -> web.Response:

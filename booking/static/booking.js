@@ -53,6 +53,8 @@ function render() {
 async function load() {
   try {
     booking = (await bookings.bySecret(config.secret)).booking;
+    // A secret is unique over every office: under another office's address it is no booking here.
+    if (booking.office !== config.office) throw new ApiError(404, "not_found", "another office's booking");
   } catch (error) {
     $("loading").hidden = true;
     showMessage(error instanceof ApiError && error.code === "not_found" ? tHtml("booking.link_not_found") : errorHtml(error));

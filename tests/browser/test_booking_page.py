@@ -204,6 +204,10 @@ async def test_the_qr_codes_link_opens_in_the_language_of_the_booking(
     await expect(page.locator("h1")).to_have_text(text("vi", "booking.your_booking"))
     await expect(page.locator("#booking-code")).to_have_text(answer["code"])
 
+    unknown = await open_page("/book/main/b/" + "A" * 22, viewport=PHONE)
+    await expect(unknown.locator("#message")).to_have_text(text("ja", "booking.link_not_found"))
+    await expect(unknown.locator("#booking")).to_be_hidden()
+
 
 async def test_a_booking_only_holiday_opening_is_marked_and_bookable(
         live_server: LiveServer, open_page: OpenPage) -> None:
