@@ -284,6 +284,8 @@ async def test_each_language_shows_the_booking_page_in_its_own_words(
     page = await open_booking(open_page, f"/book/main?lang={lang}")
     await expect(page.locator("h1")).to_have_text(shown(lang, "booking.title"))
     await expect(page.locator("#book-day-heading")).to_have_text(shown(lang, "booking.step_day"))
+    await expect(page.locator(".calendar-legend .legend-text").first).to_have_text(shown(lang, "booking.legend_open"))
+    await expect(page.locator(".languages a[aria-current=page]")).to_have_attribute("href", f"/book/main?lang={lang}")
     await choose(page, "book", "20261126", "10:00")
     await expect(page.locator("#book-slots button[data-slot='10:00'] .slot-free")).to_have_text(
         shown(lang, "booking.slot_free", n=2))
