@@ -79,11 +79,12 @@ def test_wrong_booking_values_are_named_with_their_key(tmp_path: Path) -> None:
 
 
 def test_odd_booking_values_are_warnings_that_check_config_shows(tmp_path: Path) -> None:
-    path = write(tmp_path, "slot_minutes = 30\nlate_minutes = 30", "counters = 1")
+    path = write(tmp_path, "slot_minutes = 30\nlate_minutes = 30\nopen_days_ahead = 2", "counters = 1, close_days_before = 3")
     config = load_config(path)
     warnings = "\n".join(config.warnings)
     assert "offices[0].procedures[0].booking: 1 counter(s) serve fewer than one visitor" in warnings
     assert "offices[0].bookings.late_minutes: 30 min late is not before the 30-minute slot ends" in warnings
     assert "offices[0].hours.special[1].booking_only: the office is closed that day" in warnings
+    assert "booking.close_days_before: bookings close 3 open days before a slot but open only 2 days" in warnings
     result = madoguchi("check-config", str(path))
     assert result.returncode == 0 and "late_minutes" in result.stdout, result.stdout + result.stderr

@@ -182,6 +182,11 @@ async def test_a_booking_only_holiday_opening_takes_bookings_but_no_walk_ins_for
     status, created = await book(visitor, "08:30", day="20261213")
     assert status == 201, created
     set_clock(client, dt.datetime(2026, 12, 13, 9, 0, tzinfo=TOKYO))
+    _, office = await visitor.get("/api/offices/main")  # the kiosk can say so before a touch
+    procedures = {p["id"]: p for p in office["procedures"]}
+    assert procedures["pickup"]["bookable"] and not procedures["pickup"]["walk_ins_today"]
+    assert procedures["application"]["walk_ins_today"] and not procedures["application"]["bookable"]
+    assert office["bookings"]["late_minutes"] == 10
     status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "pickup"})
     assert status == 409 and body["error"]["code"] == "booking_only"
     status, body = await visitor.post("/api/offices/main/tickets", {"procedure": "application"})
@@ -219,3 +224,32 @@ async def test_a_no_show_is_released_and_its_place_returns_while_the_slot_runs(
 
 async def _state(visitor: Api, secret: str, state: str) -> bool:
     return (await visitor.get(f"/api/bookings/by-secret/{secret}"))[1]["booking"]["state"] == state
+
+
+async def test_capacity_from_counters_follows_the_measured_service_time(
+        make_client: Callable[..., Awaitable[TestClient]], user: Callable[..., Api]) -> None:
+    data = tomllib.loads((TESTS / "office.toml").read_text(encoding="utf-8"))
+    pickup = next(p for p in data["offices"][0]["procedures"] if p["id"] == "pickup")
+    pickup["booking"] = {"counters": 1, "close_days_before": 1, "close_at": "17:00"}
+    client = await make_client(parse_config(data, TESTS / "office.toml"))
+    visitor, staff = user(client), user(client)
+    await staff.sign_in("staff")
+    availability = "/api/offices/main/bookings/availability?procedure=pickup&from=20261209&days=1"
+
+    # Last Friday: twelve pickups served in 4 minutes each at counter 2 (the prior is 10 minutes).
+    at = dt.datetime(2026, 12, 4, 9, 0, tzinfo=TOKYO)
+    set_clock(client, at)
+    assert (await staff.counter("2", "open"))[0] == 200
+    for _ in range(12):
+        await visitor.issue("pickup")
+        for action in ("call-next", "start"):
+            assert (await staff.counter("2", action))[0] == 200
+        at += dt.timedelta(minutes=4)
+        set_clock(client, at)
+        assert (await staff.counter("2", "finish"))[0] == 200
+
+    set_clock(client, MONDAY_10)
+    _, found = await visitor.get(availability)
+    capacity = found["days"][0]["slots"][0]["capacity"]
+    # One counter for 30 minutes: 3 places at the prior's 10 minutes; more at the measured ~4–5.
+    assert capacity > 3, found["days"][0]["slots"][0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from ..config import Office
@@ -30,8 +30,9 @@ SECRET_BYTES: Final = 16  # 128 bits: the secret link cannot be guessed
 DAY_MS: Final = 86_400_000
 NUMBERS: Final = ("slot_start", "slot_end", "created_at", "changed_at", "late")
 
-ServiceMinutes = Callable[[str, str], float | None]
-"""(office, procedure) → the measured median service minutes, or None to use the configured prior."""
+ServiceMinutes = Callable[[str, str], Awaitable[float | None]]
+"""(office, procedure) → the measured median service minutes, or None to use the configured prior
+(``service_times.MeasuredServiceMinutes.minutes``)."""
 
 
 def _errors(result: Mapping[str, Any]) -> DomainError | None:
@@ -64,7 +65,15 @@ class Bookings:
 
     def __init__(self, store: QueueStore, service_minutes: ServiceMinutes | None = None) -> None:
         self.store = store
-        self.service_minutes = service_minutes or (lambda _office, _procedure: None)
+        self.service_minutes = service_minutes
+        self._calendars: dict[tuple[str, str], rules.SlotCalendar] = {}
+
+    def calendar(self, office: Office, procedure: str) -> rules.SlotCalendar:
+        """The (remembered) slots and deadlines of a bookable procedure's days."""
+        key = (office.id, procedure)
+        if key not in self._calendars:
+            self._calendars[key] = rules.SlotCalendar(office.hours, office.bookings, procedure, self.store.clock.zone)
+        return self._calendars[key]
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -72,22 +81,27 @@ class Bookings:
         """The configured office, or NotFound."""
         return self.store.office(office_id)
 
-    def capacity(self, office: Office, procedure: str) -> int:
+    async def capacity(self, office: Office, procedure: str) -> int:
         """Places per slot of a procedure now (from the measured service time when there is one)."""
-        minutes = self.service_minutes(office.id, procedure) or office.procedures[procedure].service_minutes
-        return rules.slot_capacity(office.bookings.procedures[procedure], office.bookings.slot_minutes, minutes)
+        setting = office.bookings.procedures[procedure]
+        measured = None
+        if setting.capacity is None and self.service_minutes is not None:
+            measured = await self.service_minutes(office.id, procedure)
+        minutes = measured or office.procedures[procedure].service_minutes
+        return rules.slot_capacity(setting, office.bookings.slot_minutes, minutes)
 
     def _checked(self, office: Office, procedure: str, day: dt.date, slot: str) -> rules.Slot:
         if procedure not in office.procedures:
             raise NotFound(f"no procedure {procedure!r} at {office.id}; procedures: {', '.join(office.procedures)}")
-        return rules.check_bookable(office.hours, office.bookings, procedure, day, slot, self.store.clock.now_ms(),
-                                    self.store.clock.zone)
+        if procedure not in office.bookings.procedures:
+            raise rules.not_bookable(office.bookings, procedure)
+        return self.calendar(office, procedure).check(day, slot, self.store.clock.now_ms())
 
-    def _slot_params(self, office: Office, procedure: str, found: rules.Slot) -> dict[str, Any]:
+    async def _slot_params(self, office: Office, procedure: str, found: rules.Slot) -> dict[str, Any]:
         """What the step needs to take a place in ``found`` and to keep and release the booking."""
         settings = office.bookings
         return {"procedure": procedure, "slot_day": found.day, "slot": found.slot, "slot_start": found.start_ms,
-                "slot_end": found.end_ms, "capacity": self.capacity(office, procedure),
+                "slot_end": found.end_ms, "capacity": await self.capacity(office, procedure),
                 "release_at": min(found.start_ms + settings.late_minutes * 60_000, found.end_ms),
                 "expire_at": found.end_ms + settings.reference_keep_days * DAY_MS}
 
@@ -103,7 +117,7 @@ class Bookings:
             "book", office.id, idem=idem, actor=actor, errors=_errors, channel=channel, lang=lang,
             reference=rules.check_reference(reference) if reference else None,
             codes=[rules.new_code() for _ in range(CODE_CANDIDATES)], secret=secrets.token_urlsafe(SECRET_BYTES),
-            **self._slot_params(office, procedure, found))
+            **await self._slot_params(office, procedure, found))
 
     async def change(self, office_id: str, booking_id: str, *, procedure: str | None = None,
                      day: dt.date | None = None, slot: str | None = None, reference: str | None = None,
@@ -116,7 +130,7 @@ class Bookings:
         if day is not None or slot is not None or procedure is not None:
             target_day = day or rules.parse_day(current["day"])
             found = self._checked(office, procedure or current["procedure"], target_day, slot or current["slot"])
-            params = self._slot_params(office, procedure or current["procedure"], found)
+            params = await self._slot_params(office, procedure or current["procedure"], found)
         else:
             params["expire_at"] = current["slot_end"] + office.bookings.reference_keep_days * DAY_MS
         if reference is not None:
@@ -212,10 +226,9 @@ class Bookings:
             office = self.office(office_id)
             if procedure not in office.bookings.procedures:
                 continue
-            capacity = self.capacity(office, procedure)
+            capacity = await self.capacity(office, procedure)
             by_day: dict[str, list[rules.Slot]] = {}
-            for found in rules.bookable_slots(office.hours, office.bookings, procedure, first, days, now,
-                                              self.store.clock.zone):
+            for found in self.calendar(office, procedure).bookable(first, days, now):
                 by_day.setdefault(found.day, []).append(found)
             plan += [((office_id, procedure), day, slots, capacity) for day, slots in by_day.items()]
         async with self.store.redis.pipeline(transaction=False) as pipe:

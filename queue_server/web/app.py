@@ -18,6 +18,7 @@ from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
+from ..service_times import MeasuredServiceMinutes
 from ..store.bookings import Bookings
 from ..store.ratelimit import BOOKING_CODES, STATUS_TOKENS, GuessLimiter
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
@@ -90,7 +91,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
         app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
         app[BOOKING_GUESSES] = GuessLimiter(redis, key_prefix, "booking", BOOKING_CODES, "booking codes or links")
-        app[BOOKINGS] = Bookings(app[STORE])
+        app[BOOKINGS] = Bookings(app[STORE], service_minutes=MeasuredServiceMinutes(app[STORE]).minutes)
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()
         app[ESTIMATES] = EstimateService(app[HUB], app[STORE])

@@ -13,7 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from ..domain import booking as rules
-from ..domain.model import Role
+from ..domain.model import DomainError, Role
 from .auth import current_staff, require_staff
 from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, STORE
 from .messages import ApiError, json_response
@@ -34,7 +34,7 @@ _REFERENCE_FIELD: Final = Field(str, check=max_length(40))
 def _day(value: str, field: str) -> dt.date:
     try:
         return rules.parse_day(value)
-    except rules.DomainError as e:
+    except DomainError as e:
         raise ApiError("invalid_request", e.message, field=field) from None
 
 
@@ -84,8 +84,7 @@ async def availability(request: web.Request) -> web.Response:
     office = request.app[STORE].office(request.match_info["office"])
     procedure, first, days = _range_query(request)
     if procedure not in office.bookings.procedures:
-        raise rules.BookingRefused(f"procedure {procedure!r} takes no bookings at {office.id}; bookable: "
-                                   f"{', '.join(office.bookings.procedures) or 'none'}", code="not_bookable")
+        raise rules.not_bookable(office.bookings, procedure)
     found = await request.app[BOOKINGS].availability([(office.id, procedure)], first, days)
     return json_response({"office": office.id, "procedure": procedure, "slot_minutes": office.bookings.slot_minutes,
                           "days": found[(office.id, procedure)]})
@@ -302,6 +301,10 @@ def _param(name: str) -> dict[str, Any]:
 def _doc(summary: str, ok: str, *, params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
          staff: bool = False, created: bool = False) -> dict[str, Any]:
     op = operation(summary, ok, params=params, body=body)
+    if "booking" in ok:  # answers with a booking: {booking[, code, secret, link]}
+        op["responses"]["200"]["content"] = {"application/json": {"schema": {"type": "object", "properties": {
+            "booking": _BOOKING, "code": {"type": "string"}, "secret": {"type": "string"},
+            "link": {"type": "string", "description": "the secret link /book/{office}/b/{secret} (for the QR code)"}}}}}
     if created:
         op["responses"] = {"201": op["responses"].pop("200"), **op["responses"]}
     if staff:

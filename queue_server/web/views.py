@@ -59,8 +59,14 @@ def office_info(office: Office, request: web.Request) -> dict[str, Any]:
         "hours_today": hours.to_dict() if hours else None,
         "procedures": [{"id": p.id, "name": p.name, "description": p.description, "names": p.names,
                         "descriptions": p.descriptions, "city_staff_only": p.city_staff_only,
-                        "service_minutes": p.service_minutes, "paused": p.id in state.paused}
+                        "service_minutes": p.service_minutes, "paused": p.id in state.paused,
+                        "bookable": p.id in office.bookings.procedures,
+                        "walk_ins_today": office.bookings.takes_walk_ins(p.id, now.date())}
                        for p in office.procedures.values()],
+        # The booking rules a page explains to visitors (check-in window, lateness), if any are bookable.
+        "bookings": {"slot_minutes": office.bookings.slot_minutes, "open_days_ahead": office.bookings.open_days_ahead,
+                     "checkin_early_minutes": office.bookings.checkin_early_minutes,
+                     "late_minutes": office.bookings.late_minutes} if office.bookings.procedures else None,
         "counters": [{"id": c.id, "name": c.name, "procedures": list(c.procedures), "staff": c.staff.value}
                      for c in office.counters.values()],
     }
