@@ -23,6 +23,7 @@ let chosen = null;           // the free slot chosen for a new booking: {office,
 let found = null;            // the booking looked up by code
 let attempt = null;          // {intent, key}: a retried press reuses its Idempotency-Key
 let busy = false;
+let lastError = null;        // the code of the last refused action ("slot_full", …)
 
 // --- small helpers ---------------------------------------------------------------------------
 
@@ -66,12 +67,14 @@ async function run(action) {
   busy = true;
   document.body.classList.add("busy");
   clearMessage();
+  lastError = null;
   try {
     const result = await action();
     attempt = null;
     return result;
   } catch (error) {
-    if (error instanceof ApiError && error.code === "unauthorized") showSignIn();
+    lastError = error instanceof ApiError ? error.code : "unavailable";
+    if (lastError === "unauthorized") showSignIn();
     showMessage(errorText(error));
     return undefined;
   } finally {
@@ -203,7 +206,11 @@ async function bookChosen(event) {
   body.office = chosen.office;
   const answer = await run(() => bookings.staffBook(body, once(`book ${JSON.stringify(body)}`)));
   if (!answer) {
-    if (byId("message").textContent === t("error.slot_full.message")) byId("search-form").requestSubmit();
+    // Taken meanwhile by another caller or the web page: the list again, without that slot.
+    if (lastError === "slot_full") {
+      await search(new Event("submit"));
+      showMessage(t("error.slot_full.message"));
+    }
     return;
   }
   showResult("callcenter.booked", answer.booking);

@@ -126,3 +126,20 @@ async def test_only_call_centre_staff_and_supervisors_get_the_desk(
     boss = await open_desk(live_server, open_page, username="boss2", role=Role.SUPERVISOR)
     await expect(boss.locator("#desk")).to_be_visible()
     await expect(boss.locator("#shortcuts")).to_have_text(re.compile("Enter"))
+
+
+async def test_a_slot_taken_while_the_caller_decides_is_refused_and_the_list_read_again(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    set_clock(live_server)
+    desk = await open_desk(live_server, open_page)
+    await expect(desk.locator("body[data-ready=true]")).to_have_count(1)
+    await desk.keyboard.press("Enter")
+    first = desk.locator("#free tr").first
+    await expect(first).to_have_attribute("data-slot", "08:30")
+    await desk.keyboard.press("Enter")
+    await expect(desk.locator("#reference")).to_be_focused()
+    await book_by_api(web_user, "20261125", "08:30", times=2)   # the web page took both places meanwhile
+    await desk.keyboard.press("Enter")
+    await expect(desk.locator("#message")).to_have_text(text("ja", "error.slot_full.message"))
+    await expect(first).to_have_attribute("data-slot", "09:00")
+    await expect(desk.locator("#result")).to_be_hidden()
