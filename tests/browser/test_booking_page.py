@@ -1,6 +1,6 @@
 """The citizen's booking page in a real Chromium against the real server: book a slot and get the
 code and QR code, change it through the secret link, cancel it; a full slot shown as full; a code
-typed in; a booking-only holiday opening marked; axe finds nothing on a phone or a PC; and the
+typed in (and trying codes stopped); a booking-only holiday opening marked; axe finds nothing on a phone or a PC; and the
 congestion page saying when the next free slot is."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import expect
 
 from queue_server.config import Config, load_config
+from queue_server.domain.booking import display_code, new_code
+from queue_server.store.ratelimit import BOOKING_CODES
 from queue_server.web.views import LANGUAGES
 from queue_server.web.keys import CLOCK
 
@@ -192,6 +194,22 @@ async def test_a_code_typed_in_opens_its_booking_and_a_wrong_one_says_so(
     await expect(page).to_have_url(re.compile(r"/book/main/b/[A-Za-z0-9_-]+\?lang=en$"))
     await expect(page.locator("#booking-code")).to_have_text(code)
     await expect(page.locator("#booking-summary dd[data-field=summary_time]")).to_have_text("09:00")
+
+
+async def test_trying_codes_is_stopped_and_the_page_says_so(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    set_clock(live_server)
+    [code] = await book_by_api(web_user, "20261126", "09:00")
+    guesser = web_user()   # the same address as the browser: the limit is per client address
+    unknown = [c for c in (new_code() for _ in range(40)) if display_code(c) != code][:BOOKING_CODES.misses]
+    for guess in unknown:
+        status, _ = await guesser.post("/api/bookings/lookup", {"code": guess})
+        assert status == 404
+    page = await open_booking(open_page)
+    await page.fill("#code-input", code)   # even the right code, from here, for the rest of the window
+    await page.press("#code-input", "Enter")
+    await expect(page.locator("#code-error")).to_have_text(text("ja", "error.rate_limited.message"))
+    await expect(page).to_have_url(re.compile(r"/book/main$"))
 
 
 async def test_the_qr_codes_link_opens_in_the_language_of_the_booking(
