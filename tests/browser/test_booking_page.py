@@ -1,7 +1,7 @@
 """The citizen's booking page in a real Chromium against the real server: book a slot and get the
 code and QR code, change it through the secret link, cancel it; a full slot shown as full; a code
-typed in (and trying codes stopped); a booking-only holiday opening marked; axe finds nothing on a phone or a PC; and the
-congestion page saying when the next free slot is."""
+typed in (and trying codes stopped); a booking-only holiday opening marked; every language; axe
+finds nothing on a phone or a PC; and the congestion page saying when the next free slot is."""
 
 from __future__ import annotations
 
