@@ -5,7 +5,8 @@
 import { ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { pageData, tHtml } from "/static/common/page.js";
 import * as bookings from "./bookings.js";
-import { $, bookingRows, clearMessage, errorHtml, fillSummary, linkPath, procedureHtml, showCode, showMessage } from "./common.js";
+import { $, bookingRows, clearMessage, errorHtml, fillSummary, linkPath, procedureHtml, showCode, showMessage,
+         showRules } from "./common.js";
 import { SlotPicker } from "./picker.js";
 
 const config = pageData();
@@ -95,6 +96,7 @@ function showDone(answer, body) {
   $("manage").hidden = true;
   fillSummary($("done-summary"), bookingRows(procedures.get(body.procedure), booking.day || body.day, booking.slot || body.slot));
   showCode("done", answer.code, answer.secret);
+  showRules("done", booking);
   $("done-link").href = linkPath(answer.secret);
   $("done").hidden = false;
   // Read from the top: the card is taller than a phone's screen.

@@ -5,7 +5,7 @@
 import { ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { pageData, setText, tHtml } from "/static/common/page.js";
 import * as bookings from "./bookings.js";
-import { $, bookingRows, clearMessage, errorHtml, fillSummary, showCode, showMessage } from "./common.js";
+import { $, bookingRows, clearMessage, errorHtml, fillSummary, showCode, showMessage, showRules } from "./common.js";
 import { SlotPicker } from "./picker.js";
 
 const config = pageData();
@@ -45,6 +45,7 @@ function render() {
   setText($("booking-state"), `booking.state_${booking.state}`);
   fillSummary($("booking-summary"), bookingRows(procedureOf(booking), booking.day, booking.slot));
   showCode("booking", booking.code, active ? config.secret : null);
+  showRules("booking", booking);
   $("booking-qr").hidden = !active;
   $("booking-actions").querySelectorAll("#change, #cancel").forEach((b) => { b.hidden = !active; });
   $("bring").hidden = !active;

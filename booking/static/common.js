@@ -1,7 +1,7 @@
 // What the citizen's two booking pages share: messages, the summary list, the code and QR code.
 
 import { ApiError } from "/static/common/api.js";
-import { escapeHtml, nameHtml, pageData, t, tHtml } from "/static/common/page.js";
+import { escapeHtml, nameHtml, officeTime, pageData, t, tHtml } from "/static/common/page.js";
 import * as bookings from "./bookings.js";
 
 const config = pageData();
@@ -62,6 +62,16 @@ export function showCode(prefix, code, secret) {
   if (secret) {
     qr.src = `/book/${encodeURIComponent(config.office)}/b/${encodeURIComponent(secret)}/qr.svg`;
     qr.hidden = false;
+  }
+}
+
+/** The check-in rules of a booked visit in plain words: from when, and until when it is kept. */
+export function showRules(prefix, booking) {
+  const box = $(`${prefix}-rules`);
+  box.hidden = !(booking.state === "booked" && booking.checkin_opens && booking.late_after);
+  if (!box.hidden) {
+    box.innerHTML = tHtml("booking.rules", { opens: officeTime(new Date(booking.checkin_opens)),
+                                             late: officeTime(new Date(booking.late_after)) });
   }
 }
 

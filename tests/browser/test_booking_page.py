@@ -107,6 +107,8 @@ async def test_book_see_the_code_change_through_the_link_and_cancel(
     await expect(qr).to_be_visible()
     assert await qr.evaluate("(img) => img.complete && img.naturalWidth > 0")
     await expect(page.locator("#done-summary dd[data-field=summary_time]")).to_have_text("10:00")
+    # The rules in plain words: check-in from 30 minutes before, released 10 minutes after the start.
+    await expect(page.locator("#done-rules")).to_have_text(text("ja", "booking.rules", opens="09:30", late="10:10"))
     await save_screenshot(page, "booking-done-phone")
     booking = await booking_of(web_user, shown_code)
     assert (booking["day"], booking["slot"], booking["state"], booking["reference"]) == \
@@ -128,6 +130,7 @@ async def test_book_see_the_code_change_through_the_link_and_cancel(
     await mine.click("#change-confirm")
     await expect(mine.locator("#info")).to_have_text(text("ja", "booking.changed"))
     await expect(mine.locator("#booking-summary dd[data-field=summary_time]")).to_have_text("11:00")
+    await expect(mine.locator("#booking-rules")).to_have_text(text("ja", "booking.rules", opens="10:30", late="11:10"))
     await expect(mine.locator("#booking-code")).to_have_text(shown_code)
     booking = await booking_of(web_user, shown_code)
     assert (booking["day"], booking["slot"], booking["state"]) == ("20261127", "11:00", "booked")
