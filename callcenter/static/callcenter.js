@@ -248,6 +248,8 @@ function renderFound() {
   }));
   const active = b.state === "booked";
   byId("found-actions").hidden = !active;
+  byId("reference-form").hidden = !active;
+  byId("found-reference").value = b.reference || "";
   byId("change-box").hidden = true;
   byId("cancel-box").hidden = true;
   byId("found").hidden = false;
@@ -296,6 +298,18 @@ async function changeTo(slot) {
   found = { ...found, ...answer.booking };
   renderFound();
   showResult("callcenter.changed", found);
+}
+
+async function saveReference(event) {
+  event.preventDefault();
+  if (!found) return;
+  const body = { reference: byId("found-reference").value.trim() };   // empty: the number is removed
+  const answer = await run(() => bookings.staffChange(found.office, found.code, body, once(`reference ${found.code} ${body.reference}`)));
+  if (!answer) return;
+  found = { ...found, ...answer.booking };
+  if (!("reference" in answer.booking)) delete found.reference;
+  renderFound();
+  showMessage(t("callcenter.reference_saved"), "info");
 }
 
 function showCancel() {
@@ -374,6 +388,7 @@ byId("search-form").addEventListener("submit", search);
 byId("book-form").addEventListener("submit", bookChosen);
 byId("book-back").addEventListener("click", () => { byId("book-form").hidden = true; });
 byId("find-form").addEventListener("submit", find);
+byId("reference-form").addEventListener("submit", saveReference);
 byId("found-change").addEventListener("click", showChange);
 byId("found-cancel").addEventListener("click", showCancel);
 byId("cancel-confirm").addEventListener("click", cancelFound);

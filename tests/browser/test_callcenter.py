@@ -78,7 +78,13 @@ async def test_book_for_a_caller_read_the_code_back_find_it_change_and_cancel_by
     details = desk.locator("#found-details")
     await expect(details.locator("dd[data-field=reference]")).to_have_text("X-20261")
     await expect(details.locator("dd[data-field=col_state]")).to_have_text(text("ja", "booking.state_booked"))
-    await desk.locator("#find-code").blur()
+    # The caller finds the postcard: the number corrected.
+    await desk.fill("#found-reference", "X-20262")
+    await desk.press("#found-reference", "Enter")
+    await expect(desk.locator("#message")).to_have_text(text("ja", "callcenter.reference_saved"))
+    await expect(details.locator("dd[data-field=reference]")).to_have_text("X-20262")
+    assert (await booking_of(web_user, code))["reference"] == "X-20262"
+    await desk.locator("#found-reference").blur()
     await desk.keyboard.press("c")
     change_rows = desk.locator("#change-free tr")
     await expect(change_rows.first.locator("button")).to_be_focused()
