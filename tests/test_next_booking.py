@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from queue_server.web.keys import CLOCK
 
 from .conftest import Api
-from .waiting import wait_until
+from .waiting import PATIENCE_S, wait_until
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 
@@ -52,7 +52,7 @@ async def test_the_next_free_slot_follows_bookings_and_cancellations(client: Tes
 
     # The congestion WebSocket view says so too, without being asked again.
     async def pushed() -> bool:
-        message = json.loads((await ws.receive()).data)
+        message = json.loads((await ws.receive(timeout=PATIENCE_S)).data)
         if message.get("type") != "view":
             return False
         entry = next(p for p in message["data"]["procedures"] if p["id"] == "pickup")
