@@ -122,6 +122,13 @@ class Hub:
             if on_estimates is not None:
                 on_estimates(state)
 
+    def refresh_views(self, office: str) -> None:
+        """Something the views show besides the state changed (the next free booking slots of the
+        congestion view): the views look again, as after estimates; each sends only what changed."""
+        state = self.states.get(office)
+        if state is not None:
+            self.publish_estimates(office, state.estimates)
+
     def unsubscribe(self, office: str, subscriber: Subscriber) -> None:
         """Remove a subscriber; unknown ones are ignored."""
         self.subscribers[office].discard(subscriber)

@@ -1,6 +1,6 @@
 """The public congestion view (混雑状況): per office, whether it receives visitors now and its hours
-today; per procedure, people waiting, the estimated wait for a ticket taken now, its level and
-the numbers being called."""
+today; per procedure, people waiting, the estimated wait for a ticket taken now, its level, the
+numbers being called and, for a procedure that takes bookings, the next free booking slot."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..config import Office
 from ..domain.state import OfficeState
 from .keys import CLOCK, CONFIG, HUB, STORE
 from .messages import json_response
+from .next_booking import NEXT_BOOKING
 
 CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
 NOW_CALLING: Final = 3
@@ -45,7 +46,9 @@ def congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]:
     time passing changes whether the office is open, so that is part of the cache's key."""
     config, now = app[CONFIG], app[CLOCK].now()
     office = config.offices[state.office]
-    key = (now.date(), reception(office, now, config.server.always_open))
+    # The next free booking slots are read apart from the state (next_booking.py): part of the key too.
+    next_booking = app[NEXT_BOOKING].get(office.id) if NEXT_BOOKING in app else {}
+    key = (now.date(), reception(office, now, config.server.always_open), next_booking)
     cached = state.derived.get("congestion")
     if cached is None or cached[0] != key:
         cached = state.derived["congestion"] = (key, _congestion_view(app, state, *key))
@@ -63,7 +66,8 @@ def _now_calling(state: OfficeState) -> dict[str, list[str]]:
     return calling
 
 
-def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, status: str) -> dict[str, Any]:
+def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, status: str,
+                     next_booking: dict[str, Any]) -> dict[str, Any]:
     config = app[CONFIG]
     office = config.offices[state.office]
     counts = state.waiting_counts()
@@ -81,7 +85,10 @@ def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, sta
                            # Only an estimate can say a ticket would be called after closing.
                            "past_closing": minutes is not None and bool(outlook.get("past_closing")),
                            "level": level(minutes, config.congestion_minutes), "paused": p.id in state.paused,
-                           "now_calling": calling.get(p.id, [])})
+                           "now_calling": calling.get(p.id, []),
+                           # Procedures that take bookings: the next free slot ({day, slot, start}), or None.
+                           "bookable": p.id in office.bookings.procedures,
+                           "next_booking": next_booking.get(p.id)})
     hours = office.hours.for_date(day)
     return {"office": office.id, "name": office.name, "date": day.isoformat(), "open": status == "open",
             "reception": status, "hours_today": hours.to_dict() if hours else None,

@@ -103,6 +103,14 @@ SPEC: Final[dict[str, Any]] = {
                     "paused": {"type": "boolean"},
                     "now_calling": {"type": "array", "items": {"type": "string"},
                                     "description": "numbers at a counter now (called or served), newest call first"},
+                    "bookable": {"type": "boolean", "description": "the procedure takes bookings (/book/{office})"},
+                    "next_booking": {
+                        "type": ["object", "null"],
+                        "description": "the next free booking slot (null: none free, or not bookable); read "
+                                       "apart from the live state, at most a minute old",
+                        "properties": {"day": {"type": "string", "pattern": "^[0-9]{8}$"},
+                                       "slot": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                                       "start": {"type": "integer", "description": "epoch ms"}}},
                 }}}}},
             "Issued": {"type": "object", "required": ["ticket", "token", "status_url", "ahead"], "properties": {
                 "ticket": _ref("Ticket"), "token": {"type": "string"}, "status_url": {"type": "string"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import bookings, congestion, health, openapi, reports, views, ws
+from . import bookings, congestion, health, next_booking, openapi, reports, views, ws
 
 
 def setup_routes(app: web.Application) -> None:
@@ -31,3 +31,4 @@ def setup_routes(app: web.Application) -> None:
     bookings.setup_routes(app)
     health.setup_health(app)
     reports.setup_reports(app)
+    next_booking.setup(app)

@@ -56,6 +56,23 @@ function receptionText(view) {
   return tHtml(`congestion.reception_${view.reception}`, { hours });
 }
 
+/** "次に予約できる枠: 12月3日(木) 10:00", a link to the office's booking page (procedures that take bookings). */
+function nextBooking(office, procedure) {
+  const line = document.createElement("p");
+  line.className = "next-booking";
+  const next = procedure.next_booking;
+  if (!next) {
+    line.innerHTML = tHtml("congestion.next_slot_none");
+    return line;
+  }
+  const iso = `${next.day.slice(0, 4)}-${next.day.slice(4, 6)}-${next.day.slice(6, 8)}`;
+  const link = document.createElement("a");
+  link.href = `/book/${encodeURIComponent(office)}?lang=${encodeURIComponent(currentLanguage())}`;
+  link.innerHTML = tHtml("congestion.next_slot", { when: `${dayText(iso)} ${next.slot}` });
+  line.append(link);
+  return line;
+}
+
 function render(view) {
   const body = $(`rows-${view.office}`);
   if (!body) return;
@@ -87,7 +104,10 @@ function render(view) {
     calling.dataset.label = t("congestion.now_calling");
     calling.append(...((p.now_calling || []).length ? p.now_calling.map((number) => textSpan("number calling-number", number))
       : [span("calling-none", tHtml("congestion.no_estimate"))]));
-    row.append(htmlCell("procedure-name", name), htmlCell("waiting", tHtml("congestion.waiting_count", { n: p.waiting })),
+    // The name alone in .procedure-name; a bookable procedure's next free slot below it.
+    const nameCell = cell("procedure", span("procedure-name", name));
+    if (p.bookable) nameCell.append(nextBooking(view.office, p));
+    row.append(nameCell, htmlCell("waiting", tHtml("congestion.waiting_count", { n: p.waiting })),
                cell("estimate", box), cell("calling", calling));
     return row;
   }));
