@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # (URL area, package): /static/<area>/ serves <package>/static/; <package>/templates/ is searched in this order.
 FRONT_ENDS: Final = (("common", "queue_server.web"), ("kiosk", "ticket_kiosk"), ("display", "display"),
-                     ("counter", "counter_panel"))
+                     ("counter", "counter_panel"), ("supervisor", "supervisor"))
 DEFAULT_LANGUAGE: Final = "ja"
 # The <html lang> of each catalog: やさしい日本語 is Japanese, 中文 is Simplified Chinese.
 HTML_LANG: Final[Mapping[str, str]] = {"ja": "ja", "ja-easy": "ja", "en": "en", "zh": "zh-Hans", "ko": "ko",
@@ -217,8 +217,10 @@ def setup_pages(app: web.Application) -> None:
 
     from counter_panel import routes as counter_routes
     from display import routes as display_routes
+    from supervisor import routes as supervisor_routes
     from ticket_kiosk import routes as kiosk_routes
 
     kiosk_routes.setup(app)
     display_routes.setup(app)
     counter_routes.setup(app)
+    supervisor_routes.setup(app)
