@@ -67,11 +67,15 @@ async def start_outage(request: web.Request) -> web.Response:
             raise ApiError("invalid_request", f"field 'procedures': no procedure {p!r} in the chosen offices",
                            field="procedures")
     hub = request.app[HUB]
-    if busy := [o.id for o in offices if hub.state(o.id).outage]:
+    chosen = {o.id: [p for p in body["procedures"] if p in o.procedures] for o in offices}
+    # Checked for every office before any starts, so a refusal changes nothing. The same outage
+    # again (a retried request) is no refusal: each office's step leaves it as it is.
+    if busy := [o for o, procedures in chosen.items() if (outage := hub.state(o).outage)
+                and (outage["procedures"] != procedures or outage["notice_id"] != notice.id)]:
         raise Conflict(f"already in outage mode: {', '.join(busy)}; end it first", code="outage_active")
     idem, started = _idem(request), []
     for office in offices:
-        procedures = [p for p in body["procedures"] if p in office.procedures]
+        procedures = chosen[office.id]
         result = await request.app[STEPS].outage_start(office.id, procedures, notice.id, notice.text,
                                                        actor=staff.username, idem=idem)
         started.append({"office": office.id, **result["outage"]})
@@ -83,10 +87,10 @@ async def end_outage(request: web.Request) -> web.Response:
     staff = await require_staff(request, Role.SUPERVISOR)
     body = await read_body(request, {"offices": Field(list, required=True, check=_ids("offices"))})
     offices = _offices(request, body["offices"])
-    hub = request.app[HUB]
-    if idle := [o.id for o in offices if not hub.state(o.id).outage]:
+    hub, idem = request.app[HUB], _idem(request)
+    # A retried request (same Idempotency-Key) gets its first answer from each office's step.
+    if not idem and (idle := [o.id for o in offices if not hub.state(o.id).outage]):
         raise Conflict(f"not in outage mode: {', '.join(idle)}", code="no_outage")
-    idem = _idem(request)
     for office in offices:
         await request.app[STEPS].outage_end(office.id, actor=staff.username, idem=idem)
     return json_response({"ended": [o.id for o in offices]})

@@ -57,7 +57,7 @@ class DayFigures:
 
     def on_called(self, key: str, ticket: Mapping[str, Any]) -> None:
         """A ticket was called; its first call is its wait."""
-        if key in self.called or not ticket.get("issued_at") or not ticket.get("called_at"):
+        if key in self.called or ticket.get("issued_at") is None or ticket.get("called_at") is None:
             return
         self.called.add(key)
         minutes = max(0.0, (int(ticket["called_at"]) - int(ticket["issued_at"])) / MINUTE_MS)

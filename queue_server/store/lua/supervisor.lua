@@ -14,7 +14,14 @@ end
 -- `paused` remembers which of them this step paused, so that ending the outage resumes only those
 -- (a procedure paused before the outage stays paused).
 function ops.outage_start()
-  if redis.call('HGET', O .. 'outage', 'active') == '1' then return fail('outage_active', {office = req.office}) end
+  local current = redis.call('HMGET', O .. 'outage', 'active', 'procedures', 'notice_id')
+  if current[1] == '1' then
+    -- The same outage again (a retry): nothing to do. Another one: end this one first.
+    if current[2] == cjson.encode(req.procedures) and current[3] == req.notice_id then
+      return cjson.encode({ok = true, outage = lib.outage(), unchanged = true})
+    end
+    return fail('outage_active', {office = req.office})
+  end
   local paused_now = {}
   for _, proc in ipairs(req.procedures) do
     if redis.call('SADD', O .. 'paused', proc) == 1 then table.insert(paused_now, proc) end
