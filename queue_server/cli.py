@@ -1,4 +1,4 @@
-"""The ``madoguchi`` command: serve, check-config, add-user."""
+"""The ``madoguchi`` command: serve, check-config, add-user, report, export."""
 
 from __future__ import annotations
 
@@ -98,6 +98,58 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_from_archive(args: argparse.Namespace, make) -> int:  # type: ignore[no-untyped-def]
+    """Run ``make(archive, config)`` (bytes) on the configured store and write the result to ``args.output``."""
+    from .reports.load import PeriodError
+    from .store.archive import Archive
+    from .store.redis_store import DEFAULT_PREFIX
+
+    config = _load(args.config)
+    data: list[bytes] = []
+
+    async def run(redis: Redis) -> None:
+        data.append(await make(Archive(redis, DEFAULT_PREFIX), config))
+
+    try:
+        asyncio.run(_with_redis(config, run))
+    except PeriodError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    Path(args.output).write_bytes(data[0])
+    print(f"{args.output}: {len(data[0]):,} bytes")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the monthly (or a day's) report as .xlsx or .csv, by the output file's extension."""
+    from .reports import load, render
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        print(f"error: -o {args.output}: the file must end in .xlsx or .csv", file=sys.stderr)
+        return 2
+    if (args.month is None) == (args.day is None):
+        print("error: give either --month YYYY-MM or --day YYYY-MM-DD", file=sys.stderr)
+        return 2
+
+    async def make(archive, config):  # type: ignore[no-untyped-def]
+        report = (await load.monthly_report(archive, config, args.month, args.office) if args.month
+                  else await load.daily_report(archive, config, args.day, args.office))
+        return render.to_xlsx(report) if suffix == ".xlsx" else render.to_csv(report)
+
+    return _write_from_archive(args, make)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write every archived visit of a range of months as CSV (columns: ARCHITECTURE.md)."""
+    from .reports import load
+
+    async def make(archive, config):  # type: ignore[no-untyped-def]
+        return await load.export_visits(archive, config, args.first, args.last, args.office)
+
+    return _write_from_archive(args, make)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server."""
     from .web.app import init_app
@@ -173,6 +225,20 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--config")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_add_user)
+    report = sub.add_parser("report", help="the monthly report (月報) or a day's report from the visit archive")
+    report.add_argument("--month", help="YYYY-MM")
+    report.add_argument("--day", help="YYYY-MM-DD")
+    report.add_argument("--office", help="one office's id (default: the whole city)")
+    report.add_argument("-o", "--output", required=True, help="FILE.xlsx (workbook with charts) or FILE.csv")
+    report.add_argument("--config")
+    report.set_defaults(func=cmd_report)
+    export = sub.add_parser("export", help="every archived visit of a range of months as CSV")
+    export.add_argument("--from", dest="first", required=True, metavar="YYYY-MM")
+    export.add_argument("--to", dest="last", required=True, metavar="YYYY-MM")
+    export.add_argument("--office", help="one office's id (default: every office)")
+    export.add_argument("-o", "--output", required=True, help="FILE.csv")
+    export.add_argument("--config")
+    export.set_defaults(func=cmd_export)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import congestion, health, openapi, views, ws
+from . import congestion, health, openapi, reports, views, ws
 
 
 def setup_routes(app: web.Application) -> None:
@@ -29,3 +29,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_delete("/api/session", views.sign_out)
     r.add_get("/api/ws", ws.websocket)
     health.setup_health(app)
+    reports.setup_reports(app)

@@ -74,6 +74,8 @@ async def test_outage_mode_puts_its_notice_everywhere_and_ending_it_removes_it(
     kiosk = await open_kiosk(open_page)
     display = await open_page("/display/main", viewport=(1920, 1080))
     await expect(display.locator("body")).to_have_attribute("data-live", "ready")
+    congestion = await open_page("/congestion/main?lang=en", viewport=(390, 844))
+    await expect(congestion.locator("body[data-ready=true]")).to_have_count(1)
     console = await open_console(open_page)
 
     form = console.locator("#outage-form")
@@ -89,12 +91,15 @@ async def test_outage_mode_puts_its_notice_everywhere_and_ending_it_removes_it(
     await expect(display.locator("#outage-text")).to_have_text(NOTICE_JA)
     await expect(phone.locator("#outage")).to_have_text(NOTICE_EN)   # the visitor's language
     await expect(phone.locator("#estimate")).to_have_text(text("en", "common.wait_unknown"))
+    await expect(congestion.locator("#outage-main")).to_have_text(NOTICE_EN)
+    await expect(congestion.locator("tr[data-procedure=pickup] .wait-unknown")).to_have_text(text("en", "common.wait_unknown"))
     await save_screenshot(display, "display-outage")
 
     await console.locator(".sv-outage-item[data-office=main] button.sv-outage-end").click()
     await expect(kiosk.locator("#outage-banner")).to_be_hidden()
     await expect(display.locator("#outage")).to_be_hidden()
     await expect(phone.locator("#outage")).to_be_hidden()
+    await expect(congestion.locator("#outage-main")).to_be_hidden()
     await expect(kiosk.locator("button.procedure[data-procedure=pickup]")).not_to_have_attribute("aria-disabled", "true")
     await expect(phone.locator("#estimate")).not_to_have_text(text("en", "common.wait_unknown"))
 
@@ -120,3 +125,18 @@ async def test_counter_staff_cannot_use_the_console(open_page: OpenPage) -> None
     page = await open_console(open_page, username="staff")
     await expect(page.locator("#message")).to_have_text(text("ja", "supervisor.not_supervisor"))
     await expect(page.locator("#console")).to_be_hidden()
+
+
+async def test_the_notice_edited_on_the_console_shows_in_the_display_s_language(open_page: OpenPage) -> None:
+    japanese = await open_page("/display/main", viewport=(1920, 1080))
+    english = await open_page("/display/main?lang=en", viewport=(1920, 1080))
+    for display in (japanese, english):
+        await expect(display.locator("body")).to_have_attribute("data-live", "ready")
+    console = await open_console(open_page)
+    editor = console.locator(".sv-office[data-office=main] .sv-notice")
+    await editor.locator("summary").click()
+    await editor.locator("textarea[name=ja]").fill("本日は午後から混み合います")
+    await editor.locator("input[name=en]").fill("It will be busy this afternoon")
+    await editor.locator("button[type=submit]").click()
+    await expect(japanese.locator("#notice-text")).to_have_text("本日は午後から混み合います")
+    await expect(english.locator("#notice-text")).to_have_text("It will be busy this afternoon")

@@ -16,7 +16,9 @@ function ops.issue()
   local seq = redis.call('INCR', D .. 'seq')
   local t = {number = number, procedure = req.procedure, state = 'waiting', seq = seq, order = seq,
              priority = req.priority, lang = req.lang, day = today, issued_at = now, recalls = 0,
-             score = score_of(req.priority, seq), token = req.token}
+             score = score_of(req.priority, seq), token = req.token,
+             -- the estimate the kiosk showed (minutes), for the reports' estimate accuracy
+             estimate_at_issue = req.estimate_minutes}
   set_ticket(t, t)
   redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number)
   -- The days with tickets: the day's end closes out what each left open.
@@ -40,6 +42,7 @@ function ops.cancel()
     if c.ticket == t.day .. '|' .. t.number then set_counter(c, {ticket = '', since = now}) end
   end
   set_ticket(t, {state = 'cancelled', finished_at = now})
+  lib.archive_visit(t)
   local ev = emit({type = 'ticket.cancelled', ticket = t, counter = c and public_counter(c) or nil})
   return cjson.encode({ok = true, ticket = t, event = ev})
 end
