@@ -21,6 +21,8 @@ from aiohttp import web
 from queue_server.config import Office
 from queue_server.domain.model import Conflict, NotFound, Role
 from queue_server.domain.supervision import supervisor_view
+from queue_server.reports import load
+from queue_server.store.archive import Archive
 from queue_server.store.supervisor import SupervisorSteps
 from queue_server.web.auth import require_staff
 from queue_server.web.keys import CLOCK, CONFIG, HUB, STORE
@@ -138,9 +140,23 @@ async def close_day(request: web.Request) -> web.Response:
     steps = request.app[STEPS]
     result = await steps.close_day(office.id, confirm=body["confirm"], actor=staff.username, idem=_idem(request))
     report = {**day_report(request, office), "day": result["day"], "closed_at": result["event"]["at"],
-              "closed_by": staff.username, "expired": result["event"].get("expired") or []}
+              "closed_by": staff.username, "expired": result["event"].get("expired") or [],
+              "downloads": report_downloads(result["day"], office.id)}
     await steps.save_day_report(office.id, result["day"], report)
-    return json_response(report)
+    # The day's report (日報) from the visit archive, now that every visit of the day is final.
+    archived = await load.daily_report(Archive(steps.store.redis, steps.store.prefix), config,
+                                       iso_day(result["day"]), office.id)
+    return json_response({**report, "archive_report": archived.to_json()})
+
+
+def iso_day(day: str) -> str:
+    """``20261201`` → ``2026-12-01`` (the reports' form)."""
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}"
+
+
+def report_downloads(day: str, office: str) -> dict[str, str]:
+    """The day report's downloads (the archive's GET /api/reports/daily)."""
+    return {fmt: f"/api/reports/daily?day={iso_day(day)}&office={office}&format={fmt}" for fmt in ("xlsx", "csv")}
 
 
 async def get_day_report(request: web.Request) -> web.Response:

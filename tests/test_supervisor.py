@@ -234,6 +234,12 @@ async def test_closing_the_day_is_refused_while_visitors_wait_unless_confirmed(c
     assert status == 200, report
     assert report["expired"] == [mine["ticket"]["number"]] and report["today"]["issued"] == 1
     assert report["closed_by"] == "boss"
+    # The archive's day report (日報) of the closed day, with its downloads.
+    assert report["archive_report"]["title"].startswith("日報")
+    day = report["day"]
+    assert report["downloads"]["xlsx"] == f"/api/reports/daily?day={day[:4]}-{day[4:6]}-{day[6:]}&office=main&format=xlsx"
+    resp = await boss.http.get(report["downloads"]["xlsx"])
+    assert resp.status == 200 and resp.content_type.endswith("spreadsheetml.sheet")
     status, ticket = await visitor.get(f"/api/tickets/{mine['token']}")
     assert ticket["state"] == "expired"
     await wait_until(lambda: _async(not hub.state("main").waiting), "the expired ticket gone from the hub")

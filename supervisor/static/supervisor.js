@@ -122,6 +122,7 @@ function signedIn() {
   }
   byId("console").hidden = false;
   buildOutageForm();
+  buildReports();
   for (const office of page.offices) buildOffice(office);
   const sign = offlineSign();
   live = new LiveConnection({
@@ -141,6 +142,39 @@ function signedIn() {
     },
   });
 }
+
+// --- reports (the visit archive's GET /api/reports/daily|monthly) ------------------------------
+
+/** "YYYY-MM-DD" of today in the office's time zone. */
+function officeDate() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: page.timezone || undefined }).format(new Date());
+}
+
+function buildReports() {
+  const select = byId("report-office");
+  if (select.options.length === 1) {
+    for (const office of page.offices) {
+      const option = el("option", "", office.name);
+      option.value = office.id;
+      select.append(option);
+    }
+  }
+  byId("report-day").value ||= officeDate();
+  byId("report-month").value ||= officeDate().slice(0, 7);
+  updateReportLinks();
+}
+
+function updateReportLinks() {
+  const office = byId("report-office").value;
+  const scope = office ? `&office=${encodeURIComponent(office)}` : "";
+  for (const [kind, field, value] of [["daily", "day", byId("report-day").value], ["monthly", "month", byId("report-month").value]]) {
+    for (const fmt of ["xlsx", "csv"]) {
+      byId(`${kind}-${fmt}`).href = `/api/reports/${kind}?${field}=${encodeURIComponent(value)}${scope}&format=${fmt}`;
+    }
+  }
+}
+
+byId("reports-form").addEventListener("change", updateReportLinks);
 
 // --- outage mode -----------------------------------------------------------------------------
 
@@ -434,23 +468,33 @@ byId("close-cancel").addEventListener("click", () => byId("close-dialog").close(
 
 function showReport(office, report) {
   const box = document.querySelector(`.sv-office[data-office="${office}"] .sv-report`);
-  const rows = Object.entries(report.today.procedures).map(([id, figures]) => {
-    const row = el("tr");
-    row.append(el("th", "", procedureName(office, id)), el("td", "sv-num", String(figures.issued)),
-               el("td", "sv-num", String(figures.done)), el("td", "sv-num", String(figures.no_show)),
-               el("td", "sv-num", String(figures.cancelled)));
-    return row;
-  });
-  const summary = el("table", "sv-table sv-report-table");
-  const head = el("tr");
-  for (const key of ["supervisor.col_procedure"]) head.append(el("th", "", t(key)));
-  for (const label of ["issued", "done", "no_show", "cancelled"]) head.append(el("th", "", t(`supervisor.col_${label}`)));
-  const thead = el("thead");
-  thead.append(head);
-  const tbody = el("tbody");
-  tbody.append(...rows);
-  summary.append(thead, tbody);
-  box.replaceChildren(el("h4", "", `${t("supervisor.report_heading")} (${report.day})`), summary);
+  const parts = [el("h4", "", `${t("supervisor.report_heading")} (${report.day})`)];
+  const links = el("p", "sv-downloads");
+  for (const [fmt, key] of [["xlsx", "supervisor.daily_xlsx"], ["csv", "supervisor.daily_csv"]]) {
+    const link = el("a", `btn sv-small sv-download-${fmt}`, t(key));
+    link.href = report.downloads[fmt];
+    link.download = "";
+    links.append(link);
+  }
+  parts.push(links);
+  // The archive's day report (日報): its first tables (the visitors and the waits per procedure).
+  for (const table of (report.archive_report ? report.archive_report.tables.slice(0, 2) : [])) {
+    const node = el("table", "sv-table sv-report-table");
+    node.append(el("caption", "", table.title));
+    const head = el("tr");
+    for (const heading of table.headers) head.append(el("th", "", heading));
+    const thead = el("thead");
+    thead.append(head);
+    const tbody = el("tbody");
+    tbody.append(...table.rows.map((cells) => {
+      const row = el("tr");
+      for (const value of cells) row.append(el("td", typeof value === "number" ? "sv-num" : "", value === null ? "—" : String(value)));
+      return row;
+    }));
+    node.append(thead, tbody);
+    parts.push(node);
+  }
+  box.replaceChildren(...parts);
 }
 
 // Longest waits and minutes in service grow with time, without any event.

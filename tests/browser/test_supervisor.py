@@ -116,7 +116,11 @@ async def test_the_day_close_out_lists_a_visitor_still_waiting_and_asks_before_c
     # Refused while a visitor waits: the console asks whether to expire the ticket and close anyway.
     await expect(console.locator("#close-question")).to_have_text(text("ja", "supervisor.close_confirm", n=1))
     await console.click("#close-confirm")
-    await expect(closeout.locator(".sv-report table")).to_be_visible()
+    # The archive's day report (日報) of the closed day, and its downloads.
+    await expect(closeout.locator(".sv-report table").first).to_be_visible()
+    day = await console.evaluate("new Intl.DateTimeFormat('en-CA', {timeZone: 'Asia/Tokyo'}).format(new Date())")
+    await expect(closeout.locator(".sv-download-xlsx")).to_have_attribute(
+        "href", f"/api/reports/daily?day={day}&office=main&format=xlsx")
     await expect(closeout.locator(".sv-still-waiting .number")).to_have_count(0)
     await expect(closeout.locator(".sv-still-summary")).to_have_text(text("ja", "supervisor.none_waiting"))
 
@@ -140,3 +144,18 @@ async def test_the_notice_edited_on_the_console_shows_in_the_display_s_language(
     await editor.locator("button[type=submit]").click()
     await expect(japanese.locator("#notice-text")).to_have_text("本日は午後から混み合います")
     await expect(english.locator("#notice-text")).to_have_text("It will be busy this afternoon")
+
+
+async def test_the_reports_panel_links_the_archive_s_daily_and_monthly_downloads(open_page: OpenPage,
+                                                                                 web_user: MakeUser) -> None:
+    console = await open_console(open_page)
+    await console.select_option("#report-office", "main")
+    await console.fill("#report-month", "2026-11")
+    await console.dispatch_event("#report-month", "change")
+    await expect(console.locator("#monthly-xlsx")).to_have_attribute(
+        "href", "/api/reports/monthly?month=2026-11&office=main&format=xlsx")
+    href = await console.locator("#daily-csv").get_attribute("href")
+    boss = web_user()
+    await boss.sign_in("boss")
+    resp = await boss.http.get(href)
+    assert resp.status == 200 and resp.content_type == "text/csv"
