@@ -35,6 +35,8 @@ may hold a name or a phone number), nor the priority class (it can tell a visito
 PUBLIC_COUNTER_FIELDS: Final = ("id", "status", "ticket", "since")
 """A counter as public views show it: not the user name of the staff member at it."""
 ACTIVE_STATES: Final = ("called", "serving")
+PRIVATE_EVENT_PREFIXES: Final = ("booking.",)
+"""Event types public views receive as bare ``{type, seq, office, day, at}``."""
 
 
 class GapError(Exception):
@@ -75,6 +77,10 @@ def public_event(event: Mapping[str, Any], waiting_counts: Mapping[str, int]) ->
     Public views keep no list of waiting tickets, so a ticket event carries the new waiting count per
     procedure instead, and the ticket itself only when it is or was at a counter (the display must add
     or remove a call). The hand-over's category is its procedures (``from`` → the ticket's procedure)."""
+    if str(event.get("type", "")).startswith(PRIVATE_EVENT_PREFIXES):
+        # Bookings are no lobby's business: public views get only the sequence number (so they see
+        # no gap), the time and the type.
+        return {k: event[k] for k in ("type", "seq", "office", "day", "at") if k in event}
     out = {k: v for k, v in event.items() if k not in ("ticket", "actor") and not k.startswith("_")}
     if event.get("counter"):
         out["counter"] = public_counter(event["counter"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import congestion, health, openapi, reports, views, ws
+from . import bookings, congestion, health, openapi, reports, views, ws
 
 
 def setup_routes(app: web.Application) -> None:
@@ -28,5 +28,6 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/session", views.whoami)
     r.add_delete("/api/session", views.sign_out)
     r.add_get("/api/ws", ws.websocket)
+    bookings.setup_routes(app)
     health.setup_health(app)
     reports.setup_reports(app)
