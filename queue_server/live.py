@@ -133,6 +133,7 @@ class Hub:
         state = OfficeState.from_snapshot(office, snap, self.store.config.calling.order)
         if previous is not None:
             state.estimates = previous.estimates  # until the next computation replaces them
+            state.extras = previous.extras
             if previous.day == state.day:
                 state.figures = previous.figures  # the day's waits so far (the supervisor's figures)
         self.states[office] = state

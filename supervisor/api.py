@@ -14,24 +14,33 @@ Pausing a procedure, the notice and opening/pausing/closing a counter are the ex
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any, Final
 
 from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queue_server.config import Office
 from queue_server.domain.model import Conflict, NotFound, Role
 from queue_server.domain.supervision import supervisor_view
 from queue_server.reports import load
 from queue_server.store.archive import Archive
-from queue_server.store.supervisor import SupervisorSteps
+from queue_server.store.supervisor import SupervisorSteps, back_office_backlog, bookings_to_come
 from queue_server.web.auth import require_staff
 from queue_server.web.keys import CLOCK, CONFIG, HUB, STORE
 from queue_server.web.messages import ApiError, json_response
 from queue_server.web.openapi import add_paths, operation
 from queue_server.web.validation import Field, read_body
 from queue_server.web.views import _idem
+from queue_server.web.ws import SupervisorSubscription
 
 STEPS: Final = web.AppKey("supervisor_steps", SupervisorSteps)
+EXTRAS_EVERY_SECONDS: Final = 10.0
+"""How often the console's figures from other areas' keys are read again (sooner after a change)."""
+EXTRAS_SPACING_SECONDS: Final = 2.0
+"""At least this long between two reads, however busy the offices (every change wakes the reader)."""
 MAX_LISTED: Final = 50
 """Offices or procedures one request may name (a city has a handful)."""
 
@@ -212,12 +221,49 @@ def _openapi() -> dict[str, Any]:
     }
 
 
+async def refresh_extras(app: web.Application) -> None:
+    """Keep each office's bookings still to come today and back-office backlog on its live state.
+
+    Read from the store (``O bkday``/``O bk``, ``O tasks``/``O task`` as DESIGN.md fixes them) every
+    few seconds and soon after any change, only for offices that take bookings or have procedures with
+    back-office stages; a change is sent to every supervisor view of the office."""
+    hub, store, clock = app[HUB], app[STORE], app[CLOCK]
+    woken = asyncio.Event()
+    hub.listeners.append(lambda _office, _state: woken.set())
+    while True:
+        for office in store.config.offices.values():
+            state = hub.state(office.id)
+            extras: dict[str, Any] = {}
+            try:
+                if getattr(getattr(office, "bookings", None), "procedures", None):
+                    extras["bookings"] = await bookings_to_come(store, office.id, state.day, clock.now_ms())
+                if any(getattr(p, "stages", ()) for p in office.procedures.values()):
+                    extras["back_office"] = await back_office_backlog(store, office.id, clock.now_ms())
+            except (RedisConnectionError, RedisTimeoutError):
+                continue  # the store is away: the figures stay as they were until it is back
+            state = hub.state(office.id)  # the hub may have rebuilt it meanwhile
+            if extras != state.extras:
+                state.extras = extras
+                state.derived.pop("supervisor", None)
+                for subscriber in list(hub.subscribers[office.id]):
+                    if isinstance(subscriber, SupervisorSubscription):
+                        subscriber.on_event({}, state)
+        await asyncio.sleep(EXTRAS_SPACING_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), EXTRAS_EVERY_SECONDS - EXTRAS_SPACING_SECONDS)
+        woken.clear()
+
+
 def setup_api(app: web.Application) -> None:
     """The supervisor's endpoints and their OpenAPI entries."""
 
     async def steps(app: web.Application) -> Any:
         app[STEPS] = SupervisorSteps(app[STORE])
+        task = asyncio.create_task(refresh_extras(app), name="supervisor-extras")
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     app.cleanup_ctx.append(steps)
     r = app.router

@@ -273,3 +273,58 @@ async def test_closing_the_day_waits_for_closing_time(make_client: Callable[...,
     client.app[CLOCK].offset_ms = at(18)
     status, report = await boss.post("/api/offices/main/day/close", {})
     assert status == 200 and report["day"] == "20270105" and report["expired"] == []
+
+
+async def test_the_console_counts_today_s_bookings_still_to_come(make_client: Callable[..., Any],
+                                                                 user: Callable[..., Api]) -> None:
+    import datetime as dt
+    import time
+
+    from queue_server.web.keys import CLOCK
+
+    client = await make_client()
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+
+    def set_clock(at: dt.datetime) -> None:
+        client.app[CLOCK].offset_ms = int(at.timestamp() * 1000) - time.time_ns() // 1_000_000
+
+    set_clock(dt.datetime(2027, 1, 4, 10, 0, tzinfo=tokyo))    # Monday: book Tuesday's slots
+    visitor = user(client.server)
+    for slot in ("09:00", "11:00", "11:30"):
+        status, created = await visitor.post("/api/offices/main/bookings",
+                                             {"procedure": "pickup", "day": "20270105", "slot": slot})
+        assert status == 201, created
+    resp = await visitor.http.delete(f"/api/bookings/by-secret/{created['secret']}")   # 11:30 cancelled
+    assert resp.status == 200, await resp.text()
+    # Tuesday 09:05: the 09:00 visitor is late but within late_minutes (10), so not released yet.
+    set_clock(dt.datetime(2027, 1, 5, 9, 5, tzinfo=tokyo))
+    boss = user(client.server)
+    await boss.sign_in("boss")
+    ws = await boss.http.ws_connect("/api/ws")
+    await ws.send_json({"id": 1, "type": "subscribe", "view": "supervisor"})
+    assert (await receive(ws, "result"))["success"] is True
+    view = await supervisor_views(ws)
+    while not view.get("bookings") or view["day"] != "20270105" or view["bookings"]["to_come"] != 2:
+        view = await supervisor_views(ws)
+    bookings = view["bookings"]
+    assert bookings["procedures"] == {"pickup": bookings["to_come"]} and bookings["past_slot_start"] == 1
+    assert bookings["next_slot"] == "11:00"
+    assert view["back_office"] is None    # no procedure here has back-office stages: no figure, not a zero
+    await ws.close()
+
+
+async def test_back_office_backlog_counts_open_and_claimed_tasks_by_kind(client: TestClient) -> None:
+    from queue_server.store.supervisor import back_office_backlog
+
+    store = client.app[HUB].store
+    key = store.office_key("main")
+    tasks = {"1": ("prepare", "open", 1_000), "2": ("prepare", "claimed", 9_000), "3": ("post", "open", None),
+             "4": ("post", "done", None)}
+    for task_id, (kind, state, due) in tasks.items():
+        await store.redis.hset(f"{key}task:{task_id}", mapping={"id": task_id, "kind": kind, "state": state,
+                                                                 **({"due_at": due} if due else {})})
+        if state != "done":
+            await store.redis.zadd(f"{key}tasks", {task_id: 1})
+    backlog = await back_office_backlog(store, "main", now_ms=5_000)
+    assert backlog == {"kinds": {"prepare": {"open": 1, "claimed": 1}, "post": {"open": 1, "claimed": 0}},
+                       "total": 3, "overdue": 1}

@@ -116,6 +116,9 @@ class OfficeState:
     """Outage mode (``O outage``): procedures, notice_id, notice {lang → text}, since; None when there is none."""
     figures: DayFigures = field(default_factory=DayFigures, repr=False)
     """Today's waits and the estimates shown at issue, for the supervisor console."""
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Figures other areas' keys give the supervisor console (``bookings``, ``back_office``), read from
+    the store from time to time (``supervisor/api.py``), not from events."""
     done_today: dict[str, int] = field(default_factory=dict)
     estimates: dict[str, Any] = field(default_factory=dict)
     derived: dict[str, Any] = field(default_factory=dict, repr=False)

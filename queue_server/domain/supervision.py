@@ -138,6 +138,8 @@ def supervisor_view(state: OfficeState, target_minutes: float, target_share: flo
     return {"office": state.office, "day": state.day, "seq": state.seq, "procedures": procedures,
             "counters": counters, "paused": sorted(state.paused), "notice": state.notice,
             "notices": state.notices, "outage": state.outage,
+            # Absent for an office without bookings or back-office stages: not a zero, no figure at all.
+            "bookings": state.extras.get("bookings"), "back_office": state.extras.get("back_office"),
             "still_waiting": {"count": len(still), "active": len(state.active),
                               "numbers": [{"number": t["number"], "procedure": t["procedure"],
                                            "issued_at": t.get("issued_at")} for t in still[:STILL_WAITING_LISTED]]},

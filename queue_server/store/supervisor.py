@@ -91,3 +91,48 @@ class SupervisorSteps:
         if "event" in result and "paused" in result["event"]:
             result["event"]["paused"] = _lists(result["event"]["paused"])
         return result
+
+
+async def bookings_to_come(store: QueueStore, office_id: str, day: str, now_ms: int) -> dict[str, Any]:
+    """Today's bookings not yet checked in, cancelled or released (``O bkday:{day}``, ``O bk:{id}``):
+    how many per procedure, how many of them past their slot's start, and the next slot to come."""
+    key = store.office_key(office_id)
+    ids = await store.redis.zrange(f"{key}bkday:{day}", 0, -1)
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for booking_id in ids:
+            pipe.hmget(f"{key}bk:{booking_id.decode()}", "state", "procedure", "slot_start", "slot")
+        answers = await pipe.execute() if ids else []
+    per: dict[str, int] = {}
+    late, next_slot = 0, None
+    for state, procedure, slot_start, slot in answers:
+        if state != b"booked" or procedure is None:
+            continue
+        per[procedure.decode()] = per.get(procedure.decode(), 0) + 1
+        start = int(slot_start or 0)
+        if start < now_ms:
+            late += 1
+        elif next_slot is None or start < next_slot[0]:
+            next_slot = (start, slot.decode() if slot else "")
+    return {"to_come": sum(per.values()), "procedures": per, "past_slot_start": late,
+            "next_slot": next_slot[1] if next_slot else None}
+
+
+async def back_office_backlog(store: QueueStore, office_id: str, now_ms: int) -> dict[str, Any]:
+    """Back-office tasks not done or cancelled (``O tasks``, ``O task:{id}``): open and claimed per kind,
+    and how many are past their due time."""
+    key = store.office_key(office_id)
+    ids = await store.redis.zrange(f"{key}tasks", 0, -1)
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for task_id in ids:
+            pipe.hmget(f"{key}task:{task_id.decode()}", "kind", "state", "due_at")
+        answers = await pipe.execute() if ids else []
+    kinds: dict[str, dict[str, int]] = {}
+    overdue = 0
+    for kind, state, due_at in answers:
+        if kind is None or state not in (b"open", b"claimed"):
+            continue
+        counts = kinds.setdefault(kind.decode(), {"open": 0, "claimed": 0})
+        counts[state.decode()] += 1
+        if due_at and int(due_at) < now_ms:
+            overdue += 1
+    return {"kinds": kinds, "total": sum(sum(c.values()) for c in kinds.values()), "overdue": overdue}

@@ -304,7 +304,7 @@ function noticeEditor(office) {
 function closeout(office) {
   const box = el("section", "sv-closeout");
   box.append(el("h3", "", t("supervisor.closeout_heading")), el("p", "sv-still-summary"), el("ol", "sv-still-waiting"),
-             el("p", "sv-counters-open"),
+             el("p", "sv-counters-open"), el("p", "sv-backlog-left"),
              button(t("supervisor.close_day"), "btn-primary sv-close-day", (node) => closeDay(office.id, false, node)),
              el("div", "sv-report"));
   return box;
@@ -333,6 +333,22 @@ function renderFigures(box, view) {
                         t(level.met ? "supervisor.target_met" : "supervisor.target_not_met", { target })));
   } else {
     lines.push(el("span", "sv-service-level", t("supervisor.service_level_none")));
+  }
+  // Bookings and the back office: only for an office that has them (no figure is not a zero).
+  if (view.bookings) {
+    const b = view.bookings;
+    const parts = [t("supervisor.bookings_to_come", { n: b.to_come })];
+    if (b.past_slot_start) parts.push(t("supervisor.bookings_late", { n: b.past_slot_start }));
+    if (b.next_slot) parts.push(t("supervisor.next_slot", { slot: b.next_slot }));
+    lines.push(el("span", "sv-bookings", parts.join("・")));
+  }
+  if (view.back_office) {
+    const backlog = view.back_office;
+    const parts = [t("supervisor.back_office", { n: backlog.total }),
+                   ...Object.entries(backlog.kinds).map(([kind, counts]) => t("supervisor.back_office_kind", {
+                     kind: t(`supervisor.kind_${kind}`), open: counts.open, claimed: counts.claimed }))];
+    if (backlog.overdue) parts.push(t("supervisor.overdue", { n: backlog.overdue }));
+    lines.push(el("span", "sv-back-office", parts.join("・")));
   }
   const accuracy = today.estimates;
   lines.push(el("span", "sv-accuracy", accuracy.compared
@@ -412,6 +428,10 @@ function renderCloseout(box, office, view) {
   const open = view.counters.filter((c) => c.status !== "closed").map((c) => counterName(office, c.id));
   box.querySelector(".sv-counters-open").textContent = open.length
     ? t("supervisor.counters_open", { counters: open.join("・") }) : t("supervisor.no_counters_open");
+  // Unfinished back-office work, where the office has a back office.
+  const backlog = box.querySelector(".sv-backlog-left");
+  backlog.hidden = !view.back_office;
+  backlog.textContent = view.back_office ? t("supervisor.back_office", { n: view.back_office.total }) : "";
 }
 
 // --- a counter's procedures today --------------------------------------------------------------

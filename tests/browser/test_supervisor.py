@@ -48,6 +48,9 @@ async def test_the_console_shows_a_live_call_at_its_counter(open_page: OpenPage,
     await expect(counter).to_have_attribute("data-status", "open")
     await expect(office.locator(".sv-service-level")).to_have_text(
         text("ja", "supervisor.service_level", minutes=30, share="100%", within=1, called=1))
+    # The test office takes bookings (none made: a real zero) and has no back-office stages (no figure).
+    await expect(office.locator(".sv-bookings")).to_have_text(text("ja", "supervisor.bookings_to_come", n=0))
+    await expect(office.locator(".sv-back-office")).to_have_count(0)
     await save_screenshot(console, "supervisor-console")
 
 
