@@ -128,6 +128,10 @@ async def test_outage_pauses_the_procedures_shows_the_notice_and_ending_restores
     assert ticket["wait_unknown"] is False and ticket["outage_notice"] is None
     status, body = await boss.post("/api/outage/end", {"offices": ["main"]})
     assert status == 409 and body["error"]["code"] == "no_outage"
+    # The events say which procedures are paused as a list (absent when none, never an empty object).
+    events = await hub.store.events_since("main", 0)
+    ended = [e for e in events if e["type"] == "outage.ended"][-1]
+    assert ended["paused"] == ["application"]
 
 
 async def test_outage_is_applied_once_for_a_retried_request(client: TestClient, boss: Api) -> None:

@@ -31,6 +31,13 @@ function el(tag, className, text) {
   return node;
 }
 
+/** A table cell holding ``node``. */
+function cellWith(node) {
+  const cell = el("td");
+  cell.append(node);
+  return cell;
+}
+
 function button(label, className, onClick) {
   const node = el("button", `btn sv-small ${className}`, label);
   node.type = "button";
@@ -369,8 +376,8 @@ function renderProcedures(body, office, view) {
     row.append(el("th", "", p.name), el("td", "sv-num", t("counter.people", { n: figures.waiting })),
                el("td", "sv-num sv-longest", figures.oldest_issued_at ? t("counter.minutes", { n: minutesSince(figures.oldest_issued_at) }) : "—"),
                el("td", "sv-num", typeof estimate === "number" ? t("counter.minutes", { n: Math.round(estimate) }) : "—"),
-               el("td", "", el("span", `level ${paused ? "level-high" : "level-low"}`,
-                                t(paused ? "supervisor.procedure_paused" : "supervisor.procedure_open"))));
+               cellWith(el("span", `level ${paused ? "level-high" : "level-low"}`,
+                              t(paused ? "supervisor.procedure_paused" : "supervisor.procedure_open"))));
     const action = paused ? "resume" : "pause";
     const cell = el("td");
     cell.append(button(t(`counter.${action}`), `sv-${action}`, (node) => act(node, () => sendAction(
@@ -398,7 +405,7 @@ function renderCounters(body, office, view) {
       ticketCell.append(el("span", "number", ticket.number),
                         el("span", "sv-ticket-state", ` ${t(`counter.state_${ticket.state}`)}`));
     }
-    row.append(el("th", "", configured.name), el("td", "", status), el("td", "sv-staff", c.staff || ""), ticketCell,
+    row.append(el("th", "", configured.name), cellWith(status), el("td", "sv-staff", c.staff || ""), ticketCell,
                el("td", "sv-num sv-in-service", serving ? t("counter.minutes", { n: minutesSince(serving) }) : ""),
                el("td", c.procedures ? "sv-serves sv-today" : "sv-serves", serves));
     const actions = el("td", "sv-actions");

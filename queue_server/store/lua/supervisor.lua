@@ -10,6 +10,14 @@ function lib.outage()
           since = tonumber(o[5])}
 end
 
+-- The office's paused procedures after the step, for the event; none: nil (cjson would write an
+-- empty table as the object {}, which no reader takes for an empty list).
+local function paused_list()
+  local paused = redis.call('SMEMBERS', O .. 'paused')
+  if #paused == 0 then return nil end
+  return paused
+end
+
 -- Outage mode begins: the chosen procedures stop issuing, in the same step as the notice goes up.
 -- `paused` remembers which of them this step paused, so that ending the outage resumes only those
 -- (a procedure paused before the outage stays paused).
@@ -31,7 +39,7 @@ function ops.outage_start()
              'paused', cjson.encode(paused_now), 'notice_id', req.notice_id, 'notice', cjson.encode(req.notice),
              'since', now)
   local outage = lib.outage()
-  local ev = emit({type = 'outage.started', outage = outage, paused = redis.call('SMEMBERS', O .. 'paused')})
+  local ev = emit({type = 'outage.started', outage = outage, paused = paused_list()})
   return cjson.encode({ok = true, outage = outage, event = ev})
 end
 
@@ -42,7 +50,7 @@ function ops.outage_end()
     redis.call('SREM', O .. 'paused', proc)
   end
   redis.call('DEL', O .. 'outage')
-  local ev = emit({type = 'outage.ended', since = outage.since, paused = redis.call('SMEMBERS', O .. 'paused')})
+  local ev = emit({type = 'outage.ended', since = outage.since, paused = paused_list()})
   return cjson.encode({ok = true, event = ev})
 end
 
