@@ -23,6 +23,8 @@ async def counter_page(request: web.Request) -> web.Response:
         "timezone": config.server.timezone,
         "calling_order": config.calling.order.value,
         "max_recalls": config.calling.max_recalls,
+        # The archive keeps a hand-over's category (for the monthly report), never the reason typed.
+        "hand_over_categories": [{"id": k, "name": v} for k, v in config.calling.hand_over_categories.items()],
     }
     return render_page(request, "counter.html", catalog_sections=("counter",), page_data=data, office=office)
 

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from ..domain.staffing import number_or_none
+
 WEEKDAYS_JA: Final = ("月", "火", "水", "木", "金", "土", "日")
 STATES: Final = ("done", "no_show", "cancelled", "expired")
 TASK_KINDS_JA: Final = {"prepare": "交付前準備", "post": "交付後処理"}
@@ -127,8 +129,8 @@ class Visit:
     issued_at: int
     wait: float | None             # minutes, issue → first call
     estimate: float | None
-    segments: list[tuple[str, str, float]]   # (procedure, counter, minutes at the counter)
-    handovers: list[tuple[str, str, str | None]]  # (from, to, category)
+    segments: tuple[tuple[str, str, float], ...]   # (procedure, counter, minutes at the counter)
+    handovers: tuple[tuple[str, str, str | None], ...]  # (from, to, category)
 
 
 def visit_of(record: Mapping[str, Any]) -> Visit:
@@ -147,8 +149,8 @@ def visit_of(record: Mapping[str, Any]) -> Visit:
                  procedure=handovers[0]["from"] if handovers else record["procedure"],
                  state=record["state"], channel=record.get("channel", "walk_in"), issued_at=issued,
                  wait=None if first_call is None else (first_call - issued) / MINUTE_MS,
-                 estimate=record.get("estimate"), segments=segments,
-                 handovers=[(h["from"], h["to"], h.get("category")) for h in handovers])
+                 estimate=record.get("estimate"), segments=tuple(segments),
+                 handovers=tuple((h["from"], h["to"], h.get("category")) for h in handovers))
 
 
 # -- statistics -------------------------------------------------------------------------------
@@ -187,31 +189,58 @@ SHARE: Final = "share"
 
 
 class _Days:
-    """Weekday of a business day, cached (a month has at most 31 days, a year 366)."""
+    """Weekday and local midnight of a business day, cached (a month has at most 31 days, a year 366)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timezone: str = "Asia/Tokyo") -> None:
+        self.zone = ZoneInfo(timezone)
         self._weekday: dict[str, int] = {}
+        self._midnight: dict[str, int] = {}
 
     def weekday(self, day: str) -> int:
         if day not in self._weekday:
             self._weekday[day] = dt.date(int(day[:4]), int(day[4:6]), int(day[6:])).weekday()
         return self._weekday[day]
 
+    def hour(self, day: str, ms: int) -> int:
+        """The local hour of ``ms`` on business day ``day`` (counted from its midnight: no datetime per visit)."""
+        if day not in self._midnight:
+            date = dt.date(int(day[:4]), int(day[4:6]), int(day[6:]))
+            self._midnight[day] = int(dt.datetime.combine(date, dt.time(0), self.zone).timestamp() * 1000)
+        return (ms - self._midnight[day]) // 3_600_000
 
-def build_report(records: Iterable[Mapping[str, Any]], ctx: ReportContext, *, title: str, period: str,
+
+class Collected:
+    """The records of a report, folded in as they are read: visits as compact :class:`Visit` objects
+    (the year's raw records are never all held), task and booking records as they are."""
+
+    def __init__(self, day: str | None = None) -> None:
+        self.day = day  # only this business day's records (a day's report), else all
+        self.visits: list[Visit] = []
+        self.tasks: list[Mapping[str, Any]] = []
+        self.bookings: list[Mapping[str, Any]] = []
+
+    def add(self, records: Iterable[Mapping[str, Any]]) -> None:
+        for record in records:
+            if self.day is not None and record.get("day") != self.day:
+                continue
+            kind = record.get("kind")
+            if kind == "visit":
+                self.visits.append(visit_of(record))
+            elif kind == "task":
+                self.tasks.append(record)
+            elif kind == "booking":
+                self.bookings.append(record)
+
+
+def build_report(records: Iterable[Mapping[str, Any]] | Collected, ctx: ReportContext, *, title: str, period: str,
                  scope: str, offices: Sequence[str]) -> Report:
     """The report of ``records`` (visit, task and booking records of ``offices`` in the period)."""
-    visits: list[Visit] = []
-    tasks: list[Mapping[str, Any]] = []
-    bookings: list[Mapping[str, Any]] = []
-    for record in records:
-        kind = record.get("kind")
-        if kind == "visit":
-            visits.append(visit_of(record))
-        elif kind == "task":
-            tasks.append(record)
-        elif kind == "booking":
-            bookings.append(record)
+    if isinstance(records, Collected):
+        collected = records
+    else:
+        collected = Collected()
+        collected.add(records)
+    visits = collected.visits
     tables = [
         _summary(visits, ctx, offices),
         _by_procedure(visits, ctx),
@@ -219,8 +248,8 @@ def build_report(records: Iterable[Mapping[str, Any]], ctx: ReportContext, *, ti
         _by_hour(visits, ctx),
         _by_counter(visits, ctx),
         _handovers(visits, ctx),
-        _bookings(visits, bookings, ctx, offices),
-        _back_office(tasks, ctx),
+        _bookings(visits, collected.bookings, ctx, offices),
+        _back_office(collected.tasks, ctx),
         _estimates(visits, ctx),
     ]
     return Report(title=title, period=period, scope=scope, tables=tables)
@@ -299,12 +328,10 @@ def _by_day(visits: list[Visit], ctx: ReportContext) -> Table:
 
 
 def _by_hour(visits: list[Visit], ctx: ReportContext) -> Table:
-    zone = ZoneInfo(ctx.timezone)
-    days = _Days()
+    days = _Days(ctx.timezone)
     counts: dict[int, list[int]] = defaultdict(lambda: [0] * 7)
     for v in visits:
-        hour = dt.datetime.fromtimestamp(v.issued_at / 1000, zone).hour
-        counts[hour][days.weekday(v.day)] += 1
+        counts[days.hour(v.day, v.issued_at)][days.weekday(v.day)] += 1
     table = Table("時間帯別", "時間帯別・曜日別の来庁者数（発券時刻）",
                   ["時間帯", *(f"{d}曜日" for d in WEEKDAYS_JA), "合計"])
     for hour in range(min(counts, default=8), max(counts, default=17) + 1):
@@ -344,13 +371,15 @@ def _handovers(visits: list[Visit], ctx: ReportContext) -> Table:
 
 def _bookings(visits: list[Visit], bookings: list[Mapping[str, Any]], ctx: ReportContext,
               offices: Sequence[str]) -> Table:
-    table = Table("予約", "予約（予約記録・予約来庁者）",
+    """Bookings by their slot's day: made (every final booking record), checked in (on time, late),
+    no-show, cancelled. A late check-in is a visit whose ticket came as ``late`` (a walk-in)."""
+    table = Table("予約", "予約（予約日の集計・予約来庁者）",
                   ["事業所", "予約数", "来庁（時間内）", "来庁（遅刻）", "不在", "取消", "予約来庁者の受付", "うち遅刻受付"])
     for office in offices:
         mine = [b for b in bookings if b.get("office") == office]
         states = Counter(b.get("state") for b in mine)
-        late = sum(1 for b in mine if b.get("state") == "checked_in" and b.get("late") in (1, "1", True))
         channels = Counter(v.channel for v in visits if v.office == office)
+        late = min(channels["late"], states["checked_in"]) if mine else 0
         table.rows.append([ctx.office(office), len(mine), states["checked_in"] - late, late, states["no_show"],
                            states["cancelled"], channels["booked"] + channels["late"], channels["late"]])
     return table
@@ -363,10 +392,13 @@ def _back_office(tasks: list[Mapping[str, Any]], ctx: ReportContext) -> Table:
     times: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     counts: Counter[tuple[str, str, str]] = Counter()
     for t in tasks:
-        key = (str(t.get("office")), str(t.get("task_kind", t.get("task", ""))), str(t.get("procedure", "")))
+        if t.get("state", "done") != "done":
+            continue  # a cancelled card was not prepared
+        key = (str(t.get("office")), str(t.get("task_kind", "")), str(t.get("procedure", "")))
         counts[key] += 1
-        if t.get("claimed_at") is not None and t.get("done_at") is not None:
-            times[key].append((t["done_at"] - t["claimed_at"]) / MINUTE_MS)
+        claimed, done = number_or_none(t.get("claimed_at")), number_or_none(t.get("done_at"))
+        if claimed is not None and done is not None:
+            times[key].append((done - claimed) / MINUTE_MS)
     for key in sorted(counts):
         office, kind, procedure = key
         figures = time_figures(times.get(key, []))

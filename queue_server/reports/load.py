@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from ..config import Config
 from ..store.archive import Archive, month_range
-from .figures import CITY, Report, ReportContext, build_report, visit_of
+from .figures import CITY, Collected, Report, ReportContext, build_report, visit_of
 
 _MONTH: Final = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -61,12 +61,19 @@ def _scope(config: Config, office: str | None) -> str:
     return config.offices[office].name if office else CITY
 
 
+async def _collect(archive: Archive, offices: list[str], months: list[str], day: str | None = None) -> Collected:
+    """The period's records folded chunk by chunk (``day``: that business day's only)."""
+    collected = Collected(day)
+    async for chunk in archive.chunks(offices, months):
+        collected.add(chunk)
+    return collected
+
+
 async def monthly_report(archive: Archive, config: Config, month: str, office: str | None = None) -> Report:
     """The monthly report (月報) of ``month`` (``2026-11``) for one office or the city."""
     ym = parse_month(month)
     offices = offices_of(config, office)
-    records = [r async for r in archive.records(offices, [ym])]
-    return build_report(records, ReportContext.from_config(config), title=f"月報 {ym[:4]}年{int(ym[4:])}月",
+    return build_report(await _collect(archive, offices, [ym]), ReportContext.from_config(config), title=f"月報 {ym[:4]}年{int(ym[4:])}月",
                         period=f"{ym[:4]}-{ym[4:]}", scope=_scope(config, office), offices=offices)
 
 
@@ -74,8 +81,7 @@ async def daily_report(archive: Archive, config: Config, day: str, office: str |
     """The day's report (日報) of ``day`` (``2026-11-05``) for one office or the city."""
     ymd = parse_day(day)
     offices = offices_of(config, office)
-    records = [r async for r in archive.records(offices, [ymd[:6]]) if r.get("day") == ymd]
-    return build_report(records, ReportContext.from_config(config),
+    return build_report(await _collect(archive, offices, [ymd[:6]], ymd), ReportContext.from_config(config),
                         title=f"日報 {ymd[:4]}年{int(ymd[4:6])}月{int(ymd[6:])}日",
                         period=f"{ymd[:4]}-{ymd[4:6]}-{ymd[6:]}", scope=_scope(config, office), offices=offices)
 
@@ -84,8 +90,7 @@ async def year_report(archive: Archive, config: Config, first: str, last: str, o
     """A report over the months ``first``–``last`` (``2026-04``, ``2027-03``): a fiscal year's figures."""
     months = month_range(parse_month(first, "from"), parse_month(last, "to"))
     offices = offices_of(config, office)
-    records = [r async for r in archive.records(offices, months)]
-    return build_report(records, ReportContext.from_config(config), title=f"報告 {first}〜{last}",
+    return build_report(await _collect(archive, offices, months), ReportContext.from_config(config), title=f"報告 {first}〜{last}",
                         period=f"{first}〜{last}", scope=_scope(config, office), offices=offices)
 
 

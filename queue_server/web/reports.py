@@ -12,6 +12,7 @@ from ..config import Config
 from ..domain.model import Role
 from ..reports import load, render
 from ..reports.figures import Report
+from ..reports.staffing import staffing_report
 from ..store.archive import Archive
 from .auth import require_staff
 from .openapi import add_paths, operation
@@ -22,7 +23,8 @@ FORMATS: Final = ("json", "xlsx", "csv")
 CONTENT_TYPES: Final = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         "csv": "text/csv; charset=utf-8"}
 ALLOWED_QUERY: Final = {"daily": frozenset({"day", "office", "format"}),
-                        "monthly": frozenset({"month", "office", "format"})}
+                        "monthly": frozenset({"month", "office", "format"}),
+                        "staffing": frozenset({"day", "days", "office", "format"})}
 
 
 def _query(request: web.Request, kind: str) -> tuple[str, str | None, str]:
@@ -32,9 +34,10 @@ def _query(request: web.Request, kind: str) -> tuple[str, str | None, str]:
         if name not in ALLOWED_QUERY[kind]:
             raise ApiError("invalid_request", f"unknown query parameter {name!r}; allowed: "
                                               f"{', '.join(sorted(ALLOWED_QUERY[kind]))}", field=name)
-    period_field = "day" if kind == "daily" else "month"
-    if period_field not in query:
-        raise ApiError("invalid_request", f"{period_field} is required", field=period_field)
+    period_field = "month" if kind == "monthly" else "day"
+    for required in (period_field, "office") if kind == "staffing" else (period_field,):
+        if required not in query:
+            raise ApiError("invalid_request", f"{required} is required", field=required)
     fmt = query.get("format", "json")
     if fmt not in FORMATS:
         raise ApiError("invalid_request", f"format must be one of {', '.join(FORMATS)}, got {fmt!r}", field="format")
@@ -69,10 +72,24 @@ async def monthly(request: web.Request) -> web.StreamResponse:
     return await _answer(request, "monthly", load.monthly_report)
 
 
+async def staffing(request: web.Request) -> web.StreamResponse:
+    """GET /api/staffing?office=&day=YYYY-MM-DD[&days=1–7][&format=json|xlsx|csv] — counters per hour for
+    a coming day or week (supervisor)."""
+    days_text = request.query.get("days", "1")
+    if not days_text.isdigit():
+        raise ApiError("invalid_request", f"days must be a whole number of days (1–7), got {days_text!r}", field="days")
+
+    async def make(archive: Archive, config: Config, day: str, office: str | None) -> Report:
+        return await staffing_report(archive, config, day, office or "", days=int(days_text))
+
+    return await _answer(request, "staffing", make)
+
+
 def setup_reports(app: web.Application) -> None:
     """Register the report endpoints."""
     app.router.add_get("/api/reports/daily", daily)
     app.router.add_get("/api/reports/monthly", monthly)
+    app.router.add_get("/api/staffing", staffing)
     office = {"name": "office", "in": "query", "required": False, "schema": {"type": "string"},
               "description": "one office's id; without it, the whole city"}
     fmt = {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": list(FORMATS)},
@@ -87,5 +104,15 @@ def setup_reports(app: web.Application) -> None:
             "The monthly report (月報) from the visit archive (supervisor)", "the report",
             params=[{"name": "month", "in": "query", "required": True,
                      "schema": {"type": "string", "pattern": "^\\d{4}-\\d{2}$"}}, office, fmt]),
+            "security": [{"session": []}]}},
+        "/api/staffing": {"get": {**operation(
+            "Staffing advice (要員配置) for a coming day: counters per hour by Erlang C and by a simulation of "
+            "the calling policy, the current plan's service level, back-office people (supervisor; takes seconds)",
+            "the advice, as a report with one table 要員配置",
+            params=[{"name": "day", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                    {"name": "days", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 7, "default": 1},
+                     "description": "days from `day` (a week: 7)"},
+                    {**office, "required": True, "description": "the office's id"}, fmt]),
             "security": [{"session": []}]}},
     })

@@ -5,14 +5,27 @@
 -- months held are listed in `O archmonths` for the retention step and the reports.
 do
 
+-- Fields never archived, whoever passes them: secrets (status token, booking code, link secret,
+-- notice reference), free text staff type, and who on the staff did what (the archive is the
+-- city's statistics, not a record of people).
+local NEVER = {token = true, code = true, secret = true, reference = true, reason = true, hand_over_reason = true,
+               claimed_by = true, actor = true, staff = true, by = true, note = true, name = true, phone = true}
+
 -- Append `record` (a table) as one archive entry of `kind` (visit, task, booking) in the month of
--- `day` (YYYYMMDD; default: the business day). Other areas call it as `lib.archive(kind, record)`.
+-- `day` (YYYYMMDD; default: the record's `day`, else the business day). Other areas call it as
+-- `lib.archive(kind, record)`. A record's own `kind` (a task's prepare/post) is kept as `{kind}_kind`.
 function lib.archive(kind, record, day)
-  record.kind = kind
-  record.office = req.office
-  record.day = record.day or day or today
-  local month = string.sub(record.day, 1, 6)
-  redis.call('XADD', O .. 'arch:' .. month, '*', 'r', cjson.encode(record))
+  local entry = {}
+  for k, v in pairs(record) do
+    -- `*_by` is who on the staff did it (claimed_by, done_by …)
+    if not NEVER[k] and not string.find(k, '_by$') then entry[k] = v end
+  end
+  if entry.kind ~= nil and entry.kind ~= kind then entry[kind .. '_kind'] = entry.kind end
+  entry.kind = kind
+  entry.office = req.office
+  entry.day = entry.day or day or today
+  local month = string.sub(entry.day, 1, 6)
+  redis.call('XADD', O .. 'arch:' .. month, '*', 'r', cjson.encode(entry))
   redis.call('ZADD', O .. 'archmonths', tonumber(month), month)
 end
 
