@@ -130,6 +130,7 @@ function signedIn() {
   byId("console").hidden = false;
   buildOutageForm();
   buildReports();
+  buildStaffing();
   for (const office of page.offices) buildOffice(office);
   const sign = offlineSign();
   live = new LiveConnection({
@@ -182,6 +183,103 @@ function updateReportLinks() {
 }
 
 byId("reports-form").addEventListener("change", updateReportLinks);
+
+// --- staffing advice (the archive's GET /api/staffing) ------------------------------------------
+
+function staffingQuery(format) {
+  const office = byId("staffing-office").value;
+  const day = byId("staffing-day").value;
+  const days = byId("staffing-days").value || "1";
+  return `/api/staffing?office=${encodeURIComponent(office)}&day=${encodeURIComponent(day)}&days=${encodeURIComponent(days)}&format=${format}`;
+}
+
+function buildStaffing() {
+  const select = byId("staffing-office");
+  if (!select.options.length) {
+    for (const office of page.offices) {
+      const option = el("option", "", office.name);
+      option.value = office.id;
+      select.append(option);
+    }
+  }
+  if (!byId("staffing-day").value) {
+    const tomorrow = new Date(Date.now() + 86_400_000);
+    byId("staffing-day").value = new Intl.DateTimeFormat("en-CA", { timeZone: page.timezone || undefined }).format(tomorrow);
+  }
+  updateStaffingLinks();
+}
+
+function updateStaffingLinks() {
+  byId("staffing-xlsx").href = staffingQuery("xlsx");
+  byId("staffing-csv").href = staffingQuery("csv");
+}
+
+byId("staffing-form").addEventListener("change", updateStaffingLinks);
+byId("staffing-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const report = await act(event.submitter, () => api(staffingQuery("json")));
+  if (report) renderStaffing(report);
+});
+
+const RECOMMENDED = "推奨窓口数";       // the archive's column headings (Japanese, as in the workbook)
+const CURRENT = "現在の配置（窓口数）";
+
+/** The staffing table, and a bar chart of recommended against current counters per hour. */
+function renderStaffing(report) {
+  const parts = [el("h2", "sv-staffing-title", report.title)];
+  for (const table of report.tables) {
+    const recommended = table.headers.indexOf(RECOMMENDED);
+    const current = table.headers.indexOf(CURRENT);
+    if (recommended >= 0) parts.push(staffingChart(table, recommended, current));
+    parts.push(dataTable(table));
+  }
+  byId("staffing-result").replaceChildren(...parts);
+}
+
+function staffingChart(table, recommended, current) {
+  const figure = el("figure", "sv-chart");
+  figure.append(el("figcaption", "", `${t("supervisor.staffing_chart")}（■ ${t("supervisor.staffing_recommended")}　□ ${t("supervisor.staffing_current")}）`));
+  const most = Math.max(1, ...table.rows.map((r) => Math.max(Number(r[recommended]) || 0, Number(r[current]) || 0)));
+  const hour = table.headers.indexOf("時間帯");
+  const day = table.headers.indexOf("日付");
+  const bars = el("ol", "sv-bars");
+  for (const row of table.rows) {
+    const item = el("li", "sv-bar-row");
+    const label = [day >= 0 ? String(row[day]).slice(5) : "", hour >= 0 ? row[hour] : ""].join(" ").trim();
+    const pair = el("span", "sv-bar-pair");
+    for (const [index, className, name] of [[recommended, "sv-bar-recommended", "staffing_recommended"],
+                                            [current, "sv-bar-current", "staffing_current"]]) {
+      if (index < 0) continue;
+      const value = Number(row[index]) || 0;
+      const bar = el("span", `sv-bar ${className}`, String(value));
+      bar.style.width = `${(value / most) * 100}%`;
+      bar.title = `${t(`supervisor.${name}`)} ${value}`;
+      pair.append(bar);
+    }
+    item.append(el("span", "sv-bar-label", label), pair);
+    bars.append(item);
+  }
+  figure.append(bars);
+  return figure;
+}
+
+/** A report table ({title, headers, rows}) as an HTML table. */
+function dataTable(table) {
+  const node = el("table", "sv-table sv-report-table");
+  node.append(el("caption", "", table.title));
+  const head = el("tr");
+  for (const heading of table.headers) head.append(el("th", "", heading));
+  const thead = el("thead");
+  thead.append(head);
+  const tbody = el("tbody");
+  tbody.append(...table.rows.map((cells) => {
+    const row = el("tr");
+    for (const value of cells) row.append(el("td", typeof value === "number" ? "sv-num" : "", value === null ? "—" : String(value)));
+    return row;
+  }));
+  node.append(thead, tbody);
+  return node;
+}
 
 // --- outage mode -----------------------------------------------------------------------------
 
@@ -505,22 +603,7 @@ function showReport(office, report) {
   }
   parts.push(links);
   // The archive's day report (日報): its first tables (the visitors and the waits per procedure).
-  for (const table of (report.archive_report ? report.archive_report.tables.slice(0, 2) : [])) {
-    const node = el("table", "sv-table sv-report-table");
-    node.append(el("caption", "", table.title));
-    const head = el("tr");
-    for (const heading of table.headers) head.append(el("th", "", heading));
-    const thead = el("thead");
-    thead.append(head);
-    const tbody = el("tbody");
-    tbody.append(...table.rows.map((cells) => {
-      const row = el("tr");
-      for (const value of cells) row.append(el("td", typeof value === "number" ? "sv-num" : "", value === null ? "—" : String(value)));
-      return row;
-    }));
-    node.append(thead, tbody);
-    parts.push(node);
-  }
+  for (const table of (report.archive_report ? report.archive_report.tables.slice(0, 2) : [])) parts.push(dataTable(table));
   box.replaceChildren(...parts);
 }
 

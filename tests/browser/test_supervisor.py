@@ -162,3 +162,19 @@ async def test_the_reports_panel_links_the_archive_s_daily_and_monthly_downloads
     await boss.sign_in("boss")
     resp = await boss.http.get(href)
     assert resp.status == 200 and resp.content_type == "text/csv"
+
+
+async def test_staffing_advice_shows_as_a_table_and_a_chart(open_page: OpenPage) -> None:
+    console = await open_console(open_page)
+    await console.select_option("#staffing-office", "main")
+    await console.fill("#staffing-day", "2027-01-05")   # a Tuesday: open 08:30–17:15
+    await console.dispatch_event("#staffing-day", "change")
+    await expect(console.locator("#staffing-xlsx")).to_have_attribute(
+        "href", "/api/staffing?office=main&day=2027-01-05&days=1&format=xlsx")
+    await console.click("#staffing-form button[type=submit]")
+    result = console.locator("#staffing-result")
+    await expect(result.locator("table tbody tr").first).to_be_visible()
+    rows = await result.locator("table tbody tr").count()
+    # One bar pair per row of the table: recommended against current counters for each hour.
+    await expect(result.locator(".sv-bar-row")).to_have_count(rows)
+    await expect(result.locator(".sv-bar-recommended")).to_have_count(rows)
