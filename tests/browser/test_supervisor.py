@@ -178,3 +178,27 @@ async def test_staffing_advice_shows_as_a_table_and_a_chart(open_page: OpenPage)
     # One bar pair per row of the table: recommended against current counters for each hour.
     await expect(result.locator(".sv-bar-row")).to_have_count(rows)
     await expect(result.locator(".sv-bar-recommended")).to_have_count(rows)
+
+
+async def test_a_counter_s_procedures_changed_on_the_console_reach_its_panel(open_page: OpenPage,
+                                                                              web_user: MakeUser) -> None:
+    from .test_display_counter import open_panel
+
+    visitor = web_user()
+    application = (await visitor.issue("application"))["ticket"]["number"]
+    pickup = (await visitor.issue("pickup"))["ticket"]["number"]
+    panel = await open_panel(open_page, counter="3")           # counter 3 serves application only
+    await expect(panel.locator("#waiting tr")).to_have_count(1)
+    await expect(panel.locator(f"#waiting tr[data-number='{application}']")).to_have_count(1)
+    console = await open_console(open_page)
+    row = console.locator(".sv-office[data-office=main] tr[data-counter='3']")
+    await row.locator("button.sv-change").click()
+    dialog = console.locator("#procedures-dialog")
+    await dialog.locator("input[value=application]").uncheck()
+    await dialog.locator("input[value=pickup]").check()
+    await dialog.locator("button[type=submit]").click()
+    await expect(row.locator(".sv-serves")).to_have_text(
+        text("ja", "supervisor.procedures_today", procedures="カード交付"))
+    # The panel now lists the pickup ticket instead (call-next follows the same list: tests/test_supervisor.py).
+    await expect(panel.locator(f"#waiting tr[data-number='{pickup}']")).to_have_count(1)
+    await expect(panel.locator("#waiting tr")).to_have_count(1)
