@@ -157,6 +157,9 @@ class Hub:
         state = OfficeState.from_snapshot(office, snap, self.store.config.calling.order)
         if previous is not None:
             state.estimates = previous.estimates  # until the next computation replaces them
+            state.extras = previous.extras
+            if previous.day == state.day:
+                state.figures = previous.figures  # the day's waits so far (the supervisor's figures)
         self.states[office] = state
         for subscriber in list(self.subscribers[office]):
             subscriber.on_snapshot(state)
@@ -173,8 +176,9 @@ class Hub:
             return False
         for subscriber in list(self.subscribers[office]):
             subscriber.on_event(event, state)
-            if state.day != day:
-                # A new business day: views that follow tickets by number start again from a snapshot.
+            if state.day != day or (event["type"] == "day.closed" and event["closed"] == day):
+                # A new business day, or today closed out by the supervisor: views that follow tickets
+                # by number or keep counts start again from a snapshot.
                 subscriber.on_snapshot(state)
         self._changed(office, state)
         return True

@@ -73,11 +73,13 @@ def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, sta
     counts = state.waiting_counts()
     calling = _now_calling(state)
     estimates = state.estimates.get("procedures", {})
+    # Outage mode: the procedures it stopped show no minutes (they are no longer true), only "unknown".
+    unknown = set(state.outage["procedures"]) if state.outage else set()
     procedures = []
     for p in office.procedures.values():
         if p.city_staff_only:
             continue  # the city-staff queue is internal: visitors never take it at the kiosk
-        outlook = estimates.get(p.id, {})
+        outlook = {} if p.id in unknown else estimates.get(p.id, {})
         minutes = outlook.get("median_minutes")
         procedures.append({"id": p.id, "name": p.name, "names": p.names, "waiting": counts.get(p.id, 0),
                            "estimate_minutes": minutes, "low_minutes": outlook.get("low_minutes"),
@@ -88,11 +90,14 @@ def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, sta
                            "now_calling": calling.get(p.id, []),
                            # Procedures that take bookings: the next free slot ({day, slot, start}), or None.
                            "bookable": p.id in office.bookings.procedures,
-                           "next_booking": next_booking.get(p.id)})
+                           "next_booking": next_booking.get(p.id), "wait_unknown": p.id in unknown})
     hours = office.hours.for_date(day)
     return {"office": office.id, "name": office.name, "date": day.isoformat(), "open": status == "open",
             "reception": status, "hours_today": hours.to_dict() if hours else None,
-            "procedures": procedures, "seq": state.seq}
+            "procedures": procedures, "seq": state.seq,
+            # The lobby's notice ({lang: text}, Japanese under "ja") and outage mode's prepared notice.
+            "notice": {"ja": state.notice, **state.notices} if state.notice else None,
+            "outage_notice": state.outage["notice"] if state.outage else None}
 
 
 async def get_congestion(request: web.Request) -> web.Response:

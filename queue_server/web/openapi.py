@@ -156,9 +156,16 @@ SPEC: Final[dict[str, Any]] = {
                                                               "(what the archive keeps; the reason text is not archived)"},
                 "keep_place": {"type": "boolean"}}})},
         "/api/offices/{office}/notice": {"put": _op(
-            "The lobby display's notice line (supervisor)", _ok("notice"), staff=True, params=[_OFFICE, _CSRF],
+            "The lobby display's notice line (supervisor): Japanese text, and the other languages' texts (the "
+            "display and the congestion page show their language's, else the Japanese)",
+            _ok('{"notice": Japanese text, "notices": {lang: text}} (empty texts are dropped)'), staff=True,
+            params=[_OFFICE, _CSRF],
             body={"type": "object", "additionalProperties": False, "required": ["text"],
-                  "properties": {"text": {"type": "string", "maxLength": 200}}})},
+                  "properties": {"text": {"type": "string", "maxLength": 200},
+                                 "texts": {"type": "object", "description": "lang → text, lang one of "
+                                           + ", ".join(LANGUAGES[1:]),
+                                           "propertyNames": {"enum": list(LANGUAGES[1:])},
+                                           "additionalProperties": {"type": "string", "maxLength": 200}}}})},
         "/api/offices/{office}/procedures/{procedure}/{action}": {"post": _op(
             "Stop or resume issuing tickets for a procedure (supervisor)", _ok("procedure"), staff=True, body=_EMPTY,
             params=[_OFFICE, {"name": "procedure", "in": "path", "required": True, "schema": {"type": "string"}},

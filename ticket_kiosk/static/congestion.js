@@ -84,12 +84,20 @@ function render(view) {
     reception.hidden = false;
   }
   if (view.date) $(`date-${view.office}`).textContent = dayText(view.date);
+  // Outage mode's prepared notice and the lobby's notice, in the page's language (else Japanese).
+  for (const [id, texts] of [[`outage-${view.office}`, view.outage_notice], [`notice-${view.office}`, view.notice]]) {
+    const box = $(id);
+    if (!box || texts === undefined) continue;
+    box.hidden = !texts;
+    if (texts) box.textContent = texts[lang] || texts.ja;
+  }
   body.replaceChildren(...view.procedures.map((p) => {
     const row = document.createElement("tr");
     row.dataset.procedure = p.id;
     row.dataset.level = p.paused ? "paused" : p.level;
     const name = nameHtml(view.office, "procedures", p.id, "name", (p.names && p.names[lang]) || p.name);
-    const estimate = p.paused ? [span("paused", tHtml("congestion.paused"))]
+    const estimate = p.wait_unknown ? [span("paused", tHtml("congestion.paused")), span("wait-unknown", tHtml("common.wait_unknown"))]
+      : p.paused ? [span("paused", tHtml("congestion.paused"))]
       : view.open === false && typeof p.estimate_minutes !== "number" ? [span("closed", tHtml("congestion.closed_short"))] : [
       span("estimate-minutes", typeof p.estimate_minutes !== "number" ? tHtml("congestion.no_estimate")
         : p.estimate_minutes < 1 ? tHtml("common.no_wait")

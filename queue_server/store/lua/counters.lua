@@ -52,7 +52,7 @@ function ops.call_next()
   if err then return err end
   -- Among the served procedures, compare the queue heads (see policy.choose_next).
   local best, best_score, best_seq
-  for _, proc in ipairs(req.procedures) do
+  for _, proc in ipairs(lib.counter_procedures(c) or req.procedures) do
     local head = redis.call('ZRANGE', D .. 'q:' .. proc, 0, 0, 'WITHSCORES')
     if #head > 0 then
       local t = hash_table(D .. 't:' .. head[1])
