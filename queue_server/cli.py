@@ -201,6 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"madoguchi is running — offices: {', '.join(config.offices)}", flush=True)
         for label, path in (("ticket kiosk", f"/kiosk/{office}"), ("lobby display", f"/display/{office}"),
                             ("counter panel", f"/counter/{office}"), ("congestion", "/congestion"),
+                            ("booking", "/book"), ("call centre", "/callcenter"),
                             ("API (OpenAPI)", "/api/openapi.json")):
             print(f"  {label:14} {base}{path}", flush=True)
         if args.demo:

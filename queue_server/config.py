@@ -121,6 +121,16 @@ class ArchiveSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OutageNotice:
+    """One prepared ``[[outage_notices]]`` text for outage mode: id and text per language (Japanese required).
+
+    Prepared in the configuration, not typed by staff, so it may be shown on every public screen."""
+
+    id: str
+    text: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole checked configuration."""
 
@@ -133,6 +143,7 @@ class Config:
     congestion_minutes: tuple[int, int] = (15, 30)
     warn_past_closing: bool = True
     readings: Mapping[str, str] = field(default_factory=dict)
+    outage_notices: Mapping[str, OutageNotice] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     service_levels: ServiceLevels = field(default_factory=ServiceLevels)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
@@ -494,7 +505,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
     reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk",
-                                       "readings", "service_levels", "archive"})
+                                       "readings", "service_levels", "archive", "outage_notices"})
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
                                         "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
@@ -559,12 +570,43 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     printer = reader.get(data, "", "printer", dict, {})
     speech = reader.get(data, "", "speech", dict, {})
     readings = _read_readings(reader, data)
+    outage_notices = _read_outage_notices(reader, data)
     if reader.problems:
         raise ConfigError(reader.problems)
     return Config(source=source, server=server, calling=calling, offices=offices,
                   printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]),
                   warn_past_closing=reader.get(kiosk, "kiosk", "warn_past_closing", bool, True),
-                  readings=readings, warnings=tuple(reader.warnings), service_levels=service_levels, archive=archive)
+                  readings=readings, warnings=tuple(reader.warnings), service_levels=service_levels, archive=archive,
+                  outage_notices=outage_notices)
+
+
+def _read_outage_notices(reader: _Reader, data: Mapping[str, Any]) -> dict[str, OutageNotice]:
+    """``[[outage_notices]]``: ``id`` and ``text = {ja = "…", en = "…", …}`` (Japanese required)."""
+    notices: dict[str, OutageNotice] = {}
+    for i, raw in enumerate(reader.get(data, "", "outage_notices", list, [])):
+        path = f"outage_notices[{i}]"
+        if not isinstance(raw, Mapping):
+            reader.problem(path, "must be a table with id and text")
+            continue
+        reader.known(raw, path, {"id", "text"})
+        notice_id = reader.get(raw, path, "id", str, "", required=True, check=_id_check)
+        text = reader.get(raw, path, "text", dict, {}, required=True)
+        texts: dict[str, str] = {}
+        for lang, value in text.items():
+            if lang not in ("ja", *NAMED_LANGUAGES):
+                reader.problem(f"{path}.text.{lang}", f"not a language of the pages; allowed: ja, {', '.join(NAMED_LANGUAGES)}")
+            elif not isinstance(value, str) or not value.strip() or len(value) > 200:
+                reader.problem(f"{path}.text.{lang}", f"must be a non-empty string of at most 200 characters, got {value!r}")
+            else:
+                texts[lang] = value
+        if "ja" not in text:
+            reader.problem(f"{path}.text.ja", "is required: every public screen shows the Japanese text first")
+        if notice_id in notices:
+            reader.problem(f"{path}.id", f"duplicate outage notice id {notice_id!r}")
+        if notice_id and "ja" in texts:
+            notices[notice_id] = OutageNotice(id=notice_id, text=texts)
+    return notices
+
 
 
 def _read_categories(reader: _Reader, cal: Mapping[str, Any]) -> dict[str, str]:

@@ -177,8 +177,11 @@ class EstimateInputs:
             live = self.counters.get(counter.id, {})
             current = live.get("ticket", "")  # DAY|NUMBER, as the live state keys its tickets
             ticket = self.active.get(current) if current else None
+            # What the supervisor set the counter to serve today (call-next uses it), else its configured ones.
+            today_only = live.get("procedures") if live.get("procedures_day") == self.today else None
             counters.append(CounterState(
-                id=counter.id, procedures=counter.procedures, status=CounterStatus(live.get("status", "closed")),
+                id=counter.id, procedures=tuple(today_only or counter.procedures),
+                status=CounterStatus(live.get("status", "closed")),
                 serving=ticket["procedure"] if ticket else None,
                 called_at=ticket.get("called_at") if ticket else None,
                 started_at=ticket.get("started_at") if ticket else None,

@@ -122,6 +122,13 @@ class Hub:
             if on_estimates is not None:
                 on_estimates(state)
 
+    def refresh_views(self, office: str) -> None:
+        """Something the views show besides the state changed (the next free booking slots of the
+        congestion view): the views look again, as after estimates; each sends only what changed."""
+        state = self.states.get(office)
+        if state is not None:
+            self.publish_estimates(office, state.estimates)
+
     def unsubscribe(self, office: str, subscriber: Subscriber) -> None:
         """Remove a subscriber; unknown ones are ignored."""
         self.subscribers[office].discard(subscriber)
@@ -152,6 +159,9 @@ class Hub:
                                           now=self.store.clock.now_ms)
         if previous is not None:
             state.estimates = previous.estimates  # until the next computation replaces them
+            state.extras = previous.extras
+            if previous.day == state.day:
+                state.figures = previous.figures  # the day's waits so far (the supervisor's figures)
         self.states[office] = state
         for subscriber in list(self.subscribers[office]):
             subscriber.on_snapshot(state)
@@ -168,8 +178,9 @@ class Hub:
             return False
         for subscriber in list(self.subscribers[office]):
             subscriber.on_event(event, state)
-            if state.day != day:
-                # A new business day: views that follow tickets by number start again from a snapshot.
+            if state.day != day or (event["type"] == "day.closed" and event["closed"] == day):
+                # A new business day, or today closed out by the supervisor: views that follow tickets
+                # by number or keep counts start again from a snapshot.
                 subscriber.on_snapshot(state)
         self._changed(office, state)
         return True

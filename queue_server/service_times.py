@@ -29,6 +29,8 @@ class MeasuredServiceMinutes:
         self._medians: dict[str, dict[str, float]] = {}
         self._learned_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # A clock set (tests, ``serve --clock-offset``) may jump past many visits: learn again then.
+        store.clock.on_set(self._learned_at.clear)
 
     async def minutes(self, office_id: str, procedure: str) -> float | None:
         """The measured median service minutes of ``procedure`` at ``office_id`` (None: nothing measured)."""

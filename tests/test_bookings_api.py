@@ -146,3 +146,25 @@ async def test_the_slot_finder_lists_the_next_free_slots(operator: Api) -> None:
 
 def test_config_fixture_has_bookings(config: Config) -> None:
     assert config.offices["main"].bookings.procedures["pickup"].capacity == 2
+
+
+async def test_staff_set_correct_and_remove_the_reference_and_it_follows_a_move(
+        booking_client: TestClient, operator: Api) -> None:
+    status, created = await operator.post("/api/callcenter/bookings", {
+        "office": "main", "procedure": "pickup", "day": TUESDAY, "slot": "15:00"})
+    assert status == 201 and "reference" not in created["booking"]
+    by_code = f"/api/offices/main/bookings/by-code/{created['code']}"
+    headers = {"X-CSRF-Token": operator.csrf}
+    resp = await operator.http.put(by_code, json={"reference": "9876-5432"}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["booking"]["reference"] == "9876-5432"
+
+    # Moved to Wednesday: the reference is kept until Wednesday's slot end + 30 days.
+    resp = await operator.http.put(by_code, json={"day": "20261209", "slot": "09:00"}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["booking"]["reference"] == "9876-5432"
+    redis, key = booking_client.app[STORE].redis, booking_client.app[STORE].office_key("main")
+    wednesday_end = int(dt.datetime(2026, 12, 9, 9, 30, tzinfo=TOKYO).timestamp() * 1000)
+    assert await redis.pexpiretime(f"{key}bkref:{created['booking']['id']}") == wednesday_end + 30 * 86_400_000
+
+    resp = await operator.http.put(by_code, json={"reference": ""}, headers=headers)
+    assert resp.status == 200 and "reference" not in (await resp.json())["booking"]
+    assert await redis.exists(f"{key}bkref:{created['booking']['id']}") == 0

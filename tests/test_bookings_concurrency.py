@@ -109,3 +109,20 @@ async def test_changes_racing_for_the_last_place_never_overbook(
     assert sorted(await asyncio.gather(*(move(link) for link in links))) == [200, 409, 409, 409]
     taken = await places_taken(client)
     assert taken["11:00"] == 1 and sum(taken.values()) == 4  # the winner's old place was given back
+
+
+async def test_two_server_processes_booking_the_same_slot_share_its_capacity(
+        make_client: Callable[..., Awaitable[TestClient]], user: Callable[..., Api]) -> None:
+    config = office_with(10)
+    first, second = await make_client(config), await make_client(config)  # one Valkey, one key prefix
+    for client in (first, second):
+        set_clock(client, MONDAY_10)
+    visitors = [user(first), user(second)]
+
+    async def one(i: int) -> int:
+        status, _ = await visitors[i % 2].post("/api/offices/main/bookings",
+                                               {"procedure": "pickup", "day": TUESDAY, "slot": "10:00"})
+        return status
+
+    assert Tally(await asyncio.gather(*(one(i) for i in range(100)))) == {201: 10, 409: 90}
+    assert await places_taken(first) == {"10:00": 10}

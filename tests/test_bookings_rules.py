@@ -3,6 +3,7 @@ is for staff only and expires, booking-only holiday openings refuse walk-ins, no
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import tomllib
@@ -205,6 +206,8 @@ async def test_a_no_show_is_released_and_its_place_returns_while_the_slot_runs(
     # 09:11 on Tuesday: more than late_minutes (10) after the slot's start, still inside it. The hub
     # releases when the clock is set (and every minute).
     set_clock(client, dt.datetime(2026, 12, 8, 9, 11, tzinfo=TOKYO))
+    # Every server process's hub asks at once (here: this one's and five more askers): released once.
+    await asyncio.gather(*(client.app[BOOKINGS].release("main") for _ in range(5)))
 
     async def released() -> bool:
         return (await client.app[STORE].redis.hget(key, "09:00")) == b"0"
@@ -215,6 +218,11 @@ async def test_a_no_show_is_released_and_its_place_returns_while_the_slot_runs(
     assert (await visitor.get(f"/api/bookings/by-secret/{after['secret']}"))[1]["booking"]["state"] == "booked"
     events = await client.app[STORE].events_since("main", 0)
     assert [e["returned"] for e in events if e["type"] == "booking.released"] == [True, True]
+    # The archive (reports) gets one record per released booking: ids and times, no code or secret.
+    archived = await client.app[STORE].redis.xrange(f"{client.app[STORE].office_key('main')}arch:202612")
+    records = [json.loads(fields[b"r"]) for _id, fields in archived]
+    assert sorted((r["kind"], r["state"], r["slot"]) for r in records) == [("booking", "no_show", "09:00")] * 2
+    assert not {"code", "secret", "reference"} & {k for r in records for k in r}
 
     # Released only after the slot ended (the server was down meanwhile): the place is not returned.
     set_clock(client, dt.datetime(2026, 12, 8, 10, 45, tzinfo=TOKYO))

@@ -6,7 +6,7 @@
 // disabled meanwhile, so a double click or a held key never sends two presses; a press that gets
 // no answer is resent with the same Idempotency-Key (actions.js).
 
-import { api, ApiError, setCsrfToken } from "/static/common/api.js";
+import { api, ApiError, handleSignIn, setCsrfToken } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
 import { pageData, t } from "/static/common/page.js";
 import { sendAction } from "./actions.js";
@@ -117,23 +117,9 @@ function showSignIn() {
   byId("sign-in-form").elements.username.focus();
 }
 
-byId("sign-in-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  const button = form.querySelector("button");
-  if (button.disabled) return;
-  button.disabled = true;
-  try {
-    me = await api("/api/session", { method: "POST",
-                                     body: { username: form.elements.username.value, password: form.elements.password.value } });
-    form.elements.password.value = "";
-    clearMessage();
-    signedIn();
-  } catch (e) {
-    showMessage(e instanceof ApiError && e.code === "unauthorized" ? t("counter.sign_in_failed") : errorText(e));
-  } finally {
-    button.disabled = false;
-  }
+handleSignIn(byId("sign-in-form"), {
+  onSignedIn: (session) => { me = session; clearMessage(); signedIn(); },
+  onFailed: (e) => showMessage(e instanceof ApiError && e.code === "unauthorized" ? t("counter.sign_in_failed") : errorText(e)),
 });
 
 byId("sign-out").addEventListener("click", async () => {
@@ -219,6 +205,7 @@ function applySnapshot(data) {
   state.active = new Map(data.active.map((tk) => [tk.number, tk]));
   state.counters = new Map(data.counters.map((c) => [c.id, c]));
   state.paused = new Set(data.paused);
+  state.day = data.day;
   if ("estimates" in data) state.estimates = data.estimates;
   state.ready = true;
   document.body.dataset.live = "ready";
@@ -228,6 +215,7 @@ function applySnapshot(data) {
 
 function applyEvent(event) {
   if (event.at) clockOffset = event.at - Date.now();
+  if (event.day) state.day = event.day;
   if (event.counter) state.counters.set(event.counter.id, event.counter);
   const ticket = event.ticket;
   if (ticket) {
@@ -573,7 +561,10 @@ function waitedText(ticket) {
 }
 
 function renderWaiting() {
-  const mine = new Set((counters.get(counterId) || { procedures: [] }).procedures);
+  // The procedures a supervisor set for today (the counter's procedures_day), else the configured ones.
+  const live = myCounter();
+  const mine = new Set(live.procedures && live.procedures_day === state.day ? live.procedures
+    : (counters.get(counterId) || { procedures: [] }).procedures);
   const waiting = [...state.waiting.values()].filter((tk) => mine.has(tk.procedure)).sort(byQueueOrder);
   const ticketEstimates = (state.estimates && state.estimates.tickets) || {};
   const rows = waiting.slice(0, MAX_WAITING_ROWS).map((ticket) => {

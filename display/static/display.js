@@ -36,6 +36,8 @@ const state = {
   recent: [],               // newest first, as the server sends it
   paused: new Set(),
   notice: "",
+  notices: {},              // the notice in other languages than Japanese: lang -> text
+  outage: null,             // outage mode: {procedures, notice: {lang: text}, since}
   estimates: null,
   newestAt: 0,              // the newest call time seen: what a resync compares against
   speaking: null,           // the call being announced now
@@ -61,6 +63,8 @@ function applySnapshot(data) {
   state.recent = data.recent.slice(0, RECENT_KEPT);
   state.paused = new Set(data.paused);
   state.notice = data.notice || "";
+  state.notices = data.notices || {};
+  state.outage = data.outage || null;
   if ("estimates" in data) state.estimates = data.estimates;
   const calls = [...state.recent].reverse();     // oldest first
   if (!state.ready) {
@@ -96,6 +100,10 @@ function applyEvent(event) {
     if (event.paused) state.paused.add(event.procedure); else state.paused.delete(event.procedure);
   } else if (event.type === "notice.updated") {
     state.notice = event.notice || "";
+    state.notices = event.notices || {};
+  } else if (event.type === "outage.started" || event.type === "outage.ended") {
+    state.outage = event.type === "outage.started" ? event.outage : null;
+    state.paused = new Set(event.paused || []);
   }
   scheduleRender();
 }
@@ -258,13 +266,19 @@ function renderWaiting() {
 }
 
 function renderNotice() {
-  const notice = byId("notice");
-  notice.hidden = !state.notice;
-  const text = byId("notice-text");
-  if (text.textContent !== state.notice) {
-    text.textContent = state.notice;
+  // The display's language's text when the notice has one (Japanese otherwise); outage mode's first.
+  const lang = document.documentElement.dataset.lang || "ja";
+  const outage = state.outage ? state.outage.notice[lang] || state.outage.notice.ja : "";
+  showLine(byId("outage"), byId("outage-text"), outage);
+  showLine(byId("notice"), byId("notice-text"), (lang !== "ja" && state.notices[lang]) || state.notice);
+}
+
+function showLine(line, text, value) {
+  line.hidden = !value;
+  if (text.textContent !== value) {
+    text.textContent = value;
     // A notice longer than the screen scrolls; a short one stands still.
-    notice.classList.toggle("scrolling", text.scrollWidth > notice.clientWidth);
+    line.classList.toggle("scrolling", text.scrollWidth > line.clientWidth);
   }
 }
 

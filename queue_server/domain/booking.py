@@ -23,9 +23,9 @@ import datetime as dt
 import math
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
 from .hours import DayHours
@@ -207,6 +207,7 @@ class _RememberedCalendar:
         self.known: dict[dt.date, DayHours | None] = {}
 
     def for_date(self, day: dt.date) -> DayHours | None:
+        """The hours of ``day`` (looked up the first time only)."""
         if day not in self.known:
             self.known[day] = self.hours.for_date(day)
         return self.known[day]
@@ -359,13 +360,13 @@ def check_reference(text: str) -> str:
     return reference
 
 
-def booking_view(booking: dict[str, object], office: OfficeBookings, *, staff: bool) -> dict[str, object]:
+def booking_view(booking: Mapping[str, Any], office: OfficeBookings, *, staff: bool) -> dict[str, Any]:
     """A booking as an answer shows it: its code (``XXXX-XXXX``), when check-in opens and when a visitor
     counts as late; staff also see who booked and the notice reference. Never the secret."""
     fields = STAFF_FIELDS if staff else PUBLIC_FIELDS
     view = {k: booking[k] for k in fields if booking.get(k) not in (None, "")}
-    view["code"] = display_code(str(booking["code"]))
-    start = int(str(booking["slot_start"]))
+    view["code"] = display_code(booking["code"])
+    start = int(booking["slot_start"])
     view["checkin_opens"] = start - office.checkin_early_minutes * 60_000
     view["late_after"] = start + office.late_minutes * 60_000
     return view

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from .model import BookedBeforeSlot, CallingOrder
 from .policy import booked_precedence_from, effective_tier, queue_score
+from .supervision import FINAL_STATES, DayFigures
 
 RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
@@ -109,6 +110,15 @@ class OfficeState:
     recent: list[dict[str, Any]] = field(default_factory=list)
     paused: set[str] = field(default_factory=set)
     notice: str = ""
+    notices: dict[str, str] = field(default_factory=dict)
+    """The notice in the other languages than Japanese (``notice``): lang → text."""
+    outage: dict[str, Any] | None = None
+    """Outage mode (``O outage``): procedures, notice_id, notice {lang → text}, since; None when there is none."""
+    figures: DayFigures = field(default_factory=DayFigures, repr=False)
+    """Today's waits and the estimates shown at issue, for the supervisor console."""
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Figures other areas' keys give the supervisor console (``bookings``, ``back_office``), read from
+    the store from time to time (``supervisor/api.py``), not from events."""
     done_today: dict[str, int] = field(default_factory=dict)
     estimates: dict[str, Any] = field(default_factory=dict)
     derived: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -133,6 +143,7 @@ class OfficeState:
             active={ticket_key(t.get("day", day), t["number"]): staff_ticket(t) for t in snap["active"]},
             counters={c["id"]: dict(c) for c in snap["counters"]},
             recent=list(snap["recent"])[:RECENT_CALLS], paused=set(snap["paused"]), notice=snap["notice"],
+            notices=dict(snap.get("notices") or {}), outage=snap.get("outage"),
         )
 
     def apply(self, event: Mapping[str, Any]) -> bool:
@@ -161,6 +172,13 @@ class OfficeState:
                 self.active[key] = staff_ticket(ticket)
             elif state == "done":
                 self.done_today[ticket["procedure"]] = self.done_today.get(ticket["procedure"], 0) + 1
+            if state in FINAL_STATES:
+                self.figures.on_finished(ticket["procedure"], state, key)
+            if kind == "ticket.issued":
+                # The estimate a ticket issued now is shown (the kiosk's), before this ticket changes it.
+                self.figures.on_issued(key, ticket["procedure"], self.estimates.get("procedures", {}).get(ticket["procedure"]))
+            elif kind == "ticket.called":
+                self.figures.on_called(key, ticket)
         if kind == "ticket.issued":
             times = self.issued_at.setdefault(ticket["procedure"], [])
             times.append(event["at"])
@@ -176,10 +194,23 @@ class OfficeState:
             # counters that held one are free.
             for counter in event.get("counters") or ():
                 self.counters[counter["id"]] = dict(counter)
+            if event["closed"] == self.day:
+                # The supervisor closed today out (not midnight): its remaining tickets expired.
+                for number in event.get("expired") or ():
+                    self.waiting.pop(ticket_key(self.day, number), None)
+                    self.active.pop(ticket_key(self.day, number), None)
+                self.figures.finished.setdefault("*", {})["expired"] = len(event.get("expired") or ())
         elif kind == "procedure.updated":
             (self.paused.add if event["paused"] else self.paused.discard)(event["procedure"])
         elif kind == "notice.updated":
             self.notice = event["notice"]
+            self.notices = dict(event.get("notices") or {})
+        elif kind == "outage.started":
+            self.outage = dict(event["outage"])
+            self.paused = set(event.get("paused") or ())
+        elif kind == "outage.ended":
+            self.outage = None
+            self.paused = set(event.get("paused") or ())
         return True
 
     def start_day(self, day: str) -> None:
@@ -190,6 +221,7 @@ class OfficeState:
         """
         self.day = day
         self.done_today = {}
+        self.figures = DayFigures()
         first_key = ticket_key(day, "")
         self.waiting = {k: t for k, t in self.waiting.items() if k >= first_key}
         self.active = {k: t for k, t in self.active.items() if k >= first_key}
@@ -267,8 +299,9 @@ class OfficeState:
         waiting = sorted(self.waiting.values(), key=lambda t: self._sort_key(t, now))
         return {"office": self.office, "seq": self.seq, "day": self.day, "waiting": waiting,
                 "active": list(self.active.values()), "counters": list(self.counters.values()),
-                "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
-                "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(per_ticket_estimates)}
+                "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice, "notices": self.notices,
+                "outage": self.outage, "waiting_counts": self.waiting_counts(),
+                "estimates": self.public_estimates(per_ticket_estimates)}
 
     def lobby_snapshot(self) -> dict[str, Any]:
         """The public state (lobby displays, anonymous ``GET …/state``): calls, counters, counts per
@@ -277,8 +310,8 @@ class OfficeState:
         return {"office": self.office, "seq": self.seq, "day": self.day,
                 "active": [public_ticket(t) for t in self.active.values()],
                 "counters": [public_counter(c) for c in self.counters.values()],
-                "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,
-                "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(False)}
+                "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice, "notices": self.notices,
+                "outage": self.outage, "waiting_counts": self.waiting_counts(), "estimates": self.public_estimates(False)}
 
     def ticket_view(self, day: str, number: str, ticket: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What the visitor's phone shows: their own ticket (``number`` of business day ``day``; ``ticket``
@@ -286,6 +319,10 @@ class OfficeState:
         key = ticket_key(day, number)
         current = self.waiting.get(key) or self.active.get(key) or (ticket and public_ticket(ticket)) or {}
         today = day == self.day
+        # Outage mode: its notice on every visitor's page; for the procedures it stopped, no minutes
+        # that are no longer true — the page says the wait is unknown.
+        outage = self.outage if today else None
+        unknown = bool(outage) and current.get("procedure") in outage["procedures"]  # type: ignore[index]
         return {
             "number": number,
             "day": day,
@@ -296,5 +333,7 @@ class OfficeState:
             "ahead": self.ahead(number, day),
             # Another day's calls are not this ticket's: the same number may be called again today.
             "now_calling": [{"number": c["number"], "counter": c["counter"]} for c in self.recent[:3]] if today else [],
-            "estimate": self.estimates.get("tickets", {}).get(number) if today else None,
+            "estimate": self.estimates.get("tickets", {}).get(number) if today and not unknown else None,
+            "wait_unknown": unknown,
+            "outage_notice": outage["notice"] if outage else None,
         }

@@ -237,10 +237,11 @@ class QueueStore:
             raise NotFound(f"no procedure {procedure_id!r} at {office_id}")
         return await self._run("procedure_status", office_id, procedure=procedure_id, paused=paused, actor=actor)
 
-    async def set_notice(self, office_id: str, text: str, *, actor: str | None = None) -> Result:
-        """The notice line of the lobby display."""
+    async def set_notice(self, office_id: str, text: str, *, texts: Mapping[str, str] | None = None,
+                         actor: str | None = None) -> Result:
+        """The notice line of the lobby display: Japanese ``text``, and ``texts`` in other languages."""
         self.office(office_id)
-        return await self._run("notice", office_id, text=text, actor=actor)
+        return await self._run("notice", office_id, text=text, texts=dict(texts) if texts else None, actor=actor)
 
     # -- reading ------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The public congestion view (混雑状況): per office, whether it receives visitors now and its hours
-today; per procedure, people waiting, the estimated wait for a ticket taken now, its level and
-the numbers being called."""
+today; per procedure, people waiting, the estimated wait for a ticket taken now, its level, the
+numbers being called and, for a procedure that takes bookings, the next free booking slot."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ..config import Office
 from ..domain.state import OfficeState
 from .keys import CLOCK, CONFIG, HUB, STORE
 from .messages import json_response
+from .next_booking import NEXT_BOOKING
 
 CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache"}
 NOW_CALLING: Final = 3
@@ -45,7 +46,9 @@ def congestion_view(app: web.Application, state: OfficeState) -> dict[str, Any]:
     time passing changes whether the office is open, so that is part of the cache's key."""
     config, now = app[CONFIG], app[CLOCK].now()
     office = config.offices[state.office]
-    key = (now.date(), reception(office, now, config.server.always_open))
+    # The next free booking slots are read apart from the state (next_booking.py): part of the key too.
+    next_booking = app[NEXT_BOOKING].get(office.id) if NEXT_BOOKING in app else {}
+    key = (now.date(), reception(office, now, config.server.always_open), next_booking)
     cached = state.derived.get("congestion")
     if cached is None or cached[0] != key:
         cached = state.derived["congestion"] = (key, _congestion_view(app, state, *key))
@@ -63,17 +66,20 @@ def _now_calling(state: OfficeState) -> dict[str, list[str]]:
     return calling
 
 
-def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, status: str) -> dict[str, Any]:
+def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, status: str,
+                     next_booking: dict[str, Any]) -> dict[str, Any]:
     config = app[CONFIG]
     office = config.offices[state.office]
     counts = state.waiting_counts()
     calling = _now_calling(state)
     estimates = state.estimates.get("procedures", {})
+    # Outage mode: the procedures it stopped show no minutes (they are no longer true), only "unknown".
+    unknown = set(state.outage["procedures"]) if state.outage else set()
     procedures = []
     for p in office.procedures.values():
         if p.city_staff_only:
             continue  # the city-staff queue is internal: visitors never take it at the kiosk
-        outlook = estimates.get(p.id, {})
+        outlook = {} if p.id in unknown else estimates.get(p.id, {})
         minutes = outlook.get("median_minutes")
         procedures.append({"id": p.id, "name": p.name, "names": p.names, "waiting": counts.get(p.id, 0),
                            "estimate_minutes": minutes, "low_minutes": outlook.get("low_minutes"),
@@ -81,11 +87,17 @@ def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, sta
                            # Only an estimate can say a ticket would be called after closing.
                            "past_closing": minutes is not None and bool(outlook.get("past_closing")),
                            "level": level(minutes, config.congestion_minutes), "paused": p.id in state.paused,
-                           "now_calling": calling.get(p.id, [])})
+                           "now_calling": calling.get(p.id, []),
+                           # Procedures that take bookings: the next free slot ({day, slot, start}), or None.
+                           "bookable": p.id in office.bookings.procedures,
+                           "next_booking": next_booking.get(p.id), "wait_unknown": p.id in unknown})
     hours = office.hours.for_date(day)
     return {"office": office.id, "name": office.name, "date": day.isoformat(), "open": status == "open",
             "reception": status, "hours_today": hours.to_dict() if hours else None,
-            "procedures": procedures, "seq": state.seq}
+            "procedures": procedures, "seq": state.seq,
+            # The lobby's notice ({lang: text}, Japanese under "ja") and outage mode's prepared notice.
+            "notice": {"ja": state.notice, **state.notices} if state.notice else None,
+            "outage_notice": state.outage["notice"] if state.outage else None}
 
 
 async def get_congestion(request: web.Request) -> web.Response:

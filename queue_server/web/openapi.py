@@ -103,6 +103,14 @@ SPEC: Final[dict[str, Any]] = {
                     "paused": {"type": "boolean"},
                     "now_calling": {"type": "array", "items": {"type": "string"},
                                     "description": "numbers at a counter now (called or served), newest call first"},
+                    "bookable": {"type": "boolean", "description": "the procedure takes bookings (/book/{office})"},
+                    "next_booking": {
+                        "type": ["object", "null"],
+                        "description": "the next free booking slot (null: none free, or not bookable); read "
+                                       "apart from the live state, at most a minute old",
+                        "properties": {"day": {"type": "string", "pattern": "^[0-9]{8}$"},
+                                       "slot": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                                       "start": {"type": "integer", "description": "epoch ms"}}},
                 }}}}},
             "Issued": {"type": "object", "required": ["ticket", "token", "status_url", "ahead"], "properties": {
                 "ticket": _ref("Ticket"), "token": {"type": "string"}, "status_url": {"type": "string"},
@@ -148,9 +156,16 @@ SPEC: Final[dict[str, Any]] = {
                                                               "(what the archive keeps; the reason text is not archived)"},
                 "keep_place": {"type": "boolean"}}})},
         "/api/offices/{office}/notice": {"put": _op(
-            "The lobby display's notice line (supervisor)", _ok("notice"), staff=True, params=[_OFFICE, _CSRF],
+            "The lobby display's notice line (supervisor): Japanese text, and the other languages' texts (the "
+            "display and the congestion page show their language's, else the Japanese)",
+            _ok('{"notice": Japanese text, "notices": {lang: text}} (empty texts are dropped)'), staff=True,
+            params=[_OFFICE, _CSRF],
             body={"type": "object", "additionalProperties": False, "required": ["text"],
-                  "properties": {"text": {"type": "string", "maxLength": 200}}})},
+                  "properties": {"text": {"type": "string", "maxLength": 200},
+                                 "texts": {"type": "object", "description": "lang → text, lang one of "
+                                           + ", ".join(LANGUAGES[1:]),
+                                           "propertyNames": {"enum": list(LANGUAGES[1:])},
+                                           "additionalProperties": {"type": "string", "maxLength": 200}}}})},
         "/api/offices/{office}/procedures/{procedure}/{action}": {"post": _op(
             "Stop or resume issuing tickets for a procedure (supervisor)", _ok("procedure"), staff=True, body=_EMPTY,
             params=[_OFFICE, {"name": "procedure", "in": "path", "required": True, "schema": {"type": "string"}},

@@ -1,4 +1,4 @@
-"""The HTML page layer shared by the five front-end pages: templates, static files, message catalogs.
+"""The HTML page layer shared by the front-end pages: templates, static files, message catalogs.
 
 ``setup_pages(app)`` sets up Jinja2 (autoescaped) over ``queue_server/web/templates`` (``base.html``)
 and each front-end's ``templates/``, serves each front-end's ``static/`` under ``/static/<area>/``,
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 # (URL area, package): /static/<area>/ serves <package>/static/; <package>/templates/ is searched in this order.
 FRONT_ENDS: Final = (("common", "queue_server.web"), ("kiosk", "ticket_kiosk"), ("display", "display"),
-                     ("counter", "counter_panel"))
+                     ("counter", "counter_panel"), ("booking", "booking"), ("callcenter", "callcenter"),
+                     ("supervisor", "supervisor"))
 DEFAULT_LANGUAGE: Final = "ja"
 # The <html lang> of each catalog: やさしい日本語 is Japanese, 中文 is Simplified Chinese.
 HTML_LANG: Final[Mapping[str, str]] = {"ja": "ja", "ja-easy": "ja", "en": "en", "zh": "zh-Hans", "ko": "ko",
@@ -215,10 +216,16 @@ def setup_pages(app: web.Application) -> None:
 
     env.globals["static"] = static_url
 
+    from booking import routes as booking_routes
+    from callcenter import routes as callcenter_routes
     from counter_panel import routes as counter_routes
     from display import routes as display_routes
+    from supervisor import routes as supervisor_routes
     from ticket_kiosk import routes as kiosk_routes
 
     kiosk_routes.setup(app)
     display_routes.setup(app)
     counter_routes.setup(app)
+    booking_routes.setup(app)
+    callcenter_routes.setup(app)
+    supervisor_routes.setup(app)

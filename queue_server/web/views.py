@@ -221,13 +221,26 @@ async def counter_action(request: web.Request) -> web.Response:
     raise NotFound(f"no counter action {action!r}; actions: {allowed}")
 
 
+def notice_texts(texts: Any) -> str | None:
+    """A check of ``texts``: the notice in the other languages, ``{lang: text}`` of at most 200 characters."""
+    for lang, text in texts.items():
+        if lang not in LANGUAGES or lang == "ja":
+            return f"has {lang!r}, not one of {', '.join(LANGUAGES[1:])} (the Japanese text is 'text')"
+        if not isinstance(text, str) or len(text) > 200:
+            return f"{lang!r} must be a string of at most 200 characters"
+    return None
+
+
 async def set_notice(request: web.Request) -> web.Response:
-    """PUT /api/offices/{office}/notice — the lobby display's notice line (supervisor)."""
+    """PUT /api/offices/{office}/notice — the lobby display's notice line (supervisor): ``text`` in
+    Japanese, ``texts`` the other languages' (the display and the congestion page show their own)."""
     office = _office(request)
     staff = await require_staff(request, Role.SUPERVISOR)
-    body = await read_body(request, {"text": Field(str, required=True, check=max_length(200))})
-    await request.app[STORE].set_notice(office.id, body["text"], actor=staff.username)
-    return json_response({"notice": body["text"]})
+    body = await read_body(request, {"text": Field(str, required=True, check=max_length(200)),
+                                     "texts": Field(dict, default={}, check=notice_texts)})
+    texts = {lang: text for lang, text in body["texts"].items() if text.strip()} if body["text"] else {}
+    await request.app[STORE].set_notice(office.id, body["text"], texts=texts, actor=staff.username)
+    return json_response({"notice": body["text"], "notices": texts})
 
 
 async def procedure_status(request: web.Request) -> web.Response:

@@ -1,6 +1,6 @@
 """The WebSocket endpoint: subscribe to a view, get a snapshot, then every later event.
 
-Client → server: ``{"id": 1, "type": "subscribe", "view": "lobby"|"counter"|"ticket"|"congestion",
+Client → server: ``{"id": 1, "type": "subscribe", "view": "lobby"|"counter"|"ticket"|"congestion"|"supervisor",
 "office": ..., "counter": ..., "token": ...}``, ``{"id": 2, "type": "unsubscribe", "subscription": 1}``,
 ``{"id": 3, "type": "ping"}``. Server → client: ``result`` (success or an error with a code from
 ``messages.ERROR_STATUS``), then for the subscription ``snapshot`` and ``event`` (with ``seq``) or
@@ -20,8 +20,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..domain.model import DomainError, NotFound
+from ..domain.model import DomainError, NotFound, Role
 from ..domain.state import OfficeState, public_event, staff_event
+from ..domain.supervision import supervisor_view
 from ..live import Hub
 from .auth import current_staff, origin_allowed
 from .keys import CONFIG, HUB, STORE
@@ -52,7 +53,7 @@ PER_ADDRESS: Final = web.AppKey("ws_per_address", dict)
 SUBSCRIBE_SCHEMA: Final = {
     "id": Field(int, required=True),
     "type": Field(str, required=True),
-    "view": Field(str, required=True, check=one_of("lobby", "counter", "ticket", "congestion")),
+    "view": Field(str, required=True, check=one_of("lobby", "counter", "ticket", "congestion", "supervisor")),
     "office": Field(str),
     "counter": Field(str),
     "token": Field(str),
@@ -68,7 +69,8 @@ class Connection:
         self.request = request
         self.writer_task: asyncio.Task[None] | None = None
         self.outgoing: asyncio.Queue[Outgoing] = asyncio.Queue(OUTGOING_QUEUE)
-        self.subscriptions: dict[int, tuple[str, Subscription]] = {}
+        self.subscriptions: dict[int, tuple[tuple[str, ...], Subscription]] = {}
+        """Each subscription with the offices it follows (one, or every office for the supervisor view)."""
         self.closed = False
         server = request.app[CONFIG].server
         self.max_subscriptions = server.ws_subscriptions_per_connection
@@ -119,21 +121,29 @@ class Connection:
             message = await self.outgoing.get()
             await self.ws.send_str(message if isinstance(message, str) else f"{message[0]}{message[1]}}}")
 
-    def add(self, sub_id: int, office: str, subscription: Subscription) -> None:
-        """Register a subscription and send its snapshot in the same step."""
+    def add(self, sub_id: int, office: str | tuple[str, ...], subscription: Subscription) -> None:
+        """Register a subscription (to one office, or several) and send its snapshot in the same step."""
         if sub_id in self.subscriptions:
             raise ApiError("invalid_request", f"subscription id {sub_id} is already in use", field="id")
         if len(self.subscriptions) >= self.max_subscriptions:
             raise ApiError("invalid_request", f"at most {self.max_subscriptions} subscriptions per connection")
-        self.subscriptions[sub_id] = (office, subscription)
+        offices = (office,) if isinstance(office, str) else office
+        self.subscriptions[sub_id] = (offices, subscription)
         self.send_json({"id": sub_id, "type": "result", "success": True})
-        self.hub.subscribe(office, subscription)
+        for one in offices:
+            self.hub.subscribe(one, subscription)
+
+    def remove(self, sub_id: Any) -> bool:
+        """Drop one subscription; False if there is none with this id."""
+        offices, subscription = self.subscriptions.pop(sub_id, ((), None))
+        for office in offices:
+            self.hub.unsubscribe(office, subscription)  # type: ignore[arg-type]
+        return subscription is not None
 
     def remove_all(self) -> None:
         """The one teardown path: drop every subscription of this connection."""
-        for office, subscription in self.subscriptions.values():
-            self.hub.unsubscribe(office, subscription)
-        self.subscriptions.clear()
+        for sub_id in list(self.subscriptions):
+            self.remove(sub_id)
 
 
 class Subscription:
@@ -248,6 +258,36 @@ class TicketSubscription(ViewSubscription):
         super().on_event(event, state)
 
 
+class SupervisorSubscription(Subscription):
+    """The supervisor console: every office's figures (``supervision.supervisor_view``), each sent as a
+    ``view`` message naming its office whenever that office's figures change."""
+
+    def __init__(self, conn: Connection, sub_id: int, target_minutes: float, target_share: float) -> None:
+        super().__init__(conn, sub_id, "supervisor")
+        self.target = (target_minutes, target_share)
+        self.last: dict[str, str] = {}
+
+    def on_snapshot(self, state: OfficeState) -> None:
+        """Send the office's figures as they are now."""
+        self.last.pop(state.office, None)
+        self.on_event({}, state)
+
+    def on_estimates(self, state: OfficeState) -> None:
+        """The estimate per procedure is part of the figures."""
+        self.on_event({}, state)
+
+    def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
+        """Send the office's figures if they changed (serialised once per change, for every supervisor)."""
+        body = state.derived.get("supervisor")
+        if body is None:
+            body = state.derived["supervisor"] = dumps(supervisor_view(state, *self.target))
+        if self.last.get(state.office) == body:
+            return
+        self.last[state.office] = body
+        self.conn.send((f'{{"id":{self.sub_id},"type":"view","view":"supervisor","office":"{state.office}",'
+                        f'"seq":{state.seq},"data":', body))
+
+
 async def _subscribe(request: web.Request, conn: Connection, message: dict[str, Any]) -> None:
     msg = check_fields(message, SUBSCRIBE_SCHEMA, where="message")
     store, view, sub_id = request.app[STORE], msg["view"], msg["id"]
@@ -257,6 +297,17 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
         office, day, number = await ticket_by_token(request, msg["token"])
         stored = await store.ticket(office, day, number)
         conn.add(sub_id, office, TicketSubscription(conn, sub_id, number, day, stored))
+        return
+    if view == "supervisor":
+        # Every office on one screen: one subscription follows them all. Staff names are in it.
+        staff = await current_staff(request)
+        if staff is None:
+            raise ApiError("unauthorized", "sign in to follow the offices")
+        if staff.role is not Role.SUPERVISOR:
+            raise ApiError("forbidden", f"the supervisor view needs the role supervisor; you are {staff.role.value}")
+        levels = request.app[CONFIG].service_levels
+        conn.add(sub_id, tuple(request.app[CONFIG].offices),
+                 SupervisorSubscription(conn, sub_id, levels.target_wait_minutes, levels.target_share))
         return
     if not msg["office"]:
         raise ApiError("invalid_request", f"a {view} subscription needs an office", field="office")
@@ -346,10 +397,8 @@ async def _handle(request: web.Request, conn: Connection, data: str, allowed: bo
             await _subscribe(request, conn, message)
         elif kind == "unsubscribe":
             sub = message.get("subscription")
-            office, subscription = conn.subscriptions.pop(sub, (None, None))
-            if subscription is None:
+            if not conn.remove(sub):
                 raise NotFound(f"no subscription {sub!r} on this connection")
-            conn.hub.unsubscribe(office, subscription)
             conn.send_json({"id": msg_id, "type": "result", "success": True})
         elif kind == "ping":
             conn.send_json({"id": msg_id, "type": "pong"})

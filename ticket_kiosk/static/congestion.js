@@ -56,6 +56,23 @@ function receptionText(view) {
   return tHtml(`congestion.reception_${view.reception}`, { hours });
 }
 
+/** "次に予約できる枠: 12月3日(木) 10:00", a link to the office's booking page (procedures that take bookings). */
+function nextBooking(office, procedure) {
+  const line = document.createElement("p");
+  line.className = "next-booking";
+  const next = procedure.next_booking;
+  if (!next) {
+    line.innerHTML = tHtml("congestion.next_slot_none");
+    return line;
+  }
+  const iso = `${next.day.slice(0, 4)}-${next.day.slice(4, 6)}-${next.day.slice(6, 8)}`;
+  const link = document.createElement("a");
+  link.href = `/book/${encodeURIComponent(office)}?lang=${encodeURIComponent(currentLanguage())}`;
+  link.innerHTML = tHtml("congestion.next_slot", { when: `${dayText(iso)} ${next.slot}` });
+  line.append(link);
+  return line;
+}
+
 function render(view) {
   const body = $(`rows-${view.office}`);
   if (!body) return;
@@ -67,12 +84,20 @@ function render(view) {
     reception.hidden = false;
   }
   if (view.date) $(`date-${view.office}`).textContent = dayText(view.date);
+  // Outage mode's prepared notice and the lobby's notice, in the page's language (else Japanese).
+  for (const [id, texts] of [[`outage-${view.office}`, view.outage_notice], [`notice-${view.office}`, view.notice]]) {
+    const box = $(id);
+    if (!box || texts === undefined) continue;
+    box.hidden = !texts;
+    if (texts) box.textContent = texts[lang] || texts.ja;
+  }
   body.replaceChildren(...view.procedures.map((p) => {
     const row = document.createElement("tr");
     row.dataset.procedure = p.id;
     row.dataset.level = p.paused ? "paused" : p.level;
     const name = nameHtml(view.office, "procedures", p.id, "name", (p.names && p.names[lang]) || p.name);
-    const estimate = p.paused ? [span("paused", tHtml("congestion.paused"))]
+    const estimate = p.wait_unknown ? [span("paused", tHtml("congestion.paused")), span("wait-unknown", tHtml("common.wait_unknown"))]
+      : p.paused ? [span("paused", tHtml("congestion.paused"))]
       : view.open === false && typeof p.estimate_minutes !== "number" ? [span("closed", tHtml("congestion.closed_short"))] : [
       span("estimate-minutes", typeof p.estimate_minutes !== "number" ? tHtml("congestion.no_estimate")
         : p.estimate_minutes < 1 ? tHtml("common.no_wait")
@@ -87,7 +112,10 @@ function render(view) {
     calling.dataset.label = t("congestion.now_calling");
     calling.append(...((p.now_calling || []).length ? p.now_calling.map((number) => textSpan("number calling-number", number))
       : [span("calling-none", tHtml("congestion.no_estimate"))]));
-    row.append(htmlCell("procedure-name", name), htmlCell("waiting", tHtml("congestion.waiting_count", { n: p.waiting })),
+    // The name alone in .procedure-name; a bookable procedure's next free slot below it.
+    const nameCell = cell("procedure", span("procedure-name", name));
+    if (p.bookable) nameCell.append(nextBooking(view.office, p));
+    row.append(nameCell, htmlCell("waiting", tHtml("congestion.waiting_count", { n: p.waiting })),
                cell("estimate", box), cell("calling", calling));
     return row;
   }));

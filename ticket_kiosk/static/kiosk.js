@@ -27,6 +27,7 @@ const live = new LiveConnection(offlineSign());
 const state = {
   office: null,          // GET /api/offices/{office}
   congestion: null,      // {procedure id: {waiting, estimate_minutes, paused}}
+  outage: null,          // outage mode's prepared notice {lang: text}, from the congestion view
   idempotencyKey: newIdempotencyKey(),
   issuing: false,
   ticket: null,          // the issue (or check-in) answer on the ticket screen
@@ -174,8 +175,16 @@ function fitProcedureText(box) {
   }
 }
 
+/** Outage mode's notice, in the kiosk's language (Japanese when it has none in it). */
+function renderOutage() {
+  const banner = $("outage-banner");
+  banner.hidden = !state.outage;
+  if (state.outage) banner.textContent = state.outage[currentLanguage()] || state.outage.ja;
+}
+
 function renderAll() {
   renderHours();
+  renderOutage();
   renderProcedures();
   if (state.ticket) renderTicket();
 }
@@ -195,6 +204,8 @@ function followCongestion() {
   live.subscribe({ view: "congestion", office: config.office }, {
     view(data) {
       state.congestion = Object.fromEntries(data.procedures.map((p) => [p.id, p]));
+      state.outage = data.outage_notice || null;
+      renderOutage();
       if (state.office) {
         // The live view is newer than the office answer for paused procedures.
         for (const p of state.office.procedures) if (state.congestion[p.id]) p.paused = state.congestion[p.id].paused;

@@ -105,11 +105,15 @@ function render() {
   $("procedure").innerHTML = procedureName(view.procedure, lang);
   setText($("state"), `status.state_${view.state}`);
 
+  // Outage mode: its prepared notice in the visitor's language; no minutes that are no longer true.
+  const outage = view.outage_notice;
+  $("outage").hidden = !outage;
+  if (outage) $("outage").textContent = outage[lang] || outage.ja;
   const waiting = view.state === "waiting" && typeof view.ahead === "number";
   $("ahead").hidden = !waiting;
   const estimate = view.estimate;
   if (waiting) $("ahead").innerHTML = aheadHtml(view.ahead, estimate);
-  $("estimate").innerHTML = waiting ? estimateHtml(estimate, view.ahead) : "";
+  $("estimate").innerHTML = !waiting ? "" : view.wait_unknown ? tHtml("common.wait_unknown") : estimateHtml(estimate, view.ahead);
   $("estimate").hidden = !$("estimate").textContent;
   // Without a median (no counter open) there is no closing-time warning either.
   $("past-closing").hidden = !(waiting && hasMinutes(estimate) && estimate.past_closing);

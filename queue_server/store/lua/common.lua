@@ -85,8 +85,11 @@ local function emit(ev)
 end
 
 local function public_counter(c)
-  return {id = c.id, status = c.status, ticket = c.ticket ~= '' and c.ticket or nil,
-          since = tonumber(c.since), staff = c.staff}
+  local out = {id = c.id, status = c.status, ticket = c.ticket ~= '' and c.ticket or nil,
+               since = tonumber(c.since), staff = c.staff}
+  -- The procedures the supervisor set for today (supervisor.lua); staff views only.
+  if c.procedures and c.procedures ~= '' then out.procedures, out.procedures_day = cjson.decode(c.procedures), c.procedures_day end
+  return out
 end
 
 local function check_state(op, t)

@@ -59,7 +59,7 @@ function ops.call_next()
       best, best_score, best_seq = t, s, t.seq
     end
   end
-  for _, proc in ipairs(req.procedures) do
+  for _, proc in ipairs(lib.counter_procedures(c) or req.procedures) do
     local head = redis.call('ZRANGE', D .. 'q:' .. proc, 0, 0, 'WITHSCORES')
     if #head > 0 then
       consider(hash_table(D .. 't:' .. head[1]), tonumber(head[2]))

@@ -29,9 +29,10 @@ local function close_day(day)
     end
   end
   redis.call('ZREM', O .. 'days', day)
-  emit({type = 'day.closed', closed = day, expired = #expired > 0 and expired or nil,
-        counters = #freed > 0 and freed or nil})
+  return emit({type = 'day.closed', closed = day, expired = #expired > 0 and expired or nil,
+               counters = #freed > 0 and freed or nil})
 end
+lib.close_day = close_day  -- the supervisor's close-out of today (supervisor.lua)
 
 -- The office's business day: `O today` only moves forward, so a step computed just before
 -- midnight that runs after another process began the new day (or one on a clock set back) works

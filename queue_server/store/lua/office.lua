@@ -8,9 +8,12 @@ function ops.procedure_status()
   return cjson.encode({ok = true, event = ev})
 end
 
+-- The notice: `notice` the Japanese text, `notices` the other languages' (lang -> text, may be empty).
 function ops.notice()
   redis.call('SET', O .. 'notice', req.text)
-  local ev = emit({type = 'notice.updated', notice = req.text})
+  redis.call('DEL', O .. 'notices')
+  for lang, text in pairs(req.texts or {}) do redis.call('HSET', O .. 'notices', lang, text) end
+  local ev = emit({type = 'notice.updated', notice = req.text, notices = req.texts or {}})
   return cjson.encode({ok = true, event = ev})
 end
 
@@ -36,7 +39,8 @@ function ops.snapshot()
   local paused = redis.call('SMEMBERS', O .. 'paused')
   return cjson.encode({ok = true, seq = tonumber(redis.call('GET', O .. 'evseq') or '0'), day = today,
     waiting = waiting, active = serving, counters = counters, recent = recent, paused = paused,
-    notice = redis.call('GET', O .. 'notice') or ''})
+    notice = redis.call('GET', O .. 'notice') or '', notices = hash_table(O .. 'notices') or {},
+    outage = lib.outage()})
 end
 
 

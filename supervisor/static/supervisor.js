@@ -1,0 +1,613 @@
+// The supervisor console: sign in (role supervisor), then every office on one screen, live over the
+// WebSocket view "supervisor" (one subscription, one "view" message per office whenever its figures
+// change). Every action goes through the public API: pausing a procedure, opening/pausing/closing a
+// counter, the procedures a counter serves today, the notice in every language, outage mode and the
+// day's close-out. Figures that grow with time (longest wait, minutes in service) are recomputed
+// every few seconds from the times the view carries.
+
+import { api, ApiError, handleSignIn, newIdempotencyKey, setCsrfToken } from "/static/common/api.js";
+import { LiveConnection, offlineSign } from "/static/common/live.js";
+import { officeTime, pageData, t } from "/static/common/page.js";
+import { sendAction } from "/static/counter/actions.js";
+
+const page = pageData();
+const byId = (id) => document.getElementById(id);
+const offices = new Map(page.offices.map((o) => [o.id, o]));
+const TICK_MS = 15_000;
+const INFO_MS = 5_000;
+
+let me = null;
+let live = null;
+const views = new Map();           // office id -> the latest supervisor view
+let dialogCounter = null;          // {office, counter} being edited in the procedures dialog
+let closing = null;                // office id whose close-out asks for confirmation
+
+// --- small helpers ---------------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = text;
+  return node;
+}
+
+/** A table cell holding ``node``. */
+function cellWith(node) {
+  const cell = el("td");
+  cell.append(node);
+  return cell;
+}
+
+function button(label, className, onClick) {
+  const node = el("button", `btn sv-small ${className}`, label);
+  node.type = "button";
+  node.addEventListener("click", () => onClick(node));
+  return node;
+}
+
+const minutesSince = (ms) => Math.max(0, Math.floor((Date.now() - ms) / 60_000));
+const percent = (share) => `${Math.round(share * 100)}%`;
+const oneDecimal = (n) => (Math.round(n * 10) / 10).toFixed(1);
+const procedureName = (office, id) => ((offices.get(office).procedures.find((p) => p.id === id)) || { name: id }).name;
+const counterName = (office, id) => ((offices.get(office).counters.find((c) => c.id === id)) || { name: id }).name;
+
+function errorText(error) {
+  const code = error instanceof ApiError ? error.code : "unavailable";
+  const text = t(`error.${code}.message`);
+  return text.startsWith("error.") ? t("error.unavailable.message") : text;
+}
+
+let messageTimer = null;
+function showMessage(text, kind = "error") {
+  const box = byId("message");
+  box.textContent = text;
+  box.className = `cp-message notice ${kind === "error" ? "notice-error" : ""}`;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(messageTimer);
+  if (kind !== "error") messageTimer = setTimeout(() => { box.hidden = true; }, INFO_MS);
+}
+
+/** Run an action with its button disabled; a failure shows the server's reason. */
+async function act(node, action, done) {
+  if (node) node.disabled = true;
+  try {
+    const answer = await action();
+    if (done) showMessage(done, "info");
+    return answer;
+  } catch (e) {
+    showMessage(errorText(e));
+    return null;
+  } finally {
+    if (node) node.disabled = false;
+  }
+}
+
+const put = (path, body) => api(path, { method: "PUT", body, idempotencyKey: newIdempotencyKey() });
+
+// --- sign-in ---------------------------------------------------------------------------------
+
+async function start() {
+  try {
+    me = await api("/api/session");
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "unauthorized") showSignIn();
+    else { showMessage(errorText(e)); setTimeout(start, 5_000); }
+    return;
+  }
+  signedIn();
+}
+
+function showSignIn() {
+  me = null;
+  if (live) { live.close(); live = null; }
+  byId("who").textContent = "";
+  byId("sign-out").hidden = true;
+  byId("console").hidden = true;
+  byId("sign-in").hidden = false;
+  byId("sign-in-form").elements.username.focus();
+}
+
+handleSignIn(byId("sign-in-form"), {
+  onSignedIn: (session) => { me = session; byId("message").hidden = true; signedIn(); },
+  onFailed: (e) => showMessage(e instanceof ApiError && e.code === "unauthorized" ? t("counter.sign_in_failed") : errorText(e)),
+});
+
+byId("sign-out").addEventListener("click", async () => {
+  try { await api("/api/session", { method: "DELETE" }); } catch { /* signed out already, or offline */ }
+  showSignIn();
+});
+
+function signedIn() {
+  setCsrfToken(me.csrf_token);
+  byId("who").textContent = t("counter.signed_in_as", { name: me.display_name || me.username });
+  byId("sign-out").hidden = false;
+  byId("sign-in").hidden = true;
+  if (me.role !== "supervisor") {
+    showMessage(t("supervisor.not_supervisor"));
+    return;
+  }
+  byId("console").hidden = false;
+  buildOutageForm();
+  buildReports();
+  buildStaffing();
+  for (const office of page.offices) buildOffice(office);
+  const sign = offlineSign();
+  live = new LiveConnection({
+    onOnline: () => { sign.onOnline(); document.body.classList.remove("offline"); },
+    onOffline: () => { sign.onOffline(); document.body.classList.add("offline"); },
+  });
+  live.subscribe({ view: "supervisor" }, {
+    view: (data, msg) => {
+      views.set(msg.office, data);
+      renderOffice(msg.office);
+      renderOutages();
+      document.body.dataset.live = "ready";
+    },
+    error: (error) => {
+      if (error.code === "unauthorized") showSignIn();
+      showMessage(errorText(new ApiError(0, error.code, error.message)));
+    },
+  });
+}
+
+// --- reports (the visit archive's GET /api/reports/daily|monthly) ------------------------------
+
+/** "YYYY-MM-DD" of today in the office's time zone. */
+function officeDate() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: page.timezone || undefined }).format(new Date());
+}
+
+function buildReports() {
+  const select = byId("report-office");
+  if (select.options.length === 1) {
+    for (const office of page.offices) {
+      const option = el("option", "", office.name);
+      option.value = office.id;
+      select.append(option);
+    }
+  }
+  byId("report-day").value ||= officeDate();
+  byId("report-month").value ||= officeDate().slice(0, 7);
+  updateReportLinks();
+}
+
+function updateReportLinks() {
+  const office = byId("report-office").value;
+  const scope = office ? `&office=${encodeURIComponent(office)}` : "";
+  for (const [kind, field, value] of [["daily", "day", byId("report-day").value], ["monthly", "month", byId("report-month").value]]) {
+    for (const fmt of ["xlsx", "csv"]) {
+      byId(`${kind}-${fmt}`).href = `/api/reports/${kind}?${field}=${encodeURIComponent(value)}${scope}&format=${fmt}`;
+    }
+  }
+}
+
+byId("reports-form").addEventListener("change", updateReportLinks);
+
+// --- staffing advice (the archive's GET /api/staffing) ------------------------------------------
+
+function staffingQuery(format) {
+  const office = byId("staffing-office").value;
+  const day = byId("staffing-day").value;
+  const days = byId("staffing-days").value || "1";
+  return `/api/staffing?office=${encodeURIComponent(office)}&day=${encodeURIComponent(day)}&days=${encodeURIComponent(days)}&format=${format}`;
+}
+
+function buildStaffing() {
+  const select = byId("staffing-office");
+  if (!select.options.length) {
+    for (const office of page.offices) {
+      const option = el("option", "", office.name);
+      option.value = office.id;
+      select.append(option);
+    }
+  }
+  if (!byId("staffing-day").value) {
+    const tomorrow = new Date(Date.now() + 86_400_000);
+    byId("staffing-day").value = new Intl.DateTimeFormat("en-CA", { timeZone: page.timezone || undefined }).format(tomorrow);
+  }
+  updateStaffingLinks();
+}
+
+function updateStaffingLinks() {
+  byId("staffing-xlsx").href = staffingQuery("xlsx");
+  byId("staffing-csv").href = staffingQuery("csv");
+}
+
+byId("staffing-form").addEventListener("change", updateStaffingLinks);
+byId("staffing-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const report = await act(event.submitter, () => api(staffingQuery("json")));
+  if (report) renderStaffing(report);
+});
+
+const RECOMMENDED = "推奨窓口数";       // the archive's column headings (Japanese, as in the workbook)
+const CURRENT = "現在の配置（窓口数）";
+
+/** The staffing table, and a bar chart of recommended against current counters per hour. */
+function renderStaffing(report) {
+  const parts = [el("h2", "sv-staffing-title", report.title)];
+  for (const table of report.tables) {
+    const recommended = table.headers.indexOf(RECOMMENDED);
+    const current = table.headers.indexOf(CURRENT);
+    if (recommended >= 0) parts.push(staffingChart(table, recommended, current));
+    parts.push(dataTable(table));
+  }
+  byId("staffing-result").replaceChildren(...parts);
+}
+
+function staffingChart(table, recommended, current) {
+  const figure = el("figure", "sv-chart");
+  figure.append(el("figcaption", "", `${t("supervisor.staffing_chart")}（■ ${t("supervisor.staffing_recommended")}　□ ${t("supervisor.staffing_current")}）`));
+  const most = Math.max(1, ...table.rows.map((r) => Math.max(Number(r[recommended]) || 0, Number(r[current]) || 0)));
+  const hour = table.headers.indexOf("時間帯");
+  const day = table.headers.indexOf("日付");
+  const bars = el("ol", "sv-bars");
+  for (const row of table.rows) {
+    const item = el("li", "sv-bar-row");
+    const label = [day >= 0 ? String(row[day]).slice(5) : "", hour >= 0 ? row[hour] : ""].join(" ").trim();
+    const pair = el("span", "sv-bar-pair");
+    for (const [index, className, name] of [[recommended, "sv-bar-recommended", "staffing_recommended"],
+                                            [current, "sv-bar-current", "staffing_current"]]) {
+      if (index < 0) continue;
+      const value = Number(row[index]) || 0;
+      const bar = el("span", `sv-bar ${className}`, String(value));
+      bar.style.width = `${(value / most) * 100}%`;
+      bar.title = `${t(`supervisor.${name}`)} ${value}`;
+      pair.append(bar);
+    }
+    item.append(el("span", "sv-bar-label", label), pair);
+    bars.append(item);
+  }
+  figure.append(bars);
+  return figure;
+}
+
+/** A report table ({title, headers, rows}) as an HTML table. */
+function dataTable(table) {
+  const node = el("table", "sv-table sv-report-table");
+  node.append(el("caption", "", table.title));
+  const head = el("tr");
+  for (const heading of table.headers) head.append(el("th", "", heading));
+  const thead = el("thead");
+  thead.append(head);
+  const tbody = el("tbody");
+  tbody.append(...table.rows.map((cells) => {
+    const row = el("tr");
+    for (const value of cells) row.append(el("td", typeof value === "number" ? "sv-num" : "", value === null ? "—" : String(value)));
+    return row;
+  }));
+  node.append(thead, tbody);
+  return node;
+}
+
+// --- outage mode -----------------------------------------------------------------------------
+
+function check(name, value, label, checked = false) {
+  const wrap = el("label", "sv-check");
+  const input = el("input");
+  input.type = "checkbox";
+  input.name = name;
+  input.value = value;
+  input.checked = checked;
+  wrap.append(input, document.createTextNode(` ${label}`));
+  return wrap;
+}
+
+function buildOutageForm() {
+  byId("outage-offices").replaceChildren(...page.offices.map((o) => check("office", o.id, o.short_name || o.name, true)));
+  const procedures = new Map();
+  for (const office of page.offices) {
+    for (const p of office.procedures) if (!procedures.has(p.id)) procedures.set(p.id, p);
+  }
+  byId("outage-procedures").replaceChildren(...[...procedures.values()].map((p) => check("procedure", p.id, p.name, !p.city_staff_only)));
+  const select = byId("outage-notice");
+  select.replaceChildren(...page.outage_notices.map((n) => {
+    const option = el("option", "", n.text.ja);
+    option.value = n.id;
+    return option;
+  }));
+  byId("outage-no-notices").hidden = page.outage_notices.length > 0;
+  byId("outage-start").disabled = page.outage_notices.length === 0;
+}
+
+const checked = (form, name) => [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+
+byId("outage-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  const body = { offices: checked(form, "office"), procedures: checked(form, "procedure"), notice: byId("outage-notice").value };
+  await act(byId("outage-start"), () => sendAction("/api/outage", body), t("supervisor.outage_started"));
+});
+
+function renderOutages() {
+  const items = [];
+  for (const [id, view] of views) {
+    if (!view.outage) continue;
+    const item = el("li", "notice notice-error sv-outage-item");
+    item.dataset.office = id;
+    const since = officeTime(new Date(view.outage.since));
+    item.append(el("strong", "", `${offices.get(id).short_name || offices.get(id).name}：${t("supervisor.outage_active", { since })}`),
+                el("span", "sv-outage-procs", view.outage.procedures.map((p) => procedureName(id, p)).join("・")),
+                el("span", "sv-outage-text", view.outage.notice.ja),
+                button(t("supervisor.outage_end"), "sv-outage-end", (node) => act(node,
+                  () => sendAction("/api/outage/end", { offices: [id] }), t("supervisor.outage_ended"))));
+    items.push(item);
+  }
+  byId("outage-active").replaceChildren(...items);
+}
+
+// --- one office ------------------------------------------------------------------------------
+
+function table(className, headings) {
+  const node = el("table", `sv-table ${className}`);
+  const head = el("thead");
+  const row = el("tr");
+  for (const heading of headings) row.append(el("th", "", t(heading)));
+  head.append(row);
+  node.append(head, el("tbody"));
+  return node;
+}
+
+function buildOffice(office) {
+  const section = el("section", "card sv-office");
+  section.dataset.office = office.id;
+  section.setAttribute("aria-labelledby", `office-${office.id}`);
+  const heading = el("h2", "", office.name);
+  heading.id = `office-${office.id}`;
+  const figures = el("div", "sv-figures");
+  const procedures = table("sv-procedures", ["supervisor.col_procedure", "supervisor.col_waiting", "supervisor.col_longest",
+                                             "supervisor.col_estimate", "supervisor.col_status", "supervisor.col_action"]);
+  const counters = table("sv-counters", ["supervisor.col_counter", "supervisor.col_status", "supervisor.col_staff",
+                                         "supervisor.col_ticket", "supervisor.col_in_service", "supervisor.col_serves",
+                                         "supervisor.col_action"]);
+  section.append(heading, figures, procedures, counters, noticeEditor(office), closeout(office));
+  byId("offices").append(section);
+}
+
+function noticeEditor(office) {
+  const details = el("details", "sv-notice");
+  details.append(el("summary", "", t("supervisor.notice_heading")));
+  const form = el("form", "sv-form sv-notice-form");
+  const ja = el("label", "", t("supervisor.notice_ja"));
+  const jaInput = el("textarea");
+  jaInput.name = "ja";
+  jaInput.maxLength = 200;
+  jaInput.rows = 2;
+  ja.append(jaInput);
+  const others = el("fieldset", "sv-notice-others");
+  others.append(el("legend", "", t("supervisor.notice_other")));
+  for (const lang of page.notice_languages) {
+    const label = el("label", "", t("common.language_name", {}, lang));
+    const input = el("input");
+    input.name = lang;
+    input.maxLength = 200;
+    input.lang = lang;
+    label.append(input);
+    others.append(label);
+  }
+  const save = el("button", "btn btn-primary", t("supervisor.notice_save"));
+  save.type = "submit";
+  form.append(ja, others, save);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const texts = Object.fromEntries(page.notice_languages.map((lang) => [lang, form.elements[lang].value]));
+    act(save, () => put(`/api/offices/${encodeURIComponent(office.id)}/notice`, { text: jaInput.value, texts }),
+        t("supervisor.notice_saved"));
+  });
+  // The editor starts from the notice as it is (filled once the live view arrives, never over typing).
+  details.addEventListener("toggle", () => {
+    const view = views.get(office.id);
+    if (!details.open || !view) return;
+    jaInput.value = view.notice || "";
+    for (const lang of page.notice_languages) form.elements[lang].value = (view.notices || {})[lang] || "";
+  });
+  details.append(form);
+  return details;
+}
+
+function closeout(office) {
+  const box = el("section", "sv-closeout");
+  box.append(el("h3", "", t("supervisor.closeout_heading")), el("p", "sv-still-summary"), el("ol", "sv-still-waiting"),
+             el("p", "sv-counters-open"), el("p", "sv-backlog-left"),
+             button(t("supervisor.close_day"), "btn-primary sv-close-day", (node) => closeDay(office.id, false, node)),
+             el("div", "sv-report"));
+  return box;
+}
+
+function renderOffice(id) {
+  const view = views.get(id);
+  const section = document.querySelector(`.sv-office[data-office="${id}"]`);
+  if (!view || !section) return;
+  section.dataset.outage = view.outage ? "on" : "off";
+  renderFigures(section.querySelector(".sv-figures"), view);
+  renderProcedures(section.querySelector(".sv-procedures tbody"), id, view);
+  renderCounters(section.querySelector(".sv-counters tbody"), id, view);
+  renderCloseout(section.querySelector(".sv-closeout"), id, view);
+}
+
+function renderFigures(box, view) {
+  const today = view.today;
+  const level = today.service_level;
+  const lines = [el("span", "sv-issued", t("supervisor.issued", { n: today.issued }))];
+  if (level.called) {
+    const line = el("span", "sv-service-level", t("supervisor.service_level", {
+      minutes: level.target_wait_minutes, share: percent(level.share), within: level.within_target, called: level.called }));
+    const target = percent(level.target_share);
+    lines.push(line, el("span", `level ${level.met ? "level-low" : "level-high"} sv-met`,
+                        t(level.met ? "supervisor.target_met" : "supervisor.target_not_met", { target })));
+  } else {
+    lines.push(el("span", "sv-service-level", t("supervisor.service_level_none")));
+  }
+  // Bookings and the back office: only for an office that has them (no figure is not a zero).
+  if (view.bookings) {
+    const b = view.bookings;
+    const parts = [t("supervisor.bookings_to_come", { n: b.to_come })];
+    if (b.past_slot_start) parts.push(t("supervisor.bookings_late", { n: b.past_slot_start }));
+    if (b.next_slot) parts.push(t("supervisor.next_slot", { slot: b.next_slot }));
+    lines.push(el("span", "sv-bookings", parts.join("・")));
+  }
+  if (view.back_office) {
+    const backlog = view.back_office;
+    const parts = [t("supervisor.back_office", { n: backlog.total }),
+                   ...Object.entries(backlog.kinds).map(([kind, counts]) => t("supervisor.back_office_kind", {
+                     kind: t(`supervisor.kind_${kind}`), open: counts.open, claimed: counts.claimed }))];
+    if (backlog.overdue) parts.push(t("supervisor.overdue", { n: backlog.overdue }));
+    lines.push(el("span", "sv-back-office", parts.join("・")));
+  }
+  const accuracy = today.estimates;
+  lines.push(el("span", "sv-accuracy", accuracy.compared
+    ? t("supervisor.accuracy", { error: oneDecimal(accuracy.mean_abs_error), bias: oneDecimal(accuracy.bias),
+                                 share: percent(accuracy.within_range), n: accuracy.compared })
+    : t("supervisor.accuracy_none")));
+  box.replaceChildren(...lines);
+}
+
+function renderProcedures(body, office, view) {
+  body.replaceChildren(...offices.get(office).procedures.map((p) => {
+    const figures = view.procedures[p.id] || { waiting: 0, paused: false };
+    const paused = view.paused.includes(p.id);
+    const row = el("tr");
+    row.dataset.procedure = p.id;
+    row.dataset.paused = String(paused);
+    const estimate = figures.estimate_minutes;
+    row.append(el("th", "", p.name), el("td", "sv-num", t("counter.people", { n: figures.waiting })),
+               el("td", "sv-num sv-longest", figures.oldest_issued_at ? t("counter.minutes", { n: minutesSince(figures.oldest_issued_at) }) : "—"),
+               el("td", "sv-num", typeof estimate === "number" ? t("counter.minutes", { n: Math.round(estimate) }) : "—"),
+               cellWith(el("span", `level ${paused ? "level-high" : "level-low"}`,
+                              t(paused ? "supervisor.procedure_paused" : "supervisor.procedure_open"))));
+    const action = paused ? "resume" : "pause";
+    const cell = el("td");
+    cell.append(button(t(`counter.${action}`), `sv-${action}`, (node) => act(node, () => sendAction(
+      `/api/offices/${encodeURIComponent(office)}/procedures/${encodeURIComponent(p.id)}/${action}`, {}))));
+    row.append(cell);
+    return row;
+  }));
+}
+
+function renderCounters(body, office, view) {
+  const live = new Map(view.counters.map((c) => [c.id, c]));
+  body.replaceChildren(...offices.get(office).counters.map((configured) => {
+    const c = live.get(configured.id) || { id: configured.id, status: "closed" };
+    const row = el("tr");
+    row.dataset.counter = c.id;
+    row.dataset.status = c.status;
+    const ticket = c.ticket;
+    const serving = ticket ? (ticket.started_at || ticket.called_at) : null;
+    const serves = c.procedures ? t("supervisor.procedures_today", { procedures: c.procedures.map((p) => procedureName(office, p)).join("・") })
+      : configured.procedures.map((p) => procedureName(office, p)).join("・");
+    const status = el("span", `level ${c.status === "open" ? "level-low" : c.status === "paused" ? "level-medium" : "level-unknown"}`,
+                      t(`counter.status_${c.status}`));
+    const ticketCell = el("td", "sv-ticket");
+    if (ticket) {
+      ticketCell.append(el("span", "number", ticket.number),
+                        el("span", "sv-ticket-state", ` ${t(`counter.state_${ticket.state}`)}`));
+    }
+    row.append(el("th", "", configured.name), cellWith(status), el("td", "sv-staff", c.staff || ""), ticketCell,
+               el("td", "sv-num sv-in-service", serving ? t("counter.minutes", { n: minutesSince(serving) }) : ""),
+               el("td", c.procedures ? "sv-serves sv-today" : "sv-serves", serves));
+    const actions = el("td", "sv-actions");
+    const path = (action) => `/api/offices/${encodeURIComponent(office)}/counters/${encodeURIComponent(c.id)}/${action}`;
+    const statusAction = (action, label) => button(t(label), `sv-counter-${action}`, (node) => act(node, () => sendAction(path(action), {})));
+    if (c.status !== "open") actions.append(statusAction("open", "counter.open"));
+    if (c.status === "open") actions.append(statusAction("pause", "counter.pause"));
+    if (c.status !== "closed") actions.append(statusAction("close", "counter.close"));
+    actions.append(button(t("supervisor.change_procedures"), "sv-change", () => openProceduresDialog(office, configured, c)));
+    row.append(actions);
+    return row;
+  }));
+}
+
+function renderCloseout(box, office, view) {
+  const still = view.still_waiting;
+  box.querySelector(".sv-still-summary").textContent = still.count || still.active
+    ? `${t("supervisor.still_waiting", { n: still.count })}　${t("supervisor.at_counters", { n: still.active })}`
+    : t("supervisor.none_waiting");
+  const items = still.numbers.map((n) => {
+    const item = el("li", "");
+    item.append(el("span", "number", n.number), el("span", "sv-still-proc", ` ${procedureName(office, n.procedure)}`));
+    return item;
+  });
+  if (still.count > still.numbers.length) items.push(el("li", "sv-more", t("supervisor.more", { n: still.count - still.numbers.length })));
+  box.querySelector(".sv-still-waiting").replaceChildren(...items);
+  const open = view.counters.filter((c) => c.status !== "closed").map((c) => counterName(office, c.id));
+  box.querySelector(".sv-counters-open").textContent = open.length
+    ? t("supervisor.counters_open", { counters: open.join("・") }) : t("supervisor.no_counters_open");
+  // Unfinished back-office work, where the office has a back office.
+  const backlog = box.querySelector(".sv-backlog-left");
+  backlog.hidden = !view.back_office;
+  backlog.textContent = view.back_office ? t("supervisor.back_office", { n: view.back_office.total }) : "";
+}
+
+// --- a counter's procedures today --------------------------------------------------------------
+
+function openProceduresDialog(office, configured, live) {
+  dialogCounter = { office, counter: configured.id };
+  byId("procedures-heading").textContent = t("supervisor.procedures_heading", { counter: configured.name });
+  const serving = new Set(live.procedures || configured.procedures);
+  const allowed = offices.get(office).procedures.filter((p) => !p.city_staff_only || configured.staff === "city");
+  byId("procedures-choices").replaceChildren(...allowed.map((p) => check("procedure", p.id, p.name, serving.has(p.id))));
+  byId("procedures-dialog").showModal();
+}
+
+async function saveProcedures(procedures, node) {
+  const { office, counter } = dialogCounter;
+  const answer = await act(node, () => put(`/api/offices/${encodeURIComponent(office)}/counters/${encodeURIComponent(counter)}/procedures`,
+                                           { procedures }), t("supervisor.saved"));
+  if (answer) byId("procedures-dialog").close();
+}
+
+byId("procedures-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  saveProcedures(checked(event.target, "procedure"), event.submitter);
+});
+byId("procedures-reset").addEventListener("click", (event) => saveProcedures(null, event.target));
+byId("procedures-cancel").addEventListener("click", () => byId("procedures-dialog").close());
+
+// --- closing the day -------------------------------------------------------------------------
+
+async function closeDay(office, confirm, node) {
+  if (node) node.disabled = true;
+  try {
+    const report = await sendAction(`/api/offices/${encodeURIComponent(office)}/day/close`, { confirm });
+    byId("close-dialog").close();
+    showReport(office, report);
+    showMessage(t("supervisor.day_closed", { day: report.day }), "info");
+  } catch (e) {
+    if (e instanceof ApiError && e.code === "visitors_waiting") {
+      const view = views.get(office);
+      closing = office;
+      byId("close-question").textContent = t("supervisor.close_confirm", {
+        n: view ? view.still_waiting.count + view.still_waiting.active : "?" });
+      byId("close-dialog").showModal();
+    } else {
+      showMessage(errorText(e));
+    }
+  } finally {
+    if (node) node.disabled = false;
+  }
+}
+
+byId("close-confirm").addEventListener("click", (event) => closeDay(closing, true, event.target));
+byId("close-cancel").addEventListener("click", () => byId("close-dialog").close());
+
+function showReport(office, report) {
+  const box = document.querySelector(`.sv-office[data-office="${office}"] .sv-report`);
+  const parts = [el("h4", "", `${t("supervisor.report_heading")} (${report.day})`)];
+  const links = el("p", "sv-downloads");
+  for (const [fmt, key] of [["xlsx", "supervisor.daily_xlsx"], ["csv", "supervisor.daily_csv"]]) {
+    const link = el("a", `btn sv-small sv-download-${fmt}`, t(key));
+    link.href = report.downloads[fmt];
+    link.download = "";
+    links.append(link);
+  }
+  parts.push(links);
+  // The archive's day report (日報): its first tables (the visitors and the waits per procedure).
+  for (const table of (report.archive_report ? report.archive_report.tables.slice(0, 2) : [])) parts.push(dataTable(table));
+  box.replaceChildren(...parts);
+}
+
+// Longest waits and minutes in service grow with time, without any event.
+setInterval(() => { for (const id of views.keys()) renderOffice(id); }, TICK_MS);
+
+start();
