@@ -212,10 +212,6 @@ class OfficeState:
         since = now_ms - 3_600_000
         return {p: float(sum(1 for t in times if t >= since)) for p, times in self.issued_at.items()}
 
-    def line_score(self, ticket: Mapping[str, Any]) -> int:
-        """A waiting ticket's queue score: its place in line (lower is called first)."""
-        return self._sort_key(ticket)[0]
-
     def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
         return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order,
                             bool(ticket.get("returning"))), int(ticket["seq"]))
