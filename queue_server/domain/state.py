@@ -36,6 +36,8 @@ PUBLIC_COUNTER_FIELDS: Final = ("id", "status", "ticket", "since")
 ACTIVE_STATES: Final = ("called", "serving")
 TASK_TIMES_KEPT: Final = 500  # measured back-office tasks the live state keeps, for backlog figures
 OPEN_TASK_STATES: Final = ("open", "claimed")
+PRIVATE_EVENT_PREFIXES: Final = ("booking.",)
+"""Event types public views receive as bare ``{type, seq, office, day, at}``."""
 
 
 class GapError(Exception):
@@ -76,6 +78,10 @@ def public_event(event: Mapping[str, Any], waiting_counts: Mapping[str, int]) ->
     Public views keep no list of waiting tickets, so a ticket event carries the new waiting count per
     procedure instead, and the ticket itself only when it is or was at a counter (the display must add
     or remove a call). The hand-over's category is its procedures (``from`` → the ticket's procedure)."""
+    if str(event.get("type", "")).startswith(PRIVATE_EVENT_PREFIXES):
+        # Bookings are no lobby's business: public views get only the sequence number (so they see
+        # no gap), the time and the type.
+        return {k: event[k] for k in ("type", "seq", "office", "day", "at") if k in event}
     # Back-office tasks are staff matters: public views keep the event (its seq) but not the task.
     out = {k: v for k, v in event.items() if k not in ("ticket", "actor", "task") and not k.startswith("_")}
     if event.get("counter"):
