@@ -352,7 +352,8 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
     back_office = reader.table(data, f"{path}.back_office", {"people", "cards_kept_at"})
     people = reader.get(back_office, f"{path}.back_office", "people", int, 1,
                         check=lambda v: None if 0 <= v <= 100 else "must be 0–100 (people on back-office work)")
-    kept_at = reader.get(back_office, f"{path}.back_office", "cards_kept_at", str, "", check=_id_check)
+    kept_at = reader.get(back_office, f"{path}.back_office", "cards_kept_at", str, "",
+                       check=lambda v: None if v == "" else _id_check(v))
     hours = _read_hours(reader, data, path)
     return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
                   procedures=procedures, counters=counters, hours=hours,

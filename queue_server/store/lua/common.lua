@@ -119,7 +119,9 @@ local function set_ticket(t, fields) set_fields(ticket_key(t.day, t.number), t, 
 local function set_counter(c, fields) set_fields(counter_key(c.id), c, fields) end
 
 local function ahead_of(t)
+  -- Held tickets (card being prepared) ahead count too: they are people in line before this one.
   return redis.call('ZCOUNT', D .. 'q:' .. t.procedure, '-inf', '(' .. t.score)
+    + redis.call('ZCOUNT', D .. 'hold:' .. t.procedure, '-inf', '(' .. t.score)
 end
 
 

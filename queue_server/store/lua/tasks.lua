@@ -25,15 +25,7 @@ local function load_task(id)
   return task
 end
 
-local function set_task(task, fields)
-  local flat = {}
-  for k, v in pairs(fields) do
-    task[k] = v
-    table.insert(flat, k)
-    table.insert(flat, tostring(v))
-  end
-  redis.call('HSET', task_key(task.id), unpack(flat))
-end
+local function set_task(task, fields) set_fields(task_key(task.id), task, fields) end
 
 -- "DAY|NUMBER" → day, number
 local function split_ticket(ref)
