@@ -67,13 +67,28 @@ function lib.create_task(fields)
   return task
 end
 
--- Hold a new ticket until its card is prepared: it keeps its score (place in line) in `D hold:`.
--- Sets the ticket's prep and task fields in `t` (the caller writes the ticket); returns the task id.
+-- Hold a new ticket until its card is prepared: it keeps its score (place in line) in `D hold:`
+-- instead of `D q:`. A same-day ticket (issue with req.prepare) gets a new task id (issue creates the
+-- task after its event); a booked visitor checking in whose booking's preparation is still open waits
+-- for that task, which now names the ticket (task.updated). Sets the ticket's prep and task fields in
+-- `t` (the caller writes the ticket); returns true when held.
 function lib.hold_ticket(t)
+  local task_id
+  if t.booking then
+    task_id = redis.call('HGET', O .. 'bk:' .. t.booking, 'task')
+    local task = task_id and task_id ~= '' and load_task(task_id)
+    if not task or not TASK_ALLOWED_FROM.cancel[task.state] then return false end
+    set_task(task, {ticket = today .. '|' .. t.number})
+    emit({type = 'task.updated', task = task_view(task)})
+  elseif req.prepare then
+    task_id = lib.new_task_id()
+  else
+    return false
+  end
   t.prep = 'pending'
-  t.task = lib.new_task_id()
+  t.task = task_id
   redis.call('ZADD', D .. 'hold:' .. t.procedure, t.score, t.number)
-  return t.task
+  return true
 end
 
 -- Cancel an open or claimed task (its visitor left, or the day closed out their held ticket).
