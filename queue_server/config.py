@@ -460,6 +460,10 @@ def _read_bookings(reader: _Reader, office: Mapping[str, Any], path: str, proced
         if rules[procedure.id].close_days_before == 0 and close_at:
             reader.warning(f"{ppath}.close_at", "with close_days_before = 0 bookings close at this time on the "
                                                 "slot's own day: slots before it close when they begin")
+        if rules[procedure.id].close_days_before > values["open_days_ahead"]:
+            reader.warning(f"{ppath}.close_days_before", f"bookings close {rules[procedure.id].close_days_before} open "
+                                                         f"days before a slot but open only {values['open_days_ahead']} "
+                                                         "days ahead: hardly any slot can be booked")
         if rules[procedure.id].booking_only and not values["open_days_ahead"]:
             reader.warning(ppath, "booking_only with open_days_ahead = 0: visitors can book only for today")
     if values["late_minutes"] >= values["slot_minutes"]:

@@ -147,7 +147,7 @@ def setup_routes(app: web.Application) -> None:
     })
 
 
-TASK_EVENTS: Final = frozenset({"task.created", "task.claimed", "task.done", "task.returned", "task.cancelled",
+TASK_EVENTS: Final = frozenset({"task.created", "task.claimed", "task.done", "task.returned", "task.cancelled", "task.updated",
                                 "ticket.ready"})
 
 

@@ -101,16 +101,25 @@ function lib.cancel_task(id, why)
   return task
 end
 
--- A booking's preparation task: created for a new booking; for a moved one the open task is replaced
--- by one with the new deadline (a card already prepared stays so). Returns the task id, or nil.
-function lib.booking_task(b, current, fields)
-  local task = current and current ~= '' and load_task(current) or nil
-  if task and task.state == 'done' then return task.id end
+-- A booking's preparation task (the bookings area tells every change through this hook, in its
+-- step): created with the booking (req.prep_task: its fields, for a procedure with preparation); a
+-- moved booking's open task is replaced by one with the new deadline (a card already prepared stays
+-- so); a cancelled or released (no-show) booking's open task is cancelled.
+function lib.on_booking(kind, b)
+  local task = b.task and b.task ~= '' and load_task(b.task) or nil
+  if kind == 'cancelled' or kind == 'released' then
+    if task then lib.cancel_task(task.id, kind == 'cancelled' and 'booking_cancelled' or 'no_show') end
+    return
+  end
+  if task and task.state == 'done' then return end
   if task then lib.cancel_task(task.id, 'booking_changed') end
-  if not fields then return nil end
-  local new = {booking = b.id}
-  for k, v in pairs(fields) do new[k] = v end
-  return lib.create_task(new).id
+  local id = ''
+  if req.prep_task then
+    local fields = {booking = b.id}
+    for k, v in pairs(req.prep_task) do fields[k] = v end
+    id = lib.create_task(fields).id
+  end
+  if task or id ~= '' then lib.save_booking(b, {task = id}) end
 end
 
 -- The place of a task in the work list (domain/tasks.py work_key): preparation for visitors waiting
