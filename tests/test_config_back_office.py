@@ -83,8 +83,10 @@ def test_a_valid_back_office(tmp_path: Path) -> None:
      "offices[0].procedures[0].post_minutes: must be more than 0"),
     ({"pickup": 'stages = "prepare"'}, "offices[0].procedures[0].stages: must be list"),
     ({"people": -1}, "offices[0].back_office.people: must be 0–100"),
-    ({"branch_kept_at": "honcho"}, "offices[1].back_office.cards_kept_at: unknown office 'honcho'; offices: main, branch"),
-    ({"main_kept_at": "branch"}, "offices[1].back_office.cards_kept_at: office 'main' keeps its cards at 'branch' itself"),
+    ({"branch_kept_at": "honcho"},
+     "offices[1].back_office.cards_kept_at: unknown office 'honcho'; offices: main, branch"),
+    ({"main_kept_at": "branch"},
+     "offices[1].back_office.cards_kept_at: office 'main' keeps its cards at 'branch' itself"),
 ])
 def test_a_wrong_back_office_names_the_key_and_what_is_allowed(tmp_path: Path, kwargs: dict[str, object],
                                                                expected: str) -> None:

@@ -58,7 +58,7 @@ async def test_a_same_day_pickup_waits_for_its_card_and_is_then_called_in_its_pl
 
     work = await tasks(staff)
     assert [t["number"] for t in work["tasks"]] == ["300", "301"]
-    assert all(t["kind"] == "prepare" and t["group"] == "visitor_waiting" and t["state"] == "open" for t in work["tasks"])
+    assert all((t["kind"], t["group"], t["state"]) == ("prepare", "visitor_waiting", "open") for t in work["tasks"])
     assert work["backlog"]["prepare_waiting"]["tasks"] == 2
     assert work["backlog"]["prepare_waiting"]["minutes"] == 30  # the 15-minute prior, nothing measured yet
     assert work["people_on_work"] == 0
@@ -91,7 +91,8 @@ async def test_a_same_day_pickup_waits_for_its_card_and_is_then_called_in_its_pl
 
     # Each finished visit left its post-issuance task.
     work = await tasks(staff)
-    assert [(t["kind"], t["number"], t["group"]) for t in work["tasks"]] == [("post", "300", "post"), ("post", "301", "post")]
+    assert [(t["kind"], t["number"], t["group"]) for t in work["tasks"]] == [("post", "300", "post"),
+                                                                             ("post", "301", "post")]
     assert work["backlog"]["post"]["tasks"] == 2
 
 

@@ -147,8 +147,8 @@ def setup_routes(app: web.Application) -> None:
     })
 
 
-TASK_EVENTS: Final = frozenset({"task.created", "task.claimed", "task.done", "task.returned", "task.cancelled", "task.updated",
-                                "ticket.ready"})
+TASK_EVENTS: Final = frozenset({"task.created", "task.claimed", "task.done", "task.returned", "task.cancelled",
+                                "task.updated", "ticket.ready"})
 
 
 def backoffice_subscription(request: web.Request, conn: Any, sub_id: int, office_id: str) -> Any:
