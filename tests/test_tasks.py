@@ -275,7 +275,9 @@ async def test_the_lobby_hears_a_card_ready_but_never_sees_the_tasks(staff: Api,
     await task_action(staff, task, "finish")
     seen: list[dict[str, Any]] = []
     while not seen or seen[-1]["type"] != "ticket.ready":
-        seen.append((await receive(ws, "event"))["event"])
+        event = (await receive(ws, "event"))["event"]
+        if event["type"] != "counter.updated":  # the counters opened just before subscribing may come late
+            seen.append(event)
     assert [e["type"] for e in seen] == ["ticket.issued", "task.created", "task.claimed", "task.done", "ticket.ready"]
     assert all("task" not in e for e in seen)  # the lobby keeps the sequence, not the back office's work
     assert seen[-1]["ticket"]["number"] == "300" and seen[-1]["ticket"]["prep"] == "ready"
