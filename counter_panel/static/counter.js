@@ -576,6 +576,8 @@ function renderWaiting() {
       // 「予」 and the slot's start: a booked visitor, called before walk-ins once the slot runs.
       number.append(el("span", "cp-booked", t("checkin.mark")), el("span", "cp-slot", slotTime(ticket.slot_start)));
     }
+    // Not callable until the back office has prepared the card (call-next passes over it).
+    if (ticket.prep === "pending") number.append(el("span", "cp-card-not-ready", t("counter.card_not_ready")));
     let note = ticket.handed_over_from
       ? t("counter.handed_over_from", { procedure: procedureName(ticket.handed_over_from), reason: ticket.hand_over_reason || "—" })
       : "";

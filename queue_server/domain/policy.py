@@ -38,6 +38,13 @@ booked ticket's tier changes with time, so call-next compares the queue heads wi
 tickets whose precedence has begun, rescored with tier 1 (:func:`effective_score`). The Lua
 step (``store/lua/counters.lua``: ``D q:{procedure}`` and ``D bq:{procedure}``) implements
 exactly this; a test plays both on random offices.
+
+A ticket is not callable until its card is prepared (``prep == "pending"``: a same-day visitor of a
+procedure with a ``prepare`` stage, or a booked visitor checking in before their card's preparation
+is done; see ``domain/tasks.py``). Its booked precedence, if any, waits with it. Call-next passes over it and takes the
+next ready ticket; the held ticket keeps its place (its score), so once its preparation task is done
+it is called where it stood in line. Calling it by number is refused (``card_not_ready``). The store
+keeps held tickets out of the procedure queue (``D hold:{procedure}``), so call-next never sees them.
 """
 
 from __future__ import annotations
@@ -128,12 +135,17 @@ def choose_next(
 
     if calling_order is CallingOrder.COUNTER_PROCEDURE_ORDER:
         for procedure in served:
-            waiting = queues.get(procedure, ())
+            waiting = [t for t in queues.get(procedure, ()) if callable_now(t)]
             if waiting:
                 return min(waiting, key=score)
         return None
-    candidates = [t for p in served for t in queues.get(p, ())]
+    candidates = [t for p in served for t in queues.get(p, ()) if callable_now(t)]
     return min(candidates, key=score) if candidates else None
+
+
+def callable_now(ticket: Ticket) -> bool:
+    """Whether call-next may give out this waiting ticket: not while its card is being prepared."""
+    return ticket.prep != "pending"
 
 
 def people_ahead(ticket: Ticket, waiting: Iterable[Ticket], calling_order: CallingOrder, now: int | None = None,

@@ -13,7 +13,7 @@ from typing import Final
 # common first (shared helpers, `ops`, `lib`), main last (dispatch); areas in between, each a
 # `do ... end` block adding its operations to `ops`.
 MODULES: Final = ("common", "archive", "day", "tickets", "counters", "office", "bookings", "supervisor", "checkin",
-                   "main")
+                   "tasks", "main")
 
 
 def source() -> str:

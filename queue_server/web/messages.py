@@ -35,6 +35,8 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "outage_active": 409,
     "no_outage": 409,
     "visitors_waiting": 409,
+    "card_not_ready": 409,
+    "no_task": 409,
     "slot_full": 409,
     "booking_only": 409,
     "booking_state": 409,

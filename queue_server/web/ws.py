@@ -53,7 +53,7 @@ PER_ADDRESS: Final = web.AppKey("ws_per_address", dict)
 SUBSCRIBE_SCHEMA: Final = {
     "id": Field(int, required=True),
     "type": Field(str, required=True),
-    "view": Field(str, required=True, check=one_of("lobby", "counter", "ticket", "congestion", "supervisor")),
+    "view": Field(str, required=True, check=one_of("lobby", "counter", "ticket", "congestion", "supervisor", "backoffice")),
     "office": Field(str),
     "counter": Field(str),
     "token": Field(str),
@@ -127,7 +127,8 @@ class Connection:
             raise ApiError("invalid_request", f"subscription id {sub_id} is already in use", field="id")
         if len(self.subscriptions) >= self.max_subscriptions:
             raise ApiError("invalid_request", f"at most {self.max_subscriptions} subscriptions per connection")
-        offices = (office,) if isinstance(office, str) else office
+        # A back-office view also follows the branches whose cards its office prepares (``also``).
+        offices = (*((office,) if isinstance(office, str) else office), *subscription.also)
         self.subscriptions[sub_id] = (offices, subscription)
         self.send_json({"id": sub_id, "type": "result", "success": True})
         for one in offices:
@@ -151,6 +152,9 @@ class Subscription:
 
     The lobby is public: its snapshot and events carry calls and counts per procedure, never the
     waiting tickets or staff free text. Counter panels (staff) get every waiting ticket."""
+
+    also: tuple[str, ...] = ()
+    """Other offices whose events this view follows too (a back office working its branches' tasks)."""
 
     def __init__(self, conn: Connection, sub_id: int, view: str) -> None:
         self.conn = conn
@@ -321,6 +325,12 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
         conn.add(sub_id, office, Subscription(conn, sub_id, view))
     elif view == "lobby":
         conn.add(sub_id, office, Subscription(conn, sub_id, view))
+    elif view == "backoffice":
+        from .tasks import backoffice_subscription
+
+        if await current_staff(request) is None:
+            raise ApiError("unauthorized", "sign in to follow the back office")
+        conn.add(sub_id, office, backoffice_subscription(request, conn, sub_id, office))
     else:
         from .congestion import congestion_view
 

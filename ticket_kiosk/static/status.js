@@ -103,7 +103,9 @@ function render() {
   $("alerts-control").hidden = !["waiting", "called"].includes(view.state);
   $("number").textContent = view.number;
   $("procedure").innerHTML = procedureName(view.procedure, lang);
-  setText($("state"), `status.state_${view.state}`);
+  // A pickup waits for its card first (back office): the page says so while it is prepared.
+  const card = view.state === "waiting" && view.prep ? { pending: "status.card_preparing", ready: "status.card_ready" }[view.prep] : null;
+  setText($("state"), card || `status.state_${view.state}`);
 
   // Outage mode: its prepared notice in the visitor's language; no minutes that are no longer true.
   const outage = view.outage_notice;

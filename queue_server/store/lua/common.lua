@@ -151,7 +151,8 @@ local function ahead_of(t)
       ahead = ahead + 1
     end
   end
-  return ahead
+  -- Held tickets (card being prepared) ahead count too: they are people in line before this one.
+  return ahead + redis.call('ZCOUNT', D .. 'hold:' .. t.procedure, '-inf', '(' .. mine)
 end
 
 

@@ -19,6 +19,12 @@ local function close_day(day)
     end
     redis.call('DEL', DD .. 'q:' .. proc, DD .. 'bq:' .. proc)
   end
+  -- Held tickets (card not prepared yet) close out too, and their preparation is no longer needed.
+  for _, t in ipairs(lib.held_tickets(day)) do
+    expire(t)
+    lib.cancel_task(t.task, 'day_closed')
+  end
+  for _, proc in ipairs(req.office_procedures) do redis.call('DEL', DD .. 'hold:' .. proc) end
   local held = day .. '|'
   for _, id in ipairs(req.office_counters) do
     local c = load_counter(id)
@@ -30,7 +36,7 @@ local function close_day(day)
   end
   redis.call('ZREM', O .. 'days', day)
   return emit({type = 'day.closed', closed = day, expired = #expired > 0 and expired or nil,
-               counters = #freed > 0 and freed or nil})
+               counters = #freed > 0 and freed or nil, tasks_carried_over = lib.carried_over()})
 end
 lib.close_day = close_day  -- the supervisor's close-out of today (supervisor.lua)
 

@@ -22,8 +22,9 @@ function lib.new_ticket(procedure, priority, number_format, number_key, fields)
              -- the estimate the kiosk showed (minutes), for the reports' estimate accuracy
              estimate_at_issue = req.estimate_minutes}
   for k, v in pairs(fields or {}) do t[k] = v end
+  -- A card to prepare first (tasks.lua): the ticket waits held, in its place, until it is ready.
+  if not lib.hold_ticket(t) then redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number) end
   set_ticket(t, t)
-  redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number)
   -- The days with tickets: the day's end closes out what each left open.
   redis.call('ZADD', O .. 'days', tonumber(today), today)
   redis.call('SET', P .. 'tok:' .. req.token, req.office .. '|' .. today .. '|' .. number, 'EX', 259200)
@@ -34,11 +35,14 @@ function ops.issue()
   if redis.call('SISMEMBER', O .. 'paused', req.procedure) == 1 then
     return fail('procedure_paused', {procedure = req.procedure})
   end
-  local t, err = lib.new_ticket(req.procedure, req.priority, req.number_format)
+  -- the estimate the kiosk showed (minutes), for the reports' estimate accuracy
+  local t, err = lib.new_ticket(req.procedure, req.priority, req.number_format, nil,
+                                {estimate_at_issue = req.estimate_minutes})
   if err then return err end
   local ahead = ahead_of(t)
   t.token = nil  -- events are public: the status token never leaves in one
   local ev = emit({type = 'ticket.issued', ticket = t})
+  if t.task then lib.create_task({id = t.task, kind = 'prepare', procedure = t.procedure, ticket = today .. '|' .. t.number}) end
   return cjson.encode({ok = true, ticket = t, token = req.token, ahead = ahead, event = ev})
 end
 
@@ -49,6 +53,8 @@ function ops.cancel()
   if bad then return bad end
   redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
   redis.call('ZREM', D .. 'bq:' .. t.procedure, t.number)
+  -- A visitor leaving while their card is prepared: the preparation is no longer needed today.
+  if redis.call('ZREM', D .. 'hold:' .. t.procedure, t.number) == 1 then lib.cancel_task(t.task, 'ticket_cancelled') end
   local c = nil
   if t.state == 'called' and t.counter and t.counter ~= '' then
     c = load_counter(t.counter)
