@@ -12,9 +12,12 @@ import pytest
 
 import queue_server.domain.estimate as estimate_module
 from queue_server.domain.estimate import (
+    BackOffice,
+    BackOfficeTask,
     CounterState,
     ExpectedArrival,
     OfficeSnapshot,
+    TaskKind,
     WaitingTicket,
     estimate_waits,
 )
@@ -27,7 +30,6 @@ from queue_server.domain.model import (
     Ticket,
     TicketState,
 )
-from queue_server.domain.policy import choose_next
 from queue_server.domain.service_model import CounterSpeed, LearningSettings, ServiceModel
 
 MIN = 60_000  # epoch ms per minute
@@ -252,10 +254,62 @@ def test_a_procedure_the_model_does_not_know_is_refused() -> None:
         estimate_waits(snapshot([ticket("C1", "c", 1)], [CounterState("1", ("c",))]))
 
 
-def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]:
-    """Reference: one fixed-time future played ticket by ticket with ``policy.choose_next`` itself."""
+def _choose(queues: dict[str, list[Ticket]], served: tuple[str, ...], order: CallingOrder, now: int,
+            precedence: dict[str, int]) -> Ticket | None:
+    """``policy.choose_next`` at ``now``, with the booked tier of DESIGN.md (tickets' precedence times)."""
+    def score(t: Ticket) -> tuple[int, int]:
+        tier = 0 if t.returning else 1 if precedence.get(t.number, now + 1) <= now else 2
+        base = tier * 10**9 + t.order
+        return (base if order is CallingOrder.WAITED else (9 - t.priority) * 3 * 10**9 + base), t.seq
+
+    if order is CallingOrder.COUNTER_PROCEDURE_ORDER:
+        for p in served:
+            if queues.get(p):
+                return min(queues[p], key=score)
+        return None
+    candidates = [t for p in served for t in queues.get(p, ())]
+    return min(candidates, key=score) if candidates else None
+
+
+def _back_office_replay(snap: OfficeSnapshot, prep: dict[str, float], post: dict[str, float]) -> dict[str, float]:
+    """Reference: when each preparation ends (minutes from now), tasks taken one by one in the panel's order."""
+    back = snap.back_office
+    held = {t.number: t for t in snap.waiting if t.prep_pending}
+    tasks = {task.id: task for task in back.tasks}
+    for t in held.values():
+        if t.task not in tasks:
+            tasks[f"held:{t.number}"] = BackOfficeTask(f"held:{t.number}", TaskKind.PREPARE, t.procedure, t.issued_at,
+                                                        ticket=t.number)
+    for_waiting = {(t.task if t.task in tasks else f"held:{t.number}") for t in held.values()}
+    claimed = [task for task in tasks.values() if task.claimed_at is not None]
+    open_ = [task for task in tasks.values() if task.claimed_at is None]
+    order = sorted((x for x in open_ if x.id in for_waiting), key=lambda x: (x.created_at, x.id))
+    order += [BackOfficeTask(f"now:{p}", TaskKind.PREPARE, p, NOW) for p in snap.procedures if p in back.prep_procedures]
+    order += sorted((x for x in open_ if x.kind is TaskKind.PREPARE and x.id not in for_waiting),
+                    key=lambda x: (x.due_at if x.due_at is not None else math.inf, x.created_at, x.id))
+    order += sorted((x for x in open_ if x.kind is TaskKind.POST), key=lambda x: (x.created_at, x.id))
+    times = {TaskKind.PREPARE: prep, TaskKind.POST: post}
+    free = [max(times[x.kind][x.procedure] - (NOW - x.claimed_at) / MIN, 0.0) for x in claimed]  # type: ignore[operator]
+    ends = {x.id: f for x, f in zip(claimed, free, strict=True)}
+    free += [0.0] * (back.people - len(claimed))
+    for x in order:
+        if not free:
+            ends[x.id] = math.inf
+            continue
+        p = min(range(len(free)), key=lambda i: free[i])
+        free[p] += times[x.kind][x.procedure]
+        ends[x.id] = free[p]
+    for t in held.values():
+        ends[f"ticket:{t.number}"] = ends[t.task if t.task in tasks else f"held:{t.number}"]
+    return ends
+
+
+def _replay(snap: OfficeSnapshot, minutes: dict[str, float], prep: dict[str, float] | None = None,
+            post: dict[str, float] | None = None) -> dict[str, float]:
+    """Reference: one fixed-time future played ticket by ticket with the calling policy itself."""
     model = snap.service
     walk = model.walk_up_minutes
+    ready = _back_office_replay(snap, prep or {}, post or {})
 
     def rel(ms: int) -> float:
         return (ms - NOW) / MIN
@@ -279,14 +333,25 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]
             resumes_at = c.resumes(NOW)
             t = max(t, rel(resumes_at) if resumes_at is not None else math.inf)
         free.append(settle(c, t))
-    waiting = [Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority,
-                      returning=w.returning) for w in snap.waiting]
+    # Each ticket: callable from (minutes), and from when it has the booked precedence (epoch ms).
+    callable_from: dict[str, float] = {}
+    precedence: dict[str, int] = {}
+    waiting: list[Ticket] = []
+    for w in snap.waiting:
+        waiting.append(Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority,
+                              returning=w.returning))
+        callable_from[w.number] = ready[f"ticket:{w.number}"] if w.prep_pending else 0.0
+        if w.precedence_from is not None:
+            precedence[w.number] = w.precedence_from
     last = max((w.order for w in snap.waiting), default=0)
-    booked = sorted(snap.expected, key=lambda e: e.at)
-    coming = [
-        (max(rel(e.at), 0.0), Ticket(f"E{j}", e.procedure, TicketState.WAITING, last + 1 + j, last + 1 + j, e.at, e.priority))
-        for j, e in enumerate(booked)
-    ]
+    arrivals = sorted(((e.at - NOW) / MIN + e.lateness_minutes, j, e) for j, e in enumerate(snap.expected))
+    for n, (at, j, e) in enumerate(arrivals):
+        at = max(at, 0.0)
+        number = f"E{j}"
+        waiting.append(Ticket(number, e.procedure, TicketState.WAITING, last + 1 + n, last + 1 + n, NOW, e.priority))
+        callable_from[number] = max(at, ready.get(e.task, 0.0)) if e.task else at
+        if e.late_after_minutes is None or at <= rel(e.at) + e.late_after_minutes:
+            precedence[number] = NOW + round(at * MIN) if e.precedence_at_check_in else e.at
     calls: dict[str, float] = {}
     while True:
         ci = min(range(len(free)), key=lambda i: (free[i], i))
@@ -294,32 +359,56 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]
         if t == math.inf:
             return calls
         queues: dict[str, list[Ticket]] = {}
-        for w in waiting + [w for at, w in coming if at <= t]:
-            queues.setdefault(w.procedure, []).append(w)
-        chosen = choose_next(queues, counter.procedures, snap.calling_order)
+        for w in waiting:
+            if callable_from[w.number] <= t:
+                queues.setdefault(w.procedure, []).append(w)
+        now = NOW + round(t * MIN)
+        chosen = _choose(queues, counter.procedures, snap.calling_order, now, precedence)
         if chosen is None:
-            later = [at for at, w in coming if at > t and w.procedure in counter.procedures]
+            later = [callable_from[w.number] for w in waiting
+                     if callable_from[w.number] > t and w.procedure in counter.procedures]
             free[ci] = settle(counter, min(later)) if later else math.inf
             continue
         calls[chosen.number] = t
         waiting = [w for w in waiting if w is not chosen]
-        coming = [(at, w) for at, w in coming if w is not chosen]
         free[ci] = settle(counter, t + walk + model.counter_factor(counter.id) * minutes[chosen.procedure])
 
 
-def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]]:
-    """A random office state with (nearly) fixed visit times and distinct counter speeds."""
+def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float], dict[str, float], dict[str, float]]:
+    """A random office state with (nearly) fixed visit and task times and distinct counter speeds.
+
+    Some tickets are booked (slot started or not), some held for their card; booked visitors to
+    come, early or late; a back office of 0–3 people, some of them busy.
+    """
     procedures = ["p0", "p1", "p2", "p3"][: rng.randint(1, 4)]
     minutes = {p: rng.choice([5.13, 7.37, 10.71, 13.97]) for p in procedures}
+    prep = {p: rng.choice([3.31, 8.77, 15.07]) for p in procedures}
+    post = {p: rng.choice([2.19, 9.53]) for p in procedures}
     exact = LearningSettings(prior_cv=1e-6, prior_weight=1e12, walk_up_prior_minutes=rng.choice([0.0, 0.5]))
-    model = ServiceModel.learn([Procedure(p, p, NumberFormat(), minutes[p]) for p in procedures], settings=exact)
+    model = ServiceModel.learn([Procedure(p, p, NumberFormat(), minutes[p], prep[p], post[p]) for p in procedures],
+                               settings=exact)
     # Distinct speeds so no two counters free up at the same instant (ties are arbitrary).
     model = dataclasses.replace(model, counters={str(i): CounterSpeed(str(i), 100, 1 + 0.0173 * i) for i in range(6)})
-    waiting = [
-        WaitingTicket(f"T{i}", rng.choice(procedures), rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW,
-                      returning=rng.random() < 0.2)  # handed over with their place kept
-        for i in range(rng.randint(0, 25))
-    ]
+    prepared = tuple(p for p in procedures if rng.random() < 0.5)
+    with_bookings, with_back_office = rng.random() < 0.6, rng.random() < 0.6
+    waiting = []
+    tasks = []
+    for i in range(rng.randint(0, 25)):
+        p = rng.choice(procedures)
+        booked = with_bookings and rng.random() < 0.3
+        held = with_back_office and p in prepared and rng.random() < 0.4
+        task = None
+        if held and rng.random() < 0.9:  # a few held tickets whose task the snapshot lacks
+            task = f"t{i}"
+            claimed = NOW - int(rng.uniform(0, 5) * MIN) if rng.random() < 0.2 else None
+            tasks.append(BackOfficeTask(task, TaskKind.PREPARE, p, NOW - int(rng.uniform(0, 60) * MIN),
+                                        claimed_at=claimed, ticket=f"T{i}"))
+        waiting.append(WaitingTicket(
+            f"T{i}", p, rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW,
+            returning=rng.random() < 0.2,  # handed over with their place kept
+            precedence_from=NOW + int(rng.uniform(-30, 60) * MIN) + 7_919 if booked else None,
+            prep_pending=held, task=task,
+        ))
     counters = []
     for ci in range(rng.randint(1, 5)):
         status = rng.choice([CounterStatus.OPEN] * 4 + [CounterStatus.PAUSED, CounterStatus.CLOSED])
@@ -342,18 +431,34 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
                 NOW + int(rng.uniform(0, 40) * MIN) if status is not CounterStatus.OPEN and rng.random() < 0.6 else None,
             )
         )
-    expected = tuple(
-        ExpectedArrival(rng.choice(procedures), NOW + int(rng.uniform(1, 90) * MIN), rng.choice([0, 1]), 1.0, 0.0)
-        for _ in range(rng.randint(0, 6))
-    )
+    expected = []
+    for j in range(rng.randint(0, 6) if with_bookings or rng.random() < 0.5 else 0):
+        p = rng.choice(procedures)
+        task = None
+        if with_back_office and p in prepared and rng.random() < 0.5:
+            task = f"b{j}"
+            tasks.append(BackOfficeTask(task, TaskKind.PREPARE, p, NOW - int(rng.uniform(60, 600) * MIN),
+                                        due_at=NOW + int(rng.uniform(-20, 90) * MIN)))
+        expected.append(ExpectedArrival(
+            p, NOW + int(rng.uniform(1, 90) * MIN) + 3_371 * j, rng.choice([0, 1]), 1.0, 0.0,
+            lateness_minutes=rng.choice([0.0, 0.0, -7.1, -2.3, 4.3]),
+            late_after_minutes=rng.choice([None, 3.0]), precedence_at_check_in=rng.random() < 0.2, task=task,
+        ))
+    if with_back_office:
+        tasks += [BackOfficeTask(f"post{k}", TaskKind.POST, rng.choice(procedures), NOW - k * MIN,
+                                 claimed_at=NOW - int(rng.uniform(0, 3) * MIN) if rng.random() < 0.3 else None)
+                  for k in range(rng.randint(0, 3))]
+    back = BackOffice(rng.randint(0, 3), tuple(tasks), prepared if with_back_office else ())
     order = rng.choice(list(CallingOrder))
-    return OfficeSnapshot(NOW, NOW + 300 * MIN, order, tuple(waiting), tuple(counters), model, expected), minutes
+    snap = OfficeSnapshot(NOW, NOW + 300 * MIN, order, tuple(waiting), tuple(counters), model, tuple(expected),
+                          procedures=tuple(procedures), back_office=back)
+    return snap, minutes, prep, post
 
 
-@pytest.mark.parametrize("seed", range(150))
+@pytest.mark.parametrize("seed", range(200))
 def test_the_simulation_calls_tickets_as_choose_next_would(seed: int) -> None:
-    snap, minutes = _random_office(random.Random(seed))
-    want = _replay(snap, minutes)
+    snap, minutes, prep, post = _random_office(random.Random(seed))
+    want = _replay(snap, minutes, prep, post)
     got = {t.number: t.median_minutes for t in estimate_waits(snap, runs=10).tickets}
     for number, minutes_until in got.items():
         if number in want:
@@ -396,7 +501,7 @@ def test_walk_ins_to_come_are_a_poisson_stream_until_closing() -> None:
     snap = _walk_in_office(240)
     sim = estimate_module._Simulation(snap, 4000, np.random.default_rng(5))
     keys, arrive, durations, starts = sim._expected_queues(0)
-    stream = next(si for si, ((qi, _), _, rate) in enumerate(sim.streams) if rate > 0 and sim.procedures[qi] == "b")
+    stream = next(si for si, ((qi, _), rate) in enumerate(sim.streams) if rate > 0 and sim.procedures[qi] == "b")
     lo = int(starts[stream])
     hi = int(starts[stream + 1]) if stream + 1 < len(starts) else arrive.shape[1]
     times, order = arrive[:, lo : hi - 1], keys[:, lo : hi - 1]
