@@ -514,3 +514,140 @@ def test_walk_ins_to_come_are_a_poisson_stream_until_closing() -> None:
     assert order[came].min() > max(k for k in sim.key_a if math.isfinite(k))
     assert np.all(durations[:, lo : hi - 1][came] > 0)
     assert np.all(np.isinf(arrive[:, hi - 1])) and np.all(np.isinf(keys[:, hi - 1]))
+
+
+# Bookings (#7) and the back office (#8).
+
+PICKUP = Procedure("pickup", "カード交付", NumberFormat(prefix="P"), service_minutes=10.0, prep_minutes=15.0,
+                   post_minutes=10.0)
+
+
+def test_a_booked_visitor_is_called_before_the_walk_ins_once_the_slot_has_started() -> None:
+    waiting = [ticket("A1", "a", 1)]
+    busy = CounterState("1", ("a",), serving="a", called_at=NOW, started_at=NOW)
+    # Checked in already, the slot starts in 5 minutes: at the counter's next call (10) they go first.
+    early = WaitingTicket("A2", "a", 0, 2, 2, NOW, precedence_from=NOW + 5 * MIN)
+    assert medians(snapshot(waiting + [early], [busy])) == pytest.approx({"A1": 20.0, "A2": 10.0}, abs=0.1)
+    # The slot starts after the counter's next call: until then they wait like a walk-in.
+    later = dataclasses.replace(early, precedence_from=NOW + 15 * MIN)
+    assert medians(snapshot(waiting + [later], [busy])) == pytest.approx({"A1": 10.0, "A2": 20.0}, abs=0.1)
+    # Not checked in yet: coming at the slot (5 min), called at 10 before the walk-in.
+    coming = ExpectedArrival("a", NOW + 5 * MIN, show_probability=1.0, spread_minutes=0.0)
+    assert medians(snapshot(waiting, [busy], expected=(coming,)))["A1"] == pytest.approx(20.0, abs=0.1)
+    # Too late (more than late_after_minutes after the slot): a walk-in behind A1.
+    late = dataclasses.replace(coming, lateness_minutes=4.0, late_after_minutes=3.0)
+    assert medians(snapshot(waiting, [busy], expected=(late,)))["A1"] == pytest.approx(10.0, abs=0.1)
+    # Released at the slot's end before they would come: they do not come at all.
+    in_time = dataclasses.replace(coming, lateness_minutes=4.0, slot_end=NOW + 10 * MIN)
+    assert medians(snapshot(waiting, [busy], expected=(in_time,)))["A1"] == pytest.approx(20.0, abs=0.1)
+    released = dataclasses.replace(in_time, lateness_minutes=6.0)
+    assert medians(snapshot(waiting, [busy], expected=(released,)))["A1"] == pytest.approx(10.0, abs=0.1)
+
+
+def test_a_walk_ins_estimate_counts_the_booked_visitors_by_their_show_rate() -> None:
+    # Four booked visitors due in 5 minutes, each coming with chance 0.75: the walk-in behind
+    # them waits 10 min for the counter plus 10 per booked visitor who came (binomial 4, 0.75).
+    waiting = [ticket("A1", "a", 1)]
+    busy = CounterState("1", ("a",), serving="a", called_at=NOW, started_at=NOW)
+    booked = tuple(ExpectedArrival("a", NOW + 5 * MIN, show_probability=0.75, spread_minutes=0.0) for _ in range(4))
+    a1 = estimate_waits(snapshot(waiting, [busy], expected=booked), runs=4000).ticket("A1")
+    assert a1.mean_minutes == pytest.approx(10.0 + 10.0 * 4 * 0.75, abs=0.5)
+    assert a1.median_minutes == pytest.approx(40.0, abs=0.1)  # 3 of 4 is the likeliest count (42 %)
+
+
+def test_a_booked_visitor_not_yet_here_after_the_slot_start_is_likelier_a_no_show() -> None:
+    # Lateness N(0, 5 min), 10 % no-shows; the slot started 5 minutes ago (1 SD): P(arrival > now)
+    # = 15.9 %, so the chance they still come is 0.9·0.159 / (0.9·0.159 + 0.1) = 58.8 %, and at once-ish.
+    e = ExpectedArrival("a", NOW - 5 * MIN, show_probability=0.9, spread_minutes=5.0)
+    snap = snapshot([], [CounterState("1", ("a",))], expected=(e,))
+    sim = estimate_module._Simulation(snap, 20_000, np.random.default_rng(1))
+    arrive = sim._booked_arrivals()[:, 0]
+    came = np.isfinite(arrive)
+    assert came.mean() == pytest.approx(0.9 * 0.1587 / (0.9 * 0.1587 + 0.1), abs=0.01)
+    # Given they come, the lateness beyond 1 SD: E[Z | Z > 1] = 1.525 SDs after the slot start.
+    assert arrive[came].min() >= 0
+    assert arrive[came].mean() == pytest.approx(1.525 * 5.0 - 5.0, abs=0.15)
+
+
+def test_a_held_ticket_is_called_in_its_place_when_its_card_is_ready() -> None:
+    model = ServiceModel.learn([A, PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    held = WaitingTicket("P1", "pickup", 0, 1, 1, NOW - MIN, prep_pending=True, task="7")
+    others = [ticket("P2", "pickup", 2), ticket("P3", "pickup", 3), ticket("P4", "pickup", 4)]
+    # Somebody has been preparing P1's card for 6 of its 15 minutes: ready at 9.
+    work = BackOffice(1, (BackOfficeTask("7", TaskKind.PREPARE, "pickup", NOW - 7 * MIN, claimed_at=NOW - 6 * MIN,
+                                         ticket="P1"),))
+    snap = dataclasses.replace(snapshot([held, *others], [CounterState("1", ("pickup",))], model=model),
+                               back_office=work)
+    # P2 at 0; P1's card is ready at 9, and at 10 P1 is first in line again: before P3.
+    assert medians(snap) == pytest.approx({"P2": 0.0, "P1": 10.0, "P3": 20.0, "P4": 30.0}, abs=0.1)
+    # Nobody on back-office work: the card is never ready today.
+    idle = dataclasses.replace(snap, back_office=BackOffice(0))
+    assert medians(idle)["P1"] is None
+
+
+def _five_pickups(model: ServiceModel, counters: int = 2) -> OfficeSnapshot:
+    """Five same-day pickups issued together, each held for its card; one back-office person, free."""
+    held = [WaitingTicket(f"P{i}", "pickup", 0, i, i, NOW, prep_pending=True, task=str(i)) for i in range(1, 6)]
+    tasks = tuple(BackOfficeTask(str(i), TaskKind.PREPARE, "pickup", NOW, ticket=f"P{i}") for i in range(1, 6))
+    snap = snapshot(held, [CounterState(str(c), ("pickup",)) for c in range(1, counters + 1)], model=model)
+    return dataclasses.replace(snap, back_office=BackOffice(1, tasks, ("pickup",)))
+
+
+def test_five_same_day_pickups_and_one_back_office_person() -> None:
+    # The issue's test: the fifth's estimate includes the four preparations before theirs.
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    forecast = estimate_waits(_five_pickups(fixed))
+    assert [forecast.ticket(f"P{i}").median_minutes for i in range(1, 6)] == pytest.approx([15, 30, 45, 60, 75], abs=0.1)
+    # A ticket issued now waits for the five cards before its own and then its own: 6 × 15.
+    assert forecast.procedure("pickup").median_minutes == pytest.approx(90.0, abs=0.1)
+    assert forecast.procedure("pickup").waiting == 5
+
+    # With the priors as configured (15 min, CV 0.8, the learned mean itself uncertain), the
+    # fifth card is ready after five lognormal preparations: 75 min on average, the first 15;
+    # two counters are free long before, so the call is the card's readiness. A sum of
+    # lognormals has its median below its mean, and the range spans the four cards before.
+    priors = ServiceModel.learn([PICKUP])
+    forecast = estimate_waits(_five_pickups(priors), runs=4000)
+    first, fifth = forecast.ticket("P1"), forecast.ticket("P5")
+    assert first.mean_minutes == pytest.approx(15.0, rel=0.05)
+    assert fifth.mean_minutes == pytest.approx(75.0, rel=0.05)
+    assert fifth.low_minutes is not None and fifth.high_minutes is not None and fifth.median_minutes is not None
+    assert fifth.low_minutes < 60 < fifth.median_minutes < 75 < fifth.high_minutes
+    # Counter time alone (nobody held) would have said 20 min for the fifth with two counters.
+    ignoring = dataclasses.replace(_five_pickups(fixed), waiting=tuple(
+        dataclasses.replace(t, prep_pending=False) for t in _five_pickups(fixed).waiting))
+    assert estimate_waits(ignoring).ticket("P5").median_minutes == pytest.approx(20.0, abs=0.1)
+
+
+def test_post_issuance_work_in_hand_delays_the_cards() -> None:
+    # Two people: one 4 minutes into a 10-minute post-issuance task, one free. Open post tasks
+    # come after every preparation, so only the one in hand counts.
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    snap = _five_pickups(fixed)
+    post = (BackOfficeTask("p1", TaskKind.POST, "pickup", NOW - 20 * MIN, claimed_at=NOW - 4 * MIN),
+            BackOfficeTask("p2", TaskKind.POST, "pickup", NOW - 30 * MIN))
+    snap = dataclasses.replace(snap, back_office=BackOffice(2, snap.back_office.tasks + post, ("pickup",)))
+    # Person 1 free at 0: P1 → 15, P3 → 30 (at 15, person 2 is free since 6 with P2 → 21), …
+    got = medians(snap)
+    assert got == pytest.approx({"P1": 15.0, "P2": 21.0, "P3": 30.0, "P4": 36.0, "P5": 45.0}, abs=0.1)
+
+
+def test_a_booked_pickup_whose_card_is_not_ready_waits_for_it() -> None:
+    # Booked for a slot in 5 minutes; their card's task (due before the slot) is still open,
+    # behind a waiting visitor's (P1, held) and a ticket issued now: ready at 45.
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    waiting = [WaitingTicket("P1", "pickup", 0, 1, 1, NOW, prep_pending=True, task="1"), ticket("P2", "pickup", 2)]
+    tasks = (BackOfficeTask("1", TaskKind.PREPARE, "pickup", NOW, ticket="P1"),
+             BackOfficeTask("b", TaskKind.PREPARE, "pickup", NOW - 600 * MIN, due_at=NOW - 25 * MIN))
+    coming = ExpectedArrival("pickup", NOW + 5 * MIN, show_probability=1.0, spread_minutes=0.0, task="b")
+    busy = CounterState("1", ("pickup",), serving="pickup", called_at=NOW, started_at=NOW - 6 * MIN)
+    snap = dataclasses.replace(snapshot(waiting, [busy], model=fixed, expected=(coming,)),
+                               back_office=BackOffice(1, tasks, ("pickup",)))
+    # P2 at 4 (till 14); P1's card at 15: called then. A ticket issued now: card at 30.
+    assert medians(snap) == pytest.approx({"P2": 4.0, "P1": 15.0}, abs=0.1)
+    assert estimate_waits(snap).procedure("pickup").median_minutes == pytest.approx(30.0, abs=0.1)
+    # Their card done already: they come at 5, have the precedence from the slot's start and
+    # are called at 14, before P1 (ready at 15 anyway) — P1 at 24.
+    done = dataclasses.replace(snap, expected=(dataclasses.replace(coming, task=None),),
+                               back_office=BackOffice(1, tasks[:1], ("pickup",)))
+    assert medians(done) == pytest.approx({"P2": 4.0, "P1": 24.0}, abs=0.1)
