@@ -898,14 +898,22 @@ class _Simulation:
         # The special candidates' state, per live run; ``sp_avail`` becomes inf once called.
         sp_q = np.array([qi for _, qi, *_ in self.special] + [self.procedures.index(e.procedure) for e in self.snap.expected],
                         dtype=np.intp)
+        sp_lo = sp_hi = 0
         if n_sp:
             sp_before, sp_after, sp_switch, sp_avail, sp_dur = self._specials(finish)
-            sp_offset = self.offset[:, sp_q]
-            sp_served = self.served_zero[:, sp_q]
+            # Columns in the order they can first be called in any run: a step looks only at
+            # those callable by now in some run (up to ``sp_hi``) and not yet gone in every run
+            # (from ``sp_lo``), a handful even with a day of bookings to come.
             sp_walk = np.full(n_sp, self.walk_up)
             sp_walk[: len(self.special)][[who < 0 for who, *_ in self.special]] = 0.0
-            sp_needed = np.zeros(n_sp, dtype=bool)
-            sp_needed[: len(self.special)] = True
+            sp_out = np.r_[np.arange(len(self.special)), np.full(n_sp - len(self.special), -1)]
+            perm = np.argsort(sp_avail.min(axis=0), kind="stable")
+            sp_before, sp_after, sp_switch, sp_avail, sp_dur = (x[:, perm] for x in (sp_before, sp_after, sp_switch, sp_avail, sp_dur))
+            sp_q, sp_walk, sp_out = sp_q[perm], sp_walk[perm], sp_out[perm]
+            sp_first = sp_avail.min(axis=0)
+            sp_offset = self.offset[:, sp_q]
+            sp_served = self.served_zero[:, sp_q]
+            sp_needed = sp_out >= 0
 
         cols = nq + ns
         free_f, calls_f, ptr_f, heads_f, head_at_f = free.ravel(), calls.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
@@ -934,6 +942,8 @@ class _Simulation:
                 done = (ptr[:, :nq].sum(axis=1) >= per_run) | (earliest == _INF)
                 if n_sp:
                     done &= ~np.isfinite(sp_avail[:, sp_needed]).any(axis=1) | (earliest == _INF)
+                    while sp_lo < sp_hi and not np.isfinite(sp_avail[:, sp_lo]).any():
+                        sp_lo += 1  # called (or never coming) in every run still going
                 n_done = int(np.count_nonzero(done))
                 if n_done == len(live):
                     break
@@ -961,13 +971,20 @@ class _Simulation:
             at_j = row_h + j
             best = k.ravel()[at_j]
             if n_sp:
-                ks = sp_offset.take(c, axis=0)
-                ks += np.where(sp_switch <= t[:, None], sp_after, sp_before)
-                np.copyto(ks, _INF, where=sp_avail > t[:, None])  # not callable yet, or called already
+                t_top = float(t[t < _INF].max(initial=-_INF))
+                while sp_hi < n_sp and sp_first[sp_hi] <= t_top:
+                    sp_hi += 1
+            if sp_hi > sp_lo:
+                w = slice(sp_lo, sp_hi)
+                ks = sp_offset[:, w].take(c, axis=0)
+                ks += np.where(sp_switch[:, w] <= t[:, None], sp_after[:, w], sp_before[:, w])
+                np.copyto(ks, _INF, where=sp_avail[:, w] > t[:, None])  # not callable yet, or called already
                 js = ks.argmin(axis=1)
                 use_sp = ks[ar, js] < best
+                js += sp_lo
                 take = (best < _INF) & ~use_sp
             else:
+                use_sp = None
                 take = best < _INF
             col = ptr_f[at_j]
             at_i = row_w + col
@@ -989,13 +1006,16 @@ class _Simulation:
                     nxt[idle] = (head_at[idle, nq:] + stream_served[c[idle]]).min(axis=1)
                 else:
                     nxt[idle] = _INF
-                if n_sp:
-                    nxt[idle] = np.minimum(nxt[idle], (sp_avail[idle] + sp_served[c[idle]]).min(axis=1))
+                if sp_lo < n_sp:
+                    rest = slice(sp_lo, None)
+                    nxt[idle] = np.minimum(nxt[idle], (sp_avail[idle, rest] + sp_served[c[idle], rest]).min(axis=1))
+                if use_sp is not None:
                     chosen = np.flatnonzero(use_sp)
                     if chosen.size:
                         jc, cc = js[chosen], c[chosen]
-                        first = jc < len(self.special)
-                        sp_calls[live[chosen[first]], jc[first]] = t[chosen[first]]
+                        out = sp_out[jc]
+                        mine = out >= 0
+                        sp_calls[live[chosen[mine]], out[mine]] = t[chosen[mine]]
                         nxt[chosen] = t[chosen] + sp_walk[jc] + sp_dur[chosen, jc] * factor[cc]
                         # Gone: never callable (a counter at inf would still see avail inf ≤ t), no wake-up.
                         sp_avail[chosen, jc] = sp_before[chosen, jc] = sp_after[chosen, jc] = _INF
