@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from .domain.booking import OfficeBookings, ProcedureBooking
 from .domain.hours import DayHours, OpeningHours
-from .domain.model import CallingOrder, Counter, NumberFormat, Procedure, Role
+from .domain.model import BookedBeforeSlot, CallingOrder, Counter, NumberFormat, Procedure, Role
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -48,6 +49,7 @@ class Office:
     counters: dict[str, Counter]
     hours: OpeningHours
     short_name: str = ""
+    bookings: OfficeBookings = field(default_factory=OfficeBookings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class CallingSettings:
     order: CallingOrder = CallingOrder.PRIORITY_THEN_WAITED
     max_recalls: int = 3
     near_turn_ahead: int = 3
+    booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,16 @@ def _parse_hours(reader: _Reader, key: str, value: Any) -> DayHours | None:
     return DayHours(dt.time(h1, m1), dt.time(h2 % 24, m2) if h2 < 24 else dt.time(23, 59))
 
 
+def _date(value: Any) -> dt.date | None:
+    """A TOML date (or an ISO date string) as a date; None if it is not one."""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+
+
 def _read_hours(reader: _Reader, office: Mapping[str, Any], path: str) -> OpeningHours:
     hours = reader.table(office, f"{path}.hours", {"week", "national_holidays_closed", "closed_dates", "special"})
     week_raw = reader.table(hours, f"{path}.hours.week", set(WEEKDAYS))
@@ -205,15 +218,10 @@ def _read_hours(reader: _Reader, office: Mapping[str, Any], path: str) -> Openin
         if not isinstance(item, Mapping):
             reader.problem(key, "must be a table with date and hours")
             continue
-        reader.known(item, key, {"date", "hours", "note"})
-        date = item.get("date")
-        if isinstance(date, str):
-            try:
-                date = dt.date.fromisoformat(date)
-            except ValueError:
-                pass
-        if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
-            reader.problem(f"{key}.date", f"must be a date like 2026-11-29, got {date!r}")
+        reader.known(item, key, {"date", "hours", "note", "booking_only"})
+        date = _date(item.get("date"))
+        if date is None:
+            reader.problem(f"{key}.date", f"must be a date like 2026-11-29, got {item.get('date')!r}")
             continue
         special[date] = _parse_hours(reader, f"{key}.hours", item.get("hours", "closed"))
     return OpeningHours(
@@ -224,19 +232,21 @@ def _read_hours(reader: _Reader, office: Mapping[str, Any], path: str) -> Openin
     )
 
 
-def _read_number(reader: _Reader, proc: Mapping[str, Any], path: str) -> NumberFormat:
-    number = reader.table(proc, f"{path}.number", {"prefix", "width", "range"})
-    prefix = reader.get(number, f"{path}.number", "prefix", str, "",
+def _read_number(reader: _Reader, proc: Mapping[str, Any], path: str, name: str = "number") -> NumberFormat:
+    """A procedure's ``number`` (or ``booked_number``) table: a prefix letter or a range."""
+    path = f"{path}.{name}"
+    number = reader.table(proc, path, {"prefix", "width", "range"})
+    prefix = reader.get(number, path, "prefix", str, "",
                         check=lambda v: None if re.match(r"^[A-Z]?$", v) else "must be one capital letter A–Z or empty")
-    width = reader.get(number, f"{path}.number", "width", int, 3,
+    width = reader.get(number, path, "width", int, 3,
                        check=lambda v: None if 1 <= v <= 4 else "must be 1–4")
-    rng = reader.get(number, f"{path}.number", "range", list, None)
+    rng = reader.get(number, path, "range", list, None)
     if rng is None:
         if not prefix:
-            reader.problem(f"{path}.number", "needs a prefix letter or a range = [first, last]")
+            reader.problem(path, "needs a prefix letter or a range = [first, last]")
         return NumberFormat(prefix=prefix, width=width, first=1, last=10**width - 1)
     if len(rng) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in rng) or not 0 <= rng[0] < rng[1] < 10**width:
-        reader.problem(f"{path}.number.range", f"must be [first, last] with 0 ≤ first < last < {10**width}, got {rng!r}")
+        reader.problem(f"{path}.range", f"must be [first, last] with 0 ≤ first < last < {10**width}, got {rng!r}")
         return NumberFormat(prefix=prefix, width=width)
     return NumberFormat(prefix=prefix, width=width, first=rng[0], last=rng[1])
 
@@ -263,7 +273,7 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
     if not isinstance(data, Mapping):
         reader.problem(path, "must be a table")
         return None
-    reader.known(data, path, {"id", "name", "short_name", "hours", "procedures", "counters"})
+    reader.known(data, path, {"id", "name", "short_name", "hours", "procedures", "counters", "bookings"})
     office_id = reader.get(data, path, "id", str, "", required=True, check=_id_check)
     name = reader.get(data, path, "name", str, "", required=True)
     procedures: dict[str, Procedure] = {}
@@ -274,14 +284,20 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             reader.problem(ppath, "must be a table")
             continue
         reader.known(proc, ppath, {"id", "name", "names", "description", "descriptions", "number",
-                                   "service_minutes", "prep_minutes", "post_minutes", "city_staff_only"})
+                                   "service_minutes", "prep_minutes", "post_minutes", "city_staff_only", "booking",
+                                   "booked_number"})
         pid = reader.get(proc, ppath, "id", str, "", required=True, check=_id_check)
         minutes = lambda v: None if 0 < v <= 480 else "must be more than 0 and at most 480 minutes"  # noqa: E731
         number = _read_number(reader, proc, ppath)
-        for other, fmt in used_numbers:
-            if fmt.prefix == number.prefix and fmt.first <= number.last and number.first <= fmt.last:
-                reader.problem(f"{ppath}.number", f"overlaps the numbers of procedure {other!r}; numbers must be unique in an office")
-        used_numbers.append((pid, number))
+        # Booked visitors' own numbers (a range or prefix), so the lobby can tell them apart.
+        booked_number = _read_number(reader, proc, ppath, "booked_number") if "booked_number" in proc else None
+        for key, fmt_here in (("number", number), ("booked_number", booked_number)):
+            if fmt_here is None:
+                continue
+            for other, fmt in used_numbers:
+                if fmt.prefix == fmt_here.prefix and fmt.first <= fmt_here.last and fmt_here.first <= fmt.last:
+                    reader.problem(f"{ppath}.{key}", f"overlaps the numbers of {other}; numbers must be unique in an office")
+            used_numbers.append((f"procedure {pid!r}" + (" (booked)" if key == "booked_number" else ""), fmt_here))
         if pid in procedures:
             reader.problem(f"{ppath}.id", f"duplicate procedure id {pid!r}")
         proc_name = reader.get(proc, ppath, "name", str, pid, required=True)
@@ -297,6 +313,7 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             description=proc_description,
             names=_localised(reader, proc, ppath, "names", proc_name),
             descriptions=_localised(reader, proc, ppath, "descriptions", proc_description),
+            booked_number=booked_number,
         )
     counters: dict[str, Counter] = {}
     for i, ctr in enumerate(reader.get(data, path, "counters", list, [], required=True)):
@@ -325,8 +342,91 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
         counters[cid] = Counter(id=cid, name=reader.get(ctr, cpath, "name", str, f"{cid}番窓口"),
                                 procedures=tuple(p for p in served if isinstance(p, str)), staff=Role(staff),
                                 breaks=tuple(breaks))
+    hours = _read_hours(reader, data, path)
     return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
-                  procedures=procedures, counters=counters, hours=_read_hours(reader, data, path))
+                  procedures=procedures, counters=counters, hours=hours,
+                  bookings=_read_bookings(reader, data, path, procedures, hours))
+
+
+_BOOKING_LIMITS: Final[Mapping[str, tuple[int, int, int]]] = {
+    # [offices.bookings] key → (default, lowest, highest allowed)
+    "slot_minutes": (30, 5, 240),
+    "open_days_ahead": (28, 0, 366),
+    "checkin_early_minutes": (30, 0, 240),
+    "late_minutes": (10, 0, 240),
+    "reference_keep_days": (30, 0, 3660),
+}
+
+
+def _read_bookings(reader: _Reader, office: Mapping[str, Any], path: str, procedures: Mapping[str, Procedure],
+                   hours: OpeningHours) -> OfficeBookings:
+    """``[offices.bookings]`` and each procedure's ``booking`` table (see ``domain/booking.py``).
+
+    Values that work but serve visitors oddly (a slot shorter than the service, a deadline after the
+    slot's day has begun) are warnings for ``check-config``."""
+    bpath = f"{path}.bookings"
+    table = reader.table(office, bpath, set(_BOOKING_LIMITS))
+    values = {name: reader.get(table, bpath, name, int, default,
+                               check=lambda v, lo=low, hi=high: None if lo <= v <= hi else f"must be {lo}–{hi}")
+              for name, (default, low, high) in _BOOKING_LIMITS.items()}
+    rules: dict[str, ProcedureBooking] = {}
+    raw_procedures = office.get("procedures") if isinstance(office.get("procedures"), list) else []
+    for i, proc in enumerate(raw_procedures):
+        if not isinstance(proc, Mapping) or "booking" not in proc or proc.get("id") not in procedures:
+            continue
+        ppath = f"{path}.procedures[{i}].booking"
+        booking = reader.table(proc, ppath, {"capacity", "counters", "close_days_before", "close_at", "booking_only",
+                                             "booking_only_dates"})
+        procedure = procedures[proc["id"]]
+        capacity = reader.get(booking, ppath, "capacity", int, None,
+                              check=lambda v: None if 1 <= v <= 1000 else "must be 1–1000 places per slot")
+        counters = reader.get(booking, ppath, "counters", int, None,
+                              check=lambda v: None if 1 <= v <= 100 else "must be 1–100 counters")
+        if capacity is not None and counters is not None:
+            reader.problem(ppath, "give capacity (places per slot) or counters (kept for bookings), not both")
+        if capacity is None and counters is None:
+            reader.problem(ppath, "needs capacity (places per slot) or counters (counters kept for bookings)")
+        close_at = reader.get(booking, ppath, "close_at", str, None,
+                              check=lambda v: None if re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v) else 'must be "HH:MM"')
+        dates = []
+        for j, item in enumerate(reader.get(booking, ppath, "booking_only_dates", list, [])):
+            if (date := _date(item)) is not None:
+                dates.append(date)
+            else:
+                reader.problem(f"{ppath}.booking_only_dates[{j}]", f"must be a date like 2026-11-29, got {item!r}")
+        rules[procedure.id] = ProcedureBooking(
+            capacity=capacity, counters=counters,
+            close_days_before=reader.get(booking, ppath, "close_days_before", int, 0,
+                                         check=lambda v: None if 0 <= v <= 30 else "must be 0–30 open days"),
+            close_at=dt.time.fromisoformat(close_at) if close_at else None,
+            booking_only=reader.get(booking, ppath, "booking_only", bool, False),
+            booking_only_dates=frozenset(dates))
+        if counters is not None and procedure.service_minutes > values["slot_minutes"] * counters:
+            reader.warning(ppath, f"{counters} counter(s) serve fewer than one visitor ({procedure.service_minutes:g} min "
+                                  f"each) in a {values['slot_minutes']}-minute slot; each slot still takes 1 booking")
+        if rules[procedure.id].close_days_before == 0 and close_at:
+            reader.warning(f"{ppath}.close_at", "with close_days_before = 0 bookings close at this time on the "
+                                                "slot's own day: slots before it close when they begin")
+        if rules[procedure.id].booking_only and not values["open_days_ahead"]:
+            reader.warning(ppath, "booking_only with open_days_ahead = 0: visitors can book only for today")
+    if values["late_minutes"] >= values["slot_minutes"]:
+        reader.warning(f"{bpath}.late_minutes", f"{values['late_minutes']} min late is not before the "
+                                                f"{values['slot_minutes']}-minute slot ends: a no-show's place never "
+                                                "returns to its slot")
+    special = office.get("hours", {}).get("special", []) if isinstance(office.get("hours"), Mapping) else []
+    only_dates = set()
+    for i, item in enumerate(special if isinstance(special, list) else []):
+        if isinstance(item, Mapping) and "booking_only" in item:
+            flag = reader.get(item, f"{path}.hours.special[{i}]", "booking_only", bool, False)
+            date = _date(item.get("date"))
+            if flag and date is not None:
+                only_dates.add(date)
+                if hours.for_date(date) is None:
+                    reader.warning(f"{path}.hours.special[{i}].booking_only", "the office is closed that day")
+                if not rules:
+                    reader.warning(f"{path}.hours.special[{i}].booking_only",
+                                   "no procedure of this office takes bookings: nothing is booking-only that day")
+    return OfficeBookings(procedures=rules, booking_only_dates=frozenset(only_dates), **values)
 
 
 WS_LIMITS: Final[Mapping[str, tuple[type, int, int]]] = {
@@ -385,13 +485,17 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         metrics_allow=_read_networks(reader, srv, "metrics_allow", ServerSettings.__dataclass_fields__["metrics_allow"].default),
         **{name: _read_limit(reader, srv, name, kind, low, high) for name, (kind, low, high) in WS_LIMITS.items()},
     )
-    cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead"})
+    cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead", "booked_before_slot"})
     orders = [o.value for o in CallingOrder]
+    before_slot = [o.value for o in BookedBeforeSlot]
     calling = CallingSettings(
         order=CallingOrder(reader.get(cal, "calling", "order", str, orders[0],
                                       check=lambda v: None if v in orders else f"must be one of {', '.join(orders)}")),
         max_recalls=reader.get(cal, "calling", "max_recalls", int, 3, check=lambda v: None if 0 <= v <= 20 else "must be 0–20"),
         near_turn_ahead=reader.get(cal, "calling", "near_turn_ahead", int, 3, check=lambda v: None if 0 <= v <= 100 else "must be 0–100"),
+        booked_before_slot=BookedBeforeSlot(reader.get(
+            cal, "calling", "booked_before_slot", str, before_slot[0],
+            check=lambda v: None if v in before_slot else f"must be one of {', '.join(before_slot)}")),
     )
     cong = reader.table(data, "congestion", {"levels_minutes"})
     levels = reader.get(cong, "congestion", "levels_minutes", list, [15, 30])

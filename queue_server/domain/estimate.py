@@ -59,6 +59,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .model import MAX_PRIORITY, CallingOrder, CounterStatus, DomainError, Ticket
+from .policy import precedence_from
 from .service_model import ServiceModel, Stage
 
 DEFAULT_RUNS: Final = 400
@@ -125,8 +126,8 @@ class WaitingTicket:
     def from_ticket(cls, ticket: Ticket) -> WaitingTicket:
         """The estimator's view of a stored waiting ticket."""
         return cls(ticket.number, ticket.procedure, ticket.priority, ticket.order, ticket.seq, ticket.issued_at,
-                   ticket.returning, getattr(ticket, "slot_start", None) if getattr(ticket, "booked", False) else None,
-                   getattr(ticket, "prep", None) == "pending", getattr(ticket, "task", None))
+                   ticket.returning, precedence_from(ticket), getattr(ticket, "prep", None) == "pending",
+                   getattr(ticket, "task", None))
 
 
 @dataclass(frozen=True, slots=True)

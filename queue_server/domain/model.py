@@ -62,11 +62,13 @@ class CounterStatus(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
-    """Staff roles. Contractor staff run the counters; city staff review and handle PINs."""
+    """Staff roles. Contractor staff run the counters; city staff review and handle PINs; call-centre
+    operators book, change and cancel for callers (they staff no counter)."""
 
     CONTRACTOR = "contractor"
     CITY = "city"
     SUPERVISOR = "supervisor"
+    CALLCENTER = "callcenter"
 
 
 class CallingOrder(enum.StrEnum):
@@ -75,6 +77,17 @@ class CallingOrder(enum.StrEnum):
     PRIORITY_THEN_WAITED = "priority_then_waited"
     WAITED = "waited"
     COUNTER_PROCEDURE_ORDER = "counter_procedure_order"
+
+
+class BookedBeforeSlot(enum.StrEnum):
+    """How a booked visitor checked in before their slot starts waits (``[calling] booked_before_slot``).
+
+    ``walk_in`` (default): like a walk-in who arrived then, until the slot starts, then before the
+    walk-ins of their priority class; ``at_check_in``: before the walk-ins from the moment of check-in.
+    """
+
+    WALK_IN = "walk_in"
+    AT_CHECK_IN = "at_check_in"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +121,8 @@ class Procedure:
 
     ``service_minutes`` is the prior for the counter time; ``prep_minutes`` and ``post_minutes``
     the back-office work before the call and after the visit (card preparation 15 min,
-    post-issuance processing 10 min in the Kurume measurements).
+    post-issuance processing 10 min in the Kurume measurements). ``booked_number``: the numbers of
+    booked visitors checked in on time (None: the procedure's own numbers).
     """
 
     id: str
@@ -121,6 +135,7 @@ class Procedure:
     description: str = ""
     names: dict[str, str] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    booked_number: NumberFormat | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +160,10 @@ class Ticket:
     ``seq`` is the office-day issue order; ``order`` is the place in line, equal to ``seq`` unless
     a hand-over sent the ticket to the back; ``returning`` marks a visitor handed over with their
     place kept (called before tickets not yet served, see ``policy``). Times are epoch milliseconds.
+
+    A booked visitor's ticket carries its ``booking`` (id) and ``slot_start``; ``booked`` when checked
+    in on time (eligible for the booked precedence, see ``policy``), ``late`` when checked in too late
+    (a walk-in from the check-in on). ``issued_at`` of a booked ticket is the check-in time.
     """
 
     number: str
@@ -164,6 +183,10 @@ class Ticket:
     handed_over_from: str | None = None
     hand_over_reason: str | None = None
     returning: bool = False
+    booking: str | None = None
+    slot_start: int | None = None
+    booked: bool = False
+    late: bool = False
 
 
 MAX_PRIORITY: Final = 9

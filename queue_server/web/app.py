@@ -17,10 +17,12 @@ from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
-from ..store.ratelimit import STATUS_TOKENS, GuessLimiter
+from ..store.bookings import Bookings
+from ..store.ratelimit import BOOKING_CODES, STATUS_TOKENS, GuessLimiter
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
-from .keys import ACCOUNTS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE, TOKEN_GUESSES
+from .keys import (ACCOUNTS, BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE,
+                   TOKEN_GUESSES)
 from .messages import ApiError, error_response
 from .metrics import METRICS, setup_metrics
 from .pages import setup_pages
@@ -80,6 +82,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         await app[STORE].move_untagged_keys()
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
         app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
+        app[BOOKING_GUESSES] = GuessLimiter(redis, key_prefix, "booking", BOOKING_CODES, "booking codes or links")
+        app[BOOKINGS] = Bookings(app[STORE])
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()
         app[ESTIMATES] = EstimateService(app[HUB], app[STORE])

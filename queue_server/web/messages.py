@@ -31,6 +31,16 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "procedure_not_allowed": 409,
     "not_recalled_enough": 409,
     "office_closed": 409,
+    "slot_full": 409,
+    "booking_only": 409,
+    "booking_state": 409,
+    "invalid_code": 400,
+    "not_bookable": 422,
+    "day_closed": 422,
+    "slot_outside_hours": 422,
+    "slot_past": 422,
+    "booking_not_open": 422,
+    "booking_closed": 422,
     "idempotency_key_reused": 422,
     "rate_limited": 429,
     "unavailable": 503,
@@ -49,12 +59,14 @@ class ApiError(DomainError):
 
 
 def error_body(error: DomainError) -> dict[str, Any]:
-    """``{"error": {"code", "message"[, "field"][, "retry_after"]}}`` (``retry_after`` in seconds)."""
+    """``{"error": {"code", "message"[, "field"][, "retry_after"][, "details"]}}`` (``retry_after`` in seconds)."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if field := getattr(error, "field", None):
         body["field"] = field
     if retry_after := getattr(error, "retry_after", None):
         body["retry_after"] = retry_after
+    if details := getattr(error, "details", None):
+        body["details"] = details  # what a page needs to say it in the visitor's language
     return {"error": body}
 
 

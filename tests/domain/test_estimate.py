@@ -30,6 +30,7 @@ from queue_server.domain.model import (
     Ticket,
     TicketState,
 )
+from queue_server.domain.policy import choose_next
 from queue_server.domain.service_model import CounterSpeed, LearningSettings, ServiceModel
 
 MIN = 60_000  # epoch ms per minute
@@ -254,23 +255,6 @@ def test_a_procedure_the_model_does_not_know_is_refused() -> None:
         estimate_waits(snapshot([ticket("C1", "c", 1)], [CounterState("1", ("c",))]))
 
 
-def _choose(queues: dict[str, list[Ticket]], served: tuple[str, ...], order: CallingOrder, now: int,
-            precedence: dict[str, int]) -> Ticket | None:
-    """``policy.choose_next`` at ``now``, with the booked tier of DESIGN.md (tickets' precedence times)."""
-    def score(t: Ticket) -> tuple[int, int]:
-        tier = 0 if t.returning else 1 if precedence.get(t.number, now + 1) <= now else 2
-        base = tier * 10**9 + t.order
-        return (base if order is CallingOrder.WAITED else (9 - t.priority) * 3 * 10**9 + base), t.seq
-
-    if order is CallingOrder.COUNTER_PROCEDURE_ORDER:
-        for p in served:
-            if queues.get(p):
-                return min(queues[p], key=score)
-        return None
-    candidates = [t for p in served for t in queues.get(p, ())]
-    return min(candidates, key=score) if candidates else None
-
-
 def _back_office_replay(snap: OfficeSnapshot, prep: dict[str, float], post: dict[str, float]) -> dict[str, float]:
     """Reference: when each preparation ends (minutes from now), tasks taken one by one in the panel's order."""
     back = snap.back_office
@@ -306,7 +290,7 @@ def _back_office_replay(snap: OfficeSnapshot, prep: dict[str, float], post: dict
 
 def _replay(snap: OfficeSnapshot, minutes: dict[str, float], prep: dict[str, float] | None = None,
             post: dict[str, float] | None = None) -> dict[str, float]:
-    """Reference: one fixed-time future played ticket by ticket with the calling policy itself."""
+    """Reference: one fixed-time future played ticket by ticket with ``policy.choose_next`` itself."""
     model = snap.service
     walk = model.walk_up_minutes
     ready = _back_office_replay(snap, prep or {}, post or {})
@@ -333,25 +317,25 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float], prep: dict[str, flo
             resumes_at = c.resumes(NOW)
             t = max(t, rel(resumes_at) if resumes_at is not None else math.inf)
         free.append(settle(c, t))
-    # Each ticket: callable from (minutes), and from when it has the booked precedence (epoch ms).
+    # Each ticket: callable from (minutes from now).
     callable_from: dict[str, float] = {}
-    precedence: dict[str, int] = {}
     waiting: list[Ticket] = []
     for w in snap.waiting:
+        # Booked from ``precedence_from`` on: as a ticket with that slot start (booked_before_slot "walk_in").
         waiting.append(Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority,
-                              returning=w.returning))
+                              returning=w.returning, booked=w.precedence_from is not None, slot_start=w.precedence_from))
         callable_from[w.number] = ready[f"ticket:{w.number}"] if w.prep_pending else 0.0
-        if w.precedence_from is not None:
-            precedence[w.number] = w.precedence_from
     last = max((w.order for w in snap.waiting), default=0)
     arrivals = sorted(((e.at - NOW) / MIN + e.lateness_minutes, j, e) for j, e in enumerate(snap.expected))
     for n, (at, j, e) in enumerate(arrivals):
         at = max(at, 0.0)
         number = f"E{j}"
-        waiting.append(Ticket(number, e.procedure, TicketState.WAITING, last + 1 + n, last + 1 + n, NOW, e.priority))
+        checked_in = NOW + round(at * MIN)
+        on_time = e.late_after_minutes is None or at <= rel(e.at) + e.late_after_minutes
+        precedence = checked_in if e.precedence_at_check_in else e.at
+        waiting.append(Ticket(number, e.procedure, TicketState.WAITING, last + 1 + n, last + 1 + n, checked_in, e.priority,
+                              booked=on_time, slot_start=precedence, late=not on_time))
         callable_from[number] = max(at, ready.get(e.task, 0.0)) if e.task else at
-        if e.late_after_minutes is None or at <= rel(e.at) + e.late_after_minutes:
-            precedence[number] = NOW + round(at * MIN) if e.precedence_at_check_in else e.at
     calls: dict[str, float] = {}
     while True:
         ci = min(range(len(free)), key=lambda i: (free[i], i))
@@ -363,7 +347,7 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float], prep: dict[str, flo
             if callable_from[w.number] <= t:
                 queues.setdefault(w.procedure, []).append(w)
         now = NOW + round(t * MIN)
-        chosen = _choose(queues, counter.procedures, snap.calling_order, now, precedence)
+        chosen = choose_next(queues, counter.procedures, snap.calling_order, now)
         if chosen is None:
             later = [callable_from[w.number] for w in waiting
                      if callable_from[w.number] > t and w.procedure in counter.procedures]

@@ -16,7 +16,7 @@ local function close_day(day)
     for _, number in ipairs(redis.call('ZRANGE', DD .. 'q:' .. proc, 0, -1)) do
       expire(hash_table(DD .. 't:' .. number))
     end
-    redis.call('DEL', DD .. 'q:' .. proc)
+    redis.call('DEL', DD .. 'q:' .. proc, DD .. 'bq:' .. proc)
   end
   local held = day .. '|'
   for _, id in ipairs(req.office_counters) do
