@@ -48,18 +48,17 @@ a phone does not make the estimate jitter.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .model import MAX_PRIORITY, CallingOrder, CounterStatus, DomainError, Ticket
-from .policy import precedence_from
+from .policy import precedence_from, queue_score, stored_tier
 from .service_model import ServiceModel, Stage
 
 DEFAULT_RUNS: Final = 400
@@ -186,19 +185,20 @@ class ExpectedArrival:
     task: str | None = None
 
 
-class TaskKind(enum.StrEnum):
-    """The back office's two kinds of work (the store's ``kind`` field)."""
-
-    PREPARE = "prepare"  # card preparation before the counter (交付前準備)
-    POST = "post"  # post-issuance processing after it (交付後処理)
+TaskKind = Literal["prepare", "post"]
+"""The back office's two kinds of work (the store's ``kind``): card preparation before the counter
+(交付前準備), post-issuance processing after it (交付後処理)."""
 
 
 @dataclass(frozen=True, slots=True)
 class BackOfficeTask:
-    """An open or claimed back-office task; times epoch ms.
+    """An open or claimed back-office task; times epoch ms; ``id`` the store's (an integer as a string).
 
     ``ticket`` is the number of the waiting ticket whose card a preparation is for (None: a
     booking's, or a card to send); ``claimed_at`` is set while somebody works on it.
+    ``line_score`` is the queue score of the visitor waiting for this card when they wait at
+    another office whose cards this back office prepares (for a ticket of the snapshot the
+    estimator works it out itself).
     """
 
     id: str
@@ -208,6 +208,7 @@ class BackOfficeTask:
     due_at: int | None = None
     claimed_at: int | None = None
     ticket: str | None = None
+    line_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -671,21 +672,34 @@ class _Simulation:
         back = snap.back_office
         held = [t for t in snap.waiting if t.prep_pending]
         by_id = {task.id: task for task in back.tasks}
-        by_ticket = {task.ticket: task for task in back.tasks if task.ticket is not None and task.kind is TaskKind.PREPARE}
+        by_ticket = {task.ticket: task for task in back.tasks if task.ticket is not None and task.kind == "prepare"}
         held_task: dict[str, BackOfficeTask] = {}
+        line: dict[str, float] = {}  # task id → the line score of the visitor here waiting for it
         for t in held:
             task = by_id.get(t.task or "") or by_ticket.get(t.number)
-            held_task[t.number] = task or BackOfficeTask(f"held:{t.number}", TaskKind.PREPARE, t.procedure, t.issued_at,
-                                                         ticket=t.number)
-        for_waiting = {task.id for task in held_task.values()}
+            task = task or BackOfficeTask(f"held:{t.number}", "prepare", t.procedure, t.issued_at, ticket=t.number)
+            held_task[t.number] = task
+            line[task.id] = queue_score(t.priority, t.order, snap.calling_order, stored_tier(t.returning))
         claimed = [task for task in back.tasks if task.claimed_at is not None]
         open_ = {task.id: task for task in [*back.tasks, *held_task.values()] if task.claimed_at is None}
-        first = sorted((task for task in open_.values() if task.id in for_waiting), key=lambda x: (x.created_at, x.id))
-        first += [BackOfficeTask(f"now:{self.procedures[qi]}", TaskKind.PREPARE, self.procedures[qi], snap.now)
+
+        def work_key(task: BackOfficeTask) -> tuple[int, float, tuple[int, int, str]]:
+            # The panel's order (domain/tasks.work_key): preparations for visitors waiting now,
+            # in their order in line; then the rest by deadline (else creation); then post work.
+            ident = (0, int(task.id), "") if task.id.isdigit() else (1, 0, task.id)
+            if task.kind == "post":
+                return 2, float(task.created_at), ident
+            score = line.get(task.id, task.line_score)
+            if score is not None:
+                return 0, float(score), ident
+            return 1, float(task.due_at if task.due_at is not None else task.created_at), ident
+
+        ranked = sorted(open_.values(), key=work_key)
+        first = [task for task in ranked if work_key(task)[0] == 0]
+        first += [BackOfficeTask(f"now:{self.procedures[qi]}", "prepare", self.procedures[qi], snap.now)
                   for qi in sorted({-1 - who for who, *_ in self.special if who < 0})]
-        later = sorted((task for task in open_.values() if task.kind is TaskKind.PREPARE and task.id not in for_waiting),
-                       key=lambda x: (x.due_at if x.due_at is not None else math.inf, x.created_at, x.id))
-        post = sorted((task for task in open_.values() if task.kind is TaskKind.POST), key=lambda x: (x.created_at, x.id))
+        later = [task for task in ranked if work_key(task)[0] == 1]
+        post = [task for task in ranked if work_key(task)[0] == 2]
 
         prep_streams = [si for si, ((qi, _), _) in enumerate(self.streams) if self.procedures[qi] in back.prep_procedures]
         ordered = [*first]
@@ -694,7 +708,7 @@ class _Simulation:
         for si in prep_streams:
             n = walk_ins[si].shape[1]
             stream_cols[si] = (len(ordered), n)
-            ordered += [BackOfficeTask(f"walk-in:{si}:{k}", TaskKind.PREPARE, self.procedures[self.streams[si][0][0]],
+            ordered += [BackOfficeTask(f"walk-in:{si}:{k}", "prepare", self.procedures[self.streams[si][0][0]],
                                        snap.now) for k in range(n)]
             release_parts.append(walk_ins[si])
         ordered += later + post
@@ -705,7 +719,7 @@ class _Simulation:
         dur = np.zeros((runs, n_tasks))
         by_stage: dict[tuple[str, Stage], list[int]] = {}
         for j, task in enumerate(ordered):
-            stage = Stage.PREP if task.kind is TaskKind.PREPARE else Stage.POST
+            stage = Stage.PREP if task.kind == "prepare" else Stage.POST
             by_stage.setdefault((task.procedure, stage), []).append(j)
         for (procedure, stage), cols in by_stage.items():
             dur[:, cols] = self._task_draws(procedure, stage, len(cols))[0]
@@ -716,7 +730,7 @@ class _Simulation:
         if people == 0:
             free[:] = _INF  # nobody on back-office work: no card gets ready
         for k, task in enumerate(claimed):
-            stage = Stage.PREP if task.kind is TaskKind.PREPARE else Stage.POST
+            stage = Stage.PREP if task.kind == "prepare" else Stage.POST
             _, m, s = self._task_draws(task.procedure, stage, 0)
             elapsed = max((snap.now - task.claimed_at) / MS_PER_MINUTE, 0.0)  # type: ignore[operator]
             rest = self._rest(m, s, elapsed) if np.isfinite(m).all() else np.zeros(runs)

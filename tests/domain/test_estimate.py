@@ -17,7 +17,6 @@ from queue_server.domain.estimate import (
     CounterState,
     ExpectedArrival,
     OfficeSnapshot,
-    TaskKind,
     WaitingTicket,
     estimate_waits,
 )
@@ -30,7 +29,7 @@ from queue_server.domain.model import (
     Ticket,
     TicketState,
 )
-from queue_server.domain.policy import choose_next
+from queue_server.domain.policy import choose_next, queue_score
 from queue_server.domain.service_model import CounterSpeed, LearningSettings, ServiceModel
 
 MIN = 60_000  # epoch ms per minute
@@ -256,23 +255,37 @@ def test_a_procedure_the_model_does_not_know_is_refused() -> None:
 
 
 def _back_office_replay(snap: OfficeSnapshot, prep: dict[str, float], post: dict[str, float]) -> dict[str, float]:
-    """Reference: when each preparation ends (minutes from now), tasks taken one by one in the panel's order."""
+    """Reference: when each preparation ends (minutes from now), tasks taken one by one in the panel's order.
+
+    The order: preparations for visitors waiting now by their place in line (queue score), then
+    the others by deadline, then post-issuance work by creation; ties by task id (a number).
+    """
     back = snap.back_office
     held = {t.number: t for t in snap.waiting if t.prep_pending}
     tasks = {task.id: task for task in back.tasks}
+    line: dict[str, float] = {}
     for t in held.values():
         if t.task not in tasks:
-            tasks[f"held:{t.number}"] = BackOfficeTask(f"held:{t.number}", TaskKind.PREPARE, t.procedure, t.issued_at,
+            tasks[f"held:{t.number}"] = BackOfficeTask(f"held:{t.number}", "prepare", t.procedure, t.issued_at,
                                                         ticket=t.number)
-    for_waiting = {(t.task if t.task in tasks else f"held:{t.number}") for t in held.values()}
+        tid = t.task if t.task in tasks else f"held:{t.number}"
+        line[tid] = queue_score(t.priority, t.order, snap.calling_order, 0 if t.returning else 2)
     claimed = [task for task in tasks.values() if task.claimed_at is not None]
-    open_ = [task for task in tasks.values() if task.claimed_at is None]
-    order = sorted((x for x in open_ if x.id in for_waiting), key=lambda x: (x.created_at, x.id))
-    order += [BackOfficeTask(f"now:{p}", TaskKind.PREPARE, p, NOW) for p in snap.procedures if p in back.prep_procedures]
-    order += sorted((x for x in open_ if x.kind is TaskKind.PREPARE and x.id not in for_waiting),
-                    key=lambda x: (x.due_at if x.due_at is not None else math.inf, x.created_at, x.id))
-    order += sorted((x for x in open_ if x.kind is TaskKind.POST), key=lambda x: (x.created_at, x.id))
-    times = {TaskKind.PREPARE: prep, TaskKind.POST: post}
+
+    def key(x: BackOfficeTask) -> tuple[int, float, tuple[int, int, str]]:
+        ident = (0, int(x.id), "") if x.id.isdigit() else (1, 0, x.id)
+        if x.kind == "post":
+            return 2, x.created_at, ident
+        score = line.get(x.id, x.line_score)
+        if score is not None:
+            return 0, score, ident
+        return 1, x.due_at if x.due_at is not None else x.created_at, ident
+
+    ranked = sorted((task for task in tasks.values() if task.claimed_at is None), key=key)
+    order = [x for x in ranked if key(x)[0] == 0]
+    order += [BackOfficeTask(f"now:{p}", "prepare", p, NOW) for p in snap.procedures if p in back.prep_procedures]
+    order += [x for x in ranked if key(x)[0] > 0]
+    times = {"prepare": prep, "post": post}
     free = [max(times[x.kind][x.procedure] - (NOW - x.claimed_at) / MIN, 0.0) for x in claimed]  # type: ignore[operator]
     ends = {x.id: f for x, f in zip(claimed, free, strict=True)}
     free += [0.0] * (back.people - len(claimed))
@@ -383,9 +396,9 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
         held = with_back_office and p in prepared and rng.random() < 0.4
         task = None
         if held and rng.random() < 0.9:  # a few held tickets whose task the snapshot lacks
-            task = f"t{i}"
+            task = str(1000 - i)
             claimed = NOW - int(rng.uniform(0, 5) * MIN) if rng.random() < 0.2 else None
-            tasks.append(BackOfficeTask(task, TaskKind.PREPARE, p, NOW - int(rng.uniform(0, 60) * MIN),
+            tasks.append(BackOfficeTask(task, "prepare", p, NOW - int(rng.uniform(0, 60) * MIN),
                                         claimed_at=claimed, ticket=f"T{i}"))
         waiting.append(WaitingTicket(
             f"T{i}", p, rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW,
@@ -420,20 +433,27 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
         p = rng.choice(procedures)
         task = None
         if with_back_office and p in prepared and rng.random() < 0.5:
-            task = f"b{j}"
-            tasks.append(BackOfficeTask(task, TaskKind.PREPARE, p, NOW - int(rng.uniform(60, 600) * MIN),
+            task = str(300 + j)
+            tasks.append(BackOfficeTask(task, "prepare", p, NOW - int(rng.uniform(60, 600) * MIN),
                                         due_at=NOW + int(rng.uniform(-20, 90) * MIN)))
         expected.append(ExpectedArrival(
             p, NOW + int(rng.uniform(1, 90) * MIN) + 3_371 * j, rng.choice([0, 1]), 1.0, 0.0,
             lateness_minutes=rng.choice([0.0, 0.0, -7.1, -2.3, 4.3]),
             late_after_minutes=rng.choice([None, 3.0]), precedence_at_check_in=rng.random() < 0.2, task=task,
         ))
+    order = rng.choice(list(CallingOrder))
     if with_back_office:
-        tasks += [BackOfficeTask(f"post{k}", TaskKind.POST, rng.choice(procedures), NOW - k * MIN,
+        tasks += [BackOfficeTask(str(400 - k), "post", rng.choice(procedures), NOW - k * MIN,
                                  claimed_at=NOW - int(rng.uniform(0, 3) * MIN) if rng.random() < 0.3 else None)
                   for k in range(rng.randint(0, 3))]
-    back = BackOffice(rng.randint(0, 3), tuple(tasks), prepared if with_back_office else ())
-    order = rng.choice(list(CallingOrder))
+        # Cards for visitors waiting at a branch whose cards this back office prepares.
+        tasks += [BackOfficeTask(str(500 + k), "prepare", rng.choice(procedures), NOW - 3 * MIN,
+                                 line_score=queue_score(0, rng.randint(0, 80), order, 2))
+                  for k in range(rng.randint(0, 2))]
+    # At most one person free now: the others' free times come from their claimed tasks' random
+    # remainders, so no two cards are ready at the same instant (ties would be arbitrary).
+    busy = sum(1 for task in tasks if task.claimed_at is not None)
+    back = BackOffice(busy + rng.randint(0, 1), tuple(tasks), prepared if with_back_office else ())
     snap = OfficeSnapshot(NOW, NOW + 300 * MIN, order, tuple(waiting), tuple(counters), model, tuple(expected),
                           procedures=tuple(procedures), back_office=back)
     return snap, minutes, prep, post
@@ -558,7 +578,7 @@ def test_a_held_ticket_is_called_in_its_place_when_its_card_is_ready() -> None:
     held = WaitingTicket("P1", "pickup", 0, 1, 1, NOW - MIN, prep_pending=True, task="7")
     others = [ticket("P2", "pickup", 2), ticket("P3", "pickup", 3), ticket("P4", "pickup", 4)]
     # Somebody has been preparing P1's card for 6 of its 15 minutes: ready at 9.
-    work = BackOffice(1, (BackOfficeTask("7", TaskKind.PREPARE, "pickup", NOW - 7 * MIN, claimed_at=NOW - 6 * MIN,
+    work = BackOffice(1, (BackOfficeTask("7", "prepare", "pickup", NOW - 7 * MIN, claimed_at=NOW - 6 * MIN,
                                          ticket="P1"),))
     snap = dataclasses.replace(snapshot([held, *others], [CounterState("1", ("pickup",))], model=model),
                                back_office=work)
@@ -572,7 +592,7 @@ def test_a_held_ticket_is_called_in_its_place_when_its_card_is_ready() -> None:
 def _five_pickups(model: ServiceModel, counters: int = 2) -> OfficeSnapshot:
     """Five same-day pickups issued together, each held for its card; one back-office person, free."""
     held = [WaitingTicket(f"P{i}", "pickup", 0, i, i, NOW, prep_pending=True, task=str(i)) for i in range(1, 6)]
-    tasks = tuple(BackOfficeTask(str(i), TaskKind.PREPARE, "pickup", NOW, ticket=f"P{i}") for i in range(1, 6))
+    tasks = tuple(BackOfficeTask(str(i), "prepare", "pickup", NOW, ticket=f"P{i}") for i in range(1, 6))
     snap = snapshot(held, [CounterState(str(c), ("pickup",)) for c in range(1, counters + 1)], model=model)
     return dataclasses.replace(snap, back_office=BackOffice(1, tasks, ("pickup",)))
 
@@ -608,8 +628,8 @@ def test_post_issuance_work_in_hand_delays_the_cards() -> None:
     # come after every preparation, so only the one in hand counts.
     fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
     snap = _five_pickups(fixed)
-    post = (BackOfficeTask("p1", TaskKind.POST, "pickup", NOW - 20 * MIN, claimed_at=NOW - 4 * MIN),
-            BackOfficeTask("p2", TaskKind.POST, "pickup", NOW - 30 * MIN))
+    post = (BackOfficeTask("p1", "post", "pickup", NOW - 20 * MIN, claimed_at=NOW - 4 * MIN),
+            BackOfficeTask("p2", "post", "pickup", NOW - 30 * MIN))
     snap = dataclasses.replace(snap, back_office=BackOffice(2, snap.back_office.tasks + post, ("pickup",)))
     # Person 1 free at 0: P1 → 15, P3 → 30 (at 15, person 2 is free since 6 with P2 → 21), …
     got = medians(snap)
@@ -621,8 +641,8 @@ def test_a_booked_pickup_whose_card_is_not_ready_waits_for_it() -> None:
     # behind a waiting visitor's (P1, held) and a ticket issued now: ready at 45.
     fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
     waiting = [WaitingTicket("P1", "pickup", 0, 1, 1, NOW, prep_pending=True, task="1"), ticket("P2", "pickup", 2)]
-    tasks = (BackOfficeTask("1", TaskKind.PREPARE, "pickup", NOW, ticket="P1"),
-             BackOfficeTask("b", TaskKind.PREPARE, "pickup", NOW - 600 * MIN, due_at=NOW - 25 * MIN))
+    tasks = (BackOfficeTask("1", "prepare", "pickup", NOW, ticket="P1"),
+             BackOfficeTask("b", "prepare", "pickup", NOW - 600 * MIN, due_at=NOW - 25 * MIN))
     coming = ExpectedArrival("pickup", NOW + 5 * MIN, show_probability=1.0, spread_minutes=0.0, task="b")
     busy = CounterState("1", ("pickup",), serving="pickup", called_at=NOW, started_at=NOW - 6 * MIN)
     snap = dataclasses.replace(snapshot(waiting, [busy], model=fixed, expected=(coming,)),
