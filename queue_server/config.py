@@ -99,6 +99,14 @@ class CallingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EstimateSettings:
+    """``[estimates]``: priors for booked visitors, until past bookings teach better (``BookingBehaviour``)."""
+
+    booking_no_show_prior: float = 0.1
+    booking_lateness_minutes_prior: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole checked configuration."""
 
@@ -112,6 +120,7 @@ class Config:
     warn_past_closing: bool = True
     readings: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    estimates: EstimateSettings = EstimateSettings()
 
 
 class _Reader:
@@ -466,7 +475,15 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
     reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk",
-                                       "readings"})
+                                       "readings", "estimates"})
+    est = reader.table(data, "estimates", {"booking_no_show_prior", "booking_lateness_minutes_prior"})
+    estimates = EstimateSettings(
+        booking_no_show_prior=float(reader.get(est, "estimates", "booking_no_show_prior", (int, float), 0.1,
+                                               check=lambda v: None if 0 <= v < 1 else "must be at least 0 and below 1")),
+        booking_lateness_minutes_prior=float(reader.get(
+            est, "estimates", "booking_lateness_minutes_prior", (int, float), 5.0,
+            check=lambda v: None if 0 < v <= 120 else "must be a number of minutes above 0, at most 120")),
+    )
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
                                         "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
@@ -520,7 +537,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     return Config(source=source, server=server, calling=calling, offices=offices,
                   printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]),
                   warn_past_closing=reader.get(kiosk, "kiosk", "warn_past_closing", bool, True),
-                  readings=readings, warnings=tuple(reader.warnings))
+                  readings=readings, warnings=tuple(reader.warnings), estimates=estimates)
 
 
 def _read_readings(reader: _Reader, data: Mapping[str, Any]) -> dict[str, str]:
