@@ -745,16 +745,22 @@ class _Simulation:
                 ends[:, j] = free[ar, p] + dur[:, j]
                 free[ar, p] = ends[:, j]
         else:
-            pending = np.ones((runs, n_tasks), dtype=bool)
+            # Walk-ins' cards exist from their arrival (inf: that walk-in never came): a person
+            # free at f takes the first task existing by then, else waits for the next to appear.
+            pending = np.isfinite(release)
             for _ in range(n_tasks):
-                p = free.argmin(axis=1)
-                f = free[ar, p]
-                ready = pending & (release <= f[:, None])
-                j = np.where(ready.any(axis=1), ready.argmax(axis=1), np.where(pending, release, _INF).argmin(axis=1))
-                end = np.maximum(f, release[ar, j]) + dur[ar, j]
-                ends[ar, j] = end
-                pending[ar, j] = False
-                free[ar, p] = end
+                rows = np.flatnonzero(pending.any(axis=1))
+                if rows.size == 0:
+                    break
+                p = free[rows].argmin(axis=1)
+                f = free[rows, p]
+                left = pending[rows]
+                ready = left & (release[rows] <= f[:, None])
+                j = np.where(ready.any(axis=1), ready.argmax(axis=1), np.where(left, release[rows], _INF).argmin(axis=1))
+                end = np.maximum(f, release[rows, j]) + dur[rows, j]
+                ends[rows, j] = end
+                pending[rows, j] = False
+                free[rows, p] = end
         for j, task in enumerate(ordered):
             if not task.id.startswith("walk-in:"):
                 finish[task.id] = ends[:, j]

@@ -655,3 +655,33 @@ def test_a_booked_pickup_whose_card_is_not_ready_waits_for_it() -> None:
     done = dataclasses.replace(snap, expected=(dataclasses.replace(coming, task=None),),
                                back_office=BackOffice(1, tasks[:1], ("pickup",)))
     assert medians(done) == pytest.approx({"P2": 4.0, "P1": 24.0}, abs=0.1)
+
+
+def test_walk_ins_to_come_wait_for_their_cards_too() -> None:
+    # Counter procedure order, the counter prefers pickups; 12 walk-in pickups an hour, each card
+    # 15 minutes for the one back-office person. A1 waits for the counter's next call at 10: no
+    # walk-in's card can be ready by then, so A1 is called at 10 in every future (without cards,
+    # a pickup arriving in those 10 minutes would go first: e⁻² = 13.5 % of futures call A1 then).
+    fixed = ServiceModel.learn([A, PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    busy = CounterState("1", ("pickup", "a"), serving="a", called_at=NOW, started_at=NOW)
+    snap = snapshot([ticket("A1", "a", 1)], [busy], model=fixed, order=CallingOrder.COUNTER_PROCEDURE_ORDER,
+                    closing_in=120)
+    snap = dataclasses.replace(snap, walk_ins_per_hour={"pickup": 12.0}, back_office=BackOffice(1, (), ("pickup",)))
+    a1 = estimate_waits(snap, runs=2000).ticket("A1")
+    assert (a1.low_minutes, a1.median_minutes, a1.high_minutes) == pytest.approx((10.0, 10.0, 10.0), abs=0.05)
+    no_cards = dataclasses.replace(snap, back_office=BackOffice())
+    assert estimate_waits(no_cards, runs=2000).ticket("A1").high_minutes > 10.5
+    # One person, first come first served: each card at least 15 minutes after the one before
+    # and after its own walk-in's arrival.
+    sim = estimate_module._Simulation(snap, 500, np.random.default_rng(3))
+    arrive = sim._walk_in_arrivals()
+    finish, ready = sim._play_back_office(arrive)
+    cards = ready[0]
+    assert cards is not None
+    came = np.isfinite(arrive[0])
+    assert np.all(cards[came] >= arrive[0][came] + 15 - 0.1)
+    both = came[:, 1:] & came[:, :-1]
+    gaps = np.where(came, cards, 0.0)
+    assert np.all(np.diff(gaps, axis=1)[both] >= 15 - 0.1)
+    # The phantom (a pickup issued now) is first in line for the back office: ready at 15.
+    assert np.allclose(finish["now:pickup"], 15.0, atol=0.1)
