@@ -2,6 +2,9 @@
 
 The office: 300 waiting tickets over 5 procedures (a tenth with priority), 8 counters serving
 different subsets, 6 of them mid-visit, 3 with a lunch break ahead, 20 booked visitors to come.
+``--bookings-and-cards`` makes it the office of issues #7 and #8 as well: 60 bookings still to come
+(booked precedence, learned lateness, late rule), a tenth of the waiting booked with slots still
+to start, every third pickup held for its card, 2 back-office people with 30 more open tasks.
 
     .venv/bin/python benchmarks/estimator_cost.py --calls 200
     .venv/bin/python benchmarks/estimator_cost.py --calls 100 --against /tmp/old-tree   # A/B
@@ -15,6 +18,7 @@ alike, which timing them one after the other does not promise.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import platform
@@ -28,6 +32,8 @@ from typing import Any, Final
 
 from queue_server.domain.estimate import (
     DEFAULT_RUNS,
+    BackOffice,
+    BackOfficeTask,
     CounterState,
     ExpectedArrival,
     OfficeSnapshot,
@@ -88,6 +94,34 @@ def busy_office(rng: random.Random, calling_order: CallingOrder, waiting: int, c
     return OfficeSnapshot(NOW, NOW + 435 * MIN, calling_order, tickets, tuple(desks), model, booked, walk_ins_per_hour=rates)
 
 
+def bookings_and_cards(snap: OfficeSnapshot, rng: random.Random) -> OfficeSnapshot:
+    """``snap`` with issue #7's bookings and #8's held tickets and back office added."""
+    held, waiting, tasks = [], [], []
+    pickups = 0
+    for t in snap.waiting:
+        if t.procedure == "pickup":
+            pickups += 1
+            if pickups % 3 == 0:
+                held.append(t.number)
+                tasks.append(BackOfficeTask(str(len(tasks) + 1), "prepare", "pickup", t.issued_at, ticket=t.number))
+                t = dataclasses.replace(t, prep_pending=True, task=tasks[-1].id)
+        if rng.random() < 0.1:
+            t = dataclasses.replace(t, precedence_from=NOW + rng.randint(1, 60) * MIN)
+        waiting.append(t)
+    tasks[0] = dataclasses.replace(tasks[0], claimed_at=NOW - 4 * MIN)
+    for k in range(60):
+        tasks.append(BackOfficeTask(str(len(tasks) + 1), "prepare" if k % 2 else "post", "pickup", NOW - k * MIN,
+                                    due_at=NOW + (30 + 7 * k) * MIN if k % 2 else None))
+    expected = tuple(ExpectedArrival("pickup", NOW + (5 + 7 * k) * MIN, 0, 0.92, 3.0, 1.0, late_after_minutes=10,
+                                     slot_end=NOW + (35 + 7 * k) * MIN, task=tasks[-1 - k].id if k % 2 else None)
+                     for k in range(60))
+    service = dataclasses.replace(snap.service, stages={
+        **snap.service.stages,
+        **ServiceModel.learn([Procedure("pickup", "pickup", NumberFormat(), 10.0, 15.0, 10.0)]).stages})
+    return dataclasses.replace(snap, waiting=tuple(waiting), expected=expected, service=service,
+                               back_office=BackOffice(2, tuple(tasks), ("pickup",)))
+
+
 def _load_tree(tree: Path) -> tuple[Callable[..., Any], Callable[..., Any], Any]:
     """``estimate_waits``, ``busy_office`` and ``CallingOrder`` of the checkout at ``tree``, loaded apart.
 
@@ -123,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--counters", type=int, default=8)
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
     parser.add_argument("--against", type=Path, help="another checkout whose estimator is timed alternately (A/B)")
+    parser.add_argument("--bookings-and-cards", action="store_true",
+                        help="add bookings to come, booked and held tickets and a back office (not with --against)")
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as promised
@@ -144,6 +180,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for _, estimate, build, orders in trees:
             rng = random.Random(1)
             snapshots = [build(rng, orders(order.value), args.waiting, args.counters) for _ in range(10)]
+            if args.bookings_and_cards:
+                snapshots = [bookings_and_cards(snap, rng) for snap in snapshots]
             estimate(snapshots[0], runs=args.runs)  # warm up
             offices.append(snapshots)
         times: list[list[float]] = [[] for _ in trees]

@@ -448,8 +448,13 @@ class _Simulation:
             else:
                 before = after = base(i) + 2 * _TIER_SCALE
                 switch = _INF
-            if t.prep_pending or 0 < switch < _INF:
+            if t.prep_pending:
                 special.append((i, qi, before, after, switch))
+            elif 0 < switch < _INF:
+                # Booked, slot still to start: in line as a walk-in (A), and from the slot's start
+                # also a candidate with the booked key (S); called as either, the other is dropped.
+                groups[qi].append((before, i))
+                special.append((i, qi, after, after, -switch))  # a negative switch marks the link
             else:
                 groups[qi].append((after if switch <= 0 else before, i))
             everyone[qi].append((after if switch <= 0 else before, i))
@@ -495,8 +500,11 @@ class _Simulation:
         self.waiting_count = [len(g) - 1 for g in everyone]
         # The special ones' results follow A's columns.
         self.special = special
-        for s, (who, _, _, _, _) in enumerate(special):
-            if who >= 0:
+        self.special_link = np.full(len(special), -1, dtype=np.intp)  # the A column of a linked one
+        for s, (who, _, _, _, switch) in enumerate(special):
+            if switch < 0:
+                self.special_link[s] = self.ticket_slot[who]
+            elif who >= 0:
                 self.ticket_slot[who] = len(keys) + s
             else:
                 self.phantom_slot[-1 - who] = len(keys) + s
@@ -739,28 +747,46 @@ class _Simulation:
 
         ends = np.full((runs, n_tasks), _INF)
         ar = np.arange(runs)
-        if not (release > 0).any():
-            for j in range(n_tasks):  # everything exists now: in order, to whoever is free first
-                p = free.argmin(axis=1)
-                ends[:, j] = free[ar, p] + dur[:, j]
-                free[ar, p] = ends[:, j]
-        else:
-            # Walk-ins' cards exist from their arrival (inf: that walk-in never came): a person
-            # free at f takes the first task existing by then, else waits for the next to appear.
-            pending = np.isfinite(release)
-            for _ in range(n_tasks):
-                rows = np.flatnonzero(pending.any(axis=1))
-                if rows.size == 0:
-                    break
-                p = free[rows].argmin(axis=1)
-                f = free[rows, p]
-                left = pending[rows]
-                ready = left & (release[rows] <= f[:, None])
-                j = np.where(ready.any(axis=1), ready.argmax(axis=1), np.where(left, release[rows], _INF).argmin(axis=1))
-                end = np.maximum(f, release[rows, j]) + dur[rows, j]
-                ends[rows, j] = end
-                pending[rows, j] = False
-                free[rows, p] = end
+        n0 = len(first)
+        for j in range(n0):  # the cards of visitors waiting now: in order, to whoever is free first
+            p = free.argmin(axis=1)
+            ends[:, j] = free[ar, p] + dur[:, j]
+            free[ar, p] = ends[:, j]
+        # Then the walk-ins' cards (each from its arrival: inf, that walk-in never came), first
+        # come first served, before the rest (due, post) whenever one exists by the time a person
+        # is free; so two lists merged per run: walk-ins sorted by arrival, and the rest in order.
+        n1 = len(ordered) - n0 - len(later) - len(post)
+        rest = np.arange(n0 + n1, n_tasks)
+        order = np.argsort(release[:, n0 : n0 + n1], axis=1, kind="stable") + n0
+        arrive1 = np.take_along_axis(release, order, axis=1)
+        dur1 = np.take_along_axis(dur, order, axis=1)
+        end1 = np.full((runs, n1), _INF)
+        i1 = np.zeros(runs, dtype=np.intp)
+        i2 = np.zeros(runs, dtype=np.intp)
+        for _ in range(n1 + len(rest)):
+            p = free.argmin(axis=1)
+            f = free[ar, p]
+            more1 = i1 < n1
+            at1 = np.where(more1, arrive1[ar, np.minimum(i1, max(n1 - 1, 0))], _INF) if n1 else np.full(runs, _INF)
+            more2 = i2 < len(rest)
+            take1 = np.isfinite(at1) & ((at1 <= f) | ~more2)
+            take2 = ~take1 & more2
+            if not (take1 | take2).any():
+                break
+            start = np.where(take1, np.maximum(f, at1), f)
+            if n1:
+                d1 = dur1[ar, np.minimum(i1, n1 - 1)]
+            d2 = dur[ar, rest[np.minimum(i2, max(len(rest) - 1, 0))]] if len(rest) else np.zeros(runs)
+            end = start + np.where(take1, d1, d2) if n1 else start + d2
+            r1, r2 = np.flatnonzero(take1), np.flatnonzero(take2)
+            end1[r1, i1[r1]] = end[r1]
+            ends[r2, rest[i2[r2]]] = end[r2]
+            moved = take1 | take2
+            free[ar[moved], p[moved]] = end[moved]
+            i1 += take1
+            i2 += take2
+        if n1:
+            np.put_along_axis(ends, order, end1, axis=1)
         for j, task in enumerate(ordered):
             if not task.id.startswith("walk-in:"):
                 finish[task.id] = ends[:, j]
@@ -833,7 +859,11 @@ class _Simulation:
         dur = np.zeros((runs, n_s + n_e))
         for s, (who, qi, b, a, sw) in enumerate(self.special):
             before[:, s], after[:, s], switch[:, s] = b, a, sw
-            if who >= 0:
+            if sw < 0:  # linked to its A entry: a candidate from the slot's start on
+                switch[:, s] = _INF
+                avail[:, s] = -sw
+                dur[:, s] = self._service_one(qi, (runs, 1))[:, 0]
+            elif who >= 0:
                 t = snap.waiting[who]
                 if t.prep_pending:
                     avail[:, s] = finish[f"ticket:{t.number}"]
@@ -867,6 +897,17 @@ class _Simulation:
         z *= np.float32(self.sigma[qi])
         z += scale.astype(np.float32)
         return np.exp(z, out=z)
+
+    @staticmethod
+    def _drop_linked(a_link: NDArray[np.intp], cols: NDArray[np.intp], rows: NDArray[np.intp],
+                     *state: NDArray[np.float64]) -> None:
+        """Runs ``rows`` called A columns ``cols``: a booked ticket's linked special candidate leaves them."""
+        link = a_link[cols]
+        hit = link >= 0
+        if hit.any():
+            r, j = rows[hit], link[hit]
+            for x in state:
+                x[r, j] = _INF
 
     def run(self) -> NDArray[np.float64]:
         """Play all runs forward; minutes until each ready slot is called (inf: not today).
@@ -919,22 +960,26 @@ class _Simulation:
         # The special candidates' state, per live run; ``sp_avail`` becomes inf once called.
         sp_q = np.array([qi for _, qi, *_ in self.special] + [self.procedures.index(e.procedure) for e in self.snap.expected],
                         dtype=np.intp)
-        sp_lo = sp_hi = 0
+        sp_hi = 0
         if n_sp:
             sp_before, sp_after, sp_switch, sp_avail, sp_dur = self._specials(finish)
             # Columns in the order they can first be called in any run: a step looks only at
-            # those callable by now in some run (up to ``sp_hi``) and not yet gone in every run
-            # (from ``sp_lo``), a handful even with a day of bookings to come.
+            # those callable by now in some run (up to ``sp_hi``); the ones gone (called, or
+            # never coming) in every run still going are dropped now and then.
             sp_walk = np.full(n_sp, self.walk_up)
             sp_walk[: len(self.special)][[who < 0 for who, *_ in self.special]] = 0.0
-            sp_out = np.r_[np.arange(len(self.special)), np.full(n_sp - len(self.special), -1)]
+            sp_link = np.r_[self.special_link, np.full(n_sp - len(self.special), -1)]
+            sp_out = np.where(sp_link >= 0, -1, np.r_[np.arange(len(self.special)), np.full(n_sp - len(self.special), -1)])
             perm = np.argsort(sp_avail.min(axis=0), kind="stable")
             sp_before, sp_after, sp_switch, sp_avail, sp_dur = (x[:, perm] for x in (sp_before, sp_after, sp_switch, sp_avail, sp_dur))
-            sp_q, sp_walk, sp_out = sp_q[perm], sp_walk[perm], sp_out[perm]
+            sp_q, sp_walk, sp_out, sp_link = sp_q[perm], sp_walk[perm], sp_out[perm], sp_link[perm]
+            a_link = np.full(width, -1, dtype=np.intp)  # A column → its linked special column
+            a_link[sp_link[sp_link >= 0]] = np.flatnonzero(sp_link >= 0)
             sp_first = sp_avail.min(axis=0)
             sp_offset = self.offset[:, sp_q]
             sp_served = self.served_zero[:, sp_q]
             sp_needed = sp_out >= 0
+        has_links = bool(n_sp) and bool((sp_link >= 0).any())
 
         cols = nq + ns
         free_f, calls_f, ptr_f, heads_f, head_at_f = free.ravel(), calls.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
@@ -963,8 +1008,18 @@ class _Simulation:
                 done = (ptr[:, :nq].sum(axis=1) >= per_run) | (earliest == _INF)
                 if n_sp:
                     done &= ~np.isfinite(sp_avail[:, sp_needed]).any(axis=1) | (earliest == _INF)
-                    while sp_lo < sp_hi and not np.isfinite(sp_avail[:, sp_lo]).any():
-                        sp_lo += 1  # called (or never coming) in every run still going
+                    # Columns called (or never coming) in every run still going leave the arrays.
+                    keep = np.isfinite(sp_avail).any(axis=0)
+                    if n_sp - int(keep.sum()) >= max(4, sp_hi // 4):
+                        index = np.cumsum(keep) - 1
+                        linked_a = np.flatnonzero(a_link >= 0)
+                        a_link[linked_a] = np.where(keep[a_link[linked_a]], index[a_link[linked_a]], -1)
+                        sp_before, sp_after, sp_switch, sp_avail, sp_dur = (
+                            x[:, keep] for x in (sp_before, sp_after, sp_switch, sp_avail, sp_dur))
+                        sp_offset, sp_served = sp_offset[:, keep], sp_served[:, keep]
+                        sp_q, sp_walk, sp_out, sp_link, sp_first, sp_needed = (
+                            x[keep] for x in (sp_q, sp_walk, sp_out, sp_link, sp_first, sp_needed))
+                        sp_hi, n_sp = int(keep[:sp_hi].sum()), int(keep.sum())
                 n_done = int(np.count_nonzero(done))
                 if n_done == len(live):
                     break
@@ -995,41 +1050,51 @@ class _Simulation:
                 t_top = float(t[t < _INF].max(initial=-_INF))
                 while sp_hi < n_sp and sp_first[sp_hi] <= t_top:
                     sp_hi += 1
-            if sp_hi > sp_lo:
-                w = slice(sp_lo, sp_hi)
+            if sp_hi:
+                w = slice(0, sp_hi)
                 ks = sp_offset[:, w].take(c, axis=0)
                 ks += np.where(sp_switch[:, w] <= t[:, None], sp_after[:, w], sp_before[:, w])
                 np.copyto(ks, _INF, where=sp_avail[:, w] > t[:, None])  # not callable yet, or called already
                 js = ks.argmin(axis=1)
                 use_sp = ks[ar, js] < best
-                js += sp_lo
                 take = (best < _INF) & ~use_sp
             else:
                 use_sp = None
                 take = best < _INF
             col = ptr_f[at_j]
             at_i = row_w + col
-            calls_f[at_i] = t
             nxt = dur_f[at_i]
             nxt *= factor.take(c)
             nxt += walk_all.take(col)
             nxt += t
-            if take.all():  # the usual case: every run calls somebody
+            if has_links:
+                # A head already called as its linked special (booked, from the slot's start): skipped.
+                skip = take & (col < na) & (calls_f[at_i] < _INF)
+                if skip.any():
+                    take_real = take & ~skip
+                else:
+                    skip = None
+            if take.all() and (not has_links or skip is None):  # the usual case: every run calls somebody
+                calls_f[at_i] = t
+                if has_links:
+                    self._drop_linked(a_link, col, np.arange(len(col)), sp_avail, sp_before, sp_after)
                 ptr_f[at_j] = col + 1
                 at_i += 1
             else:
-                # Runs where nobody is there to call: the head keeps its inf entry, and the
-                # counter waits for the next arrival it serves. Runs calling a special
-                # candidate leave the heads as they are too.
+                # Runs where nobody is there to call: the head stays, and the counter waits for
+                # the next arrival it serves. Runs calling a special candidate leave the heads as
+                # they are too; runs skipping a head already called are free again at once.
+                real = take if not has_links or skip is None else take_real
+                calls_f[at_i[real]] = t[real]
+                if has_links:
+                    self._drop_linked(a_link, col[real], np.flatnonzero(real), sp_avail, sp_before, sp_after)
                 idle = np.flatnonzero(~take)
-                calls_f[at_i[idle]] = _INF
                 if ns:
                     nxt[idle] = (head_at[idle, nq:] + stream_served[c[idle]]).min(axis=1)
                 else:
                     nxt[idle] = _INF
-                if sp_lo < n_sp:
-                    rest = slice(sp_lo, None)
-                    nxt[idle] = np.minimum(nxt[idle], (sp_avail[idle, rest] + sp_served[c[idle], rest]).min(axis=1))
+                if n_sp:
+                    nxt[idle] = np.minimum(nxt[idle], (sp_avail[idle] + sp_served[c[idle]]).min(axis=1))
                 if use_sp is not None:
                     chosen = np.flatnonzero(use_sp)
                     if chosen.size:
@@ -1037,9 +1102,13 @@ class _Simulation:
                         out = sp_out[jc]
                         mine = out >= 0
                         sp_calls[live[chosen[mine]], out[mine]] = t[chosen[mine]]
+                        linked = sp_link[jc] >= 0
+                        calls_f[live[chosen[linked]] * width + sp_link[jc[linked]]] = t[chosen[linked]]
                         nxt[chosen] = t[chosen] + sp_walk[jc] + sp_dur[chosen, jc] * factor[cc]
                         # Gone: never callable (a counter at inf would still see avail inf ≤ t), no wake-up.
                         sp_avail[chosen, jc] = sp_before[chosen, jc] = sp_after[chosen, jc] = _INF
+                if has_links and skip is not None:
+                    nxt[skip] = t[skip]
                 ptr_f[at_j] = col + take
                 at_i += take
             heads_f[at_j] = key_f[at_i]

@@ -685,3 +685,21 @@ def test_walk_ins_to_come_wait_for_their_cards_too() -> None:
     assert np.all(np.diff(gaps, axis=1)[both] >= 15 - 0.1)
     # The phantom (a pickup issued now) is first in line for the back office: ready at 15.
     assert np.allclose(finish["now:pickup"], 15.0, atol=0.1)
+
+
+def test_the_back_office_takes_walk_ins_cards_before_other_work_once_they_exist() -> None:
+    # One person; a pickup issued now (its card first), an open post-issuance task, and walk-in
+    # pickups to come at minutes 5 and 40. 15 minutes a card, 10 a post task.
+    fixed = ServiceModel.learn([A, PICKUP], settings=LearningSettings(prior_cv=1e-6, prior_weight=1e12,
+                                                                       walk_up_prior_minutes=0.0))
+    post = BackOfficeTask("9", "post", "pickup", NOW - 30 * MIN)
+    snap = snapshot([], [CounterState("1", ("pickup",))], model=fixed, order=CallingOrder.COUNTER_PROCEDURE_ORDER)
+    snap = dataclasses.replace(snap, walk_ins_per_hour={"pickup": 6.0}, back_office=BackOffice(1, (post,), ("pickup",)))
+    sim = estimate_module._Simulation(snap, 3, np.random.default_rng(0))
+    walk_ins = [np.array([[5.0, 40.0, np.inf]] * 3)]
+    finish, ready = sim._play_back_office(walk_ins)
+    # 0–15 the card issued now; 15–30 the first walk-in's (there since 5); 30–40 the post task
+    # (the second walk-in comes at 40); 40–55 the second walk-in's card.
+    assert np.allclose(finish["now:pickup"], 15.0) and np.allclose(finish["9"], 40.0)
+    assert ready[0] is not None
+    assert np.allclose(ready[0][:, :2], [30.0, 55.0]) and np.all(np.isinf(ready[0][:, 2]))
