@@ -293,6 +293,7 @@ class Prediction:
     low: float
     high: float
     actual: float = math.nan
+    booked: bool = False
 
 
 @dataclass
@@ -520,7 +521,8 @@ def simulate_day(scenario: str, seed: int, runs: int, compare_ids: bool = False)
             point[NO_IDS] = _or(estimate_waits(blind, runs=runs, seed=seq).ticket(ticket.number).median_minutes, 600.0)
             result.factors = {c.spec.id: model.counter_factor(c.spec.id) for c in counters}
         point.update(_baselines(sc, ticket, queues, counters, baseline_cache[1], last_wait, t))
-        pred = Prediction(procedure, t, point, _or(mine.low_minutes, 0.0), _or(mine.high_minutes, 600.0))
+        pred = Prediction(procedure, t, point, _or(mine.low_minutes, 0.0), _or(mine.high_minutes, 600.0),
+                          booked=booked_slot)
         issued[ticket.number] = pred
         result.predictions.append(pred)
         for ci, c in enumerate(counters):
@@ -697,6 +699,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("|---|---|---:|---:|---:|")
     for name, best, gain, ql_ratio, cov in verdicts:
         print(f"| {name} | {best} | {-gain:+.0%} | {ql_ratio:.2f} | {cov:.0%} |")
+    _print_concerned(names, days)
     secs = sorted(s for d in days for s in d.seconds)
     print(
         f"\nEstimator time per call in these days: p50 {1000 * secs[len(secs) // 2]:.1f} ms, "
@@ -711,6 +714,23 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"mean wait {statistics.fmean(waits):.1f} min, max {max(waits):.0f} min")
     if compare:
         _print_counter_ids(names, days)
+
+
+def _print_concerned(names: Sequence[str], days: Sequence[DayResult]) -> None:
+    """The tickets bookings or card preparation concern: walk-in pickups, against the baseline that ignores them."""
+    rows = []
+    for name in names:
+        preds = [p for d in days if d.scenario == name for p in d.predictions if p.procedure == "pickup" and not p.booked]
+        for extra in (NO_BOOKINGS, NO_PREP):
+            if preds and extra in preds[0].point:
+                rows.append((name, extra, score(preds, "estimator"), score(preds, extra)))
+    if not rows:
+        return
+    print("\n| scenario | walk-in pickups | estimator MAE / bias | baseline | its MAE / bias | under by >10 min, estimator / baseline |")
+    print("|---|---:|---|---|---|---|")
+    for name, extra, mine, other in rows:
+        print(f"| {name} | {mine.n} | {mine.mae:.1f} / {mine.bias:+.1f} | {extra} | {other.mae:.1f} / {other.bias:+.1f} | "
+              f"{mine.under10:.1%} / {other.under10:.1%} |")
 
 
 def _print_counter_ids(names: Sequence[str], days: Sequence[DayResult]) -> None:
