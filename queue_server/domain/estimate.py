@@ -837,13 +837,6 @@ class _Simulation:
             dur_b[:, lo + n] = 0.0
         return key_b, arrive_b, dur_b, starts
 
-    def _expected_queues(
-        self, lead: int
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-        """The walk-ins to come as :meth:`_layout` lays them out, without cards to wait for."""
-        walk_ins = self._walk_in_arrivals()
-        return self._layout(lead, walk_ins, [None] * len(walk_ins))
-
     def _specials(self, finish: Mapping[str, NDArray[np.float64]]) -> tuple[NDArray[np.float64], ...]:
         """The special candidates per run: keys before and after their switch, switch and callable-from times, durations.
 

@@ -504,7 +504,7 @@ def test_walk_ins_to_come_are_a_poisson_stream_until_closing() -> None:
     # spread uniformly over the 240 minutes, in arrival order, ordered after everybody waiting.
     snap = _walk_in_office(240)
     sim = estimate_module._Simulation(snap, 4000, np.random.default_rng(5))
-    keys, arrive, durations, starts = sim._expected_queues(0)
+    keys, arrive, durations, starts = sim._layout(0, sim._walk_in_arrivals(), [None] * len(sim.streams))
     stream = next(si for si, ((qi, _), rate) in enumerate(sim.streams) if rate > 0 and sim.procedures[qi] == "b")
     lo = int(starts[stream])
     hi = int(starts[stream + 1]) if stream + 1 < len(starts) else arrive.shape[1]
