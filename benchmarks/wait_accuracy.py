@@ -225,8 +225,8 @@ SCENARIOS: Final = {
         ),
         Scenario(
             "kurume-booked",
-            "Kurume-like, 8 counters, counter_procedure_order, about half of the pickups booked "
-            "(2 every 15 min, booked precedence from the slot's start)",
+            "Kurume-like, 7 counters, counter_procedure_order, about half of the pickups booked "
+            "(2 every 15 min, booked precedence from the slot's start), pickup counters busy (ρ ≈ 0.9)",
             (
                 ProcedureSpec("pickup", 10.0, 0.5, 10.0, 0.40),
                 ProcedureSpec("application", 25.0, 0.8, 20.0, 0.28),
@@ -235,13 +235,12 @@ SCENARIOS: Final = {
             ),
             (
                 CounterSpec("1", ("pickup",), 1.0, (_h(11, 45), _h(12, 45))),
-                CounterSpec("2", ("pickup",), 0.9, (_h(11, 45), _h(12, 45))),
-                CounterSpec("3", ("pickup",)),
-                CounterSpec("4", ("pickup", "ecert")),
-                CounterSpec("5", ("ecert", "pickup")),
-                CounterSpec("6", ("application",), 1.0, (_h(12, 30), _h(13, 30))),
-                CounterSpec("7", ("application", "other"), 1.15),
-                CounterSpec("8", ("other", "ecert", "application"), 1.0, (_h(12, 30), _h(13, 30))),
+                CounterSpec("2", ("pickup",), 0.9, (_h(12, 45), _h(13, 45))),
+                CounterSpec("3", ("pickup", "ecert")),
+                CounterSpec("4", ("ecert", "pickup")),
+                CounterSpec("5", ("application",), 1.0, (_h(12, 30), _h(13, 30))),
+                CounterSpec("6", ("application", "other"), 1.15),
+                CounterSpec("7", ("other", "ecert", "application"), 1.0, (_h(11, 30), _h(12, 30))),
             ),
             walk_ins=175,
             calling_order=CallingOrder.COUNTER_PROCEDURE_ORDER,
