@@ -33,7 +33,7 @@ from typing import Any, Final
 from .clock import Clock
 from .config import Config, Office
 from .domain.estimate import (DEFAULT_RUNS, BackOffice, BackOfficeTask, CounterState, ExpectedArrival,
-                              OfficeSnapshot, WaitForecast, WaitingTicket, estimate_waits)
+                              OfficeSnapshot, WaitForecast, WaitingTicket, estimate_waits, waiting_card_score)
 from .domain.model import BookedBeforeSlot, CallingOrder, Counter, CounterStatus
 from .domain.policy import booked_precedence_from
 from .domain.service_model import BookingBehaviour, BookingOutcome, MeasuredDuration, ServiceModel, Stage
@@ -165,8 +165,8 @@ def back_office_view(office: Office, state: OfficeState, others: Sequence[tuple[
     """The back office that prepares ``office``'s cards, as the estimate needs it.
 
     Tasks of the other offices it works for (``others``) come with their ids prefixed by their
-    office and, when a visitor waits there for the card, that visitor's place in line (their
-    ``line_score``): the panel puts those first too.
+    office and, when a visitor waits there for the card, that visitor's priority and issue time
+    (their ``line_score``): the panel puts those first too.
     """
     tasks: list[BackOfficeTask] = []
     claimers: set[str] = set()
@@ -186,7 +186,8 @@ def back_office_view(office: Office, state: OfficeState, others: Sequence[tuple[
             if where is office:
                 tasks.append(BackOfficeTask(str(task["id"]), ticket=held["number"] if held else None, **common))
             else:
-                score = float(live.line_score(held)) if held is not None and hasattr(live, "line_score") else None
+                score = (waiting_card_score(int(held.get("priority") or 0), int(held["issued_at"]))
+                         if held is not None else None)
                 tasks.append(BackOfficeTask(f"{where.id}:{task['id']}", line_score=score, **common))
     work = config.offices.get(getattr(office, "work_office", office.id), office)
     people = len(claimers) or int(getattr(work, "back_office_people", 1))

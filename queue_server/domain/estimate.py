@@ -58,7 +58,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .model import MAX_PRIORITY, CallingOrder, CounterStatus, DomainError, Ticket
-from .policy import precedence_from, queue_score, stored_tier
+from .policy import precedence_from
 from .service_model import ServiceModel, Stage
 
 DEFAULT_RUNS: Final = 400
@@ -196,8 +196,8 @@ class BackOfficeTask:
 
     ``ticket`` is the number of the waiting ticket whose card a preparation is for (None: a
     booking's, or a card to send); ``claimed_at`` is set while somebody works on it.
-    ``line_score`` is the queue score of the visitor waiting for this card when they wait at
-    another office whose cards this back office prepares (for a ticket of the snapshot the
+    ``line_score`` is :func:`waiting_card_score` of the visitor waiting for this card when they
+    wait at another office whose cards this back office prepares (for a ticket of the snapshot the
     estimator works it out itself).
     """
 
@@ -209,6 +209,16 @@ class BackOfficeTask:
     claimed_at: int | None = None
     ticket: str | None = None
     line_score: float | None = None
+
+
+_CARD_PRIORITY_WEIGHT: Final = 10.0**13
+"""Distance between two priority classes in :func:`waiting_card_score`; above any epoch-ms issue time."""
+
+
+def waiting_card_score(priority: int, issued_at: int) -> float:
+    """The back office's order of the cards of visitors waiting now: a priority visitor's first, then
+    the longest waiting (``domain/tasks.work_score``); lower first."""
+    return (MAX_PRIORITY - priority) * _CARD_PRIORITY_WEIGHT + issued_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -687,20 +697,20 @@ class _Simulation:
             task = by_id.get(t.task or "") or by_ticket.get(t.number)
             task = task or BackOfficeTask(f"held:{t.number}", "prepare", t.procedure, t.issued_at, ticket=t.number)
             held_task[t.number] = task
-            line[task.id] = queue_score(t.priority, t.order, snap.calling_order, stored_tier(t.returning))
+            line[task.id] = waiting_card_score(t.priority, t.issued_at)
         claimed = [task for task in back.tasks if task.claimed_at is not None]
         open_ = {task.id: task for task in [*back.tasks, *held_task.values()] if task.claimed_at is None}
 
-        def work_key(task: BackOfficeTask) -> tuple[int, float, tuple[int, int, str]]:
-            # The panel's order (domain/tasks.work_key): preparations for visitors waiting now,
-            # in their order in line; then the rest by deadline (else creation); then post work.
-            ident = (0, int(task.id), "") if task.id.isdigit() else (1, 0, task.id)
+        def work_key(task: BackOfficeTask) -> tuple[int, float, str]:
+            # The panel's order (domain/tasks.work_key on backoffice-core): preparations for visitors
+            # waiting now, a priority visitor's first, then the longest waiting; then the rest by
+            # deadline (else creation); then post work, oldest first; ties by id as text.
             if task.kind == "post":
-                return 2, float(task.created_at), ident
+                return 2, float(task.created_at), task.id
             score = line.get(task.id, task.line_score)
             if score is not None:
-                return 0, float(score), ident
-            return 1, float(task.due_at if task.due_at is not None else task.created_at), ident
+                return 0, float(score), task.id
+            return 1, float(task.due_at if task.due_at is not None else task.created_at), task.id
 
         ranked = sorted(open_.values(), key=work_key)
         first = [task for task in ranked if work_key(task)[0] == 0]
@@ -1166,5 +1176,6 @@ __all__: Sequence[str] = (
     "WaitForecast",
     "WaitingTicket",
     "estimate_waits",
+    "waiting_card_score",
     "waiting_from_tickets",
 )

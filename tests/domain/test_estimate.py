@@ -29,7 +29,7 @@ from queue_server.domain.model import (
     Ticket,
     TicketState,
 )
-from queue_server.domain.policy import choose_next, queue_score
+from queue_server.domain.policy import choose_next
 from queue_server.domain.service_model import CounterSpeed, LearningSettings, ServiceModel
 
 MIN = 60_000  # epoch ms per minute
@@ -257,8 +257,8 @@ def test_a_procedure_the_model_does_not_know_is_refused() -> None:
 def _back_office_replay(snap: OfficeSnapshot, prep: dict[str, float], post: dict[str, float]) -> dict[str, float]:
     """Reference: when each preparation ends (minutes from now), tasks taken one by one in the panel's order.
 
-    The order: preparations for visitors waiting now by their place in line (queue score), then
-    the others by deadline, then post-issuance work by creation; ties by task id (a number).
+    The order: preparations for visitors waiting now, a priority visitor's first, then by issue
+    time; then the others by deadline; then post-issuance work by creation; ties by task id as text.
     """
     back = snap.back_office
     held = {t.number: t for t in snap.waiting if t.prep_pending}
@@ -269,11 +269,11 @@ def _back_office_replay(snap: OfficeSnapshot, prep: dict[str, float], post: dict
             tasks[f"held:{t.number}"] = BackOfficeTask(f"held:{t.number}", "prepare", t.procedure, t.issued_at,
                                                         ticket=t.number)
         tid = t.task if t.task in tasks else f"held:{t.number}"
-        line[tid] = queue_score(t.priority, t.order, snap.calling_order, 0 if t.returning else 2)
+        line[tid] = (9 - t.priority) * 10.0**13 + t.issued_at  # priority first, then the longest waiting
     claimed = [task for task in tasks.values() if task.claimed_at is not None]
 
-    def key(x: BackOfficeTask) -> tuple[int, float, tuple[int, int, str]]:
-        ident = (0, int(x.id), "") if x.id.isdigit() else (1, 0, x.id)
+    def key(x: BackOfficeTask) -> tuple[int, float, str]:
+        ident = x.id  # ties by id as text, as the store's sorted set
         if x.kind == "post":
             return 2, x.created_at, ident
         score = line.get(x.id, x.line_score)
@@ -401,7 +401,7 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
             tasks.append(BackOfficeTask(task, "prepare", p, NOW - int(rng.uniform(0, 60) * MIN),
                                         claimed_at=claimed, ticket=f"T{i}"))
         waiting.append(WaitingTicket(
-            f"T{i}", p, rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW,
+            f"T{i}", p, rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW - rng.randint(0, 90) * MIN,
             returning=rng.random() < 0.2,  # handed over with their place kept
             precedence_from=NOW + int(rng.uniform(-30, 60) * MIN) + 7_919 if booked else None,
             prep_pending=held, task=task,
@@ -448,7 +448,7 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
                   for k in range(rng.randint(0, 3))]
         # Cards for visitors waiting at a branch whose cards this back office prepares.
         tasks += [BackOfficeTask(str(500 + k), "prepare", rng.choice(procedures), NOW - 3 * MIN,
-                                 line_score=queue_score(0, rng.randint(0, 80), order, 2))
+                                 line_score=9 * 10.0**13 + NOW - rng.randint(0, 80) * MIN)
                   for k in range(rng.randint(0, 2))]
     # At most one person free now: the others' free times come from their claimed tasks' random
     # remainders, so no two cards are ready at the same instant (ties would be arbitrary).
