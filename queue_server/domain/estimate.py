@@ -1049,7 +1049,7 @@ class _Simulation:
             j = k.argmin(axis=1)
             at_j = row_h + j
             best = k.ravel()[at_j]
-            if n_sp:
+            if sp_hi < n_sp:
                 t_top = float(t[t < _INF].max(initial=-_INF))
                 while sp_hi < n_sp and sp_first[sp_hi] <= t_top:
                     sp_hi += 1
@@ -1091,7 +1091,7 @@ class _Simulation:
                 calls_f[at_i[real]] = t[real]
                 if has_links:
                     self._drop_linked(a_link, col[real], np.flatnonzero(real), sp_avail, sp_before, sp_after)
-                idle = np.flatnonzero(~take)
+                idle = np.flatnonzero(~take if use_sp is None else ~(take | use_sp))  # nobody to call
                 if ns:
                     nxt[idle] = (head_at[idle, nq:] + stream_served[c[idle]]).min(axis=1)
                 else:
