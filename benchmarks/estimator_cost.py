@@ -2,23 +2,38 @@
 
 The office: 300 waiting tickets over 5 procedures (a tenth with priority), 8 counters serving
 different subsets, 6 of them mid-visit, 3 with a lunch break ahead, 20 booked visitors to come.
+``--bookings-and-cards`` makes it the office of issues #7 and #8 as well: 60 bookings still to come
+(booked precedence, learned lateness, late rule), a tenth of the waiting booked with slots still
+to start, every third pickup held for its card, 2 back-office people with 30 more open tasks.
 
     .venv/bin/python benchmarks/estimator_cost.py --calls 200
+    .venv/bin/python benchmarks/estimator_cost.py --calls 100 --against /tmp/old-tree   # A/B
+
+``--against TREE`` loads a second copy of the estimator from another checkout (e.g. ``git worktree
+add --detach /tmp/old-tree main``) and times the two alternately, call by call, on the same
+offices built by each tree's own ``busy_office``: on a shared machine the load then falls on both
+alike, which timing them one after the other does not promise.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
 import os
 import platform
 import random
 import statistics
+import sys
 import time
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
 
 from queue_server.domain.estimate import (
     DEFAULT_RUNS,
+    BackOffice,
+    BackOfficeTask,
     CounterState,
     ExpectedArrival,
     OfficeSnapshot,
@@ -79,6 +94,61 @@ def busy_office(rng: random.Random, calling_order: CallingOrder, waiting: int, c
     return OfficeSnapshot(NOW, NOW + 435 * MIN, calling_order, tickets, tuple(desks), model, booked, walk_ins_per_hour=rates)
 
 
+def bookings_and_cards(snap: OfficeSnapshot, rng: random.Random) -> OfficeSnapshot:
+    """``snap`` with issue #7's bookings and #8's held tickets and back office added."""
+    held, waiting, tasks = [], [], []
+    pickups = 0
+    for t in snap.waiting:
+        if t.procedure == "pickup":
+            pickups += 1
+            if pickups % 3 == 0:
+                held.append(t.number)
+                tasks.append(BackOfficeTask(str(len(tasks) + 1), "prepare", "pickup", t.issued_at, ticket=t.number))
+                t = dataclasses.replace(t, prep_pending=True, task=tasks[-1].id)
+        if rng.random() < 0.1:
+            t = dataclasses.replace(t, precedence_from=NOW + rng.randint(1, 60) * MIN)
+        waiting.append(t)
+    tasks[0] = dataclasses.replace(tasks[0], claimed_at=NOW - 4 * MIN)
+    for k in range(60):
+        tasks.append(BackOfficeTask(str(len(tasks) + 1), "prepare" if k % 2 else "post", "pickup", NOW - k * MIN,
+                                    due_at=NOW + (30 + 7 * k) * MIN if k % 2 else None))
+    expected = tuple(ExpectedArrival("pickup", NOW + (5 + 7 * k) * MIN, 0, 0.92, 3.0, 1.0, late_after_minutes=10,
+                                     slot_end=NOW + (35 + 7 * k) * MIN, task=tasks[-1 - k].id if k % 2 else None)
+                     for k in range(60))
+    service = dataclasses.replace(snap.service, stages={
+        **snap.service.stages,
+        **ServiceModel.learn([Procedure("pickup", "pickup", NumberFormat(), 10.0, 15.0, 10.0)]).stages})
+    return dataclasses.replace(snap, waiting=tuple(waiting), expected=expected, service=service,
+                               back_office=BackOffice(2, tuple(tasks), ("pickup",)))
+
+
+def _load_tree(tree: Path) -> tuple[Callable[..., Any], Callable[..., Any], Any]:
+    """``estimate_waits``, ``busy_office`` and ``CallingOrder`` of the checkout at ``tree``, loaded apart.
+
+    The ``queue_server`` modules already imported are set aside and put back afterwards, so both
+    copies stay usable in this process.
+    """
+    saved = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in ("queue_server", "estimator_cost")}
+    for name in saved:
+        del sys.modules[name]
+    sys.path[:0] = [str(tree), str(tree / "benchmarks")]
+    try:
+        cost = importlib.import_module("estimator_cost")
+        order_cls = importlib.import_module("queue_server.domain.model").CallingOrder
+        return cost.estimate_waits, cost.busy_office, order_cls
+    finally:
+        del sys.path[:2]
+        for name in [n for n in sys.modules if n.split(".")[0] in ("queue_server", "estimator_cost")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def _pct(times: list[float]) -> tuple[float, float, float]:
+    """p50, p95 and max of ``times``."""
+    times = sorted(times)
+    return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))], times[-1]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Time the estimator and print p50/p95 per calling order."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,6 +156,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--waiting", type=int, default=300)
     parser.add_argument("--counters", type=int, default=8)
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
+    parser.add_argument("--against", type=Path, help="another checkout whose estimator is timed alternately (A/B)")
+    parser.add_argument("--bookings-and-cards", action="store_true",
+                        help="add bookings to come, booked and held tickets and a back office (not with --against)")
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as promised
@@ -94,20 +167,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     if hasattr(os, "getloadavg"):  # other processes on the machine make the timings upper bounds
         print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     print(f"{args.waiting} waiting, {args.counters} counters, {args.runs} runs per estimate, {args.calls} calls\n")
-    print("| calling order | p50 (ms) | p95 (ms) | max (ms) |")
-    print("|---|---:|---:|---:|")
+    trees: list[tuple[str, Callable[..., Any], Callable[..., Any], Any]] = [("this tree", estimate_waits, busy_office, CallingOrder)]
+    if args.against is not None:
+        trees.append((str(args.against), *_load_tree(args.against.resolve())))
+        print("| calling order | tree | p50 (ms) | p95 (ms) | max (ms) |")
+        print("|---|---|---:|---:|---:|")
+    else:
+        print("| calling order | p50 (ms) | p95 (ms) | max (ms) |")
+        print("|---|---:|---:|---:|")
     for order in CallingOrder:
-        rng = random.Random(1)
-        snapshots = [busy_office(rng, order, args.waiting, args.counters) for _ in range(10)]
-        estimate_waits(snapshots[0], runs=args.runs)  # warm up
-        times = []
+        offices = []
+        for _, estimate, build, orders in trees:
+            rng = random.Random(1)
+            snapshots = [build(rng, orders(order.value), args.waiting, args.counters) for _ in range(10)]
+            if args.bookings_and_cards:
+                snapshots = [bookings_and_cards(snap, rng) for snap in snapshots]
+            estimate(snapshots[0], runs=args.runs)  # warm up
+            offices.append(snapshots)
+        times: list[list[float]] = [[] for _ in trees]
         for i in range(args.calls):
-            started = time.perf_counter()
-            estimate_waits(snapshots[i % len(snapshots)], runs=args.runs, seed=i)
-            times.append(1000 * (time.perf_counter() - started))
-        times.sort()
-        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-        print(f"| {order.value} | {statistics.median(times):.1f} | {p95:.1f} | {times[-1]:.1f} |")
+            for k, (_, estimate, _, _) in enumerate(trees):  # alternately: the same load on both
+                started = time.perf_counter()
+                estimate(offices[k][i % len(offices[k])], runs=args.runs, seed=i)
+                times[k].append(1000 * (time.perf_counter() - started))
+        for k, (name, *_) in enumerate(trees):
+            p50, p95, top = _pct(times[k])
+            tree = f" {name} |" if args.against is not None else ""
+            print(f"| {order.value} |{tree} {p50:.1f} | {p95:.1f} | {top:.1f} |")
     if hasattr(os, "getloadavg"):
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 

@@ -142,6 +142,14 @@ class OutageNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class EstimateSettings:
+    """``[estimates]``: priors for booked visitors, until past bookings teach better (``BookingBehaviour``)."""
+
+    booking_no_show_prior: float = 0.1
+    booking_lateness_minutes_prior: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole checked configuration."""
 
@@ -158,6 +166,7 @@ class Config:
     warnings: tuple[str, ...] = ()
     service_levels: ServiceLevels = field(default_factory=ServiceLevels)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    estimates: EstimateSettings = field(default_factory=EstimateSettings)
 
 
 class _Reader:
@@ -558,7 +567,15 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
     reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk",
-                                       "readings", "service_levels", "archive", "outage_notices"})
+                                       "readings", "service_levels", "archive", "outage_notices", "estimates"})
+    est = reader.table(data, "estimates", {"booking_no_show_prior", "booking_lateness_minutes_prior"})
+    estimates = EstimateSettings(
+        booking_no_show_prior=float(reader.get(est, "estimates", "booking_no_show_prior", (int, float), 0.1,
+                                               check=lambda v: None if 0 <= v < 1 else "must be at least 0 and below 1")),
+        booking_lateness_minutes_prior=float(reader.get(
+            est, "estimates", "booking_lateness_minutes_prior", (int, float), 5.0,
+            check=lambda v: None if 0 < v <= 120 else "must be a number of minutes above 0, at most 120")),
+    )
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
                                         "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
@@ -631,7 +648,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
                   printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]),
                   warn_past_closing=reader.get(kiosk, "kiosk", "warn_past_closing", bool, True),
                   readings=readings, warnings=tuple(reader.warnings), service_levels=service_levels, archive=archive,
-                  outage_notices=outage_notices)
+                  outage_notices=outage_notices, estimates=estimates)
 
 
 def _read_outage_notices(reader: _Reader, data: Mapping[str, Any]) -> dict[str, OutageNotice]:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from queue_server.config import Config
-from queue_server.web.keys import CLOCK
+from queue_server.web.keys import CLOCK, ESTIMATES, HUB
 
 from .conftest import Api, api_users
 from .test_api_lifecycle import receive
@@ -117,3 +117,39 @@ async def test_a_counter_paused_for_its_lunch_break_is_expected_back_at_the_brea
         assert mine["median_minutes"] is not None and 60 <= mine["median_minutes"] <= 85, mine
         assert not mine["past_closing"]
         await counter.close()
+
+
+async def test_todays_bookings_reach_the_estimate_as_expected_arrivals(
+        make_client: Callable[..., Awaitable[Any]], config: Config) -> None:
+    # Pickups bookable for the same day here; the clock reads Monday 10:00; two bookings for 11:00,
+    # one for 11:30 cancelled.
+    main = config.offices["main"]
+    rules = main.bookings.procedures["pickup"]
+    same_day = dataclasses.replace(main.bookings, procedures={
+        **main.bookings.procedures, "pickup": dataclasses.replace(rules, close_days_before=0, close_at=None)})
+    main = dataclasses.replace(main, bookings=same_day)
+    client = await make_client(dataclasses.replace(config, offices={**config.offices, "main": main}))
+    clock = client.app[CLOCK]
+    monday_10 = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    clock.offset_ms += int(monday_10.timestamp() * 1000) - clock.now_ms()
+    async with api_users(str(client.make_url("/"))) as make:
+        visitor = make()
+        made = []
+        for slot in ("11:00", "11:00", "11:30"):
+            status, body = await visitor.post("/api/offices/main/bookings",
+                                              {"procedure": "pickup", "day": "20261207", "slot": slot})
+            assert status == 201, body
+            made.append(body)
+        resp = await visitor.http.delete(f"/api/bookings/by-secret/{made[2]['secret']}")
+        assert resp.status == 200
+    service, hub = client.app[ESTIMATES], client.app[HUB]
+    eleven = int(monday_10.replace(hour=11).timestamp() * 1000)
+    rows = await service.bookings("main", ["20261207"])
+    assert sorted(r["state"] for r in rows) == ["booked", "booked", "cancelled"]
+    assert sorted(r["slot_start"] for r in rows) == [eleven, eleven, eleven + 1_800_000]
+    inputs = await service.inputs(main, hub.states["main"], fresh=True)
+    expected = inputs.expected(inputs.behaviour())
+    # The cancelled one is not expected; the others come at 11:00 as far as anyone knows (the
+    # priors: 10 % no-shows, ±5 min), walk-ins if more than late_minutes late.
+    assert [e.at for e in expected] == [eleven, eleven]
+    assert all(e.show_probability == 0.9 and e.late_after_minutes == main.bookings.late_minutes for e in expected)

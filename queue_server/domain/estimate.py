@@ -21,10 +21,24 @@ How the simulation reads the snapshot:
   procedure queue plus each counter's free time. Each step the earliest-free counter takes
   the head with the best key among its procedures, as ``policy.choose_next`` would; of two
   counters free at the same instant, the one listed first in the snapshot calls first.
-- Booked visitors not yet arrived (:class:`ExpectedArrival`) join at their slot ± the spread,
-  or not at all (no-show). Walk-ins yet to come matter only under ``counter_procedure_order``
-  (elsewhere a later ticket of priority 0 is never called before one waiting now); there they
-  arrive as a Poisson stream at ``walk_ins_per_hour`` until closing.
+- Inside a priority class the tiers of ``policy``: returning visitors first, then booked visitors
+  (checked in on time) once their slot has started, then everybody else by their place. A booked
+  ticket waiting for a slot still to start is called as a walk-in until the slot starts, and
+  with the booked precedence from then on.
+- Booked visitors not yet checked in (:class:`ExpectedArrival`) come at their slot plus a
+  normal lateness (learned mean and SD), or not at all (no-show, learned rate); checked in more
+  than ``late_after_minutes`` after the slot start they are walk-ins, after the slot's end they
+  are released. Walk-ins yet to come matter only under ``counter_procedure_order`` (elsewhere a
+  later ticket of priority 0 is never called before one waiting now); there they arrive as a
+  Poisson stream at ``walk_ins_per_hour`` until closing.
+- The back office (:class:`BackOffice`) is played first: its people finish the tasks they hold
+  (the rest of a lognormal given the minutes spent), then take the open tasks in the panel's
+  order — preparations for visitors already waiting, then the rest by due time, then
+  post-issuance work — each a learned lognormal duration. A ticket held for its card
+  (``prep_pending``) becomes callable, in its own place, when its preparation ends; so does a
+  ticket issued now in a procedure with a preparation stage, and a booked visitor whose card is
+  still open. Post-issuance tasks created later are last in that order: they cannot delay a
+  card for anybody in the snapshot, and are left out.
 - The learned mean of a procedure is itself uncertain; each run draws its own mean shift (with
   the mean kept), so the 10–90 % range covers that too.
 
@@ -38,13 +52,13 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .model import MAX_PRIORITY, CallingOrder, CounterStatus, DomainError, Ticket
-from .policy import effective_tier, precedence_from
+from .policy import precedence_from
 from .service_model import ServiceModel, Stage
 
 DEFAULT_RUNS: Final = 400
@@ -69,6 +83,9 @@ _PREFERENCE_SCALE: Final = _KEY_SCALE * 16
 
 _INF: Final = math.inf
 
+_TIER_SCALE: Final = float(2**28)
+"""Distance between two tiers (returning, booked, others) inside a priority class; 3 tiers fit in one."""
+
 _CHECK_EVERY: Final = 16
 """Simulation steps between checks whether every run has called everybody."""
 
@@ -84,10 +101,14 @@ _MAX_MINUTES: Final = 14 * 24 * 60.0
 
 @dataclass(frozen=True, slots=True)
 class WaitingTicket:
-    """A ticket in line: its queue, priority class and place (``order``, then ``seq``); a ``returning``
-    visitor (handed over with their place kept) comes before the rest of their class, then a booked
-    visitor whose precedence has begun by the snapshot's ``now`` (``precedence_from``), as in
-    ``policy.effective_score``."""
+    """A ticket in line: its queue, priority class and place (``order``, then ``seq``).
+
+    A ``returning`` visitor (handed over with their place kept) comes before the rest of their
+    class, then a booked visitor whose precedence has begun (from ``precedence_from``, epoch ms:
+    ``policy.precedence_from``), as in ``policy.effective_score``. A ticket with
+    ``prep_pending`` is held until preparation task ``task`` is done: it keeps its place but is
+    not called before.
+    """
 
     number: str
     procedure: str
@@ -97,12 +118,15 @@ class WaitingTicket:
     issued_at: int  # epoch ms
     returning: bool = False
     precedence_from: int | None = None  # epoch ms: the booked precedence (policy.precedence_from)
+    prep_pending: bool = False
+    task: str | None = None
 
     @classmethod
     def from_ticket(cls, ticket: Ticket) -> WaitingTicket:
         """The estimator's view of a stored waiting ticket."""
         return cls(ticket.number, ticket.procedure, ticket.priority, ticket.order, ticket.seq, ticket.issued_at,
-                   ticket.returning, precedence_from(ticket))
+                   ticket.returning, precedence_from(ticket), getattr(ticket, "prep", None) == "pending",
+                   getattr(ticket, "task", None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +163,76 @@ class CounterState:
 
 @dataclass(frozen=True, slots=True)
 class ExpectedArrival:
-    """A booked visitor not yet arrived: slot time (epoch ms), lateness ± ``spread_minutes``, show chance."""
+    """A booked visitor not yet checked in: the slot's start (epoch ms) and how booked visitors behave.
+
+    They check in at ``at`` + a normal lateness (mean ``lateness_minutes``, SD ``spread_minutes``)
+    with chance ``show_probability``; more than ``late_after_minutes`` after ``at`` they are
+    walk-ins (None: never), after ``slot_end`` the booking is released (they do not come). Checked
+    in on time they have the booked precedence from ``at`` (``precedence_at_check_in``: from the
+    check-in, ``[calling] booked_before_slot = "at_check_in"``). ``task`` is the id of their
+    card's preparation task if it is still open in the back office.
+    """
 
     procedure: str
     at: int
     priority: int = 0
     show_probability: float = 0.92
-    spread_minutes: float = 5.0
+    spread_minutes: float = 3.0
+    lateness_minutes: float = 0.0
+    late_after_minutes: float | None = None
+    slot_end: int | None = None
+    precedence_at_check_in: bool = False
+    task: str | None = None
+
+
+TaskKind = Literal["prepare", "post"]
+"""The back office's two kinds of work (the store's ``kind``): card preparation before the counter
+(交付前準備), post-issuance processing after it (交付後処理)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackOfficeTask:
+    """An open or claimed back-office task; times epoch ms; ``id`` the store's (an integer as a string).
+
+    ``ticket`` is the number of the waiting ticket whose card a preparation is for (None: a
+    booking's, or a card to send); ``claimed_at`` is set while somebody works on it.
+    ``line_score`` is :func:`waiting_card_score` of the visitor waiting for this card when they
+    wait at another office whose cards this back office prepares (for a ticket of the snapshot the
+    estimator works it out itself).
+    """
+
+    id: str
+    kind: TaskKind
+    procedure: str
+    created_at: int
+    due_at: int | None = None
+    claimed_at: int | None = None
+    ticket: str | None = None
+    line_score: float | None = None
+
+
+_CARD_PRIORITY_WEIGHT: Final = 10.0**13
+"""Distance between two priority classes in :func:`waiting_card_score`; above any epoch-ms issue time."""
+
+
+def waiting_card_score(priority: int, issued_at: int) -> float:
+    """The back office's order of the cards of visitors waiting now: a priority visitor's first, then
+    the longest waiting (``domain/tasks.work_score``); lower first."""
+    return (MAX_PRIORITY - priority) * _CARD_PRIORITY_WEIGHT + issued_at
+
+
+@dataclass(frozen=True, slots=True)
+class BackOffice:
+    """The back office as the estimate needs it.
+
+    ``people`` is how many work on back-office tasks (those claiming now or lately, else the
+    configured number); at least one per claimed task is assumed. ``prep_procedures`` are the
+    procedures whose same-day tickets wait for a preparation (a ticket issued now would too).
+    """
+
+    people: int = 1
+    tasks: tuple[BackOfficeTask, ...] = ()
+    prep_procedures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +254,7 @@ class OfficeSnapshot:
     expected: tuple[ExpectedArrival, ...] = ()
     procedures: tuple[str, ...] = ()
     walk_ins_per_hour: Mapping[str, float] = field(default_factory=dict)
+    back_office: BackOffice = BackOffice()
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,19 +424,61 @@ class _Simulation:
         self.walk_up = model.walk_up_minutes
         self.exponential = model.family == "exponential"
 
-        # Ready queues (A): waiting tickets, then one phantom "issued now" ticket per procedure.
-        # Laid out procedure by procedure in key order, each queue followed by an inf sentinel.
-        # A booked ticket's tier is taken as at the snapshot (its slot starting later is not played yet).
-        ranked = sorted(range(len(snap.waiting)),
-                        key=lambda i: (effective_tier(snap.waiting[i].returning, snap.waiting[i].precedence_from, snap.now),
-                                       snap.waiting[i].order, snap.waiting[i].seq))
-        rank = {i: r for r, i in enumerate(ranked)}
+        # Keys: priority class, then the policy's tier (returning 0, booked and slot started 1,
+        # others 2), then the place: rank by (order, seq) among everybody waiting now, or for
+        # arrivals to come, after all of them by arrival time.
+        def rel(ms: int) -> float:
+            return (ms - now) / MS_PER_MINUTE
+
         n_wait = len(snap.waiting)
+        ranked = sorted(range(n_wait), key=lambda i: (snap.waiting[i].order, snap.waiting[i].seq))
+        rank = {i: r for r, i in enumerate(ranked)}
+        prep_phantoms = {qindex[p] for p in snap.back_office.prep_procedures if p in qindex}
+
+        def base(i: int) -> float:
+            return klass(snap.waiting[i].priority) * _KEY_SCALE + rank[i]
+
+        # Ready queues (A): tickets whose key stays as it is and who can be called now, then one
+        # phantom "issued now" ticket per procedure. Laid out procedure by procedure in key
+        # order, each queue followed by an inf sentinel. The others (S, "special"): tickets held
+        # for their card, booked tickets whose slot starts later (their key drops at the slot's
+        # start), phantoms that would wait for a card, and booked visitors to come; each is a
+        # candidate of its own in every step.
         groups: list[list[tuple[float, int]]] = [[] for _ in range(nq)]  # (key, ticket index or -1-q)
+        everyone: list[list[tuple[float, int]]] = [[] for _ in range(nq)]  # the same, by the key now
+        special: list[tuple[int, int, float, float, float]] = []  # (who, queue, key before, after, switch)
         for i, t in enumerate(snap.waiting):
-            groups[qindex[t.procedure]].append((klass(t.priority) * _KEY_SCALE + rank[i], i))
+            qi = qindex[t.procedure]
+            if t.returning:
+                before = after = base(i)
+                switch = _INF
+            elif t.precedence_from is not None:
+                before, after = base(i) + 2 * _TIER_SCALE, base(i) + _TIER_SCALE
+                switch = max(rel(t.precedence_from), 0.0)
+            else:
+                before = after = base(i) + 2 * _TIER_SCALE
+                switch = _INF
+            if t.prep_pending:
+                special.append((i, qi, before, after, switch))
+            elif 0 < switch < _INF:
+                # Booked, slot still to start: in line as a walk-in (A), and from the slot's start
+                # also a candidate with the booked key (S); called as either, the other is dropped.
+                groups[qi].append((before, i))
+                special.append((i, qi, after, after, -switch))  # a negative switch marks the link
+            else:
+                groups[qi].append((after if switch <= 0 else before, i))
+            everyone[qi].append((after if switch <= 0 else before, i))
         for qi in range(nq):
-            groups[qi].append((klass(0) * _KEY_SCALE + n_wait + qi, -1 - qi))
+            key = klass(0) * _KEY_SCALE + 2 * _TIER_SCALE + n_wait + qi
+            everyone[qi].append((key, -1 - qi))
+            if qi in prep_phantoms:
+                special.append((-1 - qi, qi, key, key, _INF))
+            else:
+                groups[qi].append((key, -1 - qi))
+        ahead: dict[int, int] = {}
+        for g in everyone:
+            g.sort()
+            ahead.update((who, pos) for pos, (_, who) in enumerate(g))
         keys: list[float] = []
         proc_of: list[int] = []
         phantom: list[bool] = []
@@ -359,7 +489,7 @@ class _Simulation:
         for qi, g in enumerate(groups):
             g.sort()
             self.queue_start[qi] = len(keys)
-            for pos, (key, who) in enumerate(g):
+            for key, who in g:
                 if who >= 0:
                     self.ticket_slot[who] = len(keys)
                 else:
@@ -367,7 +497,7 @@ class _Simulation:
                 keys.append(key)
                 proc_of.append(qi)
                 phantom.append(who < 0)
-                self.ahead.append(pos)
+                self.ahead.append(ahead[who])
             keys.append(_INF)
             proc_of.append(qi)
             phantom.append(True)
@@ -375,28 +505,34 @@ class _Simulation:
         self.key_a = np.array(keys)
         self.proc_a = np.array(proc_of, dtype=np.intp)
         self.phantom_a = np.array(phantom)
-        self.real_slots = len(snap.waiting) + nq  # tickets and phantoms: the ones whose calls we need
-        self.waiting_count = [len(g) - 1 for g in groups]
+        # Tickets and phantoms in A: the ones whose calls we need (the rest are sentinels).
+        self.real_slots = sum(len(g) for g in groups)
+        self.waiting_count = [len(g) - 1 for g in everyone]
+        # The special ones' results follow A's columns.
+        self.special = special
+        self.special_link = np.full(len(special), -1, dtype=np.intp)  # the A column of a linked one
+        for s, (who, _, _, _, switch) in enumerate(special):
+            if switch < 0:
+                self.special_link[s] = self.ticket_slot[who]
+            elif who >= 0:
+                self.ticket_slot[who] = len(keys) + s
+            else:
+                self.phantom_slot[-1 - who] = len(keys) + s
+            self.ahead.append(ahead[who])
 
-        # Arrivals to come (B): booked visitors, and new walk-ins where they can matter. One
-        # stream per procedure and priority class, each first come first served, so its head is
-        # the only candidate. Their ``order`` is given on arrival: after everybody waiting now,
-        # among themselves by each run's sampled arrival time.
-        booked: dict[tuple[int, int], list[ExpectedArrival]] = {}
-        for e in snap.expected:
-            booked.setdefault((qindex[e.procedure], klass(e.priority)), []).append(e)
-        rates = {(qindex[p], klass(0)): r for p, r in walk_in_rates.items()}
-        self.streams = [(key, booked.get(key, []), rates.get(key, 0.0)) for key in sorted(booked.keys() | rates.keys())]
+        # Arrivals to come: booked visitors (special, each its own candidate), and new walk-ins
+        # (B) where they can matter, one stream per procedure, first come first served, so its
+        # head is the only candidate. Their place is after everybody waiting now, among
+        # themselves by each run's sampled arrival time.
+        self.streams = [((qindex[p], klass(0)), r) for p, r in sorted(walk_in_rates.items(), key=lambda x: qindex[x[0]])]
         self.expected_base = float(n_wait + nq + 1)
         self.horizon = max((snap.closing - now) / MS_PER_MINUTE, 0.0)
+        self.klass = klass
 
         # Counters.
         nc = len(snap.counters)
         self.factor = np.array([model.counter_factor(c.id) for c in snap.counters] + [1.0])
         offset = np.full((nc, nq), _INF)
-
-        def rel(ms: int) -> float:
-            return (ms - now) / MS_PER_MINUTE
 
         breaks: list[list[tuple[float, float]]] = []
         self.counters_open = [0] * nq
@@ -466,58 +602,226 @@ class _Simulation:
             return walk + factor * self._service(np.array([qi]), (runs, 1))[:, 0]
         elapsed = max((snap.now - c.started_at) / MS_PER_MINUTE, 0.0) / factor
         m = self.mu[qi] + self.shift[:, qi]
-        s = self.sigma[qi]
-        if self.exponential:  # memoryless: the rest is a fresh visit
-            return factor * np.exp(m + s * s / 2) * self.rng.standard_exponential(runs)
-        if elapsed <= 0:
-            return factor * np.exp(m + s * self.rng.standard_normal(runs))
+        return factor * self._rest(m, self.sigma[qi], elapsed)
+
+    def _rest(self, m: NDArray[np.float64], s: float, elapsed: float) -> NDArray[np.float64]:
+        """The rest of a lognormal(m, s) duration (one per run) that has lasted ``elapsed`` minutes."""
+        runs = self.runs
+        if self.exponential:  # memoryless: the rest is a fresh one
+            return np.exp(m + s * s / 2) * self.rng.standard_exponential(runs)
+        if elapsed <= 0 or s <= 0:
+            return np.maximum(np.exp(m + s * self.rng.standard_normal(runs)) - max(elapsed, 0.0), 0.0)
         cap = np.exp(m + s * _ELAPSED_CAP_Z)
         elapsed_eff = np.minimum(elapsed, cap)
         z = (np.log(elapsed_eff) - m) / s
         below = _norm_cdf(z)
         u = below + (1.0 - below) * self.rng.random(runs)
         total = np.exp(m + s * _norm_ppf(np.clip(u, 1e-12, 1 - 1e-12)))
-        return factor * np.maximum(total - elapsed_eff, 0.0)
+        return np.maximum(total - elapsed_eff, 0.0)
 
-    def _expected_queues(
-        self, lead: int
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
-        """Per-run arrivals to come, laid out stream by stream: keys, arrival times, durations, stream starts.
+    def _task_draws(self, procedure: str, stage: Stage, n: int) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+        """``n`` durations per run of a back-office stage, plus each run's log-mean and the log-SD.
 
-        The arrays start with ``lead`` columns left for the caller (key and arrival 0, duration 0).
+        A stage with neither a prior nor measurements takes no time: nothing says it exists.
         """
+        st = self.snap.service.stages.get((procedure, stage))
+        if st is None:
+            return np.zeros((self.runs, n)), np.full(self.runs, -_INF), 0.0
+        m = st.mu + self.rng.normal(-st.mu_sd**2 / 2, st.mu_sd, self.runs)
+        if self.exponential:
+            draws = np.exp(m + st.sigma**2 / 2)[:, None] * self.rng.standard_exponential((self.runs, n))
+        else:
+            draws = np.exp(m[:, None] + st.sigma * self.rng.standard_normal((self.runs, n)))
+        return draws, m, st.sigma
+
+    def _walk_in_arrivals(self) -> list[NDArray[np.float64]]:
+        """Each walk-in stream's arrivals per run (minutes, sorted; inf pads the runs with fewer)."""
         runs, rng = self.runs, self.rng
-        arrivals: list[NDArray[np.float64]] = []
+        arrivals = []
+        for _, per_minute in self.streams:
+            # Poisson walk-ins until closing, at a rate that is itself a guess: each run scales
+            # it (mean kept). Drawn as the count, then the times as the count's uniform order
+            # statistics (normalised sums of exponentials): only as many columns as the busiest
+            # run needs.
+            rate = per_minute * np.exp(rng.normal(-(WALK_IN_RATE_SD**2) / 2, WALK_IN_RATE_SD, runs))
+            count = rng.poisson(rate * self.horizon)
+            used = int(count.max())
+            sums = np.cumsum(rng.standard_exponential((runs, used + 1)), axis=1)
+            times = sums[:, :used]
+            times *= (self.horizon / sums[np.arange(runs), count])[:, None]
+            times[np.arange(used) >= count[:, None]] = _INF
+            arrivals.append(times)
+        return arrivals
+
+    def _booked_arrivals(self) -> NDArray[np.float64]:
+        """When each booked visitor to come checks in, per run (minutes; inf: does not come)."""
+        runs, rng, now = self.runs, self.rng, self.snap.now
+        out = np.empty((runs, len(self.snap.expected)))
+        for k, e in enumerate(self.snap.expected):
+            mean = (e.at - now) / MS_PER_MINUTE + e.lateness_minutes
+            sd = max(e.spread_minutes, 0.0)
+            end = (e.slot_end - now) / MS_PER_MINUTE if e.slot_end is not None else _INF
+            # Not checked in yet: they come later than now, if at all, and the no-show is the
+            # likelier the more of the lateness has passed (Bayes). Past all of it: at once, if at all.
+            still = 1.0 if sd == 0 and mean >= 0 else 0.0 if sd == 0 else float(_norm_cdf(np.array([mean / sd]))[0])
+            if still < 1e-6:
+                arrive, show = np.zeros(runs), e.show_probability
+            else:
+                p = e.show_probability * still
+                show = p / (p + 1 - e.show_probability) if p < 1 else 1.0
+                if sd == 0:
+                    arrive = np.full(runs, mean)
+                else:
+                    u = (1 - still) + still * rng.random(runs)
+                    arrive = np.maximum(mean + sd * _norm_ppf(np.clip(u, 1e-12, 1 - 1e-12)), 0.0)
+            came = (rng.random(runs) < show) & (arrive <= end)
+            out[:, k] = np.where(came, arrive, _INF)
+        return out
+
+    def _play_back_office(self, walk_ins: Sequence[NDArray[np.float64]]) -> tuple[dict[str, NDArray[np.float64]], list[NDArray[np.float64] | None]]:
+        """When each preparation in the back office ends, per run (minutes from now; inf: never).
+
+        Returns the end per task id (held tickets' tasks, phantoms' ``now:{procedure}``,
+        bookings' tasks) and, per walk-in stream, its walk-ins' card-ready times (None: the
+        procedure needs no preparation). Each person, when free, takes the first task in the
+        panel's order that exists by then (a walk-in's preparation exists from its arrival).
+        """
+        snap, runs = self.snap, self.runs
+        back = snap.back_office
+        held = [t for t in snap.waiting if t.prep_pending]
+        by_id = {task.id: task for task in back.tasks}
+        by_ticket = {task.ticket: task for task in back.tasks if task.ticket is not None and task.kind == "prepare"}
+        held_task: dict[str, BackOfficeTask] = {}
+        line: dict[str, float] = {}  # task id → the line score of the visitor here waiting for it
+        for t in held:
+            task = by_id.get(t.task or "") or by_ticket.get(t.number)
+            task = task or BackOfficeTask(f"held:{t.number}", "prepare", t.procedure, t.issued_at, ticket=t.number)
+            held_task[t.number] = task
+            line[task.id] = waiting_card_score(t.priority, t.issued_at)
+        claimed = [task for task in back.tasks if task.claimed_at is not None]
+        open_ = {task.id: task for task in [*back.tasks, *held_task.values()] if task.claimed_at is None}
+
+        def work_key(task: BackOfficeTask) -> tuple[int, float, str]:
+            # The panel's order (domain/tasks.work_key on backoffice-core): preparations for visitors
+            # waiting now, a priority visitor's first, then the longest waiting; then the rest by
+            # deadline (else creation); then post work, oldest first; ties by id as text.
+            if task.kind == "post":
+                return 2, float(task.created_at), task.id
+            score = line.get(task.id, task.line_score)
+            if score is not None:
+                return 0, float(score), task.id
+            return 1, float(task.due_at if task.due_at is not None else task.created_at), task.id
+
+        ranked = sorted(open_.values(), key=work_key)
+        first = [task for task in ranked if work_key(task)[0] == 0]
+        first += [BackOfficeTask(f"now:{self.procedures[qi]}", "prepare", self.procedures[qi], snap.now)
+                  for qi in sorted({-1 - who for who, *_ in self.special if who < 0})]
+        later = [task for task in ranked if work_key(task)[0] == 1]
+        post = [task for task in ranked if work_key(task)[0] == 2]
+
+        prep_streams = [si for si, ((qi, _), _) in enumerate(self.streams) if self.procedures[qi] in back.prep_procedures]
+        ordered = [*first]
+        release_parts = [np.zeros((runs, len(first)))]
+        stream_cols: dict[int, tuple[int, int]] = {}
+        for si in prep_streams:
+            n = walk_ins[si].shape[1]
+            stream_cols[si] = (len(ordered), n)
+            ordered += [BackOfficeTask(f"walk-in:{si}:{k}", "prepare", self.procedures[self.streams[si][0][0]],
+                                       snap.now) for k in range(n)]
+            release_parts.append(walk_ins[si])
+        ordered += later + post
+        release_parts.append(np.zeros((runs, len(later) + len(post))))
+        release = np.hstack(release_parts)
+        n_tasks = len(ordered)
+
+        dur = np.zeros((runs, n_tasks))
+        by_stage: dict[tuple[str, Stage], list[int]] = {}
+        for j, task in enumerate(ordered):
+            stage = Stage.PREP if task.kind == "prepare" else Stage.POST
+            by_stage.setdefault((task.procedure, stage), []).append(j)
+        for (procedure, stage), cols in by_stage.items():
+            dur[:, cols] = self._task_draws(procedure, stage, len(cols))[0]
+
+        people = max(back.people, len(claimed))
+        finish: dict[str, NDArray[np.float64]] = {}
+        free = np.zeros((runs, max(people, 1)))
+        if people == 0:
+            free[:] = _INF  # nobody on back-office work: no card gets ready
+        for k, task in enumerate(claimed):
+            stage = Stage.PREP if task.kind == "prepare" else Stage.POST
+            _, m, s = self._task_draws(task.procedure, stage, 0)
+            elapsed = max((snap.now - task.claimed_at) / MS_PER_MINUTE, 0.0)  # type: ignore[operator]
+            rest = self._rest(m, s, elapsed) if np.isfinite(m).all() else np.zeros(runs)
+            free[:, k] = rest
+            finish[task.id] = rest.copy()
+
+        ends = np.full((runs, n_tasks), _INF)
+        ar = np.arange(runs)
+        n0 = len(first)
+        for j in range(n0):  # the cards of visitors waiting now: in order, to whoever is free first
+            p = free.argmin(axis=1)
+            ends[:, j] = free[ar, p] + dur[:, j]
+            free[ar, p] = ends[:, j]
+        # Then the walk-ins' cards (each from its arrival: inf, that walk-in never came), first
+        # come first served, before the rest (due, post) whenever one exists by the time a person
+        # is free; so two lists merged per run: walk-ins sorted by arrival, and the rest in order.
+        n1 = len(ordered) - n0 - len(later) - len(post)
+        rest = np.arange(n0 + n1, n_tasks)
+        order = np.argsort(release[:, n0 : n0 + n1], axis=1, kind="stable") + n0
+        arrive1 = np.take_along_axis(release, order, axis=1)
+        dur1 = np.take_along_axis(dur, order, axis=1)
+        end1 = np.full((runs, n1), _INF)
+        i1 = np.zeros(runs, dtype=np.intp)
+        i2 = np.zeros(runs, dtype=np.intp)
+        for _ in range(n1 + len(rest)):
+            p = free.argmin(axis=1)
+            f = free[ar, p]
+            more1 = i1 < n1
+            at1 = np.where(more1, arrive1[ar, np.minimum(i1, max(n1 - 1, 0))], _INF) if n1 else np.full(runs, _INF)
+            more2 = i2 < len(rest)
+            take1 = np.isfinite(at1) & ((at1 <= f) | ~more2)
+            take2 = ~take1 & more2
+            if not (take1 | take2).any():
+                break
+            start = np.where(take1, np.maximum(f, at1), f)
+            if n1:
+                d1 = dur1[ar, np.minimum(i1, n1 - 1)]
+            d2 = dur[ar, rest[np.minimum(i2, max(len(rest) - 1, 0))]] if len(rest) else np.zeros(runs)
+            end = start + np.where(take1, d1, d2) if n1 else start + d2
+            r1, r2 = np.flatnonzero(take1), np.flatnonzero(take2)
+            end1[r1, i1[r1]] = end[r1]
+            ends[r2, rest[i2[r2]]] = end[r2]
+            moved = take1 | take2
+            free[ar[moved], p[moved]] = end[moved]
+            i1 += take1
+            i2 += take2
+        if n1:
+            np.put_along_axis(ends, order, end1, axis=1)
+        for j, task in enumerate(ordered):
+            if not task.id.startswith("walk-in:"):
+                finish[task.id] = ends[:, j]
+        stream_ready: list[NDArray[np.float64] | None] = [None] * len(self.streams)
+        for si, (lo, n) in stream_cols.items():
+            stream_ready[si] = ends[:, lo : lo + n]
+        for t in held:
+            finish.setdefault(f"ticket:{t.number}", finish[held_task[t.number].id])
+        return finish, stream_ready
+
+    def _layout(
+        self, lead: int, walk_ins: Sequence[NDArray[np.float64]], ready: Sequence[NDArray[np.float64] | None]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+        """Per-run walk-ins to come, laid out stream by stream: keys, callable-from times, durations, stream starts.
+
+        The arrays start with ``lead`` columns left for the caller (key and time 0, duration 0).
+        A walk-in waiting for a card is callable once it is ready; a stream stays first come
+        first served, so its times are made non-decreasing (a card for a later walk-in ready
+        first waits for the earlier one's).
+        """
+        runs = self.runs
         starts = np.zeros(len(self.streams), dtype=np.intp)
         width = lead
-        for si, ((_qi, _klass), group, per_minute) in enumerate(self.streams):
+        for si, arrive in enumerate(walk_ins):
             starts[si] = width
-            parts = []
-            if group:
-                earliest, latest, show = np.array([_arrival_window(e, self.snap.now) for e in group]).T
-                arrive = earliest + (latest - earliest) * rng.random((runs, len(group)))
-                parts.append(np.where(rng.random((runs, len(group))) < show, arrive, _INF))
-            if per_minute > 0:
-                # Poisson walk-ins until closing, at a rate that is itself a guess: each run
-                # scales it (mean kept). Drawn as the count, then the times as the count's
-                # uniform order statistics (normalised sums of exponentials): only as many
-                # columns as the busiest run needs.
-                rate = per_minute * np.exp(rng.normal(-(WALK_IN_RATE_SD**2) / 2, WALK_IN_RATE_SD, runs))
-                count = rng.poisson(rate * self.horizon)
-                used = int(count.max())
-                sums = np.cumsum(rng.standard_exponential((runs, used + 1)), axis=1)
-                times = sums[:, :used]
-                times *= (self.horizon / sums[np.arange(runs), count])[:, None]
-                times[np.arange(used) >= count[:, None]] = _INF
-                parts.append(times)
-            if len(parts) > 1:
-                arrive = np.hstack(parts)
-                arrive.sort(axis=1)
-            else:
-                arrive = parts[0]  # one booked group sorted below; walk-ins come sorted
-                if group:
-                    arrive.sort(axis=1)
-            arrivals.append(arrive)
             width += arrive.shape[1] + 1
         # One array each, every stream followed by an inf sentinel column.
         # (Left empty and written once: these are the estimate's largest arrays.)
@@ -526,21 +830,65 @@ class _Simulation:
         key_b = np.empty((runs, width))
         dur_b = np.empty((runs, width))
         dur_b[:, :lead] = 0.0
-        for si, ((qi, klass), _, _) in enumerate(self.streams):
-            arrive = arrivals[si]
+        for si, ((qi, klass), _) in enumerate(self.streams):
+            arrive = walk_ins[si]
             n = arrive.shape[1]
             lo = int(starts[si])
-            arrive_b[:, lo : lo + n] = arrive
+            callable_from = arrive if ready[si] is None else np.maximum.accumulate(ready[si], axis=1)  # type: ignore[arg-type]
+            arrive_b[:, lo : lo + n] = np.where(np.isfinite(arrive), callable_from, _INF)
             # Later arrival, later order; ties (several at once) keep the stream's order.
             key = key_b[:, lo : lo + n]
             np.minimum(arrive, _MAX_MINUTES, out=key)
             key *= _ARRIVAL_KEY_SCALE
-            key += klass * _KEY_SCALE + self.expected_base
+            key += klass * _KEY_SCALE + 2 * _TIER_SCALE + self.expected_base
             key[~np.isfinite(arrive)] = _INF
             dur_b[:, lo : lo + n] = self._service_one(qi, (runs, n))
             arrive_b[:, lo + n] = key_b[:, lo + n] = _INF
             dur_b[:, lo + n] = 0.0
         return key_b, arrive_b, dur_b, starts
+
+    def _specials(self, finish: Mapping[str, NDArray[np.float64]]) -> tuple[NDArray[np.float64], ...]:
+        """The special candidates per run: keys before and after their switch, switch and callable-from times, durations.
+
+        Columns: the special tickets and phantoms in ``self.special`` order, then the booked
+        visitors to come.
+        """
+        runs, snap = self.runs, self.snap
+        n_s, n_e = len(self.special), len(snap.expected)
+        before = np.empty((runs, n_s + n_e))
+        after = np.empty((runs, n_s + n_e))
+        switch = np.empty((runs, n_s + n_e))
+        avail = np.zeros((runs, n_s + n_e))
+        dur = np.zeros((runs, n_s + n_e))
+        for s, (who, qi, b, a, sw) in enumerate(self.special):
+            before[:, s], after[:, s], switch[:, s] = b, a, sw
+            if sw < 0:  # linked to its A entry: a candidate from the slot's start on
+                switch[:, s] = _INF
+                avail[:, s] = -sw
+                dur[:, s] = self._service_one(qi, (runs, 1))[:, 0]
+            elif who >= 0:
+                t = snap.waiting[who]
+                if t.prep_pending:
+                    avail[:, s] = finish[f"ticket:{t.number}"]
+                dur[:, s] = self._service_one(qi, (runs, 1))[:, 0]
+            else:
+                avail[:, s] = finish[f"now:{self.procedures[qi]}"]
+        if n_e:
+            arrive = self._booked_arrivals()
+            for k, e in enumerate(snap.expected):
+                qi = self.procedures.index(e.procedure)
+                col = n_s + k
+                a = arrive[:, k]
+                place = self.klass(e.priority) * _KEY_SCALE + self.expected_base + np.minimum(a, _MAX_MINUTES) * _ARRIVAL_KEY_SCALE
+                before[:, col] = place + 2 * _TIER_SCALE
+                after[:, col] = place + _TIER_SCALE
+                slot = (e.at - snap.now) / MS_PER_MINUTE
+                on_time = a <= slot + (e.late_after_minutes if e.late_after_minutes is not None else _INF)
+                switch[:, col] = np.where(on_time, a if e.precedence_at_check_in else slot, _INF)
+                ready = finish.get(e.task) if e.task is not None else None
+                avail[:, col] = a if ready is None else np.maximum(a, ready)
+                dur[:, col] = self._service_one(qi, (runs, 1))[:, 0]
+        return before, after, switch, avail, dur
 
     def _service_one(self, qi: int, size: tuple[int, int]) -> NDArray[np.float64]:
         """Fresh visit durations for procedure ``qi``, ``size[1]`` per run (as :meth:`_service`)."""
@@ -553,6 +901,17 @@ class _Simulation:
         z += scale.astype(np.float32)
         return np.exp(z, out=z)
 
+    @staticmethod
+    def _drop_linked(a_link: NDArray[np.intp], cols: NDArray[np.intp], rows: NDArray[np.intp],
+                     *state: NDArray[np.float64]) -> None:
+        """Runs ``rows`` called A columns ``cols``: a booked ticket's linked special candidate leaves them."""
+        link = a_link[cols]
+        hit = link >= 0
+        if hit.any():
+            r, j = rows[hit], link[hit]
+            for x in state:
+                x[r, j] = _INF
+
     def run(self) -> NDArray[np.float64]:
         """Play all runs forward; minutes until each ready slot is called (inf: not today).
 
@@ -560,7 +919,9 @@ class _Simulation:
         streams to come (B, per run) share one per-run layout: columns ``0..na-1`` are A, the
         rest B, so a step picks among ``nq + ns`` heads with one pointer each and one set of
         lookups. Every array is indexed flat (row base + column), which numpy does several
-        times faster than 2-D fancy indexing.
+        times faster than 2-D fancy indexing. The special candidates (S: held tickets, booked
+        ones whose key drops at their slot, booked visitors to come) are few; each is a column
+        of its own whose key is worked out every step, and leaves (callable-from inf) once called.
         """
         runs = self.runs
         nq = len(self.procedures)
@@ -570,13 +931,18 @@ class _Simulation:
         nc = free.shape[1]
         key_a = self.key_a
         na = len(key_a)
+        walk_ins = self._walk_in_arrivals()
+        n_sp = len(self.special) + len(self.snap.expected)
+        needs_office = bool(self.special) or any(e.task for e in self.snap.expected)
+        finish, ready = self._play_back_office(walk_ins) if needs_office or self.snap.back_office.prep_procedures else ({}, [None] * ns)
+        sp_calls = np.full((runs, len(self.special)), _INF)
         if nc == 0:
-            return np.full((runs, na), _INF)
+            return np.hstack([np.full((runs, na), _INF), sp_calls])
 
         # Candidates: columns 0..nq-1 of the heads are the ready queues', then one per stream.
         dur_a = self._service(self.proc_a, (runs, na))
         dur_a[:, self.phantom_a] = 0.0
-        key_all, arrive_all, dur_all, start_b = self._expected_queues(na)
+        key_all, arrive_all, dur_all, start_b = self._layout(na, walk_ins, ready)
         width = key_all.shape[1]
         key_all[:, :na] = key_a
         dur_all[:, :na] = dur_a
@@ -587,12 +953,36 @@ class _Simulation:
         ptr = np.broadcast_to(np.concatenate([self.queue_start, start_b]), (runs, nq + ns)).copy()
         heads = key_all[ar[:, None], ptr]
         head_at = arrive_all[ar[:, None], ptr]
-        stream_q = np.array([qi for (qi, _), _, _ in self.streams], dtype=np.intp)
+        stream_q = np.array([qi for (qi, _), _ in self.streams], dtype=np.intp)
         offset = np.hstack([self.offset, self.offset[:, stream_q]])
         stream_served = self.served_zero[:, stream_q]
         factor = self.factor
         n_breaks = self.break_start.shape[1]
         break_start, break_end = self.break_start.ravel(), self.break_end.ravel()
+
+        # The special candidates' state, per live run; ``sp_avail`` becomes inf once called.
+        sp_q = np.array([qi for _, qi, *_ in self.special] + [self.procedures.index(e.procedure) for e in self.snap.expected],
+                        dtype=np.intp)
+        sp_hi = 0
+        if n_sp:
+            sp_before, sp_after, sp_switch, sp_avail, sp_dur = self._specials(finish)
+            # Columns in the order they can first be called in any run: a step looks only at
+            # those callable by now in some run (up to ``sp_hi``); the ones gone (called, or
+            # never coming) in every run still going are dropped now and then.
+            sp_walk = np.full(n_sp, self.walk_up)
+            sp_walk[: len(self.special)][[who < 0 for who, *_ in self.special]] = 0.0
+            sp_link = np.r_[self.special_link, np.full(n_sp - len(self.special), -1)]
+            sp_out = np.where(sp_link >= 0, -1, np.r_[np.arange(len(self.special)), np.full(n_sp - len(self.special), -1)])
+            perm = np.argsort(sp_avail.min(axis=0), kind="stable")
+            sp_before, sp_after, sp_switch, sp_avail, sp_dur = (x[:, perm] for x in (sp_before, sp_after, sp_switch, sp_avail, sp_dur))
+            sp_q, sp_walk, sp_out, sp_link = sp_q[perm], sp_walk[perm], sp_out[perm], sp_link[perm]
+            a_link = np.full(width, -1, dtype=np.intp)  # A column → its linked special column
+            a_link[sp_link[sp_link >= 0]] = np.flatnonzero(sp_link >= 0)
+            sp_first = sp_avail.min(axis=0)
+            sp_offset = self.offset[:, sp_q]
+            sp_served = self.served_zero[:, sp_q]
+            sp_needed = sp_out >= 0
+        has_links = bool(n_sp) and bool((sp_link >= 0).any())
 
         cols = nq + ns
         free_f, calls_f, ptr_f, heads_f, head_at_f = free.ravel(), calls.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
@@ -600,7 +990,8 @@ class _Simulation:
         row_c, row_w, row_h = ar * nc, ar * width, ar * cols
 
         # Every ready slot but the sentinels is a ticket or phantom whose call we need; a
-        # queue's pointer counts its calls, so a run is done once its A pointers sum to this.
+        # queue's pointer counts its calls, so a run is done once its A pointers sum to this
+        # (and its special tickets and phantoms are called or never will be).
         # Done runs (and runs no counter will ever call in) are dropped from the state arrays
         # now and then; their calls are final, and the rest carry their own row (``live``)
         # into the full-size arrays (calls, durations, arrivals).
@@ -613,11 +1004,25 @@ class _Simulation:
         ends = self.break_end[np.isfinite(self.break_start)]
         last_break = float(ends.max()) if ends.size else -_INF
         pending_arrivals, pending_breaks = last_arrival >= 0, n_breaks > 0
-        for step in range((width + 2) * (nc + 2)):
+        for step in range((width + n_sp + 2) * (nc + 2)):
             # Checked every few steps only: a step after every run has ended changes nothing.
             if step % _CHECK_EVERY == 0:
                 earliest = free.min(axis=1)
                 done = (ptr[:, :nq].sum(axis=1) >= per_run) | (earliest == _INF)
+                if n_sp:
+                    done &= ~np.isfinite(sp_avail[:, sp_needed]).any(axis=1) | (earliest == _INF)
+                    # Columns called (or never coming) in every run still going leave the arrays.
+                    keep = np.isfinite(sp_avail).any(axis=0)
+                    if n_sp - int(keep.sum()) >= max(4, sp_hi // 4):
+                        index = np.cumsum(keep) - 1
+                        linked_a = np.flatnonzero(a_link >= 0)
+                        a_link[linked_a] = np.where(keep[a_link[linked_a]], index[a_link[linked_a]], -1)
+                        sp_before, sp_after, sp_switch, sp_avail, sp_dur = (
+                            x[:, keep] for x in (sp_before, sp_after, sp_switch, sp_avail, sp_dur))
+                        sp_offset, sp_served = sp_offset[:, keep], sp_served[:, keep]
+                        sp_q, sp_walk, sp_out, sp_link, sp_first, sp_needed = (
+                            x[keep] for x in (sp_q, sp_walk, sp_out, sp_link, sp_first, sp_needed))
+                        sp_hi, n_sp = int(keep[:sp_hi].sum()), int(keep.sum())
                 n_done = int(np.count_nonzero(done))
                 if n_done == len(live):
                     break
@@ -629,6 +1034,9 @@ class _Simulation:
                     live = live[keep]
                     free, ptr, heads, head_at = free[keep], ptr[keep], heads[keep], head_at[keep]
                     free_f, ptr_f, heads_f, head_at_f = free.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
+                    if n_sp:
+                        sp_before, sp_after, sp_switch = sp_before[keep], sp_after[keep], sp_switch[keep]
+                        sp_avail, sp_dur = sp_avail[keep], sp_dur[keep]
                     ar = np.arange(len(live))
                     row_c, row_w, row_h = ar * nc, live * width, ar * cols
             c = free.argmin(axis=1)
@@ -640,26 +1048,70 @@ class _Simulation:
                 np.copyto(k[:, nq:], _INF, where=head_at[:, nq:] > t[:, None])  # not arrived yet
             j = k.argmin(axis=1)
             at_j = row_h + j
-            take = k.ravel()[at_j] < _INF
+            best = k.ravel()[at_j]
+            if sp_hi < n_sp:
+                t_top = float(t[t < _INF].max(initial=-_INF))
+                while sp_hi < n_sp and sp_first[sp_hi] <= t_top:
+                    sp_hi += 1
+            if sp_hi:
+                w = slice(0, sp_hi)
+                ks = sp_offset[:, w].take(c, axis=0)
+                ks += np.where(sp_switch[:, w] <= t[:, None], sp_after[:, w], sp_before[:, w])
+                np.copyto(ks, _INF, where=sp_avail[:, w] > t[:, None])  # not callable yet, or called already
+                js = ks.argmin(axis=1)
+                use_sp = ks[ar, js] < best
+                take = (best < _INF) & ~use_sp
+            else:
+                use_sp = None
+                take = best < _INF
             col = ptr_f[at_j]
             at_i = row_w + col
-            calls_f[at_i] = t
             nxt = dur_f[at_i]
             nxt *= factor.take(c)
             nxt += walk_all.take(col)
             nxt += t
-            if take.all():  # the usual case: every run calls somebody
+            if has_links:
+                # A head already called as its linked special (booked, from the slot's start): skipped.
+                skip = take & (col < na) & (calls_f[at_i] < _INF)
+                if skip.any():
+                    take_real = take & ~skip
+                else:
+                    skip = None
+            if take.all() and (not has_links or skip is None):  # the usual case: every run calls somebody
+                calls_f[at_i] = t
+                if has_links:
+                    self._drop_linked(a_link, col, np.arange(len(col)), sp_avail, sp_before, sp_after)
                 ptr_f[at_j] = col + 1
                 at_i += 1
             else:
-                # Runs where nobody is there to call: the head keeps its inf entry, and the
-                # counter waits for the next arrival it serves.
-                idle = np.flatnonzero(~take)
-                calls_f[at_i[idle]] = _INF
+                # Runs where nobody is there to call: the head stays, and the counter waits for
+                # the next arrival it serves. Runs calling a special candidate leave the heads as
+                # they are too; runs skipping a head already called are free again at once.
+                real = take if not has_links or skip is None else take_real
+                calls_f[at_i[real]] = t[real]
+                if has_links:
+                    self._drop_linked(a_link, col[real], np.flatnonzero(real), sp_avail, sp_before, sp_after)
+                idle = np.flatnonzero(~take if use_sp is None else ~(take | use_sp))  # nobody to call
                 if ns:
                     nxt[idle] = (head_at[idle, nq:] + stream_served[c[idle]]).min(axis=1)
                 else:
                     nxt[idle] = _INF
+                if n_sp:
+                    nxt[idle] = np.minimum(nxt[idle], (sp_avail[idle] + sp_served[c[idle]]).min(axis=1))
+                if use_sp is not None:
+                    chosen = np.flatnonzero(use_sp)
+                    if chosen.size:
+                        jc, cc = js[chosen], c[chosen]
+                        out = sp_out[jc]
+                        mine = out >= 0
+                        sp_calls[live[chosen[mine]], out[mine]] = t[chosen[mine]]
+                        linked = sp_link[jc] >= 0
+                        calls_f[live[chosen[linked]] * width + sp_link[jc[linked]]] = t[chosen[linked]]
+                        nxt[chosen] = t[chosen] + sp_walk[jc] + sp_dur[chosen, jc] * factor[cc]
+                        # Gone: never callable (a counter at inf would still see avail inf ≤ t), no wake-up.
+                        sp_avail[chosen, jc] = sp_before[chosen, jc] = sp_after[chosen, jc] = _INF
+                if has_links and skip is not None:
+                    nxt[skip] = t[skip]
                 ptr_f[at_j] = col + take
                 at_i += take
             heads_f[at_j] = key_f[at_i]
@@ -669,24 +1121,7 @@ class _Simulation:
                 s, e = break_start.take(at_b), break_end.take(at_b)
                 nxt = np.where((nxt >= s) & (nxt < e), e, nxt)
             free_f[at_c] = nxt
-        return calls[:, :na]
-
-
-def _arrival_window(e: ExpectedArrival, now: int) -> tuple[float, float, float]:
-    """Minutes from now of a booked visitor's earliest and latest arrival, and the chance they come.
-
-    Not yet here although the window has opened: they come later in it, and the no-show is
-    likelier (Bayes). A window already closed means they come at once, if at all.
-    """
-    at = (e.at - now) / MS_PER_MINUTE
-    lo, hi = at - e.spread_minutes, at + e.spread_minutes
-    if hi <= 0:
-        return 0.0, 0.0, e.show_probability
-    if lo >= 0:
-        return lo, hi, e.show_probability
-    still = hi / (hi - lo)  # share of arrivals that fall after now
-    p = e.show_probability * still
-    return 0.0, hi, p / (p + 1 - e.show_probability)
+        return np.hstack([calls[:, :na], sp_calls])
 
 
 # Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).
@@ -741,5 +1176,6 @@ __all__: Sequence[str] = (
     "WaitForecast",
     "WaitingTicket",
     "estimate_waits",
+    "waiting_card_score",
     "waiting_from_tickets",
 )

@@ -20,7 +20,11 @@ Each procedure starts from the configured prior (``Procedure.service_minutes``, 
   however skewed the visits, and the procedure means are refitted on speed-adjusted minutes,
   so a slow counter's visits are not counted twice in the procedures that it alone serves.
 
-Pure: the input is a list of :class:`MeasuredDuration`; no clock, no I/O.
+Booked visitors' behaviour (:class:`BookingBehaviour`) is learned the same way from past bookings:
+the share that never came, shrunk towards a configured prior, and the lateness of the check-in
+after the slot's start (mean and SD), shrunk towards on time with a configured spread.
+
+Pure: the input is a list of :class:`MeasuredDuration` (or :class:`BookingOutcome`); no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -91,6 +95,18 @@ _EM_ROUNDS: Final = 4
 
 MIN_MINUTES: Final = 0.05
 """Durations below 3 seconds are mis-clicks, not visits, and are ignored."""
+
+NO_SHOW_PRIOR: Final = 0.1
+"""Prior share of booked visitors who never come (the brief's offices: 5–10 %)."""
+
+LATENESS_SD_PRIOR_MINUTES: Final = 5.0
+"""Prior SD of a booked visitor's check-in around the slot's start (about ±5 min)."""
+
+BOOKING_PRIOR_WEIGHT: Final = 20.0
+"""The no-show and lateness priors count like this many past bookings."""
+
+LATENESS_CAP_MINUTES: Final = 240.0
+"""A check-in further than this from the slot's start is a clock or data mistake, not a lateness."""
 
 
 class Stage(enum.StrEnum):
@@ -289,6 +305,77 @@ class ServiceModel:
                 c.counter: {"n_measured": c.n, "speed_factor": _r(c.factor)} for c in self.counters.values()
             },
         }
+
+
+@dataclass(frozen=True, slots=True)
+class BookingOutcome:
+    """One past booking: minutes from the slot's start to the check-in (negative: early), None if they never came."""
+
+    lateness_minutes: float | None
+    days_ago: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BookingBehaviour:
+    """How booked visitors come: the chance they show, and their check-in's lateness (normal, minutes)."""
+
+    show_probability: float
+    lateness_mean: float
+    lateness_sd: float
+    n: int
+    no_show_prior: float = NO_SHOW_PRIOR
+    lateness_sd_prior: float = LATENESS_SD_PRIOR_MINUTES
+
+    @classmethod
+    def learn(
+        cls,
+        outcomes: Iterable[BookingOutcome] = (),
+        *,
+        no_show_prior: float = NO_SHOW_PRIOR,
+        lateness_sd_prior: float = LATENESS_SD_PRIOR_MINUTES,
+        settings: LearningSettings = LearningSettings(),
+    ) -> BookingBehaviour:
+        """Shrink the measured no-show share and lateness towards the priors (worth ``BOOKING_PRIOR_WEIGHT`` bookings).
+
+        Newer days weigh more (``half_life_days``). Lateness outliers (beyond ``OUTLIER_SDS``
+        robust SDs, or ``LATENESS_CAP_MINUTES``) are dropped: a booking checked in at the
+        counter hours later says nothing about the lobby.
+        """
+        if not 0 <= no_show_prior < 1:
+            raise DomainError(f"booking_no_show_prior must be at least 0 and below 1, not {no_show_prior}")
+        if lateness_sd_prior <= 0:
+            raise DomainError(f"booking_lateness_minutes_prior must be a positive number of minutes, not {lateness_sd_prior}")
+        k = BOOKING_PRIOR_WEIGHT
+        came: list[tuple[float, float, str | None]] = []
+        missed = total = 0.0
+        n = 0
+        for o in outcomes:
+            w = 0.5 ** (max(o.days_ago, 0) / settings.half_life_days)
+            if o.lateness_minutes is None:
+                missed += w
+            elif math.isfinite(o.lateness_minutes) and abs(o.lateness_minutes) <= LATENESS_CAP_MINUTES:
+                came.append((o.lateness_minutes, w, None))
+            else:
+                continue
+            total += w
+            n += 1
+        no_show = (k * no_show_prior + missed) / (k + total)
+        mean, var = 0.0, lateness_sd_prior**2
+        if came:
+            centre, scale = _robust_centre(came, lateness_sd_prior)
+            kept = [(x, w) for x, w, _ in came if abs(x - centre) <= OUTLIER_SDS * scale]
+            weight = sum(w for _, w in kept)
+            m = sum(x * w for x, w in kept) / weight
+            v = sum((x - m) ** 2 * w for x, w in kept) / weight
+            mean = weight * m / (k + weight)
+            var = (k * lateness_sd_prior**2 + weight * v) / (k + weight)
+        return cls(1.0 - no_show, mean, math.sqrt(var), n, no_show_prior, lateness_sd_prior)
+
+    def explain(self) -> dict[str, Any]:
+        """What the supervisor page shows about booked visitors."""
+        return {"n_measured": self.n, "show_probability": _r(self.show_probability),
+                "no_show_prior": _r(self.no_show_prior), "lateness_mean_minutes": _r(self.lateness_mean),
+                "lateness_sd_minutes": _r(self.lateness_sd), "lateness_sd_prior_minutes": _r(self.lateness_sd_prior)}
 
 
 def _fit(

@@ -12,6 +12,8 @@ import pytest
 
 import queue_server.domain.estimate as estimate_module
 from queue_server.domain.estimate import (
+    BackOffice,
+    BackOfficeTask,
     CounterState,
     ExpectedArrival,
     OfficeSnapshot,
@@ -252,10 +254,59 @@ def test_a_procedure_the_model_does_not_know_is_refused() -> None:
         estimate_waits(snapshot([ticket("C1", "c", 1)], [CounterState("1", ("c",))]))
 
 
-def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]:
+def _back_office_replay(snap: OfficeSnapshot, prep: dict[str, float], post: dict[str, float]) -> dict[str, float]:
+    """Reference: when each preparation ends (minutes from now), tasks taken one by one in the panel's order.
+
+    The order: preparations for visitors waiting now, a priority visitor's first, then by issue
+    time; then the others by deadline; then post-issuance work by creation; ties by task id as text.
+    """
+    back = snap.back_office
+    held = {t.number: t for t in snap.waiting if t.prep_pending}
+    tasks = {task.id: task for task in back.tasks}
+    line: dict[str, float] = {}
+    for t in held.values():
+        if t.task not in tasks:
+            tasks[f"held:{t.number}"] = BackOfficeTask(f"held:{t.number}", "prepare", t.procedure, t.issued_at,
+                                                        ticket=t.number)
+        tid = t.task if t.task in tasks else f"held:{t.number}"
+        line[tid] = (9 - t.priority) * 10.0**13 + t.issued_at  # priority first, then the longest waiting
+    claimed = [task for task in tasks.values() if task.claimed_at is not None]
+
+    def key(x: BackOfficeTask) -> tuple[int, float, str]:
+        ident = x.id  # ties by id as text, as the store's sorted set
+        if x.kind == "post":
+            return 2, x.created_at, ident
+        score = line.get(x.id, x.line_score)
+        if score is not None:
+            return 0, score, ident
+        return 1, x.due_at if x.due_at is not None else x.created_at, ident
+
+    ranked = sorted((task for task in tasks.values() if task.claimed_at is None), key=key)
+    order = [x for x in ranked if key(x)[0] == 0]
+    order += [BackOfficeTask(f"now:{p}", "prepare", p, NOW) for p in snap.procedures if p in back.prep_procedures]
+    order += [x for x in ranked if key(x)[0] > 0]
+    times = {"prepare": prep, "post": post}
+    free = [max(times[x.kind][x.procedure] - (NOW - x.claimed_at) / MIN, 0.0) for x in claimed]  # type: ignore[operator]
+    ends = {x.id: f for x, f in zip(claimed, free, strict=True)}
+    free += [0.0] * (back.people - len(claimed))
+    for x in order:
+        if not free:
+            ends[x.id] = math.inf
+            continue
+        p = min(range(len(free)), key=lambda i: free[i])
+        free[p] += times[x.kind][x.procedure]
+        ends[x.id] = free[p]
+    for t in held.values():
+        ends[f"ticket:{t.number}"] = ends[t.task if t.task in tasks else f"held:{t.number}"]
+    return ends
+
+
+def _replay(snap: OfficeSnapshot, minutes: dict[str, float], prep: dict[str, float] | None = None,
+            post: dict[str, float] | None = None) -> dict[str, float]:
     """Reference: one fixed-time future played ticket by ticket with ``policy.choose_next`` itself."""
     model = snap.service
     walk = model.walk_up_minutes
+    ready = _back_office_replay(snap, prep or {}, post or {})
 
     def rel(ms: int) -> float:
         return (ms - NOW) / MIN
@@ -279,14 +330,25 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]
             resumes_at = c.resumes(NOW)
             t = max(t, rel(resumes_at) if resumes_at is not None else math.inf)
         free.append(settle(c, t))
-    waiting = [Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority,
-                      returning=w.returning) for w in snap.waiting]
+    # Each ticket: callable from (minutes from now).
+    callable_from: dict[str, float] = {}
+    waiting: list[Ticket] = []
+    for w in snap.waiting:
+        # Booked from ``precedence_from`` on: as a ticket with that slot start (booked_before_slot "walk_in").
+        waiting.append(Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority,
+                              returning=w.returning, booked=w.precedence_from is not None, slot_start=w.precedence_from))
+        callable_from[w.number] = ready[f"ticket:{w.number}"] if w.prep_pending else 0.0
     last = max((w.order for w in snap.waiting), default=0)
-    booked = sorted(snap.expected, key=lambda e: e.at)
-    coming = [
-        (max(rel(e.at), 0.0), Ticket(f"E{j}", e.procedure, TicketState.WAITING, last + 1 + j, last + 1 + j, e.at, e.priority))
-        for j, e in enumerate(booked)
-    ]
+    arrivals = sorted(((e.at - NOW) / MIN + e.lateness_minutes, j, e) for j, e in enumerate(snap.expected))
+    for n, (at, j, e) in enumerate(arrivals):
+        at = max(at, 0.0)
+        number = f"E{j}"
+        checked_in = NOW + round(at * MIN)
+        on_time = e.late_after_minutes is None or at <= rel(e.at) + e.late_after_minutes
+        precedence = checked_in if e.precedence_at_check_in else e.at
+        waiting.append(Ticket(number, e.procedure, TicketState.WAITING, last + 1 + n, last + 1 + n, checked_in, e.priority,
+                              booked=on_time, slot_start=precedence, late=not on_time))
+        callable_from[number] = max(at, ready.get(e.task, 0.0)) if e.task else at
     calls: dict[str, float] = {}
     while True:
         ci = min(range(len(free)), key=lambda i: (free[i], i))
@@ -294,32 +356,56 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float]) -> dict[str, float]
         if t == math.inf:
             return calls
         queues: dict[str, list[Ticket]] = {}
-        for w in waiting + [w for at, w in coming if at <= t]:
-            queues.setdefault(w.procedure, []).append(w)
-        chosen = choose_next(queues, counter.procedures, snap.calling_order)
+        for w in waiting:
+            if callable_from[w.number] <= t:
+                queues.setdefault(w.procedure, []).append(w)
+        now = NOW + round(t * MIN)
+        chosen = choose_next(queues, counter.procedures, snap.calling_order, now)
         if chosen is None:
-            later = [at for at, w in coming if at > t and w.procedure in counter.procedures]
+            later = [callable_from[w.number] for w in waiting
+                     if callable_from[w.number] > t and w.procedure in counter.procedures]
             free[ci] = settle(counter, min(later)) if later else math.inf
             continue
         calls[chosen.number] = t
         waiting = [w for w in waiting if w is not chosen]
-        coming = [(at, w) for at, w in coming if w is not chosen]
         free[ci] = settle(counter, t + walk + model.counter_factor(counter.id) * minutes[chosen.procedure])
 
 
-def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]]:
-    """A random office state with (nearly) fixed visit times and distinct counter speeds."""
+def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float], dict[str, float], dict[str, float]]:
+    """A random office state with (nearly) fixed visit and task times and distinct counter speeds.
+
+    Some tickets are booked (slot started or not), some held for their card; booked visitors to
+    come, early or late; a back office of 0–3 people, some of them busy.
+    """
     procedures = ["p0", "p1", "p2", "p3"][: rng.randint(1, 4)]
     minutes = {p: rng.choice([5.13, 7.37, 10.71, 13.97]) for p in procedures}
+    prep = {p: rng.choice([3.31, 8.77, 15.07]) for p in procedures}
+    post = {p: rng.choice([2.19, 9.53]) for p in procedures}
     exact = LearningSettings(prior_cv=1e-6, prior_weight=1e12, walk_up_prior_minutes=rng.choice([0.0, 0.5]))
-    model = ServiceModel.learn([Procedure(p, p, NumberFormat(), minutes[p]) for p in procedures], settings=exact)
+    model = ServiceModel.learn([Procedure(p, p, NumberFormat(), minutes[p], prep[p], post[p]) for p in procedures],
+                               settings=exact)
     # Distinct speeds so no two counters free up at the same instant (ties are arbitrary).
     model = dataclasses.replace(model, counters={str(i): CounterSpeed(str(i), 100, 1 + 0.0173 * i) for i in range(6)})
-    waiting = [
-        WaitingTicket(f"T{i}", rng.choice(procedures), rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW,
-                      returning=rng.random() < 0.2)  # handed over with their place kept
-        for i in range(rng.randint(0, 25))
-    ]
+    prepared = tuple(p for p in procedures if rng.random() < 0.5)
+    with_bookings, with_back_office = rng.random() < 0.6, rng.random() < 0.6
+    waiting = []
+    tasks = []
+    for i in range(rng.randint(0, 25)):
+        p = rng.choice(procedures)
+        booked = with_bookings and rng.random() < 0.3
+        held = with_back_office and p in prepared and rng.random() < 0.4
+        task = None
+        if held and rng.random() < 0.9:  # a few held tickets whose task the snapshot lacks
+            task = str(1000 - i)
+            claimed = NOW - int(rng.uniform(0, 5) * MIN) if rng.random() < 0.2 else None
+            tasks.append(BackOfficeTask(task, "prepare", p, NOW - int(rng.uniform(0, 60) * MIN),
+                                        claimed_at=claimed, ticket=f"T{i}"))
+        waiting.append(WaitingTicket(
+            f"T{i}", p, rng.choice([0, 0, 0, 1, 2]), 3 * i + rng.randint(0, 2), i, NOW - rng.randint(0, 90) * MIN,
+            returning=rng.random() < 0.2,  # handed over with their place kept
+            precedence_from=NOW + int(rng.uniform(-30, 60) * MIN) + 7_919 if booked else None,
+            prep_pending=held, task=task,
+        ))
     counters = []
     for ci in range(rng.randint(1, 5)):
         status = rng.choice([CounterStatus.OPEN] * 4 + [CounterStatus.PAUSED, CounterStatus.CLOSED])
@@ -342,18 +428,41 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
                 NOW + int(rng.uniform(0, 40) * MIN) if status is not CounterStatus.OPEN and rng.random() < 0.6 else None,
             )
         )
-    expected = tuple(
-        ExpectedArrival(rng.choice(procedures), NOW + int(rng.uniform(1, 90) * MIN), rng.choice([0, 1]), 1.0, 0.0)
-        for _ in range(rng.randint(0, 6))
-    )
+    expected = []
+    for j in range(rng.randint(0, 6) if with_bookings or rng.random() < 0.5 else 0):
+        p = rng.choice(procedures)
+        task = None
+        if with_back_office and p in prepared and rng.random() < 0.5:
+            task = str(300 + j)
+            tasks.append(BackOfficeTask(task, "prepare", p, NOW - int(rng.uniform(60, 600) * MIN),
+                                        due_at=NOW + int(rng.uniform(-20, 90) * MIN)))
+        expected.append(ExpectedArrival(
+            p, NOW + int(rng.uniform(1, 90) * MIN) + 3_371 * j, rng.choice([0, 1]), 1.0, 0.0,
+            lateness_minutes=rng.choice([0.0, 0.0, -7.1, -2.3, 4.3]),
+            late_after_minutes=rng.choice([None, 3.0]), precedence_at_check_in=rng.random() < 0.2, task=task,
+        ))
     order = rng.choice(list(CallingOrder))
-    return OfficeSnapshot(NOW, NOW + 300 * MIN, order, tuple(waiting), tuple(counters), model, expected), minutes
+    if with_back_office:
+        tasks += [BackOfficeTask(str(400 - k), "post", rng.choice(procedures), NOW - k * MIN,
+                                 claimed_at=NOW - int(rng.uniform(0, 3) * MIN) if rng.random() < 0.3 else None)
+                  for k in range(rng.randint(0, 3))]
+        # Cards for visitors waiting at a branch whose cards this back office prepares.
+        tasks += [BackOfficeTask(str(500 + k), "prepare", rng.choice(procedures), NOW - 3 * MIN,
+                                 line_score=9 * 10.0**13 + NOW - rng.randint(0, 80) * MIN)
+                  for k in range(rng.randint(0, 2))]
+    # At most one person free now: the others' free times come from their claimed tasks' random
+    # remainders, so no two cards are ready at the same instant (ties would be arbitrary).
+    busy = sum(1 for task in tasks if task.claimed_at is not None)
+    back = BackOffice(busy + rng.randint(0, 1), tuple(tasks), prepared if with_back_office else ())
+    snap = OfficeSnapshot(NOW, NOW + 300 * MIN, order, tuple(waiting), tuple(counters), model, tuple(expected),
+                          procedures=tuple(procedures), back_office=back)
+    return snap, minutes, prep, post
 
 
-@pytest.mark.parametrize("seed", range(150))
+@pytest.mark.parametrize("seed", range(200))
 def test_the_simulation_calls_tickets_as_choose_next_would(seed: int) -> None:
-    snap, minutes = _random_office(random.Random(seed))
-    want = _replay(snap, minutes)
+    snap, minutes, prep, post = _random_office(random.Random(seed))
+    want = _replay(snap, minutes, prep, post)
     got = {t.number: t.median_minutes for t in estimate_waits(snap, runs=10).tickets}
     for number, minutes_until in got.items():
         if number in want:
@@ -395,8 +504,8 @@ def test_walk_ins_to_come_are_a_poisson_stream_until_closing() -> None:
     # spread uniformly over the 240 minutes, in arrival order, ordered after everybody waiting.
     snap = _walk_in_office(240)
     sim = estimate_module._Simulation(snap, 4000, np.random.default_rng(5))
-    keys, arrive, durations, starts = sim._expected_queues(0)
-    stream = next(si for si, ((qi, _), _, rate) in enumerate(sim.streams) if rate > 0 and sim.procedures[qi] == "b")
+    keys, arrive, durations, starts = sim._layout(0, sim._walk_in_arrivals(), [None] * len(sim.streams))
+    stream = next(si for si, ((qi, _), rate) in enumerate(sim.streams) if rate > 0 and sim.procedures[qi] == "b")
     lo = int(starts[stream])
     hi = int(starts[stream + 1]) if stream + 1 < len(starts) else arrive.shape[1]
     times, order = arrive[:, lo : hi - 1], keys[:, lo : hi - 1]
@@ -409,3 +518,188 @@ def test_walk_ins_to_come_are_a_poisson_stream_until_closing() -> None:
     assert order[came].min() > max(k for k in sim.key_a if math.isfinite(k))
     assert np.all(durations[:, lo : hi - 1][came] > 0)
     assert np.all(np.isinf(arrive[:, hi - 1])) and np.all(np.isinf(keys[:, hi - 1]))
+
+
+# Bookings (#7) and the back office (#8).
+
+PICKUP = Procedure("pickup", "カード交付", NumberFormat(prefix="P"), service_minutes=10.0, prep_minutes=15.0,
+                   post_minutes=10.0)
+
+
+def test_a_booked_visitor_is_called_before_the_walk_ins_once_the_slot_has_started() -> None:
+    waiting = [ticket("A1", "a", 1)]
+    busy = CounterState("1", ("a",), serving="a", called_at=NOW, started_at=NOW)
+    # Checked in already, the slot starts in 5 minutes: at the counter's next call (10) they go first.
+    early = WaitingTicket("A2", "a", 0, 2, 2, NOW, precedence_from=NOW + 5 * MIN)
+    assert medians(snapshot(waiting + [early], [busy])) == pytest.approx({"A1": 20.0, "A2": 10.0}, abs=0.1)
+    # The slot starts after the counter's next call: until then they wait like a walk-in.
+    later = dataclasses.replace(early, precedence_from=NOW + 15 * MIN)
+    assert medians(snapshot(waiting + [later], [busy])) == pytest.approx({"A1": 10.0, "A2": 20.0}, abs=0.1)
+    # Not checked in yet: coming at the slot (5 min), called at 10 before the walk-in.
+    coming = ExpectedArrival("a", NOW + 5 * MIN, show_probability=1.0, spread_minutes=0.0)
+    assert medians(snapshot(waiting, [busy], expected=(coming,)))["A1"] == pytest.approx(20.0, abs=0.1)
+    # Too late (more than late_after_minutes after the slot): a walk-in behind A1.
+    late = dataclasses.replace(coming, lateness_minutes=4.0, late_after_minutes=3.0)
+    assert medians(snapshot(waiting, [busy], expected=(late,)))["A1"] == pytest.approx(10.0, abs=0.1)
+    # Released at the slot's end before they would come: they do not come at all.
+    in_time = dataclasses.replace(coming, lateness_minutes=4.0, slot_end=NOW + 10 * MIN)
+    assert medians(snapshot(waiting, [busy], expected=(in_time,)))["A1"] == pytest.approx(20.0, abs=0.1)
+    released = dataclasses.replace(in_time, lateness_minutes=6.0)
+    assert medians(snapshot(waiting, [busy], expected=(released,)))["A1"] == pytest.approx(10.0, abs=0.1)
+
+
+def test_a_walk_ins_estimate_counts_the_booked_visitors_by_their_show_rate() -> None:
+    # Four booked visitors due in 5 minutes, each coming with chance 0.75: the walk-in behind
+    # them waits 10 min for the counter plus 10 per booked visitor who came (binomial 4, 0.75).
+    waiting = [ticket("A1", "a", 1)]
+    busy = CounterState("1", ("a",), serving="a", called_at=NOW, started_at=NOW)
+    booked = tuple(ExpectedArrival("a", NOW + 5 * MIN, show_probability=0.75, spread_minutes=0.0) for _ in range(4))
+    a1 = estimate_waits(snapshot(waiting, [busy], expected=booked), runs=4000).ticket("A1")
+    assert a1.mean_minutes == pytest.approx(10.0 + 10.0 * 4 * 0.75, abs=0.5)
+    assert a1.median_minutes == pytest.approx(40.0, abs=0.1)  # 3 of 4 is the likeliest count (42 %)
+
+
+def test_a_booked_visitor_not_yet_here_after_the_slot_start_is_likelier_a_no_show() -> None:
+    # Lateness N(0, 5 min), 10 % no-shows; the slot started 5 minutes ago (1 SD): P(arrival > now)
+    # = 15.9 %, so the chance they still come is 0.9·0.159 / (0.9·0.159 + 0.1) = 58.8 %, and at once-ish.
+    e = ExpectedArrival("a", NOW - 5 * MIN, show_probability=0.9, spread_minutes=5.0)
+    snap = snapshot([], [CounterState("1", ("a",))], expected=(e,))
+    sim = estimate_module._Simulation(snap, 20_000, np.random.default_rng(1))
+    arrive = sim._booked_arrivals()[:, 0]
+    came = np.isfinite(arrive)
+    assert came.mean() == pytest.approx(0.9 * 0.1587 / (0.9 * 0.1587 + 0.1), abs=0.01)
+    # Given they come, the lateness beyond 1 SD: E[Z | Z > 1] = 1.525 SDs after the slot start.
+    assert arrive[came].min() >= 0
+    assert arrive[came].mean() == pytest.approx(1.525 * 5.0 - 5.0, abs=0.15)
+
+
+def test_a_held_ticket_is_called_in_its_place_when_its_card_is_ready() -> None:
+    model = ServiceModel.learn([A, PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    held = WaitingTicket("P1", "pickup", 0, 1, 1, NOW - MIN, prep_pending=True, task="7")
+    others = [ticket("P2", "pickup", 2), ticket("P3", "pickup", 3), ticket("P4", "pickup", 4)]
+    # Somebody has been preparing P1's card for 6 of its 15 minutes: ready at 9.
+    work = BackOffice(1, (BackOfficeTask("7", "prepare", "pickup", NOW - 7 * MIN, claimed_at=NOW - 6 * MIN,
+                                         ticket="P1"),))
+    snap = dataclasses.replace(snapshot([held, *others], [CounterState("1", ("pickup",))], model=model),
+                               back_office=work)
+    # P2 at 0; P1's card is ready at 9, and at 10 P1 is first in line again: before P3.
+    assert medians(snap) == pytest.approx({"P2": 0.0, "P1": 10.0, "P3": 20.0, "P4": 30.0}, abs=0.1)
+    # Nobody on back-office work: the card is never ready today.
+    idle = dataclasses.replace(snap, back_office=BackOffice(0))
+    assert medians(idle)["P1"] is None
+
+
+def _five_pickups(model: ServiceModel, counters: int = 2) -> OfficeSnapshot:
+    """Five same-day pickups issued together, each held for its card; one back-office person, free."""
+    held = [WaitingTicket(f"P{i}", "pickup", 0, i, i, NOW, prep_pending=True, task=str(i)) for i in range(1, 6)]
+    tasks = tuple(BackOfficeTask(str(i), "prepare", "pickup", NOW, ticket=f"P{i}") for i in range(1, 6))
+    snap = snapshot(held, [CounterState(str(c), ("pickup",)) for c in range(1, counters + 1)], model=model)
+    return dataclasses.replace(snap, back_office=BackOffice(1, tasks, ("pickup",)))
+
+
+def test_five_same_day_pickups_and_one_back_office_person() -> None:
+    # The issue's test: the fifth's estimate includes the four preparations before theirs.
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    forecast = estimate_waits(_five_pickups(fixed))
+    assert [forecast.ticket(f"P{i}").median_minutes for i in range(1, 6)] == pytest.approx([15, 30, 45, 60, 75], abs=0.1)
+    # A ticket issued now waits for the five cards before its own and then its own: 6 × 15.
+    assert forecast.procedure("pickup").median_minutes == pytest.approx(90.0, abs=0.1)
+    assert forecast.procedure("pickup").waiting == 5
+
+    # With the priors as configured (15 min, CV 0.8, the learned mean itself uncertain), the
+    # fifth card is ready after five lognormal preparations: 75 min on average, the first 15;
+    # two counters are free long before, so the call is the card's readiness. A sum of
+    # lognormals has its median below its mean, and the range spans the four cards before.
+    priors = ServiceModel.learn([PICKUP])
+    forecast = estimate_waits(_five_pickups(priors), runs=4000)
+    first, fifth = forecast.ticket("P1"), forecast.ticket("P5")
+    assert first.mean_minutes == pytest.approx(15.0, rel=0.05)
+    assert fifth.mean_minutes == pytest.approx(75.0, rel=0.05)
+    assert fifth.low_minutes is not None and fifth.high_minutes is not None and fifth.median_minutes is not None
+    assert fifth.low_minutes < 60 < fifth.median_minutes < 75 < fifth.high_minutes
+    # Counter time alone (nobody held) would have said 20 min for the fifth with two counters.
+    ignoring = dataclasses.replace(_five_pickups(fixed), waiting=tuple(
+        dataclasses.replace(t, prep_pending=False) for t in _five_pickups(fixed).waiting))
+    assert estimate_waits(ignoring).ticket("P5").median_minutes == pytest.approx(20.0, abs=0.1)
+
+
+def test_post_issuance_work_in_hand_delays_the_cards() -> None:
+    # Two people: one 4 minutes into a 10-minute post-issuance task, one free. Open post tasks
+    # come after every preparation, so only the one in hand counts.
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    snap = _five_pickups(fixed)
+    post = (BackOfficeTask("p1", "post", "pickup", NOW - 20 * MIN, claimed_at=NOW - 4 * MIN),
+            BackOfficeTask("p2", "post", "pickup", NOW - 30 * MIN))
+    snap = dataclasses.replace(snap, back_office=BackOffice(2, snap.back_office.tasks + post, ("pickup",)))
+    # Person 1 free at 0: P1 → 15, P3 → 30 (at 15, person 2 is free since 6 with P2 → 21), …
+    got = medians(snap)
+    assert got == pytest.approx({"P1": 15.0, "P2": 21.0, "P3": 30.0, "P4": 36.0, "P5": 45.0}, abs=0.1)
+
+
+def test_a_booked_pickup_whose_card_is_not_ready_waits_for_it() -> None:
+    # Booked for a slot in 5 minutes; their card's task (due before the slot) is still open,
+    # behind a waiting visitor's (P1, held) and a ticket issued now: ready at 45.
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    waiting = [WaitingTicket("P1", "pickup", 0, 1, 1, NOW, prep_pending=True, task="1"), ticket("P2", "pickup", 2)]
+    tasks = (BackOfficeTask("1", "prepare", "pickup", NOW, ticket="P1"),
+             BackOfficeTask("b", "prepare", "pickup", NOW - 600 * MIN, due_at=NOW - 25 * MIN))
+    coming = ExpectedArrival("pickup", NOW + 5 * MIN, show_probability=1.0, spread_minutes=0.0, task="b")
+    busy = CounterState("1", ("pickup",), serving="pickup", called_at=NOW, started_at=NOW - 6 * MIN)
+    snap = dataclasses.replace(snapshot(waiting, [busy], model=fixed, expected=(coming,)),
+                               back_office=BackOffice(1, tasks, ("pickup",)))
+    # P2 at 4 (till 14); P1's card at 15: called then. A ticket issued now: card at 30.
+    assert medians(snap) == pytest.approx({"P2": 4.0, "P1": 15.0}, abs=0.1)
+    assert estimate_waits(snap).procedure("pickup").median_minutes == pytest.approx(30.0, abs=0.1)
+    # Their card done already: they come at 5, have the precedence from the slot's start and
+    # are called at 14, before P1 (ready at 15 anyway) — P1 at 24.
+    done = dataclasses.replace(snap, expected=(dataclasses.replace(coming, task=None),),
+                               back_office=BackOffice(1, tasks[:1], ("pickup",)))
+    assert medians(done) == pytest.approx({"P2": 4.0, "P1": 24.0}, abs=0.1)
+
+
+def test_walk_ins_to_come_wait_for_their_cards_too() -> None:
+    # Counter procedure order, the counter prefers pickups; 12 walk-in pickups an hour, each card
+    # 15 minutes for the one back-office person. A1 waits for the counter's next call at 10: no
+    # walk-in's card can be ready by then, so A1 is called at 10 in every future (without cards,
+    # a pickup arriving in those 10 minutes would go first: e⁻² = 13.5 % of futures call A1 then).
+    fixed = ServiceModel.learn([A, PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    busy = CounterState("1", ("pickup", "a"), serving="a", called_at=NOW, started_at=NOW)
+    snap = snapshot([ticket("A1", "a", 1)], [busy], model=fixed, order=CallingOrder.COUNTER_PROCEDURE_ORDER,
+                    closing_in=120)
+    snap = dataclasses.replace(snap, walk_ins_per_hour={"pickup": 12.0}, back_office=BackOffice(1, (), ("pickup",)))
+    a1 = estimate_waits(snap, runs=2000).ticket("A1")
+    assert (a1.low_minutes, a1.median_minutes, a1.high_minutes) == pytest.approx((10.0, 10.0, 10.0), abs=0.05)
+    no_cards = dataclasses.replace(snap, back_office=BackOffice())
+    assert estimate_waits(no_cards, runs=2000).ticket("A1").high_minutes > 10.5
+    # One person, first come first served: each card at least 15 minutes after the one before
+    # and after its own walk-in's arrival.
+    sim = estimate_module._Simulation(snap, 500, np.random.default_rng(3))
+    arrive = sim._walk_in_arrivals()
+    finish, ready = sim._play_back_office(arrive)
+    cards = ready[0]
+    assert cards is not None
+    came = np.isfinite(arrive[0])
+    assert np.all(cards[came] >= arrive[0][came] + 15 - 0.1)
+    both = came[:, 1:] & came[:, :-1]
+    gaps = np.where(came, cards, 0.0)
+    assert np.all(np.diff(gaps, axis=1)[both] >= 15 - 0.1)
+    # The phantom (a pickup issued now) is first in line for the back office: ready at 15.
+    assert np.allclose(finish["now:pickup"], 15.0, atol=0.1)
+
+
+def test_the_back_office_takes_walk_ins_cards_before_other_work_once_they_exist() -> None:
+    # One person; a pickup issued now (its card first), an open post-issuance task, and walk-in
+    # pickups to come at minutes 5 and 40. 15 minutes a card, 10 a post task.
+    fixed = ServiceModel.learn([A, PICKUP], settings=LearningSettings(prior_cv=1e-6, prior_weight=1e12,
+                                                                       walk_up_prior_minutes=0.0))
+    post = BackOfficeTask("9", "post", "pickup", NOW - 30 * MIN)
+    snap = snapshot([], [CounterState("1", ("pickup",))], model=fixed, order=CallingOrder.COUNTER_PROCEDURE_ORDER)
+    snap = dataclasses.replace(snap, walk_ins_per_hour={"pickup": 6.0}, back_office=BackOffice(1, (post,), ("pickup",)))
+    sim = estimate_module._Simulation(snap, 3, np.random.default_rng(0))
+    walk_ins = [np.array([[5.0, 40.0, np.inf]] * 3)]
+    finish, ready = sim._play_back_office(walk_ins)
+    # 0–15 the card issued now; 15–30 the first walk-in's (there since 5); 30–40 the post task
+    # (the second walk-in comes at 40); 40–55 the second walk-in's card.
+    assert np.allclose(finish["now:pickup"], 15.0) and np.allclose(finish["9"], 40.0)
+    assert ready[0] is not None
+    assert np.allclose(ready[0][:, :2], [30.0, 55.0]) and np.all(np.isinf(ready[0][:, 2]))

@@ -10,6 +10,8 @@ import pytest
 
 from queue_server.domain.model import DomainError, NotFound, NumberFormat, Procedure
 from queue_server.domain.service_model import (
+    BookingBehaviour,
+    BookingOutcome,
     LearningSettings,
     MeasuredDuration,
     ServiceModel,
@@ -227,3 +229,30 @@ def test_a_slow_counter_is_not_counted_twice_in_the_procedures_it_alone_serves()
     model = ServiceModel.learn([PICKUP, APPLY], data)
     for (c, p), m in true.items():
         assert model.stage(p).mean_minutes * model.counter_factor(c) == pytest.approx(m, rel=0.1), (c, p)
+
+
+def test_booking_behaviour_starts_from_the_priors_and_learns_from_past_bookings() -> None:
+    prior = BookingBehaviour.learn(no_show_prior=0.1, lateness_sd_prior=5.0)
+    assert (prior.show_probability, prior.lateness_mean, prior.lateness_sd, prior.n) == (pytest.approx(0.9), 0.0, 5.0, 0)
+    # 200 past bookings today: 59 never came (about 30 %), the rest checked in 1, 3 or 5 minutes late.
+    late = [BookingOutcome(float(1 + 2 * (i % 3))) for i in range(141)]
+    learned = BookingBehaviour.learn(late + [BookingOutcome(None)] * 59, no_show_prior=0.1, lateness_sd_prior=5.0)
+    # The prior counts as 20 bookings: no-shows (20·0.1 + 59) / 220; lateness mean 3 shrunk by
+    # 141/161, variance (20·25 + 141·8/3) / 161.
+    assert learned.show_probability == pytest.approx(1 - 61 / 220)
+    assert learned.lateness_mean == pytest.approx(3.0 * 141 / 161)
+    assert learned.lateness_sd == pytest.approx(math.sqrt((20 * 25 + 141 * 8 / 3) / 161))
+    assert learned.n == 200
+    # A check-in typed hours after the slot (a clock or data mistake) does not move the lateness.
+    odd = BookingBehaviour.learn(late + [BookingOutcome(None)] * 59 + [BookingOutcome(95.0), BookingOutcome(500.0)])
+    assert odd.lateness_mean == pytest.approx(learned.lateness_mean, abs=0.05)
+    # Old days count less: a month-old bad week hardly matters against today.
+    old = [BookingOutcome(None, days_ago=30)] * 100
+    assert BookingBehaviour.learn(late + old).show_probability > 0.85
+
+
+def test_booking_behaviour_refuses_impossible_priors() -> None:
+    with pytest.raises(DomainError):
+        BookingBehaviour.learn(no_show_prior=1.0)
+    with pytest.raises(DomainError):
+        BookingBehaviour.learn(lateness_sd_prior=0.0)
