@@ -139,6 +139,8 @@ end
 -- moved booking's open task is replaced by one with the new deadline (a card already prepared stays
 -- so); a cancelled or released (no-show) booking's open task is cancelled.
 function lib.on_booking(kind, b)
+  -- At check-in the ticket takes the booking's task over (hold_ticket, from new_ticket): nothing to do here.
+  if kind == 'checked_in' then return end
   local task = b.task and b.task ~= '' and load_task(b.task) or nil
   if kind == 'cancelled' or kind == 'released' then
     if task then lib.cancel_task(task.id, kind == 'cancelled' and 'booking_cancelled' or 'no_show') end
