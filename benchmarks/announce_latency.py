@@ -15,7 +15,8 @@ Run::
     madoguchi serve --demo &                       # or: .venv/bin/python -m queue_server serve --demo
     .venv/bin/python benchmarks/announce_latency.py [--calls 100] [--lang ja|en|…] [--cache-dir var/demo/speech]
 
-Demo staff ``staff`` / ``madoguchi-demo`` works at counter 4 (card pickup) of office ``honcho``.
+Demo staff ``staff`` / ``madoguchi-demo`` works at counter 5 (electronic certificates) of office ``honcho``:
+a card pickup would wait for its card preparation (back-office stage) before it can be called.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from stats import percentile  # benchmarks/stats.py (scripts run from this folde
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 OFFICE: Final = "honcho"
-COUNTER: Final = "4"
-PROCEDURE: Final = "pickup"
+COUNTER: Final = "5"
+PROCEDURE: Final = "ecert"
 
 
 

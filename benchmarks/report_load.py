@@ -77,7 +77,8 @@ async def sample_day(redis: Redis, config: Config, visits: int) -> tuple[dict[st
     await store.set_counter_status("honcho", "6", "open")
     for i in range(visits):
         clock.t = t = t + 20_000
-        await store.issue("honcho", "pickup", estimate_minutes=12.0)
+        # A procedure without back-office stages: a pickup would wait held for its card preparation.
+        await store.issue("honcho", "application", estimate_minutes=20.0)
         for op in ("call_next", "start", "finish"):
             clock.t = t = t + 20_000
             if op == "call_next":
