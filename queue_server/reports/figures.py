@@ -56,7 +56,12 @@ class Table:
     chart: Chart | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "headers": self.headers, "rows": self.rows}
+        """The table for the API; with its chart, so the console draws the figures the workbook charts."""
+        data: dict[str, Any] = {"key": self.key, "title": self.title, "headers": self.headers, "rows": self.rows}
+        if self.chart is not None:
+            data["chart"] = {"kind": self.chart.kind, "categories": self.chart.categories,
+                             "values": list(self.chart.values), "title": self.chart.title}
+        return data
 
 
 @dataclass(slots=True)
