@@ -192,6 +192,7 @@ byId("reports-form").addEventListener("submit", async (event) => {
   if (report) renderMonthly(report);
 });
 
+const SERIES_COLOURS = 4;         // sv-series-0…3 in supervisor.css
 const DAY_TABLE = "日別";          // the report's table keys (its workbook sheets)
 const DAY_HEADING = "日付";
 
@@ -204,9 +205,9 @@ function renderMonthly(report) {
     parts.push(el("p", "sv-report-empty", t("supervisor.report_empty")));
   }
   for (const shown of charted) {
-    const { kind, categories, values, title } = shown.chart;
+    const { kind, categories, values, title, stacked } = shown.chart;
     const table = kind === "pie" ? slices(shown, categories, values) : shown;
-    parts.push(barChart(table.key, title, table, categories, values.map((index) => ({ index }))));
+    parts.push(barChart(table.key, title, table, categories, values.map((index) => ({ index })), { stacked }));
     if (table.key === DAY_TABLE) parts.push(shareChart(table));
   }
   byId("report-result").replaceChildren(...parts);
@@ -233,8 +234,10 @@ function categoryLabel(table, categories) {
 }
 
 /** Horizontal bars (as the staffing chart), one row per table row, with the table of its figures as the
- *  text alternative. ``series``: [{index, format?}]; ``target``: a share drawn as a line across the bars. */
-function barChart(key, title, table, categories, series, { format = String, most = null, target = null, targetLabel = "" } = {}) {
+ *  text alternative. ``series``: [{index}], one bar each — or, ``stacked``, one bar of their segments
+ *  with a legend; ``target``: a share drawn as a line across the bars. */
+function barChart(key, title, table, categories, series,
+                  { format = String, most = null, target = null, targetLabel = "", stacked = false } = {}) {
   const figure = el("figure", "sv-chart sv-report-chart");
   figure.dataset.chart = key;
   const captionId = `chart-${key}-${series[0].index}`;
@@ -242,19 +245,32 @@ function barChart(key, title, table, categories, series, { format = String, most
   caption.id = captionId;
   figure.append(caption);
   const label = categoryLabel(table, categories);
-  const top = most ?? Math.max(1, ...table.rows.flatMap((r) => series.map((s) => Number(r[s.index]) || 0)));
+  const value = (row, index) => Number(row[index]) || 0;
+  const top = most ?? Math.max(1, ...table.rows.map((r) => (stacked
+    ? series.reduce((sum, s) => sum + value(r, s.index), 0) : Math.max(...series.map((s) => value(r, s.index))))));
+  if (stacked && series.length > 1) {
+    const legend = el("p", "sv-legend");
+    legend.append(...series.map((s, n) => {
+      const entry = el("span", "sv-legend-entry");
+      entry.append(el("span", `sv-swatch sv-series-${n % SERIES_COLOURS}`), document.createTextNode(table.headers[s.index]));
+      return entry;
+    }));
+    figure.append(legend);
+  }
   // The bars repeat the table below for the eye; screen readers read the table.
   const bars = el("ol", "sv-bars");
   bars.setAttribute("aria-hidden", "true");
   for (const row of table.rows) {
     const item = el("li", "sv-bar-row");
     const track = el("span", "sv-bar-track");
-    for (const { index } of series) {
-      const value = Number(row[index]) || 0;
-      const bar = el("span", "sv-bar sv-bar-recommended", format(row[index]));
-      bar.style.width = `${(value / top) * 100}%`;
-      track.append(bar);
-    }
+    const stack = stacked ? el("span", "sv-bar-stack") : track;
+    series.forEach(({ index }, n) => {
+      if (stacked && !value(row, index)) return;
+      const bar = el("span", `sv-bar ${stacked ? `sv-series-${n % SERIES_COLOURS}` : "sv-bar-recommended"}`, format(row[index]));
+      bar.style.width = `${(value(row, index) / top) * 100}%`;
+      stack.append(bar);
+    });
+    if (stacked) track.append(stack);
     if (target !== null) {
       const line = el("span", "sv-target-line");
       line.style.left = `${target * 100}%`;

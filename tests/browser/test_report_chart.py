@@ -58,12 +58,23 @@ async def test_the_monthly_report_shows_as_charts_of_the_archived_visits(
 
     # Visitors per day: one bar per weekday with visits, the table alternative equal to the plan's count.
     per_day = Counter(f"{v.day[:4]}-{v.day[4:6]}-{v.day[6:]}" for v in november)
+    names = {p.id: p.name for p in config.offices[OFFICE].procedures.values()}
     await expect(days.locator(".sv-bar-row")).to_have_count(len(per_day))
     assert {day: int(cells[0]) for day, cells in (await _table(days)).items()} == dict(per_day)
     assert [await b.inner_text() for b in await days.locator(".sv-bar").all()] == [str(per_day[d]) for d in sorted(per_day)]
 
+    # Visitors per day and procedure: a stacked bar per day, a segment per procedure with visitors.
+    by_day_procedure = result.locator("figure[data-chart=日別手続別]")
+    await expect(by_day_procedure.locator(".sv-legend-entry")).to_have_text(sorted(names[p] for p in {v.procedure for v in november}))
+    per_day_procedure: dict[str, Counter[str]] = defaultdict(Counter)
+    for v in november:
+        per_day_procedure[f"{v.day[:4]}-{v.day[4:6]}-{v.day[6:]}"][names[v.procedure]] += 1
+    legend = await by_day_procedure.locator(".sv-legend-entry").all_text_contents()
+    got = {day: dict(zip(legend, map(int, cells), strict=True)) for day, cells in (await _table(by_day_procedure)).items()}
+    assert got == {day: {name: counts[name] for name in legend} for day, counts in per_day_procedure.items()}
+    await expect(by_day_procedure.locator(".sv-bar")).to_have_count(sum(len(c) for c in per_day_procedure.values()))
+
     # Visitors per procedure (as issued; city staff's review has a row for its service times, no visitor).
-    names = {p.id: p.name for p in config.offices[OFFICE].procedures.values()}
     per_procedure = Counter(names[v.procedure] for v in november)
     procedures = await _table(result.locator("figure[data-chart=手続別]"))
     assert {name: int(cells[0]) for name, cells in procedures.items() if int(cells[0])} == dict(per_procedure)
