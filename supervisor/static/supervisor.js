@@ -200,10 +200,13 @@ const DAY_HEADING = "日付";
  *  and the share called within the target wait per day against the target line. */
 function renderMonthly(report) {
   const parts = [el("h2", "sv-report-title", `${report.title}（${report.period}・${report.scope}）`)];
-  const charted = report.tables.filter((table) => table.chart && table.rows.length);
+  // A month without a visit has no figure to draw (its zero rows would only be noise).
   if (!report.tables.some((table) => table.key === DAY_TABLE && table.rows.length)) {
     parts.push(el("p", "sv-report-empty", t("supervisor.report_empty")));
+    byId("report-result").replaceChildren(...parts);
+    return;
   }
+  const charted = report.tables.filter((table) => table.chart && table.rows.length);
   for (const shown of charted) {
     const { kind, categories, values, title, stacked } = shown.chart;
     const table = kind === "pie" ? slices(shown, categories, values) : shown;

@@ -112,3 +112,9 @@ async def test_the_monthly_report_shows_as_charts_of_the_archived_visits(
     assert await axe_violations(console) == []
     await share.locator(".sv-chart-table summary").click()
     await save_screenshot(console.locator(".sv-reports"), "report-chart")
+
+    # A month without visits says so, and draws nothing.
+    await console.fill("#report-month", "2026-10")
+    await console.click("#monthly-show")
+    await expect(result.locator(".sv-report-empty")).to_have_text("この月の記録はありません。")
+    await expect(result.locator("figure")).to_have_count(0)
