@@ -116,6 +116,12 @@ async def test_a_month_of_visits_is_archived_once_each_and_the_workbook_agrees_w
     per_day = Counter(v.day for v in visitors)
     day_rows = _rows(book["日別"])
     assert {r[0].replace("-", ""): r[2] for r in day_rows} == dict(per_day)
+    per_day_procedure = Counter((v.day, names[v.procedure]) for v in visitors)
+    sheet = book["日別手続別"]
+    headers = _headers(sheet)
+    assert {(r[0].replace("-", ""), name): n for r in _rows(sheet) for name, n in zip(headers[2:-1], r[2:-1], strict=True)
+            if n} == dict(per_day_procedure)
+    assert {r[0].replace("-", ""): r[-1] for r in _rows(sheet)} == dict(per_day)
     per_hour: Counter[tuple[int, int]] = Counter()
     for v in visitors:
         local = dt.datetime.fromtimestamp(v.issue / 1000, TOKYO)

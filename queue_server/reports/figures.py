@@ -42,6 +42,7 @@ class Chart:
     categories: int
     values: tuple[int, ...]
     title: str
+    stacked: bool = False   # the value columns' series stacked in one column per category
 
 
 @dataclass(slots=True)
@@ -56,7 +57,13 @@ class Table:
     chart: Chart | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "headers": self.headers, "rows": self.rows}
+        """The table for the API; with its chart, so the console draws the figures the workbook charts."""
+        data: dict[str, Any] = {"key": self.key, "title": self.title, "headers": self.headers, "rows": self.rows}
+        if self.chart is not None:
+            data["chart"] = {"kind": self.chart.kind, "categories": self.chart.categories,
+                             "values": list(self.chart.values), "title": self.chart.title,
+                             "stacked": self.chart.stacked}
+        return data
 
 
 @dataclass(slots=True)
@@ -245,6 +252,7 @@ def build_report(records: Iterable[Mapping[str, Any]] | Collected, ctx: ReportCo
         _summary(visits, ctx, offices),
         _by_procedure(visits, ctx),
         _by_day(visits, ctx),
+        _by_day_and_procedure(visits, ctx),
         _by_hour(visits, ctx),
         _by_counter(visits, ctx),
         _handovers(visits, ctx),
@@ -324,6 +332,21 @@ def _by_day(visits: list[Visit], ctx: ReportContext) -> Table:
         table.rows.append([f"{day[:4]}-{day[4:6]}-{day[6:]}", WEEKDAYS_JA[days.weekday(day)], len(group),
                            sum(v.state == "done" for v in group), *waits])
     table.chart = Chart("column", 0, (2,), "日別の来庁者数")
+    return table
+
+
+def _by_day_and_procedure(visits: list[Visit], ctx: ReportContext) -> Table:
+    """Visitors per day and procedure (as issued; in the city's report one column per procedure name)."""
+    days = _Days()
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for v in visits:
+        counts[v.day][ctx.procedure(v.office, v.procedure)] += 1
+    names = sorted({name for day in counts.values() for name in day})
+    table = Table("日別手続別", "日別・手続別の来庁者数", ["日付", "曜日", *names, "合計"])
+    for day in sorted(counts):
+        table.rows.append([f"{day[:4]}-{day[4:6]}-{day[6:]}", WEEKDAYS_JA[days.weekday(day)],
+                           *(counts[day][n] for n in names), sum(counts[day].values())])
+    table.chart = Chart("column", 0, tuple(range(2, 2 + len(names))), "日別・手続別の来庁者数", stacked=True)
     return table
 
 

@@ -61,7 +61,7 @@ def _sheet(book: xlsxwriter.Workbook, table: Table, report: Report, styles: dict
 def _chart(book: xlsxwriter.Workbook, sheet: Any, table: Table) -> None:
     spec = table.chart
     assert spec is not None  # checked by the caller
-    chart = book.add_chart({"type": spec.kind})
+    chart = book.add_chart({"type": spec.kind, **({"subtype": "stacked"} if spec.stacked else {})})
     last = FIRST_DATA_ROW + len(table.rows) - 1
     for col in spec.values:
         chart.add_series({

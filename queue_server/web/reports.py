@@ -93,7 +93,8 @@ def setup_reports(app: web.Application) -> None:
     office = {"name": "office", "in": "query", "required": False, "schema": {"type": "string"},
               "description": "one office's id; without it, the whole city"}
     fmt = {"name": "format", "in": "query", "required": False, "schema": {"type": "string", "enum": list(FORMATS)},
-           "description": "json (default): {title, period, scope, tables: [{key, title, headers, rows}]}; "
+           "description": "json (default): {title, period, scope, tables: [{key, title, headers, rows, chart?}]} "
+                          "(chart: {kind, categories, values, title}, the workbook's chart: column indexes); "
                           "xlsx (workbook with charts) or csv (UTF-8 with BOM) as a download"}
     add_paths(app, {
         "/api/reports/daily": {"get": {**operation(

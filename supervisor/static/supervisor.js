@@ -183,6 +183,137 @@ function updateReportLinks() {
 }
 
 byId("reports-form").addEventListener("change", updateReportLinks);
+byId("reports-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const office = byId("report-office").value;
+  const scope = office ? `&office=${encodeURIComponent(office)}` : "";
+  const path = `/api/reports/monthly?month=${encodeURIComponent(byId("report-month").value)}${scope}&format=json`;
+  const report = await act(event.submitter, () => api(path));
+  if (report) renderMonthly(report);
+});
+
+const SERIES_COLOURS = 4;         // sv-series-0…3 in supervisor.css
+const DAY_TABLE = "日別";          // the report's table keys (its workbook sheets)
+const DAY_HEADING = "日付";
+
+/** The month's report (月報) drawn in the page: every chart the workbook has, from the same tables,
+ *  and the share called within the target wait per day against the target line. */
+function renderMonthly(report) {
+  const parts = [el("h2", "sv-report-title", `${report.title}（${report.period}・${report.scope}）`)];
+  // A month without a visit has no figure to draw (its zero rows would only be noise).
+  if (!report.tables.some((table) => table.key === DAY_TABLE && table.rows.length)) {
+    parts.push(el("p", "sv-report-empty", t("supervisor.report_empty")));
+    byId("report-result").replaceChildren(...parts);
+    return;
+  }
+  const charted = report.tables.filter((table) => table.chart && table.rows.length);
+  for (const shown of charted) {
+    const { kind, categories, values, title, stacked } = shown.chart;
+    const table = kind === "pie" ? slices(shown, categories, values) : shown;
+    parts.push(barChart(table.key, title, table, categories, values.map((index) => ({ index })), { stacked }));
+    if (table.key === DAY_TABLE) parts.push(shareChart(table));
+  }
+  byId("report-result").replaceChildren(...parts);
+}
+
+/** A pie's table with one row per slice: the rows of the same category summed (the hand-overs of one
+ *  reason from several procedures are one slice). */
+function slices(table, categories, values) {
+  const merged = new Map();
+  for (const row of table.rows) {
+    const key = JSON.stringify(row.slice(0, categories + 1));
+    const into = merged.get(key);
+    if (into) for (const index of values) into[index] = (Number(into[index]) || 0) + (Number(row[index]) || 0);
+    else merged.set(key, [...row]);
+  }
+  return { ...table, rows: [...merged.values()] };
+}
+
+/** A row's label: the category column, after the columns before it where they differ (the office, in
+ *  the city's report). */
+function categoryLabel(table, categories) {
+  const differing = [...Array(categories).keys()].filter((c) => new Set(table.rows.map((r) => r[c])).size > 1);
+  return (row) => [...differing, categories].map((c) => row[c]).join(" ");
+}
+
+/** Horizontal bars (as the staffing chart), one row per table row, with the table of its figures as the
+ *  text alternative. ``series``: [{index}], one bar each — or, ``stacked``, one bar of their segments
+ *  with a legend; ``target``: a share drawn as a line across the bars. */
+function barChart(key, title, table, categories, series,
+                  { format = String, most = null, target = null, targetLabel = "", stacked = false } = {}) {
+  const figure = el("figure", "sv-chart sv-report-chart");
+  figure.dataset.chart = key;
+  const captionId = `chart-${key}-${series[0].index}`;
+  const caption = el("figcaption", "", title);
+  caption.id = captionId;
+  figure.append(caption);
+  const label = categoryLabel(table, categories);
+  const value = (row, index) => Number(row[index]) || 0;
+  const top = most ?? Math.max(1, ...table.rows.map((r) => (stacked
+    ? series.reduce((sum, s) => sum + value(r, s.index), 0) : Math.max(...series.map((s) => value(r, s.index))))));
+  if (stacked && series.length > 1) {
+    const legend = el("p", "sv-legend");
+    legend.append(...series.map((s, n) => {
+      const entry = el("span", "sv-legend-entry");
+      entry.append(el("span", `sv-swatch sv-series-${n % SERIES_COLOURS}`), document.createTextNode(table.headers[s.index]));
+      return entry;
+    }));
+    figure.append(legend);
+  }
+  // The bars repeat the table below for the eye; screen readers read the table.
+  const bars = el("ol", "sv-bars");
+  bars.setAttribute("aria-hidden", "true");
+  for (const row of table.rows) {
+    const item = el("li", "sv-bar-row");
+    const track = el("span", "sv-bar-track");
+    const stack = stacked ? el("span", "sv-bar-stack") : track;
+    series.forEach(({ index }, n) => {
+      if (stacked && !value(row, index)) return;
+      const bar = el("span", `sv-bar ${stacked ? `sv-series-${n % SERIES_COLOURS}` : "sv-bar-recommended"}`, format(row[index]));
+      bar.style.width = `${(value(row, index) / top) * 100}%`;
+      stack.append(bar);
+    });
+    if (stacked) track.append(stack);
+    if (target !== null) {
+      const line = el("span", "sv-target-line");
+      line.style.left = `${target * 100}%`;
+      track.append(line);
+    }
+    item.append(el("span", "sv-bar-label", label(row)), track);
+    bars.append(item);
+  }
+  if (target !== null) figure.append(el("p", "sv-target-legend", targetLabel));
+  figure.append(bars);
+  const details = el("details", "sv-chart-table");
+  details.append(el("summary", "", t("supervisor.report_as_table")));
+  const alt = el("table", "sv-table");
+  alt.setAttribute("aria-labelledby", captionId);
+  const head = el("tr");
+  head.append(el("th", "", table.headers[categories]), ...series.map((s) => el("th", "", table.headers[s.index])));
+  const thead = el("thead");
+  thead.append(head);
+  const tbody = el("tbody");
+  tbody.append(...table.rows.map((row) => {
+    const tr = el("tr");
+    tr.append(el("th", "", label(row)), ...series.map((s) => el("td", "sv-num", row[s.index] === null ? "—" : format(row[s.index]))));
+    return tr;
+  }));
+  alt.append(thead, tbody);
+  details.append(alt);
+  figure.append(details);
+  return figure;
+}
+
+/** Per day, the share called within the target wait (the 日別 table's last column), on a 0–100 % scale
+ *  with the configured target share as a line. */
+function shareChart(table) {
+  const index = table.headers.length - 1;
+  const title = t("supervisor.report_share_chart", { minutes: page.target_wait_minutes });
+  const share = (value) => (value === null || value === undefined ? "—" : percent(value));
+  return barChart("share", title, table, table.headers.indexOf(DAY_HEADING), [{ index }],
+                  { format: share, most: 1, target: page.target_share,
+                    targetLabel: `｜ ${t("supervisor.report_target", { share: percent(page.target_share) })}` });
+}
 
 // --- staffing advice (the archive's GET /api/staffing) ------------------------------------------
 
