@@ -6,12 +6,15 @@
 // retried request issues one ticket), GET /api/tickets/{token} (estimate) and POST
 // /api/tickets/{token}/print. A booked visitor checks in with POST /api/offices/{office}/check-in
 // (「予約のかた」: the code by the keypad, or the booking QR's link typed by a reader) and gets a
-// ticket shown and printed as a walk-in's.
+// ticket shown and printed as a walk-in's. A procedure that takes bookings says on its button when
+// its next free slot is (the congestion view's ``next_booking``, live) and where to book; on a
+// booking-only day (``walk_ins_today`` false: a walk-in would be refused) it says so instead of
+// offering a ticket.
 
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, t, tHtml,
-         translateDocument } from "/static/common/page.js";
+import { currentLanguage, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, slotText, t,
+         tHtml, translateDocument } from "/static/common/page.js";
 import { aheadHtml, estimateHtml, hasMinutes } from "./wait.js";
 
 const config = pageData();
@@ -90,6 +93,7 @@ function procedureStatus(procedure) {
   const paused = live ? live.paused : procedure.paused;
   if (!state.office.open_now) return "closed";
   if (paused) return "paused";
+  if (procedure.walk_ins_today === false) return "booking_only";
   return "open";
 }
 
@@ -133,9 +137,10 @@ function renderProcedures() {
       }
     } else {
       meta.classList.add("procedure-unavailable");
-      setText(meta, status === "paused" ? "kiosk.paused" : "kiosk.closed");
+      setText(meta, `kiosk.${status}`);
     }
     button.append(name, description, meta);
+    if (procedure.bookable && live) button.append(nextBooking(live));
     if (status === "open" && config.warn_past_closing && live && live.past_closing
         && typeof live.estimate_minutes === "number") {
       // Warn before the touch: a ticket taken now would likely not be called before closing.
@@ -148,6 +153,22 @@ function renderProcedures() {
     return button;
   }));
   fitProcedureText(box);
+}
+
+/** "次に予約できる枠: 12月3日(木) 10:00" (or that none is free) and where to book: the visitor deciding
+ *  whether to wait reads it on the button (the congestion page's texts and date format). */
+function nextBooking(live) {
+  const line = document.createElement("span");
+  line.className = "procedure-booking";
+  const next = live.next_booking;
+  line.innerHTML = next ? tHtml("congestion.next_slot", { when: slotText(next) }) : tHtml("congestion.next_slot_none");
+  if (config.booking_url) {
+    const how = document.createElement("span");
+    how.className = "procedure-booking-how";
+    setText(how, "kiosk.book_how", { url: config.booking_url });
+    line.append(how);
+  }
+  return line;
 }
 
 const FIT_STEP = 0.04;
