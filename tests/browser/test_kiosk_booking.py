@@ -1,5 +1,5 @@
 """The kiosk says, on the button of a procedure that takes bookings, when its next free booking slot is
-and where to book — live, as slots fill — and on a booking-only day it says so instead of issuing.
+— live, as slots fill — and where to book, and on a booking-only day it says so instead of issuing.
 
 Real Chromium against the real server; the test office of test_booking_page (pickups bookable, two
 places a slot, closing the previous day at 17:00; a booking-only holiday opening on Sunday 29 November).
@@ -28,9 +28,9 @@ def booking_url(live_server: LiveServer) -> str:
     return live_server.url("/book/main").split("://", 1)[1]
 
 
-def next_slot(live_server: LiveServer, when: str, lang: str = "ja") -> str:
-    """The whole booking line of a button: the next free slot, then where to book."""
-    return text(lang, "congestion.next_slot", when=when) + text(lang, "kiosk.book_how", url=booking_url(live_server))
+def next_slot(when: str, lang: str = "ja") -> str:
+    """The booking line of a button: the next free slot."""
+    return text(lang, "congestion.next_slot", when=when)
 
 
 def button(kiosk: Any, procedure: str) -> Any:
@@ -43,16 +43,18 @@ async def test_the_next_free_slot_is_on_the_bookable_procedures_button_and_follo
     await book_by_api(web_user, "20261125", "08:30", times=2)   # 08:30 full: the next free is 09:00
     kiosk = await open_kiosk(open_page)
     pickup = button(kiosk, "pickup").locator(".procedure-booking")
-    await expect(pickup).to_have_text(next_slot(live_server, "11月25日(水) 09:00"))
+    await expect(pickup).to_have_text(next_slot("11月25日(水) 09:00"))
+    # Where to book, once under the hours.
+    await expect(kiosk.locator("#booking-how")).to_have_text(text("ja", "kiosk.book_how", url=booking_url(live_server)))
     # A procedure that takes no bookings says nothing of bookings; the bookable one still issues tickets.
     await expect(button(kiosk, "application").locator(".procedure-booking")).to_have_count(0)
     await expect(button(kiosk, "pickup")).not_to_have_attribute("aria-disabled", "true")
     # 09:00 booked full through the API: the button moves on to 09:30 by itself.
     await book_by_api(web_user, "20261125", "09:00", times=2)
-    await expect(pickup).to_have_text(next_slot(live_server, "11月25日(水) 09:30"))
+    await expect(pickup).to_have_text(next_slot("11月25日(水) 09:30"))
     # In another language, in its own words and date format.
     await kiosk.click("button.language[data-lang=en]")
-    await expect(pickup).to_have_text(next_slot(live_server, "Wed, November 25 09:30", "en"))
+    await expect(pickup).to_have_text(next_slot("Wed, November 25 09:30", "en"))
 
 
 async def test_on_a_booking_only_day_the_button_says_so_and_when_to_book_instead_of_issuing(
@@ -63,7 +65,7 @@ async def test_on_a_booking_only_day_the_button_says_so_and_when_to_book_instead
     await expect(pickup).to_have_attribute("aria-disabled", "true")
     await expect(pickup.locator(".procedure-meta")).to_have_text(text("ja", "kiosk.booking_only"))
     # Today's pickups closed yesterday at 17:00: the next free slot is Monday's first.
-    await expect(pickup.locator(".procedure-booking")).to_have_text(next_slot(live_server, "11月30日(月) 08:30"))
+    await expect(pickup.locator(".procedure-booking")).to_have_text(next_slot("11月30日(月) 08:30"))
     await pickup.click(force=True)   # a touch reaches it: aria-disabled keeps it focusable and named
     # Walk-ins of the procedures without bookings are taken as on any day. The next touch is handled
     # after the first: once it shows its ticket, the booking-only one issued nothing.

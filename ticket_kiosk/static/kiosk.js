@@ -7,7 +7,7 @@
 // /api/tickets/{token}/print. A booked visitor checks in with POST /api/offices/{office}/check-in
 // (「予約のかた」: the code by the keypad, or the booking QR's link typed by a reader) and gets a
 // ticket shown and printed as a walk-in's. A procedure that takes bookings says on its button when
-// its next free slot is (the congestion view's ``next_booking``, live) and where to book; on a
+// its next free slot is (the congestion view's ``next_booking``, live), the hours' line where to book; on a
 // booking-only day (``walk_ins_today`` false: a walk-in would be refused) it says so instead of
 // offering a ticket.
 
@@ -105,6 +105,13 @@ function renderHours() {
   $("closed-banner").hidden = !state.office || state.office.open_now;
 }
 
+/** 「予約は <the booking page> または電話でできます」, where the office has procedures that take bookings. */
+function renderBookingHow() {
+  const how = $("booking-how");
+  how.hidden = !(config.booking_url && state.office && state.office.procedures.some((p) => p.bookable));
+  how.innerHTML = how.hidden ? "" : tHtml("kiosk.book_how", { url: config.booking_url });
+}
+
 function renderProcedures() {
   const box = $("procedures");
   if (!state.office) return;
@@ -155,19 +162,14 @@ function renderProcedures() {
   fitProcedureText(box);
 }
 
-/** "次に予約できる枠: 12月3日(木) 10:00" (or that none is free) and where to book: the visitor deciding
- *  whether to wait reads it on the button (the congestion page's texts and date format). */
+/** "次に予約できる枠: 12月3日(木) 10:00" (or that none is free): the visitor deciding whether to wait
+ *  reads it on the button (the congestion page's texts and date format); where to book is said once,
+ *  under the hours (renderBookingHow), so that every button still fits a portrait kiosk. */
 function nextBooking(live) {
   const line = document.createElement("span");
   line.className = "procedure-booking";
   const next = live.next_booking;
   line.innerHTML = next ? tHtml("congestion.next_slot", { when: slotText(next) }) : tHtml("congestion.next_slot_none");
-  if (config.booking_url) {
-    const how = document.createElement("span");
-    how.className = "procedure-booking-how";
-    setText(how, "kiosk.book_how", { url: config.booking_url });
-    line.append(how);
-  }
   return line;
 }
 
@@ -205,6 +207,7 @@ function renderOutage() {
 
 function renderAll() {
   renderHours();
+  renderBookingHow();
   renderOutage();
   renderProcedures();
   if (state.ticket) renderTicket();
