@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import expect
 
 from .conftest import LiveServer, MakeUser, OpenPage
-from .test_booking_page import NOW, TOKYO, book_by_api, server_config, set_clock  # noqa: F401
+from .test_booking_page import NOW, TOKYO, axe_violations, book_by_api, server_config, set_clock  # noqa: F401
 from .test_kiosk import open_kiosk, text, waiting_numbers
 
 pytestmark = pytest.mark.browser
@@ -52,6 +52,7 @@ async def test_the_next_free_slot_is_on_the_bookable_procedures_button_and_follo
     # 09:00 booked full through the API: the button moves on to 09:30 by itself.
     await book_by_api(web_user, "20261125", "09:00", times=2)
     await expect(pickup).to_have_text(next_slot("11月25日(水) 09:30"))
+    assert await axe_violations(kiosk) == []
     # In another language, in its own words and date format.
     await kiosk.click("button.language[data-lang=en]")
     await expect(pickup).to_have_text(next_slot("Wed, November 25 09:30", "en"))
@@ -66,6 +67,7 @@ async def test_on_a_booking_only_day_the_button_says_so_and_when_to_book_instead
     await expect(pickup.locator(".procedure-meta")).to_have_text(text("ja", "kiosk.booking_only"))
     # Today's pickups closed yesterday at 17:00: the next free slot is Monday's first.
     await expect(pickup.locator(".procedure-booking")).to_have_text(next_slot("11月30日(月) 08:30"))
+    assert await axe_violations(kiosk) == []
     await pickup.click(force=True)   # a touch reaches it: aria-disabled keeps it focusable and named
     # Walk-ins of the procedures without bookings are taken as on any day. The next touch is handled
     # after the first: once it shows its ticket, the booking-only one issued nothing.
