@@ -51,8 +51,8 @@ async def kiosk_page(request: web.Request) -> web.Response:
     # Check-in of booked visitors, where the office takes bookings: its rules are shown in plain words.
     rules = office.bookings
     checkin = {"early_minutes": rules.checkin_early_minutes, "late_minutes": rules.late_minutes} if rules.procedures else None
-    # Where to book, said on the buttons of bookable procedures beside their next free slot (the
-    # congestion section's texts): the address without its scheme, to be read off the screen.
+    # Where to book, said on the hours' line when a procedure takes bookings (their buttons say the next
+    # free slot in the congestion section's texts): the address without its scheme, read off the screen.
     booking_url = f"{public_base(request)}/book/{office.id}".split("://", 1)[-1] if rules.procedures else None
     return render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk", "checkin", "congestion"),
                        all_languages=True, office=office, checkin=checkin, code_alphabet=list(ALPHABET), page_data={

@@ -7,9 +7,9 @@
 // /api/tickets/{token}/print. A booked visitor checks in with POST /api/offices/{office}/check-in
 // (「予約のかた」: the code by the keypad, or the booking QR's link typed by a reader) and gets a
 // ticket shown and printed as a walk-in's. A procedure that takes bookings says on its button when
-// its next free slot is (the congestion view's ``next_booking``, live), the hours' line where to book; on a
-// booking-only day (``walk_ins_today`` false: a walk-in would be refused) it says so instead of
-// offering a ticket.
+// its next free slot is (the congestion view's ``next_booking``, live), and the hours' line where to
+// book; on a booking-only day (``walk_ins_today`` false: a walk-in would be refused) the button says
+// so instead of offering a ticket.
 
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
@@ -164,7 +164,7 @@ function renderProcedures() {
 
 /** "次に予約できる枠: 12月3日(木) 10:00" (or that none is free): the visitor deciding whether to wait
  *  reads it on the button (the congestion page's texts and date format); where to book is said once,
- *  under the hours (renderBookingHow), so that every button still fits a portrait kiosk. */
+ *  on the hours' line (renderBookingHow), so that every button still fits a portrait kiosk. */
 function nextBooking(live) {
   const line = document.createElement("span");
   line.className = "procedure-booking";
