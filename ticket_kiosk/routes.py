@@ -25,6 +25,7 @@ from queue_server.config import Office
 from queue_server.domain.booking import ALPHABET
 from queue_server.web.keys import CONFIG
 from queue_server.web.pages import page_language, render_page
+from queue_server.web.views import public_base
 
 from .api import TOKEN, setup_api
 
@@ -50,9 +51,12 @@ async def kiosk_page(request: web.Request) -> web.Response:
     # Check-in of booked visitors, where the office takes bookings: its rules are shown in plain words.
     rules = office.bookings
     checkin = {"early_minutes": rules.checkin_early_minutes, "late_minutes": rules.late_minutes} if rules.procedures else None
-    return render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk", "checkin"), all_languages=True,
-                       office=office, checkin=checkin, code_alphabet=list(ALPHABET), page_data={
-                           "checkin": checkin,
+    # Where to book, said on the hours' line when a procedure takes bookings (their buttons say the next
+    # free slot in the congestion section's texts): the address without its scheme, read off the screen.
+    booking_url = f"{public_base(request)}/book/{office.id}".split("://", 1)[-1] if rules.procedures else None
+    return render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk", "checkin", "congestion"),
+                       all_languages=True, office=office, checkin=checkin, code_alphabet=list(ALPHABET), page_data={
+                           "checkin": checkin, "booking_url": booking_url,
                            "office": office.id, "office_name": office.name, "print_mode": mode,
                            "default_lang": lang, "return_seconds": RETURN_SECONDS,
                            "idle_reset_seconds": IDLE_RESET_SECONDS,

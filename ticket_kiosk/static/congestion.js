@@ -4,7 +4,8 @@
 
 import { api } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, nameHtml, officeTime, pageData, roundMinutes, setText, t, tHtml } from "/static/common/page.js";
+import { currentLanguage, dayText, nameHtml, officeTime, pageData, roundMinutes, setText, slotText, t, tHtml }
+  from "/static/common/page.js";
 
 const config = pageData();
 const $ = (id) => document.getElementById(id);
@@ -39,13 +40,6 @@ function span(className, html) {
   return element;
 }
 
-/** "11月24日(火)" of the office's business day (YYYY-MM-DD), in the page's language. */
-function dayText(isoDate) {
-  const html = document.documentElement.lang || "ja";
-  return new Intl.DateTimeFormat(html, { month: "long", day: "numeric", weekday: "short", timeZone: "UTC" })
-    .format(new Date(`${isoDate}T12:00:00Z`));
-}
-
 /** Whether the office takes visitors now, and its hours today (HTML from tHtml: escaped, phrase-broken). */
 function receptionText(view) {
   const hours = view.hours_today ? `${view.hours_today.opens}〜${view.hours_today.closes}` : "";
@@ -65,10 +59,9 @@ function nextBooking(office, procedure) {
     line.innerHTML = tHtml("congestion.next_slot_none");
     return line;
   }
-  const iso = `${next.day.slice(0, 4)}-${next.day.slice(4, 6)}-${next.day.slice(6, 8)}`;
   const link = document.createElement("a");
   link.href = `/book/${encodeURIComponent(office)}?lang=${encodeURIComponent(currentLanguage())}`;
-  link.innerHTML = tHtml("congestion.next_slot", { when: `${dayText(iso)} ${next.slot}` });
+  link.innerHTML = tHtml("congestion.next_slot", { when: slotText(next) });
   line.append(link);
   return line;
 }

@@ -6,12 +6,15 @@
 // retried request issues one ticket), GET /api/tickets/{token} (estimate) and POST
 // /api/tickets/{token}/print. A booked visitor checks in with POST /api/offices/{office}/check-in
 // (「予約のかた」: the code by the keypad, or the booking QR's link typed by a reader) and gets a
-// ticket shown and printed as a walk-in's.
+// ticket shown and printed as a walk-in's. A procedure that takes bookings says on its button when
+// its next free slot is (the congestion view's ``next_booking``, live), and the hours' line where to
+// book; on a booking-only day (``walk_ins_today`` false: a walk-in would be refused) the button says
+// so instead of offering a ticket.
 
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, t, tHtml,
-         translateDocument } from "/static/common/page.js";
+import { currentLanguage, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, slotText, t,
+         tHtml, translateDocument } from "/static/common/page.js";
 import { aheadHtml, estimateHtml, hasMinutes } from "./wait.js";
 
 const config = pageData();
@@ -90,6 +93,7 @@ function procedureStatus(procedure) {
   const paused = live ? live.paused : procedure.paused;
   if (!state.office.open_now) return "closed";
   if (paused) return "paused";
+  if (procedure.walk_ins_today === false) return "booking_only";
   return "open";
 }
 
@@ -99,6 +103,13 @@ function renderHours() {
   $("hours").innerHTML = !state.office ? "" : hours ? tHtml("kiosk.hours_today", { hours: `${hours.opens}–${hours.closes}` })
     : state.office.open_now ? "" : tHtml("kiosk.no_hours_today");
   $("closed-banner").hidden = !state.office || state.office.open_now;
+}
+
+/** 「予約は <the booking page> または電話でできます」, where the office has procedures that take bookings. */
+function renderBookingHow() {
+  const how = $("booking-how");
+  how.hidden = !(config.booking_url && state.office && state.office.procedures.some((p) => p.bookable));
+  how.innerHTML = how.hidden ? "" : tHtml("kiosk.book_how", { url: config.booking_url });
 }
 
 function renderProcedures() {
@@ -133,9 +144,10 @@ function renderProcedures() {
       }
     } else {
       meta.classList.add("procedure-unavailable");
-      setText(meta, status === "paused" ? "kiosk.paused" : "kiosk.closed");
+      setText(meta, `kiosk.${status}`);
     }
     button.append(name, description, meta);
+    if (procedure.bookable && live) button.append(nextBooking(live));
     if (status === "open" && config.warn_past_closing && live && live.past_closing
         && typeof live.estimate_minutes === "number") {
       // Warn before the touch: a ticket taken now would likely not be called before closing.
@@ -148,6 +160,17 @@ function renderProcedures() {
     return button;
   }));
   fitProcedureText(box);
+}
+
+/** "次に予約できる枠: 12月3日(木) 10:00" (or that none is free): the visitor deciding whether to wait
+ *  reads it on the button (the congestion page's texts and date format); where to book is said once,
+ *  on the hours' line (renderBookingHow), so that every button still fits a portrait kiosk. */
+function nextBooking(live) {
+  const line = document.createElement("span");
+  line.className = "procedure-booking";
+  const next = live.next_booking;
+  line.innerHTML = next ? tHtml("congestion.next_slot", { when: slotText(next) }) : tHtml("congestion.next_slot_none");
+  return line;
 }
 
 const FIT_STEP = 0.04;
@@ -184,6 +207,7 @@ function renderOutage() {
 
 function renderAll() {
   renderHours();
+  renderBookingHow();
   renderOutage();
   renderProcedures();
   if (state.ticket) renderTicket();

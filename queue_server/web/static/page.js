@@ -41,6 +41,19 @@ export function officeDateTime(date) {
   return `${parts} ${officeTime(date)}`;
 }
 
+/** "11月24日(火)" of a business day (YYYY-MM-DD), in the page's language (its <html lang>). */
+export function dayText(isoDate) {
+  return new Intl.DateTimeFormat(document.documentElement.lang || "ja",
+                                 { month: "long", day: "numeric", weekday: "short", timeZone: "UTC" })
+    .format(new Date(`${isoDate}T12:00:00Z`));
+}
+
+/** "12月3日(木) 10:00" of a booking slot ({day: "20261203", slot: "10:00"}, as the congestion view
+ *  gives ``next_booking``): the congestion page and the kiosk say the next free slot alike. */
+export function slotText(slot) {
+  return `${dayText(`${slot.day.slice(0, 4)}-${slot.day.slice(4, 6)}-${slot.day.slice(6, 8)}`)} ${slot.slot}`;
+}
+
 /** The page's current language code ("ja", "en", …). */
 export function currentLanguage() {
   return language;
