@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # (URL area, package): /static/<area>/ serves <package>/static/; <package>/templates/ is searched in this order.
 FRONT_ENDS: Final = (("common", "queue_server.web"), ("kiosk", "ticket_kiosk"), ("display", "display"),
-                     ("counter", "counter_panel"))
+                     ("counter", "counter_panel"), ("backoffice", "backoffice"))
 DEFAULT_LANGUAGE: Final = "ja"
 # The <html lang> of each catalog: やさしい日本語 is Japanese, 中文 is Simplified Chinese.
 HTML_LANG: Final[Mapping[str, str]] = {"ja": "ja", "ja-easy": "ja", "en": "en", "zh": "zh-Hans", "ko": "ko",
@@ -215,6 +215,7 @@ def setup_pages(app: web.Application) -> None:
 
     env.globals["static"] = static_url
 
+    from backoffice import routes as backoffice_routes
     from counter_panel import routes as counter_routes
     from display import routes as display_routes
     from ticket_kiosk import routes as kiosk_routes
@@ -222,3 +223,4 @@ def setup_pages(app: web.Application) -> None:
     kiosk_routes.setup(app)
     display_routes.setup(app)
     counter_routes.setup(app)
+    backoffice_routes.setup(app)
