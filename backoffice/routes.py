@@ -3,8 +3,8 @@
 The page shows the office's back-office work (交付前準備 before the counter, 交付後処理 after it, cards
 prepared here for a branch whose cards are kept at this office) in the order the server gives, and
 claims, finishes and gives back tasks with the task endpoints. This handler only renders the frame
-with the names the page needs: the offices (a card to send names its branch), the procedures, the
-planned number of back-office people and the priors for work not yet measured.
+with the names the page needs (offices and their procedures) and today's closing time, after which
+the page shows what is carried over to the next day.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ async def backoffice_page(request: web.Request) -> web.Response:
     office = request.app[STORE].office(request.match_info["office"])
     config = request.app[CONFIG]
     data: dict[str, Any] = {
-        "office": {
-            "id": office.id, "name": office.name,
-            "procedures": [{"id": p.id, "name": p.name, "prep_minutes": p.prep_minutes,
-                            "post_minutes": p.post_minutes} for p in office.procedures.values()],
-        },
-        # Every office's name: a card prepared here for a branch is marked with the branch it goes to.
-        "offices": {o.id: o.short_name or o.name for o in config.offices.values()},
+        "office": {"id": office.id, "name": office.name},
+        # Every office's names: the list holds the tasks of branches whose cards are kept here, and a
+        # card prepared here for a branch is marked with the branch it goes to.
+        "offices": {o.id: {"name": o.short_name or o.name,
+                           "procedures": {p.id: p.name for p in o.procedures.values()}}
+                    for o in config.offices.values()},
         "closing_at": _closing_ms(office, request),
     }
     return render_page(request, "backoffice.html", lang=page_language(request), catalog_sections=("backoffice",),

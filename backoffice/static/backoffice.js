@@ -1,12 +1,13 @@
 // The back-office panel: sign in, follow the office's back-office work over the WebSocket
 // ("backoffice" view) and claim, finish or give back tasks through the task endpoints.
 //
-// The list is shown in the order the server gives it (domain order: preparation for visitors
-// already waiting, then what is due soonest, then post-issuance); the page never re-sorts. One
-// action is in flight at a time and every action button is disabled meanwhile, so a double click
-// or a held key never sends two presses; a press that gets no answer is resent with the same
-// Idempotency-Key (counter_panel's actions.js). When two people claim the same task the server
-// decides; the loser sees its 409 in plain words.
+// The list is shown in the order the server gives it (domain/tasks.py work_key: preparation for
+// visitors already waiting, in their order in line; then preparation due soonest — booked slots,
+// cards to send to a branch; then post-issuance work); the page never re-sorts. One action is in
+// flight at a time and every action button is disabled meanwhile, so a double click or a held key
+// never sends two presses; a press that gets no answer is resent with the same Idempotency-Key
+// (counter_panel's actions.js). When two people claim the same task the server decides; the one
+// who lost sees its 409 in plain words and the list as it is now.
 
 import { api, ApiError } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
@@ -21,31 +22,36 @@ const DAY_MS = 86_400_000;
 
 const page = pageData();
 const office = page.office;
-const procedures = new Map(office.procedures.map((p) => [p.id, p]));
-const base = `/api/offices/${encodeURIComponent(office.id)}/tasks`;
+const tasksPath = (officeId) => `/api/offices/${encodeURIComponent(officeId)}/tasks`;
 const byId = (id) => document.getElementById(id);
 
 let me = null;                     // {username, role, display_name}
 let live = null;
 let subscription = null;
 let busy = false;
-let clockOffset = 0;               // server clock minus this PC's clock, from event times
+let clockOffset = 0;               // server clock minus this PC's clock, from the views' "now"
 let lastDone = { action: "", at: -Infinity };
 
 const state = {
   ready: false,
   tasks: [],                       // open and claimed tasks, in the server's order
-  people: null,                    // people on back-office work now (the server's count, if it gives one)
-  planned: null,                   // planned back-office people ([offices.back_office] people)
-  backlog: null,                   // the server's backlog figures, if it gives them
+  peopleOnWork: 0,                 // people holding a task now
+  peoplePlanned: null,             // planned back-office people ([offices.back_office] people)
+  backlog: {},                     // the server's figures: {part: {tasks, minutes, hours_with_people}}
+  references: new Map(),           // task key -> notice reference (GET …/tasks has them, the live view not)
+  listed: new Set(),               // task keys GET …/tasks has answered for (their reference is known)
 };
 
 // --- small helpers ---------------------------------------------------------------------------
 
 const serverNow = () => Date.now() + clockOffset;
-const procedureName = (id) => (procedures.get(id) || { name: id || "" }).name;
-const officeName = (id) => (page.offices && page.offices[id]) || id;
+const officeName = (id) => (page.offices[id] || { name: id }).name;
+const procedureName = (officeId, id) => ((page.offices[officeId] || page.offices[office.id]).procedures[id] || id || "");
 const numberOf = (ticket) => (ticket === undefined || ticket === null ? "" : String(ticket).split("|").pop());
+const minutesFrom = (ms) => Math.round(ms / MINUTE_MS);
+
+/** A task's key: ids are counted per office, and the list holds the branches' tasks too. */
+const keyOf = (task) => `${task.office || office.id}|${task.id}`;
 
 /** The day (YYYYMMDD) of ``ms`` in the office's time zone. */
 function officeDay(ms) {
@@ -62,13 +68,11 @@ function shortDay(day) {
 
 function errorText(error, action = "") {
   const code = error instanceof ApiError ? error.code : "unavailable";
+  // Two people pressed "take" on the same task: the server gave it to the other one.
+  if (code === "invalid_transition" && (action === "claim" || action === "claim-next")) return t("backoffice.conflict_claim");
+  if (code === "invalid_transition") return t("backoffice.conflict");
   const text = t(`error.${code}.message`);
-  if (text !== `error.${code}.message`) return text;
-  // A conflict the catalogs have no words for (a task taken or finished meanwhile): say it plainly.
-  if (error instanceof ApiError && error.status === 409) {
-    return t(action === "claim" || action === "claim-next" ? "backoffice.conflict_claim" : "backoffice.conflict");
-  }
-  return t("error.unavailable.message");
+  return text === `error.${code}.message` ? t("error.unavailable.message") : text;
 }
 
 const message = messageLine();
@@ -81,49 +85,48 @@ function showScreen(id) {
 
 // --- what a task is, for people -----------------------------------------------------------------
 
-/** Which part of the list a task is in: a visitor waiting now, a booking or a card to send, or post-issuance. */
+/** Which part of the list a task is in: visitor_waiting, due (a booking), send (a card for a branch) or post. */
 function groupOf(task) {
-  if (task.kind === "post") return "post";
-  if (task.send_to) return "send";
-  return task.ticket ? "waiting" : "due";
+  const group = task.group || (task.kind === "post" ? "post" : "due");
+  return group === "due" && task.send_to ? "send" : group;
 }
 
-/** The ticket number or booking the task belongs to (never a name); the notice reference where there is one. */
+/** The ticket number or booking the task belongs to (never a name). */
 function subjectOf(task) {
-  if (task.ticket) return t("backoffice.ticket", { number: numberOf(task.ticket) });
-  if (task.booking_code) return t("backoffice.booking_code", { code: task.booking_code });
-  if (task.booking) return t("backoffice.booking_id", { id: task.booking });
+  if (task.number || task.ticket) return t("backoffice.ticket", { number: task.number || numberOf(task.ticket) });
+  if (task.booking !== undefined && task.booking !== null && task.booking !== "") return t("backoffice.booking_id", { id: task.booking });
   return "—";
 }
 
 function kindText(task) {
-  const group = groupOf(task);
-  if (group === "send") return t("backoffice.kind_send", { office: officeName(task.send_to) });
+  if (groupOf(task) === "send") return t("backoffice.kind_send", { office: officeName(task.send_to) });
   return t(task.kind === "post" ? "backoffice.kind_post" : "backoffice.kind_prepare");
 }
 
-/** Age for work that is waiting to be done now, the deadline for work due later. */
+/** Age for work to be done now, the deadline for preparation due later. */
 function timeText(task) {
   const now = serverNow();
-  const group = groupOf(task);
-  if ((group === "due" || group === "send") && task.due_at) {
+  if (task.kind !== "post" && task.due_at && groupOf(task) !== "visitor_waiting") {
     const at = officeDay(task.due_at) === officeDay(now) ? officeTime(new Date(task.due_at))
       : officeDateTime(new Date(task.due_at));
-    const minutes = Math.round((task.due_at - now) / MINUTE_MS);
+    const minutes = minutesFrom(task.due_at - now);
     const left = minutes >= 0 ? t("backoffice.due_in", { n: minutes }) : t("backoffice.overdue", { n: -minutes });
     return `${t("backoffice.due_at", { time: at })}（${left}）`;
   }
   return t("backoffice.age", { n: Math.max(0, Math.floor((now - (task.created_at || now)) / MINUTE_MS)) });
 }
 
+/** The branch and day a card must leave, the notice reference where the booking has one, the office of a branch's task. */
 function noteText(task) {
-  const notes = [];
+  const notes = [procedureName(task.office, task.procedure)];
   if (task.send_to && task.leave_day) notes.push(t("backoffice.leave_day", { day: shortDay(task.leave_day) }));
-  if (task.reference) notes.push(t("backoffice.reference", { reference: task.reference }));
-  return notes.join(" ");
+  const reference = task.reference || state.references.get(keyOf(task));
+  if (reference) notes.push(t("backoffice.reference", { reference }));
+  if (task.office && task.office !== office.id && !task.send_to) notes.push(officeName(task.office));
+  return notes.filter(Boolean).join(" ");
 }
 
-const mine = (task) => task.state === "claimed" && me && task.claimed_by === me.username;
+const mine = (task) => task.state === "claimed" && me !== null && task.claimed_by === me.username;
 const myTask = () => state.tasks.find(mine) || null;
 const claimable = (task) => task.state === "open";
 
@@ -155,10 +158,10 @@ function signedIn() {
     });
   }
   if (subscription) subscription.close();
+  // The view is sent whole whenever the work changes (and after every reconnect): it is the truth.
   subscription = live.subscribe({ view: "backoffice", office: office.id }, {
-    snapshot: applyView,
     view: applyView,
-    event: applyEvent,
+    snapshot: applyView,
     error: (error) => {
       if (error.code === "unauthorized") showSignIn();
       showMessage(errorText(new ApiError(0, error.code, error.message)));
@@ -171,23 +174,33 @@ function signedIn() {
 
 // --- state -----------------------------------------------------------------------------------
 
-/** Take the server's list (a snapshot, a view, or GET …/tasks): the order is the server's. */
-function applyView(data) {
-  if (!data) return;
-  if (Array.isArray(data.tasks)) state.tasks = data.tasks.filter((task) => task.state === "open" || task.state === "claimed");
-  if (data.people !== undefined) state.people = data.people;
-  if (data.planned_people !== undefined) state.planned = data.planned_people;
-  if (data.backlog !== undefined) state.backlog = data.backlog;
+/** Take the server's work list (the live view, or GET …/tasks with ``listed``); the order is the server's. */
+function applyView(data, listed = false) {
+  if (!data || !Array.isArray(data.tasks)) return;
+  state.tasks = data.tasks.filter((task) => task.state === "open" || task.state === "claimed");
+  state.peopleOnWork = data.people_on_work || 0;
+  state.peoplePlanned = data.people_planned ?? null;
+  state.backlog = data.backlog || {};
   if (data.now) clockOffset = data.now - Date.now();
+  for (const task of state.tasks) {
+    if (task.reference) state.references.set(keyOf(task), task.reference);
+    if (listed) state.listed.add(keyOf(task));
+  }
   state.ready = true;
   document.body.dataset.live = "ready";
   scheduleRender();
+  // The live view leaves out notice references (read from the bookings): ask once for each new booking's.
+  const unknown = state.tasks.filter((task) => task.booking && !state.listed.has(keyOf(task)));
+  if (unknown.length) {
+    for (const task of unknown) state.listed.add(keyOf(task));
+    refresh();
+  }
 }
 
 let refreshing = null;
 let refreshAgain = false;
 
-/** Read the list again (after a task event or an action): one request at a time, the last one wins. */
+/** Read the list with GET …/tasks (after an action, or for references): one request at a time. */
 function refresh() {
   if (refreshing) {
     refreshAgain = true;
@@ -197,7 +210,7 @@ function refresh() {
     do {
       refreshAgain = false;
       try {
-        applyView(await api(base));
+        applyView(await api(tasksPath(office.id)), true);
       } catch (e) {
         if (e instanceof ApiError && e.code === "unauthorized") { showSignIn(); break; }
       }
@@ -207,26 +220,20 @@ function refresh() {
   return refreshing;
 }
 
-function applyEvent(event) {
-  if (event.at) clockOffset = event.at - Date.now();
-  // A task changed, or a ticket did (a waiting visitor left, so the order of preparation may move):
-  // the order is the server's to decide, so read it again rather than guess it here.
-  if (String(event.type || "").startsWith("task.") || String(event.type || "").startsWith("ticket.")) refresh();
-}
-
 // --- actions ---------------------------------------------------------------------------------
-
-const actionButtons = () => document.querySelectorAll(".cp-action, .bo-claim");
 
 /** Why the panel will not send ``action`` now: a catalog key, or null. */
 function refusal(action) {
-  if (action === "claim-next") return state.tasks.some(claimable) ? null : "backoffice.nothing_to_claim";
+  // One task at a time: the card in hand is finished or given back before the next is taken.
+  if (action === "claim-next" || action === "claim") return myTask() ? "backoffice.finish_first"
+    : action === "claim" || state.tasks.some(claimable) ? null : "backoffice.nothing_to_claim";
   if (action === "finish" || action === "return") return myTask() ? null : "backoffice.no_task";
   return null;
 }
 
 const allowed = (action) => state.ready && !busy && refusal(action) === null;
 
+/** A press the panel refuses says why, unless it repeats one that just worked (a double press). */
 function explainRefusal(action) {
   if (!state.ready || busy) return;             // a press in flight: this one is its double
   const key = refusal(action);
@@ -235,22 +242,23 @@ function explainRefusal(action) {
   showMessage(t(key));
 }
 
+const DONE_TEXT = { claim: "done_claimed", "claim-next": "done_claimed", finish: "done_finished", return: "done_returned" };
+
+/** Send one action: claim-next (this office), or claim/finish/return of one task (at the task's own office). */
 async function press(action, task = null) {
-  if (action !== "claim" && !allowed(action)) {
+  if (!allowed(action)) {
     explainRefusal(action);
     return;
   }
-  if (action === "claim" && (busy || !state.ready)) return;
   const target = action === "claim" ? task : action === "claim-next" ? null : myTask();
   busy = true;                                  // before any await: a second click finds every button disabled
   renderButtons();
-  const path = target ? `${base}/${encodeURIComponent(target.id)}/${action}` : `${base}/claim-next`;
+  const path = target ? `${tasksPath(target.office || office.id)}/${encodeURIComponent(target.id)}/${action}`
+    : `${tasksPath(office.id)}/claim-next`;
   try {
     const result = await sendAction(path, undefined, { onRetry: () => showMessage(t("backoffice.retrying"), "info") });
-    const done = (result && result.task) || target || {};
     await refresh();
-    const key = { claim: "done_claimed", "claim-next": "done_claimed", finish: "done_finished", return: "done_returned" }[action];
-    showMessage(t(`backoffice.${key}`, { task: subjectOf(done) }), "info");
+    showMessage(t(`backoffice.${DONE_TEXT[action]}`, { task: subjectOf((result && result.task) || target) }), "info");
     lastDone = { action, at: performance.now() };
   } catch (e) {
     if (e instanceof ApiError && e.code === "unauthorized") showSignIn();
@@ -269,7 +277,7 @@ for (const button of document.querySelectorAll(".bo-actions .cp-action")) {
 byId("work").addEventListener("click", (event) => {
   const button = event.target.closest("button.bo-claim");
   if (!button) return;
-  const task = state.tasks.find((tk) => String(tk.id) === button.dataset.task);
+  const task = state.tasks.find((tk) => keyOf(tk) === button.dataset.task);
   if (task) press("claim", task);
 });
 
@@ -293,31 +301,54 @@ function renderMine() {
   byId("mine").hidden = !task;
   byId("mine-none").hidden = Boolean(task);
   if (!task) return;
-  byId("mine").dataset.task = task.id;
+  byId("mine").dataset.task = keyOf(task);
   byId("mine-subject").textContent = subjectOf(task);
   byId("mine-kind").textContent = kindText(task);
-  byId("mine-procedure").textContent = procedureName(task.procedure);
   byId("mine-time").textContent = task.claimed_at
     ? t("backoffice.working_for", { n: Math.max(0, Math.floor((serverNow() - task.claimed_at) / MINUTE_MS)) }) : "";
-  byId("mine-note").textContent = [timeText(task), noteText(task)].filter(Boolean).join(" ");
+  byId("mine-note").textContent = `${noteText(task)} ${timeText(task)}`.trim();
 }
 
 function renderButtons() {
-  for (const button of actionButtons()) {
-    const action = button.dataset.action || "claim";
-    button.disabled = action === "claim" ? busy || !state.ready : !allowed(action);
+  for (const button of document.querySelectorAll(".bo-actions .cp-action")) {
+    button.disabled = !allowed(button.dataset.action);
     button.setAttribute("aria-busy", String(busy));
   }
+  for (const button of document.querySelectorAll(".bo-claim")) button.disabled = !allowed("claim");
   document.body.classList.toggle("busy", busy);
+}
+
+function taskRow(task) {
+  const group = groupOf(task);
+  const row = el("tr", `bo-task${mine(task) ? " bo-mine-row" : ""}`);
+  row.dataset.task = keyOf(task);
+  row.dataset.group = group;
+  row.dataset.state = task.state;
+  const work = el("td");
+  work.append(el("div", "", kindText(task)), el("div", "cp-note", noteText(task)));
+  const stateCell = el("td");
+  if (claimable(task)) {
+    const claim = el("button", "btn cp-small bo-claim", t("backoffice.claim_this"));
+    claim.type = "button";
+    claim.dataset.task = keyOf(task);
+    claim.disabled = !allowed("claim");
+    claim.setAttribute("aria-label", t("backoffice.claim_this_aria", { task: subjectOf(task) }));
+    stateCell.append(claim);
+  } else {
+    stateCell.append(el("span", `level ${mine(task) ? "level-low" : "level-medium"}`,
+                        t(mine(task) ? "backoffice.state_mine" : "backoffice.state_claimed")));
+  }
+  row.append(el("td", "number cp-number", subjectOf(task)), work, el("td", "cp-waited", timeText(task)), stateCell);
+  return row;
 }
 
 function renderList() {
   const tasks = state.tasks;
-  let previous = "";
   const rows = [];
+  let previous = "";
   for (const task of tasks.slice(0, MAX_ROWS)) {
     const group = groupOf(task);
-    if (group !== previous) {
+    if (group !== previous) {                   // a heading row where the list moves to its next part
       const heading = el("tr", "bo-group");
       const cell = el("th", "", t(`backoffice.group_${group}`));
       cell.colSpan = 4;
@@ -326,28 +357,7 @@ function renderList() {
       rows.push(heading);
       previous = group;
     }
-    const row = el("tr", `bo-task bo-${group}${mine(task) ? " bo-mine-row" : ""}`);
-    row.dataset.task = task.id;
-    row.dataset.group = group;
-    row.dataset.state = task.state;
-    const subject = el("td", "number cp-number", subjectOf(task));
-    const work = el("td");
-    work.append(el("div", "", kindText(task)), el("div", "cp-note", [procedureName(task.procedure), noteText(task)].filter(Boolean).join(" ")));
-    const stateCell = el("td");
-    if (claimable(task)) {
-      const claim = el("button", "btn cp-small bo-claim", t("backoffice.claim_this"));
-      claim.type = "button";
-      claim.dataset.task = task.id;
-      claim.dataset.action = "claim";
-      claim.disabled = busy || !state.ready;
-      claim.setAttribute("aria-label", t("backoffice.claim_this_aria", { task: subjectOf(task) }));
-      stateCell.append(claim);
-    } else {
-      stateCell.append(el("span", `level ${mine(task) ? "level-low" : "level-medium"}`,
-                          t(mine(task) ? "backoffice.state_mine" : "backoffice.state_claimed")));
-    }
-    row.append(subject, work, el("td", "cp-waited", timeText(task)), stateCell);
-    rows.push(row);
+    rows.push(taskRow(task));
   }
   byId("work").replaceChildren(...rows);
   byId("work-total").textContent = t("backoffice.count", { n: tasks.length });
@@ -357,48 +367,38 @@ function renderList() {
   more.textContent = t("backoffice.more", { n: tasks.length - MAX_ROWS });
 }
 
-/** People on back-office work now: the server's figure, else those holding a task. */
-function peopleNow() {
-  if (typeof state.people === "number") return state.people;
-  return new Set(state.tasks.filter((task) => task.state === "claimed").map((task) => task.claimed_by)).size;
-}
-
-/** Minutes one task of ``kind`` takes: the server's measured figure when it gives one, else the prior. */
-function taskMinutes(task) {
-  const measured = state.backlog && state.backlog.minutes && state.backlog.minutes[task.procedure];
-  if (measured && Number.isFinite(measured[task.kind])) return measured[task.kind];
-  const procedure = procedures.get(task.procedure) || {};
-  return task.kind === "post" ? procedure.post_minutes || 0 : procedure.prep_minutes || 0;
+/** "n 件", with how long the work takes at the measured rate with the planned people when there is any. */
+function backlogText(figures) {
+  const tasks = (figures && figures.tasks) || 0;
+  if (!tasks) return t("backoffice.count", { n: 0 });
+  const hours = figures.hours_with_people;
+  const minutes = Math.max(1, Math.ceil(hours === null || hours === undefined ? figures.minutes : hours * 60));
+  return t(hours === null || hours === undefined ? "backoffice.backlog_work" : "backoffice.backlog_time",
+           { n: tasks, minutes });
 }
 
 function renderFigures() {
   const now = serverNow();
-  const people = peopleNow();
-  const planned = typeof state.planned === "number" ? state.planned : null;
-  byId("people").textContent = planned === null ? t("backoffice.people_now", { n: people })
-    : `${t("backoffice.people_now", { n: people })} ${t("backoffice.people_planned", { n: planned })}`;
-  const tomorrowEnd = officeDay(now + DAY_MS);
-  const count = (group, test = () => true) => state.tasks.filter((task) => groupOf(task) === group && test(task)).length;
-  byId("backlog-waiting").textContent = t("backoffice.count", { n: count("waiting") });
-  byId("backlog-tomorrow").textContent = t("backoffice.count",
-    { n: count("due", (task) => !task.due_at || officeDay(task.due_at) <= tomorrowEnd) });
-  byId("backlog-send").textContent = t("backoffice.count", { n: count("send") });
-  const post = state.tasks.filter((task) => task.kind === "post");
-  const serverMinutes = state.backlog && state.backlog.post_minutes;
-  const minutes = Number.isFinite(serverMinutes) ? serverMinutes
-    : post.reduce((sum, task) => sum + taskMinutes(task), 0) / Math.max(1, people || planned || 1);
-  byId("backlog-post").textContent = post.length
-    ? t("backoffice.backlog_post_time", { n: post.length, minutes: Math.ceil(minutes) })
-    : t("backoffice.count", { n: 0 });
+  const planned = state.peoplePlanned;
+  byId("people").textContent = planned === null ? t("backoffice.people_now", { n: state.peopleOnWork })
+    : `${t("backoffice.people_now", { n: state.peopleOnWork })} ${t("backoffice.people_planned", { n: planned })}`;
+  const backlog = state.backlog;
+  const byDay = backlog.prepare_due_by_day || {};
+  byId("backlog-waiting").textContent = backlogText(backlog.prepare_waiting);
+  byId("backlog-today").textContent = backlogText(byDay[officeDay(now)]);
+  byId("backlog-tomorrow").textContent = backlogText(byDay[officeDay(now + DAY_MS)]);
+  byId("backlog-send").textContent = backlogText(backlog.to_send);
+  byId("backlog-post").textContent = backlogText(backlog.post);
+  // After today's closing time (not on the next morning): what is still open goes over to the next day.
   const carried = byId("carried-over");
-  carried.hidden = !(page.closing_at && now >= page.closing_at);
+  carried.hidden = !(page.closing_at && now >= page.closing_at && officeDay(now) === officeDay(page.closing_at));
   if (!carried.hidden) {
-    const prepare = state.tasks.filter((task) => task.kind !== "post").length;
-    carried.textContent = t("backoffice.carried_over", { prepare, post: post.length });
+    const prepare = ((backlog.prepare_waiting || {}).tasks || 0) + ((backlog.prepare_due || {}).tasks || 0);
+    carried.textContent = t("backoffice.carried_over", { prepare, post: (backlog.post || {}).tasks || 0 });
   }
 }
 
-// Ages and deadlines tick once a minute would do; every 15 s keeps "overdue" honest.
+// Ages and deadlines move on with the clock.
 setInterval(() => { if (me && state.ready) scheduleRender(); }, 15_000);
 
 session.start();
