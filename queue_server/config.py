@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from .domain.hours import DayHours, OpeningHours
 from .domain.model import CallingOrder, Counter, NumberFormat, Procedure, Role
+from .domain.tasks import STAGES
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -48,6 +49,16 @@ class Office:
     counters: dict[str, Counter]
     hours: OpeningHours
     short_name: str = ""
+    back_office_people: int = 1
+    """People planned on back-office work (card preparation, post-issuance), for estimates."""
+    cards_kept_at: str = ""
+    """A branch whose cards another office keeps and prepares (``[offices.back_office] cards_kept_at``);
+    empty: its own back office does its tasks."""
+
+    @property
+    def work_office(self) -> str:
+        """The office whose back office does this office's tasks."""
+        return self.cards_kept_at or self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +274,7 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
     if not isinstance(data, Mapping):
         reader.problem(path, "must be a table")
         return None
-    reader.known(data, path, {"id", "name", "short_name", "hours", "procedures", "counters"})
+    reader.known(data, path, {"id", "name", "short_name", "hours", "procedures", "counters", "back_office"})
     office_id = reader.get(data, path, "id", str, "", required=True, check=_id_check)
     name = reader.get(data, path, "name", str, "", required=True)
     procedures: dict[str, Procedure] = {}
@@ -274,7 +285,7 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             reader.problem(ppath, "must be a table")
             continue
         reader.known(proc, ppath, {"id", "name", "names", "description", "descriptions", "number",
-                                   "service_minutes", "prep_minutes", "post_minutes", "city_staff_only"})
+                                   "service_minutes", "prep_minutes", "post_minutes", "stages", "city_staff_only"})
         pid = reader.get(proc, ppath, "id", str, "", required=True, check=_id_check)
         minutes = lambda v: None if 0 < v <= 480 else "must be more than 0 and at most 480 minutes"  # noqa: E731
         number = _read_number(reader, proc, ppath)
@@ -286,13 +297,17 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             reader.problem(f"{ppath}.id", f"duplicate procedure id {pid!r}")
         proc_name = reader.get(proc, ppath, "name", str, pid, required=True)
         proc_description = reader.get(proc, ppath, "description", str, "")
+        prep_minutes = float(reader.get(proc, ppath, "prep_minutes", (int, float), 0, check=minutes))
+        post_minutes = float(reader.get(proc, ppath, "post_minutes", (int, float), 0, check=minutes))
+        stages = _read_stages(reader, proc, ppath, {"prepare": prep_minutes, "post": post_minutes})
         procedures[pid] = Procedure(
             id=pid,
             name=proc_name,
             number=number,
             service_minutes=float(reader.get(proc, ppath, "service_minutes", (int, float), 10, required=True, check=minutes)),
-            prep_minutes=float(reader.get(proc, ppath, "prep_minutes", (int, float), 0)),
-            post_minutes=float(reader.get(proc, ppath, "post_minutes", (int, float), 0)),
+            prep_minutes=prep_minutes,
+            post_minutes=post_minutes,
+            stages=stages,
             city_staff_only=reader.get(proc, ppath, "city_staff_only", bool, False),
             description=proc_description,
             names=_localised(reader, proc, ppath, "names", proc_name),
@@ -325,8 +340,44 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
         counters[cid] = Counter(id=cid, name=reader.get(ctr, cpath, "name", str, f"{cid}番窓口"),
                                 procedures=tuple(p for p in served if isinstance(p, str)), staff=Role(staff),
                                 breaks=tuple(breaks))
+    back_office = reader.table(data, f"{path}.back_office", {"people", "cards_kept_at"})
+    people = reader.get(back_office, f"{path}.back_office", "people", int, 1,
+                        check=lambda v: None if 0 <= v <= 100 else "must be 0–100 (people on back-office work)")
+    kept_at = reader.get(back_office, f"{path}.back_office", "cards_kept_at", str, "", check=_id_check)
     return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
-                  procedures=procedures, counters=counters, hours=_read_hours(reader, data, path))
+                  procedures=procedures, counters=counters, hours=_read_hours(reader, data, path),
+                  back_office_people=people, cards_kept_at="" if kept_at == office_id else kept_at)
+
+
+def _read_stages(reader: _Reader, proc: Mapping[str, Any], path: str, priors: Mapping[str, float]) -> tuple[str, ...]:
+    """``stages = ["prepare", "post"]``: the procedure's back-office stages, each with its prior set."""
+    stages: list[str] = []
+    for i, stage in enumerate(reader.get(proc, path, "stages", list, [])):
+        if stage not in STAGES:
+            reader.problem(f"{path}.stages[{i}]", f"unknown stage {stage!r}; allowed: {', '.join(STAGES)}")
+        elif stage in stages:
+            reader.problem(f"{path}.stages[{i}]", f"stage {stage!r} is listed twice")
+        else:
+            stages.append(stage)
+            if not priors[stage]:
+                minutes = "prep_minutes" if stage == "prepare" else "post_minutes"
+                reader.problem(f"{path}.{minutes}", f"is required with stage {stage!r}: the expected minutes of one "
+                                                    "task, until measured ones replace it")
+    return tuple(stages)
+
+
+def _check_cards_kept_at(reader: _Reader, offices: Mapping[str, Office]) -> None:
+    """A branch's cards are kept at another configured office, which keeps its own (no chains)."""
+    for i, office in enumerate(offices.values()):
+        kept_at = office.cards_kept_at
+        if not kept_at:
+            continue
+        key = f"offices[{i}].back_office.cards_kept_at"
+        if kept_at not in offices:
+            reader.problem(key, f"unknown office {kept_at!r}; offices: {', '.join(offices)}")
+        elif offices[kept_at].cards_kept_at:
+            reader.problem(key, f"office {kept_at!r} keeps its cards at {offices[kept_at].cards_kept_at!r} itself; "
+                                "name the office that prepares the cards")
 
 
 WS_LIMITS: Final[Mapping[str, tuple[type, int, int]]] = {
@@ -408,6 +459,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
             if office.id in offices:
                 reader.problem(f"offices[{i}].id", f"duplicate office id {office.id!r}")
             offices[office.id] = office
+    _check_cards_kept_at(reader, offices)
     printer = reader.get(data, "", "printer", dict, {})
     speech = reader.get(data, "", "speech", dict, {})
     readings = _read_readings(reader, data)

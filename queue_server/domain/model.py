@@ -108,7 +108,9 @@ class Procedure:
 
     ``service_minutes`` is the prior for the counter time; ``prep_minutes`` and ``post_minutes``
     the back-office work before the call and after the visit (card preparation 15 min,
-    post-issuance processing 10 min in the Kurume measurements).
+    post-issuance processing 10 min in the Kurume measurements). ``stages`` names the back-office
+    stages the procedure has (``prepare``: a task before the visitor can be called; ``post``: a
+    task after the counter finishes; see ``domain/tasks.py``).
     """
 
     id: str
@@ -117,6 +119,7 @@ class Procedure:
     service_minutes: float
     prep_minutes: float = 0.0
     post_minutes: float = 0.0
+    stages: tuple[str, ...] = ()
     city_staff_only: bool = False
     description: str = ""
     names: dict[str, str] = field(default_factory=dict)
@@ -164,6 +167,9 @@ class Ticket:
     handed_over_from: str | None = None
     hand_over_reason: str | None = None
     returning: bool = False
+    prep: str | None = None
+    """``pending`` while the visitor's card is being prepared (not callable), ``ready`` after; None when
+    the procedure has no preparation stage."""
 
 
 MAX_PRIORITY: Final = 9

@@ -19,6 +19,12 @@ people who came later would make them wait twice (with ``waited``, there are no 
 every ticket not yet served). ``counter_procedure_order`` still lets the office's procedure order
 come first. A hand-over to the back of the line (``keep_place: false``) is not returning.
 
+A ticket is not callable until its card is prepared (``prep == "pending"``: a same-day visitor of a
+procedure with a ``prepare`` stage, see ``domain/tasks.py``). Call-next passes over it and takes the
+next ready ticket; the held ticket keeps its place (its score), so once its preparation task is done
+it is called where it stood in line. Calling it by number is refused (``card_not_ready``). The store
+keeps held tickets out of the procedure queue (``D hold:{procedure}``), so call-next never sees them.
+
 Each queue is kept sorted by :func:`queue_score`, so the choice only compares queue heads.
 The Lua step (``store/lua/counters.lua``) implements exactly this; a test plays both on random offices.
 """
@@ -62,12 +68,17 @@ def choose_next(
 
     if calling_order is CallingOrder.COUNTER_PROCEDURE_ORDER:
         for procedure in served:
-            waiting = queues.get(procedure, ())
+            waiting = [t for t in queues.get(procedure, ()) if callable_now(t)]
             if waiting:
                 return min(waiting, key=score)
         return None
-    candidates = [t for p in served for t in queues.get(p, ())]
+    candidates = [t for p in served for t in queues.get(p, ()) if callable_now(t)]
     return min(candidates, key=score) if candidates else None
+
+
+def callable_now(ticket: Ticket) -> bool:
+    """Whether call-next may give out this waiting ticket: not while its card is being prepared."""
+    return ticket.prep != "pending"
 
 
 def people_ahead(ticket: Ticket, waiting: Iterable[Ticket], calling_order: CallingOrder) -> int:

@@ -25,15 +25,17 @@ RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
 STAFF_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
                               "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason",
-                              "returning", "day", "expired_from")
+                              "returning", "day", "expired_from", "prep", "task")
 """What staff views (counter panels, staff-only endpoints) and the live state keep of a ticket."""
 PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "issued_at", "called_at", "started_at", "counter",
-                               "lang", "recalls", "day", "expired_from")
+                               "lang", "recalls", "day", "expired_from", "prep")
 """What anyone may see: numbers, times and codes. Never the hand-over reason (free text staff type, which
 may hold a name or a phone number), nor the priority class (it can tell a visitor's circumstances)."""
 PUBLIC_COUNTER_FIELDS: Final = ("id", "status", "ticket", "since")
 """A counter as public views show it: not the user name of the staff member at it."""
 ACTIVE_STATES: Final = ("called", "serving")
+TASK_TIMES_KEPT: Final = 500  # measured back-office tasks the live state keeps, for backlog figures
+OPEN_TASK_STATES: Final = ("open", "claimed")
 
 
 class GapError(Exception):
@@ -74,7 +76,8 @@ def public_event(event: Mapping[str, Any], waiting_counts: Mapping[str, int]) ->
     Public views keep no list of waiting tickets, so a ticket event carries the new waiting count per
     procedure instead, and the ticket itself only when it is or was at a counter (the display must add
     or remove a call). The hand-over's category is its procedures (``from`` → the ticket's procedure)."""
-    out = {k: v for k, v in event.items() if k not in ("ticket", "actor") and not k.startswith("_")}
+    # Back-office tasks are staff matters: public views keep the event (its seq) but not the task.
+    out = {k: v for k, v in event.items() if k not in ("ticket", "actor", "task") and not k.startswith("_")}
     if event.get("counter"):
         out["counter"] = public_counter(event["counter"])
     ticket = event.get("ticket")
@@ -82,7 +85,7 @@ def public_event(event: Mapping[str, Any], waiting_counts: Mapping[str, int]) ->
         out["waiting_counts"] = dict(waiting_counts)
         # Every event of a ticket at a counter (called, served, released, handed over, cancelled there)
         # names the counter; issuing and cancelling a waiting ticket do not.
-        if ticket.get("state") in ACTIVE_STATES or event.get("counter"):
+        if ticket.get("state") in ACTIVE_STATES or event.get("counter") or event.get("type") == "ticket.ready":
             out["ticket"] = public_ticket(ticket)
     return out
 
@@ -109,6 +112,10 @@ class OfficeState:
     """Values computed from the state once for all subscribers (places in line, serialised views);
     emptied by every change, see :meth:`changed`."""
     issued_at: dict[str, list[int]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Open and claimed back-office tasks of this office, by id (``domain/tasks.py``)."""
+    task_times: list[dict[str, Any]] = field(default_factory=list)
+    """Measured back-office tasks, newest first (kind, procedure, claimed_at, done_at)."""
 
     @classmethod
     def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder) -> OfficeState:
@@ -120,6 +127,8 @@ class OfficeState:
             active={ticket_key(t.get("day", day), t["number"]): staff_ticket(t) for t in snap["active"]},
             counters={c["id"]: dict(c) for c in snap["counters"]},
             recent=list(snap["recent"])[:RECENT_CALLS], paused=set(snap["paused"]), notice=snap["notice"],
+            tasks={str(t["id"]): dict(t) for t in snap.get("tasks", ())},
+            task_times=list(snap.get("tasktimes", ()))[:TASK_TIMES_KEPT],
         )
 
     def apply(self, event: Mapping[str, Any]) -> bool:
@@ -148,6 +157,9 @@ class OfficeState:
                 self.active[key] = staff_ticket(ticket)
             elif state == "done":
                 self.done_today[ticket["procedure"]] = self.done_today.get(ticket["procedure"], 0) + 1
+        task = event.get("task")
+        if task is not None:
+            self._apply_task(task)
         if kind == "ticket.issued":
             times = self.issued_at.setdefault(ticket["procedure"], [])
             times.append(event["at"])
@@ -169,6 +181,18 @@ class OfficeState:
             self.notice = event["notice"]
         return True
 
+    def _apply_task(self, task: Mapping[str, Any]) -> None:
+        """Follow a task event: open and claimed tasks are kept, done ones measured, the rest dropped."""
+        task_id = str(task["id"])
+        if task["state"] in OPEN_TASK_STATES:
+            self.tasks[task_id] = dict(task)
+            return
+        self.tasks.pop(task_id, None)
+        if task["state"] == "done" and task.get("claimed_at") is not None:
+            self.task_times.insert(0, {"kind": task["kind"], "procedure": task["procedure"],
+                                       "claimed_at": task["claimed_at"], "done_at": task["done_at"]})
+            del self.task_times[TASK_TIMES_KEPT:]
+
     def start_day(self, day: str) -> None:
         """Move to business day ``day``: the earlier days' tickets and calls leave the live state.
 
@@ -187,6 +211,10 @@ class OfficeState:
         """Tickets issued per procedure in the last hour (the walk-in rate the estimator extrapolates)."""
         since = now_ms - 3_600_000
         return {p: float(sum(1 for t in times if t >= since)) for p, times in self.issued_at.items()}
+
+    def line_score(self, ticket: Mapping[str, Any]) -> int:
+        """A waiting ticket's queue score: its place in line (lower is called first)."""
+        return self._sort_key(ticket)[0]
 
     def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
         return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order,
@@ -257,6 +285,8 @@ class OfficeState:
             "procedure": current.get("procedure"),
             "lang": current.get("lang", "ja"),
             "state": current.get("state", "done"),
+            # "pending": the card is being prepared (the page says so); the ticket is not called until ready.
+            "prep": current.get("prep") if current.get("state") == "waiting" else None,
             "counter": current.get("counter") if current.get("state") in ("called", "serving") else None,
             "ahead": self.ahead(number, day),
             # Another day's calls are not this ticket's: the same number may be called again today.

@@ -18,6 +18,7 @@ from ..clock import Clock
 from ..config import Config, Office
 from ..domain.model import Conflict, DomainError, NotFound, Role
 from ..domain.policy import transition_error
+from ..domain.tasks import task_transition_error
 from . import scripts
 
 DEFAULT_PREFIX: Final = "mg:"
@@ -66,6 +67,15 @@ def _error(result: Mapping[str, Any]) -> DomainError:
             "before it can be marked no-show",
             code="not_recalled_enough",
         )
+    if code == "card_not_ready":
+        return Conflict(f"ticket {result['number']} cannot be called yet: its card is still being prepared "
+                        f"(task {result['task']}); call-next takes the next ready ticket", code="card_not_ready")
+    if code == "bad_task_state":
+        return task_transition_error(result["op"], result["task"], result["state"])
+    if code == "task_not_found":
+        return NotFound(f"no task {result['task']}")
+    if code == "no_task":
+        return Conflict(f"no open back-office task at {result['office']}", code="no_task")
     if code == "idempotency_key_reused":
         return Conflict(f"this Idempotency-Key was already used for a different request ({result['op']})",
                         code="idempotency_key_reused")
@@ -142,6 +152,7 @@ class QueueStore:
         fmt = procedure.number
         return await self._run(
             "issue", office_id, idem=idem, procedure=procedure_id, lang=lang, priority=priority,
+            prepare="prepare" in procedure.stages or None, work_office=office.work_office,
             token=secrets.token_urlsafe(TOKEN_BYTES),
             number_format={"prefix": fmt.prefix, "width": fmt.width, "first": fmt.first, "last": fmt.last},
         )
@@ -201,9 +212,12 @@ class QueueStore:
     async def counter_op(self, op: str, office_id: str, counter_id: str, *, actor: str | None = None,
                          idem: str | None = None) -> Result:
         """recall, start, finish or no_show on the counter's current ticket."""
-        self._counter(office_id, counter_id)
+        office = self._counter(office_id, counter_id)
+        # Finishing a visit of a procedure with a post-issuance stage creates its task in the same step.
+        post = {p.id: True for p in office.procedures.values() if "post" in p.stages} if op == "finish" else None
         return await self._run(op, office_id, counter=counter_id, actor=actor, idem=idem,
-                               max_recalls=self.config.calling.max_recalls)
+                               max_recalls=self.config.calling.max_recalls, post_procedures=post or None,
+                               work_office=office.work_office)
 
     async def hand_over(self, office_id: str, counter_id: str, to: str, reason: str, *, keep_place: bool = True,
                         actor: str | None = None, idem: str | None = None) -> Result:
@@ -243,7 +257,7 @@ class QueueStore:
         """The office's live state and the sequence number of the last event it includes."""
         self.office(office_id)
         result = await self._run("snapshot", office_id)
-        for key in ("waiting", "active", "counters", "recent", "paused"):
+        for key in ("waiting", "active", "counters", "recent", "paused", "tasks", "tasktimes"):
             result[key] = _lists(result[key])
         return result
 

@@ -31,6 +31,8 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "procedure_not_allowed": 409,
     "not_recalled_enough": 409,
     "office_closed": 409,
+    "card_not_ready": 409,
+    "no_task": 409,
     "idempotency_key_reused": 422,
     "rate_limited": 429,
     "unavailable": 503,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import congestion, health, openapi, views, ws
+from . import congestion, health, openapi, tasks, views, ws
 
 
 def setup_routes(app: web.Application) -> None:
@@ -28,4 +28,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/session", views.whoami)
     r.add_delete("/api/session", views.sign_out)
     r.add_get("/api/ws", ws.websocket)
+    tasks.setup_routes(app)
     health.setup_health(app)

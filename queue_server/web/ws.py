@@ -52,7 +52,7 @@ PER_ADDRESS: Final = web.AppKey("ws_per_address", dict)
 SUBSCRIBE_SCHEMA: Final = {
     "id": Field(int, required=True),
     "type": Field(str, required=True),
-    "view": Field(str, required=True, check=one_of("lobby", "counter", "ticket", "congestion")),
+    "view": Field(str, required=True, check=one_of("lobby", "counter", "ticket", "congestion", "backoffice")),
     "office": Field(str),
     "counter": Field(str),
     "token": Field(str),
@@ -127,12 +127,18 @@ class Connection:
             raise ApiError("invalid_request", f"at most {self.max_subscriptions} subscriptions per connection")
         self.subscriptions[sub_id] = (office, subscription)
         self.send_json({"id": sub_id, "type": "result", "success": True})
-        self.hub.subscribe(office, subscription)
+        for followed in (office, *subscription.also):
+            self.hub.subscribe(followed, subscription)
+
+    def remove(self, office: str, subscription: Subscription) -> None:
+        """Stop one subscription: it leaves every office it follows."""
+        for followed in (office, *subscription.also):
+            self.hub.unsubscribe(followed, subscription)
 
     def remove_all(self) -> None:
         """The one teardown path: drop every subscription of this connection."""
         for office, subscription in self.subscriptions.values():
-            self.hub.unsubscribe(office, subscription)
+            self.remove(office, subscription)
         self.subscriptions.clear()
 
 
@@ -141,6 +147,9 @@ class Subscription:
 
     The lobby is public: its snapshot and events carry calls and counts per procedure, never the
     waiting tickets or staff free text. Counter panels (staff) get every waiting ticket."""
+
+    also: tuple[str, ...] = ()
+    """Other offices whose events this view follows too (a back office working its branches' tasks)."""
 
     def __init__(self, conn: Connection, sub_id: int, view: str) -> None:
         self.conn = conn
@@ -270,6 +279,12 @@ async def _subscribe(request: web.Request, conn: Connection, message: dict[str, 
         conn.add(sub_id, office, Subscription(conn, sub_id, view))
     elif view == "lobby":
         conn.add(sub_id, office, Subscription(conn, sub_id, view))
+    elif view == "backoffice":
+        from .tasks import backoffice_subscription
+
+        if await current_staff(request) is None:
+            raise ApiError("unauthorized", "sign in to follow the back office")
+        conn.add(sub_id, office, backoffice_subscription(request, conn, sub_id, office))
     else:
         from .congestion import congestion_view
 
@@ -349,7 +364,7 @@ async def _handle(request: web.Request, conn: Connection, data: str, allowed: bo
             office, subscription = conn.subscriptions.pop(sub, (None, None))
             if subscription is None:
                 raise NotFound(f"no subscription {sub!r} on this connection")
-            conn.hub.unsubscribe(office, subscription)
+            conn.remove(office, subscription)
             conn.send_json({"id": msg_id, "type": "result", "success": True})
         elif kind == "ping":
             conn.send_json({"id": msg_id, "type": "pong"})

@@ -71,6 +71,7 @@ function ops.call_number()
   if not t then return fail('not_found', {what = 'ticket', number = req.number}) end
   local bad = check_state('call', t)
   if bad then return bad end
+  if t.prep == 'pending' then return fail('card_not_ready', {number = t.number, task = t.task}) end
   local allowed = false
   for _, proc in ipairs(req.procedures) do if proc == t.procedure then allowed = true end end
   if not allowed then return fail('procedure_not_allowed', {number = t.number, procedure = t.procedure, counter = c.id}) end
@@ -105,6 +106,10 @@ function ops.finish()
   redis.call('LPUSH', O .. 'services', cjson.encode({procedure = t.procedure, counter = c.id, day = t.day,
     called_at = t.called_at, started_at = t.started_at, finished_at = now}))
   redis.call('LTRIM', O .. 'services', 0, 19999)
+  -- Post-issuance work follows the handover (tasks.lua); it is not bound to the day.
+  if req.post_procedures and req.post_procedures[t.procedure] then
+    lib.create_task({kind = 'post', procedure = t.procedure, ticket = t.day .. '|' .. t.number})
+  end
   return release(c, t, 'ticket.done')
 end
 

@@ -18,6 +18,12 @@ local function close_day(day)
     end
     redis.call('DEL', DD .. 'q:' .. proc)
   end
+  -- Held tickets (card not prepared yet) close out too, and their preparation is no longer needed.
+  for _, t in ipairs(lib.held_tickets(day)) do
+    expire(t)
+    lib.cancel_task(t.task, 'day_closed')
+  end
+  for _, proc in ipairs(req.office_procedures) do redis.call('DEL', DD .. 'hold:' .. proc) end
   local held = day .. '|'
   for _, id in ipairs(req.office_counters) do
     local c = load_counter(id)

@@ -22,6 +22,9 @@ function ops.snapshot()
       table.insert(waiting, hash_table(D .. 't:' .. number))
     end
   end
+  -- Held tickets (card being prepared) wait too, marked by prep = pending; and the open tasks.
+  for _, t in ipairs(lib.held_tickets(today)) do table.insert(waiting, t) end
+  local tasks, tasktimes = lib.open_tasks()
   local counters, serving = {}, {}
   for _, id in ipairs(req.office_counters) do
     local c = load_counter(id)
@@ -36,7 +39,7 @@ function ops.snapshot()
   local paused = redis.call('SMEMBERS', O .. 'paused')
   return cjson.encode({ok = true, seq = tonumber(redis.call('GET', O .. 'evseq') or '0'), day = today,
     waiting = waiting, active = serving, counters = counters, recent = recent, paused = paused,
-    notice = redis.call('GET', O .. 'notice') or ''})
+    notice = redis.call('GET', O .. 'notice') or '', tasks = tasks, tasktimes = tasktimes})
 end
 
 

@@ -17,14 +17,16 @@ function ops.issue()
   local t = {number = number, procedure = req.procedure, state = 'waiting', seq = seq, order = seq,
              priority = req.priority, lang = req.lang, day = today, issued_at = now, recalls = 0,
              score = score_of(req.priority, seq), token = req.token}
+  -- A card to prepare first (tasks.lua): the ticket waits held, in its place, until it is ready.
+  if req.prepare then lib.hold_ticket(t) else redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number) end
   set_ticket(t, t)
-  redis.call('ZADD', D .. 'q:' .. t.procedure, t.score, number)
   -- The days with tickets: the day's end closes out what each left open.
   redis.call('ZADD', O .. 'days', tonumber(today), today)
   redis.call('SET', P .. 'tok:' .. req.token, req.office .. '|' .. today .. '|' .. number, 'EX', 259200)
   local ahead = ahead_of(t)
   t.token = nil  -- events are public: the status token never leaves in one
   local ev = emit({type = 'ticket.issued', ticket = t})
+  if t.task then lib.create_task({id = t.task, kind = 'prepare', procedure = t.procedure, ticket = today .. '|' .. number}) end
   return cjson.encode({ok = true, ticket = t, token = req.token, ahead = ahead, event = ev})
 end
 
@@ -34,6 +36,8 @@ function ops.cancel()
   local bad = check_state('cancel', t)
   if bad then return bad end
   redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
+  -- A visitor leaving while their card is prepared: the preparation is no longer needed today.
+  if redis.call('ZREM', D .. 'hold:' .. t.procedure, t.number) == 1 then lib.cancel_task(t.task, 'ticket_cancelled') end
   local c = nil
   if t.state == 'called' and t.counter and t.counter ~= '' then
     c = load_counter(t.counter)

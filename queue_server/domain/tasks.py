@@ -1,0 +1,172 @@
+"""Back-office tasks: card preparation before a visit, post-issuance work after it.
+
+A procedure may declare back-office ``stages`` (configuration): ``prepare`` — the card is found among
+the stored ones, checked and set up before it can be handed over (交付前準備, about 15 minutes a card
+in Kurume's figures) — and ``post`` — the issue is entered in the card management system and the
+receipts sorted (交付後処理, about 10 minutes). Each stage is a task with its own queue and measured
+duration:
+
+- a same-day ticket of a procedure with ``prepare`` creates its preparation task as it is issued, and
+  the ticket is *held*: it keeps its place in line but is not callable (``policy.choose_next`` passes
+  over it) until the task is done;
+- a booked visit's preparation task is created with the booking, due ``PREPARE_AHEAD_MS`` before its
+  slot; a branch's card is prepared by the office that keeps the cards and marked for sending;
+- finishing a visit of a procedure with ``post`` at the counter creates its post-issuance task.
+
+Task life: ``open → claimed → done``, ``claimed → open`` (given back), ``open|claimed → cancelled``
+(the visitor left, or the day closed out a held ticket). The Lua step (``store/lua/tasks.lua``) carries
+the same rules out atomically; :func:`work_key` is the order of the work list and of claim-next there.
+
+Plain Python: no aiohttp, Redis or file I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .model import Conflict
+
+STAGES: Final = ("prepare", "post")
+"""The back-office stages a procedure may declare (``stages = [...]`` in its configuration)."""
+PREPARE_AHEAD_MS: Final = 30 * 60_000
+"""A booked card is due prepared this long before its slot starts: time to bring it to the counter."""
+MEASURED_ENOUGH: Final = 5
+"""Measured tasks of a kind and procedure needed before their median replaces the configured prior."""
+
+
+class TaskKind(enum.StrEnum):
+    """Which back-office stage a task is."""
+
+    PREPARE = "prepare"
+    POST = "post"
+
+
+class TaskState(enum.StrEnum):
+    """Where a task is: open (nobody on it), claimed (someone is on it), done, cancelled."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class WorkGroup(enum.IntEnum):
+    """The three parts of the work list, in the order they should be done."""
+
+    VISITOR_WAITING = 0
+    """Preparation for a visitor already in the lobby: every minute of it is their wait."""
+    DUE = 1
+    """Preparation due at a time (a booked slot, a card to send): soonest deadline first."""
+    POST = 2
+    """Post-issuance work: the visitor has gone; it must be done, but nobody waits for it."""
+
+
+# Which states each task operation may start from; lua/tasks.lua checks the same table.
+TASK_ALLOWED_FROM: Final[Mapping[str, frozenset[TaskState]]] = {
+    "claim": frozenset({TaskState.OPEN}),
+    "finish": frozenset({TaskState.CLAIMED}),
+    "return": frozenset({TaskState.CLAIMED}),
+    "cancel": frozenset({TaskState.OPEN, TaskState.CLAIMED}),
+}
+_VERBS: Final = {"claim": "claim", "finish": "finish", "return": "give back", "cancel": "cancel"}
+_WHY: Final = {
+    ("finish", TaskState.OPEN): "nobody has claimed it; claim it first",
+    ("return", TaskState.OPEN): "nobody has claimed it",
+    ("claim", TaskState.CLAIMED): "someone else is already on it",
+    ("claim", TaskState.DONE): "it is already done",
+    ("finish", TaskState.DONE): "it is already done",
+    ("return", TaskState.DONE): "it is already done",
+}
+
+
+def task_transition_error(operation: str, task_id: str, state: TaskState | str) -> Conflict:
+    """The 409 explaining why ``operation`` is impossible for a task in ``state`` (the state named)."""
+    state = TaskState(state)
+    allowed = " or ".join(sorted(s.value for s in TASK_ALLOWED_FROM[operation]))
+    why = _WHY.get((operation, state), f"only a {allowed} task can be")
+    return Conflict(f"cannot {_VERBS[operation]} task {task_id}: it is {state.value} — {why}",
+                    code="invalid_transition")
+
+
+def work_key(task: Mapping[str, Any], waiting_score: float | None) -> tuple[int, float, int]:
+    """The sort key of an open or claimed task in the work list (lower first).
+
+    ``waiting_score`` is the queue score of the task's visitor when they are in the lobby now (a held
+    ticket), else None. Preparation for waiting visitors comes first, in their order in line (a
+    priority visitor's card first); then preparation by deadline (``due_at``; without one, by creation);
+    then post-issuance work, oldest first. Ties by task id: creation order.
+    """
+    task_id = int(task["id"])
+    if task.get("kind") == TaskKind.POST:
+        return WorkGroup.POST, float(task["created_at"]), task_id
+    if waiting_score is not None:
+        return WorkGroup.VISITOR_WAITING, float(waiting_score), task_id
+    return WorkGroup.DUE, float(task.get("due_at") or task["created_at"]), task_id
+
+
+def work_group(task: Mapping[str, Any], waiting_score: float | None) -> WorkGroup:
+    """Which part of the work list a task is in (see :func:`work_key`)."""
+    return WorkGroup(work_key(task, waiting_score)[0])
+
+
+def preparation_fields(*, procedure: str, office: str, work_office: str, slot_start: int, slot_day: str,
+                       leave_day: str | None = None) -> dict[str, Any]:
+    """The fields of a booked visit's preparation task (``lib.create_task`` in Lua): due before the slot;
+    a card for another office than the one preparing it is marked for sending and the day it must leave
+    (``leave_day``, default the slot's day)."""
+    fields: dict[str, Any] = {"kind": TaskKind.PREPARE.value, "procedure": procedure,
+                              "due_at": slot_start - PREPARE_AHEAD_MS, "work_office": work_office}
+    if work_office != office:
+        fields["send_to"] = office
+        fields["leave_day"] = leave_day or slot_day
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Open back-office work of one kind and how long it takes at the measured rate."""
+
+    tasks: int
+    minutes: float
+    """Work minutes: the sum of each task's expected duration (measured median, else the prior)."""
+    hours_with_people: float | None
+    """Elapsed hours with the planned back-office people on it (None with nobody planned)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the API shows it."""
+        return {"tasks": self.tasks, "minutes": round(self.minutes, 1),
+                "hours_with_people": None if self.hours_with_people is None else round(self.hours_with_people, 2)}
+
+
+def task_minutes(kind: str, procedure: str, measured: Mapping[tuple[str, str], Sequence[float]],
+                 priors: Mapping[tuple[str, str], float]) -> float:
+    """Expected minutes of one task: the median of its measured ones once there are enough, else the prior."""
+    times = measured.get((kind, procedure), ())
+    if len(times) >= MEASURED_ENOUGH:
+        return float(statistics.median(times))
+    return float(priors.get((kind, procedure), 0.0))
+
+
+def backlog(tasks: Iterable[Mapping[str, Any]], measured: Mapping[tuple[str, str], Sequence[float]],
+            priors: Mapping[tuple[str, str], float], people: int) -> Backlog:
+    """The backlog of ``tasks`` (all of one part of the work): count, work minutes, elapsed hours."""
+    count, minutes = 0, 0.0
+    for task in tasks:
+        count += 1
+        minutes += task_minutes(str(task["kind"]), str(task["procedure"]), measured, priors)
+    return Backlog(tasks=count, minutes=minutes, hours_with_people=minutes / 60 / people if people else None)
+
+
+def measured_minutes(records: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[float]]:
+    """Measured task durations (claimed → done) in minutes per (kind, procedure), from ``O tasktimes``."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for r in records:
+        claimed, done = r.get("claimed_at"), r.get("done_at")
+        if claimed is None or done is None or done < claimed:
+            continue
+        out.setdefault((str(r["kind"]), str(r["procedure"])), []).append((done - claimed) / 60_000)
+    return out

@@ -1,0 +1,227 @@
+-- Back-office tasks: card preparation before a visit, post-issuance work after it (domain/tasks.py).
+--
+-- A task is `O task:{id}` (a hash) and, while open or claimed, a member of `O tasks` (id → created_at).
+-- A same-day ticket whose card must be prepared waits in `D hold:{procedure}` with its queue score
+-- (its place in line) instead of `D q:{procedure}`, so call-next never sees it; finishing the
+-- preparation moves it to `D q:` with the same score and emits `ticket.ready`.
+do
+
+local TASK_NUMERIC = {created_at = true, due_at = true, claimed_at = true, done_at = true}
+local TASK_ALLOWED_FROM = {
+  claim = {open = true}, finish = {claimed = true}, ['return'] = {claimed = true},
+  cancel = {open = true, claimed = true},
+}
+
+local function task_key(id) return O .. 'task:' .. id end
+
+local function load_task(id)
+  local flat = redis.call('HGETALL', task_key(id))
+  if #flat == 0 then return nil end
+  local task = {}
+  for i = 1, #flat, 2 do
+    local k, v = flat[i], flat[i + 1]
+    if TASK_NUMERIC[k] then task[k] = tonumber(v) else task[k] = v end
+  end
+  return task
+end
+
+local function set_task(task, fields)
+  local flat = {}
+  for k, v in pairs(fields) do
+    task[k] = v
+    table.insert(flat, k)
+    table.insert(flat, tostring(v))
+  end
+  redis.call('HSET', task_key(task.id), unpack(flat))
+end
+
+-- "DAY|NUMBER" → day, number
+local function split_ticket(ref)
+  if not ref or ref == '' then return nil, nil end
+  local sep = string.find(ref, '|', 1, true)
+  return string.sub(ref, 1, sep - 1), string.sub(ref, sep + 1)
+end
+
+-- The task as events and answers carry it (staff views only: public views drop `task`).
+local function task_view(task)
+  local view = {}
+  for k, v in pairs(task) do view[k] = v end
+  local _, number = split_ticket(task.ticket)
+  view.number = number
+  return view
+end
+
+local function archive_task(task)
+  if lib.archive then lib.archive('task', task_view(task)) end
+end
+
+-- A new task (fields: kind, procedure and any of due_at, ticket, booking, work_office, send_to,
+-- leave_day; `id` when the caller took one with lib.new_task_id). Emits task.created.
+function lib.new_task_id()
+  return tostring(redis.call('INCR', O .. 'taskseq'))
+end
+
+function lib.create_task(fields)
+  local task = {}
+  for k, v in pairs(fields) do task[k] = v end
+  task.id = task.id or lib.new_task_id()
+  task.state = 'open'
+  task.created_at = now
+  task.office = req.office
+  task.work_office = task.work_office or req.work_office or req.office
+  set_task(task, task)
+  redis.call('ZADD', O .. 'tasks', now, task.id)
+  emit({type = 'task.created', task = task_view(task)})
+  return task
+end
+
+-- Hold a new ticket until its card is prepared: it keeps its score (place in line) in `D hold:`.
+-- Sets the ticket's prep and task fields in `t` (the caller writes the ticket); returns the task id.
+function lib.hold_ticket(t)
+  t.prep = 'pending'
+  t.task = lib.new_task_id()
+  redis.call('ZADD', D .. 'hold:' .. t.procedure, t.score, t.number)
+  return t.task
+end
+
+-- Cancel an open or claimed task (its visitor left, or the day closed out their held ticket).
+function lib.cancel_task(id, why)
+  local task = id and load_task(id)
+  if not task or not TASK_ALLOWED_FROM.cancel[task.state] then return nil end
+  set_task(task, {state = 'cancelled', done_at = now, cancelled_because = why or ''})
+  redis.call('ZREM', O .. 'tasks', task.id)
+  emit({type = 'task.cancelled', task = task_view(task)})
+  return task
+end
+
+-- The place of a task in the work list (domain/tasks.py work_key): preparation for visitors waiting
+-- now (by their place in line), then preparation by deadline, then post-issuance, oldest first.
+local function work_key(task)
+  if task.kind == 'post' then return {2, task.created_at, tonumber(task.id)} end
+  local day, number = split_ticket(task.ticket)
+  if day then
+    local score = redis.call('ZSCORE', O .. 'd:' .. day .. ':hold:' .. task.procedure, number)
+    if score then return {0, tonumber(score), tonumber(task.id)} end
+  end
+  return {1, task.due_at or task.created_at, tonumber(task.id)}
+end
+
+local function before(a, b)
+  for i = 1, 3 do
+    if a[i] ~= b[i] then return a[i] < b[i] end
+  end
+  return false
+end
+
+local function check_task(op, task)
+  if not TASK_ALLOWED_FROM[op][task.state] then
+    return fail('bad_task_state', {op = op, task = task.id, state = task.state})
+  end
+  return nil
+end
+
+-- The task req.task names, checked for `op`; returns task or nil and an error string.
+local function named_task(op)
+  local task = load_task(req.task)
+  if not task then return nil, fail('task_not_found', {task = req.task}) end
+  local bad = check_task(op, task)
+  if bad then return nil, bad end
+  return task, nil
+end
+
+local function answer(task, ev, extra)
+  local out = {ok = true, task = task_view(task), event = ev}
+  if extra then for k, v in pairs(extra) do out[k] = v end end
+  return cjson.encode(out)
+end
+
+-- Claim a task: the one named (req.task) or the first open one in the work order. One step, so two
+-- people pressing at once never get the same task: the second finds it claimed.
+function ops.task_claim()
+  local task, err
+  if req.task then
+    task, err = named_task('claim')
+    if err then return err end
+  else
+    local best_key
+    for _, id in ipairs(redis.call('ZRANGE', O .. 'tasks', 0, -1)) do
+      local candidate = load_task(id)
+      if candidate and candidate.state == 'open' then
+        local key = work_key(candidate)
+        if not best_key or before(key, best_key) then task, best_key = candidate, key end
+      end
+    end
+    if not task then return fail('no_task', {office = req.office}) end
+  end
+  set_task(task, {state = 'claimed', claimed_by = req.actor or '', claimed_at = now})
+  local ev = emit({type = 'task.claimed', task = task_view(task)})
+  return answer(task, ev)
+end
+
+-- Give a claimed task back: open again, in its place in the work list.
+function ops.task_return()
+  local task, err = named_task('return')
+  if err then return err end
+  redis.call('HDEL', task_key(task.id), 'claimed_by', 'claimed_at')
+  task.claimed_by, task.claimed_at = nil, nil
+  set_task(task, {state = 'open'})
+  local ev = emit({type = 'task.returned', task = task_view(task)})
+  return answer(task, ev)
+end
+
+-- Finish a claimed task. Its measured time feeds the estimates; a finished preparation makes its
+-- held visitor callable in the place they held (ticket.ready).
+function ops.task_finish()
+  local task, err = named_task('finish')
+  if err then return err end
+  set_task(task, {state = 'done', done_at = now, done_by = req.actor or ''})
+  redis.call('ZREM', O .. 'tasks', task.id)
+  redis.call('LPUSH', O .. 'tasktimes', cjson.encode({kind = task.kind, procedure = task.procedure,
+    claimed_at = task.claimed_at, done_at = now, by = task.claimed_by}))
+  redis.call('LTRIM', O .. 'tasktimes', 0, 19999)
+  archive_task(task)
+  local ev = emit({type = 'task.done', task = task_view(task)})
+  local ready
+  local day, number = split_ticket(task.ticket)
+  if task.kind == 'prepare' and day then
+    local hold = O .. 'd:' .. day .. ':hold:' .. task.procedure
+    local score = redis.call('ZSCORE', hold, number)
+    local t = hash_table(ticket_key(day, number))
+    if t then
+      -- The card is ready whatever happens next; a ticket still waiting becomes callable, in its place.
+      set_ticket(t, {prep = 'ready'})
+      if score then
+        redis.call('ZREM', hold, number)
+        redis.call('ZADD', O .. 'd:' .. day .. ':q:' .. task.procedure, score, number)
+        ready = emit({type = 'ticket.ready', ticket = t})
+      end
+    end
+  end
+  return answer(task, ev, {ready = ready})
+end
+
+-- The open and claimed tasks and the newest measured ones, for the snapshot.
+function lib.open_tasks()
+  local tasks = {}
+  for _, id in ipairs(redis.call('ZRANGE', O .. 'tasks', 0, -1)) do
+    local task = load_task(id)
+    if task then table.insert(tasks, task_view(task)) end
+  end
+  local times = {}
+  for _, raw in ipairs(redis.call('LRANGE', O .. 'tasktimes', 0, 199)) do table.insert(times, cjson.decode(raw)) end
+  return tasks, times
+end
+
+-- The held tickets of a day (each procedure's `hold:` set), closed out with their open preparation.
+function lib.held_tickets(day)
+  local held = {}
+  for _, proc in ipairs(req.office_procedures) do
+    for _, number in ipairs(redis.call('ZRANGE', O .. 'd:' .. day .. ':hold:' .. proc, 0, -1)) do
+      local t = hash_table(ticket_key(day, number))
+      if t then table.insert(held, t) end
+    end
+  end
+  return held
+end
+
+end

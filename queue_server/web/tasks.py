@@ -1,0 +1,136 @@
+"""HTTP handlers of the back office (card preparation, post-issuance work) and its WebSocket view.
+
+Thin: parse, check the staff member, call :class:`~queue_server.store.tasks.TaskStore`, answer. The
+work list comes from the hub's live state (``domain/backoffice.py``). Any signed-in staff member may
+work back-office tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from ..config import Office
+from ..domain.backoffice import work_view
+from ..domain.model import NotFound
+from ..domain.state import OfficeState, staff_event, staff_ticket
+from ..domain.tasks import TaskKind
+from ..store.tasks import TaskStore
+from .auth import require_staff
+from .keys import CLOCK, CONFIG, HUB, STORE
+from .messages import dumps, json_response
+from .validation import read_body
+from .views import _idem, _office
+
+TASK_ACTIONS: Final = ("claim", "finish", "return")
+TASK_ID_DIGITS: Final = 15
+
+
+def _work(app: web.Application, office: Office, now: int | None = None) -> dict[str, Any]:
+    """The work list and backlog of ``office``'s back office, from the live state."""
+    store, hub = app[STORE], app[HUB]
+    offices = TaskStore(store).work_offices(office.id)
+    priors: dict[tuple[str, str], float] = {}
+    for o in offices:
+        for p in o.procedures.values():
+            priors[(TaskKind.PREPARE.value, p.id)] = p.prep_minutes
+            priors[(TaskKind.POST.value, p.id)] = p.post_minutes
+    return work_view([hub.state(o.id) for o in offices], office=office.id, people=office.back_office_people,
+                     priors=priors, day_of=app[CLOCK].day, now=now)
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    """GET /api/offices/{office}/tasks — the back office's work in order, people on it, backlog (staff)."""
+    office = _office(request)
+    await require_staff(request)
+    now = request.app[CLOCK].now_ms()
+    view = _work(request.app, office, now)
+    references = await TaskStore(request.app[STORE]).references(view["tasks"])
+    for task in view["tasks"]:
+        if (ref := references.get((task["office"], str(task.get("booking"))))) is not None:
+            task["reference"] = ref
+    return json_response({**view, "now": now})
+
+
+def _task_answer(result: dict[str, Any], office: str) -> web.Response:
+    body: dict[str, Any] = {"task": {**result["task"], "office": office}}
+    if result.get("ready"):
+        body["ticket_ready"] = staff_ticket(result["ready"]["ticket"])
+    return json_response(body)
+
+
+def _claim_order(app: web.Application, office: Office) -> list[str]:
+    """The offices worked by ``office``'s back office, the one with the first open task in the work list first."""
+    view = _work(app, office)
+    order = [t["office"] for t in view["tasks"] if t["state"] == "open"]
+    return list(dict.fromkeys(order))
+
+
+async def claim_next(request: web.Request) -> web.Response:
+    """POST /api/offices/{office}/tasks/claim-next — claim the first open task in the work order."""
+    office = _office(request)
+    staff = await require_staff(request)
+    await read_body(request, {})
+    result = await TaskStore(request.app[STORE]).claim_next(office.id, _claim_order(request.app, office),
+                                                            actor=staff.username, idem=_idem(request))
+    return _task_answer(result, result["task"]["office"])
+
+
+async def task_action(request: web.Request) -> web.Response:
+    """POST /api/offices/{office}/tasks/{task}/{claim|finish|return} (``office``: the task's own office)."""
+    office = _office(request)
+    task_id, action = request.match_info["task"], request.match_info["action"]
+    if action not in TASK_ACTIONS:
+        raise NotFound(f"no task action {action!r}; actions: {', '.join(TASK_ACTIONS)}")
+    if not (task_id.isascii() and task_id.isdigit() and len(task_id) <= TASK_ID_DIGITS):
+        raise NotFound(f"no task {task_id!r} at {office.id} (task ids are numbers)")
+    staff = await require_staff(request)
+    await read_body(request, {})
+    tasks, idem = TaskStore(request.app[STORE]), _idem(request)
+    if action == "claim":
+        result = await tasks.claim(office.id, task_id, actor=staff.username, idem=idem)
+    elif action == "finish":
+        result = await tasks.finish(office.id, task_id, actor=staff.username, idem=idem)
+    else:
+        result = await tasks.give_back(office.id, task_id, actor=staff.username, idem=idem)
+    return _task_answer(result, office.id)
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the back office's endpoints."""
+    app.router.add_get("/api/offices/{office}/tasks", list_tasks)
+    app.router.add_post("/api/offices/{office}/tasks/claim-next", claim_next)
+    app.router.add_post("/api/offices/{office}/tasks/{task}/{action}", task_action)
+
+
+TASK_EVENTS: Final = frozenset({"task.created", "task.claimed", "task.done", "task.returned", "task.cancelled",
+                                "ticket.ready"})
+
+
+def backoffice_subscription(request: web.Request, conn: Any, sub_id: int, office_id: str) -> Any:
+    """The WebSocket view ``backoffice`` (staff) of ``office_id``: the work list (as ``GET …/tasks`` without
+    ages and references) sent whole whenever it changes, and each task event of the offices it covers."""
+    from .ws import ViewSubscription
+
+    app = request.app
+    office = app[STORE].office(office_id)
+
+    class BackofficeSubscription(ViewSubscription):
+        """Follows the office and its branches; sends the view when it changes, and task events."""
+
+        also = tuple(o.id for o in TaskStore(app[STORE]).work_offices(office.id)[1:])
+
+        def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
+            if event.get("type") in TASK_EVENTS:
+                self.conn.send_json({"id": self.sub_id, "type": "event", "seq": event["seq"],
+                                     "event": staff_event(event)})
+            data = self.render(state)
+            if data == self.last:
+                return
+            self.last = data
+            body = dumps({**data, "now": app[CLOCK].now_ms()})
+            self.conn.send((f'{{"id":{self.sub_id},"type":"view","view":"backoffice","seq":{state.seq},"data":', body))
+
+    return BackofficeSubscription(conn, sub_id, "backoffice", lambda _state: _work(app, office))
+

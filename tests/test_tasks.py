@@ -1,0 +1,174 @@
+"""Back-office tasks over HTTP: a same-day pickup waits for its card, the back office prepares it, the
+visitor is called in their place, and the visit's post-issuance task follows (issue #8)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from queue_server.config import load_config
+
+from .conftest import TESTS, Api
+from .test_api_lifecycle import receive
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., Awaitable[TestClient]], tmp_path: Path) -> TestClient:
+    """The test office with back-office stages for pickups, and a branch whose cards it keeps."""
+    config = load_config(TESTS / "backoffice.toml")
+    return await make_client(dataclasses.replace(config, server=dataclasses.replace(config.server, data_dir=tmp_path)))
+
+
+async def tasks(api: Api, office: str = "main") -> dict[str, Any]:
+    status, body = await api.get(f"/api/offices/{office}/tasks")
+    assert status == 200, body
+    return body
+
+
+async def task_action(api: Api, task: dict[str, Any], action: str, **headers: str) -> tuple[int, Any]:
+    return await api.post(f"/api/offices/{task['office']}/tasks/{task['id']}/{action}", **headers)
+
+
+async def test_a_same_day_pickup_waits_for_its_card_and_is_then_called_in_its_place(staff: Api, visitor: Api) -> None:
+    first = await visitor.issue("pickup")
+    second = await visitor.issue("pickup")
+    assert first["ticket"]["prep"] == "pending"
+    # Nobody is callable: both cards are being prepared.
+    status, body = await staff.counter("2", "call-next")
+    assert status == 409 and body["error"]["code"] == "queue_empty", body
+    # Calling a held ticket by number says why it cannot be.
+    status, body = await staff.counter("2", "call", {"number": first["ticket"]["number"]})
+    assert status == 409 and body["error"]["code"] == "card_not_ready", body
+    assert "being prepared" in body["error"]["message"]
+
+    work = await tasks(staff)
+    assert [t["number"] for t in work["tasks"]] == ["300", "301"]
+    assert all(t["kind"] == "prepare" and t["group"] == "visitor_waiting" and t["state"] == "open" for t in work["tasks"])
+    assert work["backlog"]["prepare_waiting"]["tasks"] == 2
+    assert work["backlog"]["prepare_waiting"]["minutes"] == 30  # the 15-minute prior, nothing measured yet
+    assert work["people_on_work"] == 0
+
+    # The second visitor's card is prepared first: they are callable, the first still not.
+    second_task = work["tasks"][1]
+    status, body = await task_action(staff, second_task, "claim")
+    assert status == 200 and body["task"]["state"] == "claimed", body
+    assert (await tasks(staff))["people_on_work"] == 1
+    status, body = await task_action(staff, second_task, "finish")
+    assert status == 200 and body["task"]["state"] == "done", body
+    assert body["ticket_ready"]["number"] == "301" and body["ticket_ready"]["prep"] == "ready"
+    status, view = await visitor.get(f"/api/tickets/{first['token']}")
+    assert view["prep"] == "pending"
+
+    # Claim-next takes the first visitor's card now; when it is ready, they are called before 301:
+    # their place in line was kept.
+    status, body = await staff.post("/api/offices/main/tasks/claim-next")
+    assert status == 200 and body["task"]["number"] == "300", body
+    status, body = await task_action(staff, body["task"], "finish")
+    assert status == 200, body
+    called = []
+    for _ in range(2):
+        status, body = await staff.counter("2", "call-next")
+        assert status == 200, body
+        called.append(body["ticket"]["number"])
+        await staff.counter("2", "start")
+        await staff.counter("2", "finish")
+    assert called == ["300", "301"]
+
+    # Each finished visit left its post-issuance task.
+    work = await tasks(staff)
+    assert [(t["kind"], t["number"], t["group"]) for t in work["tasks"]] == [("post", "300", "post"), ("post", "301", "post")]
+    assert work["backlog"]["post"]["tasks"] == 2
+
+
+async def test_finishing_an_unclaimed_task_or_claiming_a_finished_one_is_refused_naming_its_state(
+        staff: Api, visitor: Api) -> None:
+    await visitor.issue("pickup")
+    task = (await tasks(staff))["tasks"][0]
+    status, body = await task_action(staff, task, "finish")
+    assert status == 409 and "it is open" in body["error"]["message"] and "claim it first" in body["error"]["message"]
+    status, body = await task_action(staff, task, "return")
+    assert status == 409 and "it is open" in body["error"]["message"]
+    assert (await task_action(staff, task, "claim"))[0] == 200
+    status, body = await task_action(staff, task, "claim")
+    assert status == 409 and "it is claimed" in body["error"]["message"], body
+    assert (await task_action(staff, task, "finish"))[0] == 200
+    status, body = await task_action(staff, task, "claim")
+    assert status == 409 and "it is done" in body["error"]["message"], body
+    status, body = await task_action(staff, task, "finish")
+    assert status == 409 and "it is done" in body["error"]["message"], body
+    # Unknown tasks and actions: 404.
+    for path in ("/api/offices/main/tasks/999/claim", "/api/offices/main/tasks/abc/claim",
+                 "/api/offices/main/tasks/1/destroy", "/api/offices/nowhere/tasks/1/claim"):
+        status, body = await staff.post(path)
+        assert status == 404, (path, body)
+    status, body = await staff.post("/api/offices/main/tasks/claim-next")
+    assert status == 409 and body["error"]["code"] == "no_task", body
+
+
+async def test_tasks_need_a_signed_in_staff_member(visitor: Api, staff: Api) -> None:
+    await visitor.issue("pickup")
+    status, body = await visitor.get("/api/offices/main/tasks")
+    assert status == 401, body
+    status, body = await visitor.post("/api/offices/main/tasks/claim-next")
+    assert status == 401, body
+
+
+async def test_double_presses_and_retries_are_safe(staff: Api, visitor: Api) -> None:
+    await visitor.issue("pickup")
+    await visitor.issue("pickup")
+    first = await staff.post("/api/offices/main/tasks/claim-next", **{"Idempotency-Key": "claim-next-0001"})
+    again = await staff.post("/api/offices/main/tasks/claim-next", **{"Idempotency-Key": "claim-next-0001"})
+    assert first == again and first[0] == 200
+    work = await tasks(staff)
+    assert [t["state"] for t in work["tasks"]] == ["claimed", "open"]  # the retry claimed nothing more
+    task = first[1]["task"]
+    done = await task_action(staff, task, "finish", **{"Idempotency-Key": "finish-0001"})
+    assert done == await task_action(staff, task, "finish", **{"Idempotency-Key": "finish-0001"})
+    assert done[0] == 200 and done[1]["ticket_ready"]["number"] == "300"
+    # A key reused for another task is refused, not answered with the other task's answer.
+    other = work["tasks"][1]
+    status, body = await task_action(staff, other, "claim", **{"Idempotency-Key": "finish-0001"})
+    assert status == 422, body
+
+
+async def test_a_visitor_leaving_cancels_the_preparation_and_the_day_close_expires_held_tickets(
+        staff: Api, visitor: Api, client: TestClient) -> None:
+    leaving = await visitor.issue("pickup")
+    staying = await visitor.issue("pickup")
+    status, body = await visitor.post(f"/api/tickets/{leaving['token']}/cancel")
+    assert status == 200, body
+    assert [t["number"] for t in (await tasks(staff))["tasks"]] == [staying["ticket"]["number"]]
+
+
+async def test_a_branch_pickup_is_prepared_by_the_office_keeping_its_cards(staff: Api, visitor: Api) -> None:
+    await visitor.issue("pickup", office="branch")
+    work = await tasks(staff, "main")
+    assert work["offices"] == ["main", "branch"]
+    [task] = work["tasks"]
+    assert (task["office"], task["number"], task["work_office"]) == ("branch", "P001", "main")
+    status, body = await staff.post("/api/offices/main/tasks/claim-next")
+    assert status == 200 and body["task"]["office"] == "branch", body
+    status, body = await task_action(staff, body["task"], "finish")
+    assert status == 200 and body["ticket_ready"]["number"] == "P001"
+
+
+async def test_counter_and_ticket_views_show_a_held_ticket_as_its_card_being_prepared(staff: Api, visitor: Api) -> None:
+    ws = await staff.http.ws_connect("/api/ws")
+    await ws.send_json({"id": 1, "type": "subscribe", "view": "counter", "office": "main", "counter": "2"})
+    assert (await receive(ws, "result"))["success"] is True
+    await receive(ws, "snapshot")
+    issued = await visitor.issue("pickup")
+    event = (await receive(ws, "event"))["event"]
+    while event["type"] != "ticket.issued":
+        event = (await receive(ws, "event"))["event"]
+    assert event["ticket"]["prep"] == "pending"
+    status, state = await staff.get("/api/offices/main/state")
+    assert [(t["number"], t["prep"]) for t in state["waiting"]] == [("300", "pending")]
+    status, view = await visitor.get(f"/api/tickets/{issued['token']}")
+    assert view["state"] == "waiting" and view["prep"] == "pending"
+    await ws.close()
