@@ -71,6 +71,7 @@ function errorText(error, action = "") {
   // Two people pressed "take" on the same task: the server gave it to the other one.
   if (code === "invalid_transition" && (action === "claim" || action === "claim-next")) return t("backoffice.conflict_claim");
   if (code === "invalid_transition") return t("backoffice.conflict");
+  if (code === "no_task") return t("backoffice.nothing_to_claim");
   const text = t(`error.${code}.message`);
   return text === `error.${code}.message` ? t("error.unavailable.message") : text;
 }
@@ -322,6 +323,8 @@ function taskRow(task) {
   const group = groupOf(task);
   const row = el("tr", `bo-task${mine(task) ? " bo-mine-row" : ""}`);
   row.dataset.task = keyOf(task);
+  if (task.number) row.dataset.number = task.number;
+  if (task.booking) row.dataset.booking = task.booking;
   row.dataset.group = group;
   row.dataset.state = task.state;
   const work = el("td");
