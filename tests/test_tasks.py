@@ -36,7 +36,7 @@ async def task_action(api: Api, task: dict[str, Any], action: str, **headers: st
 
 async def test_a_same_day_pickup_waits_for_its_card_and_is_then_called_in_its_place(staff: Api, visitor: Api) -> None:
     first = await visitor.issue("pickup")
-    second = await visitor.issue("pickup")
+    await visitor.issue("pickup")
     assert first["ticket"]["prep"] == "pending"
     # Nobody is callable: both cards are being prepared.
     status, body = await staff.counter("2", "call-next")

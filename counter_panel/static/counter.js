@@ -452,6 +452,8 @@ function renderWaiting() {
     row.dataset.number = ticket.number;
     const number = el("td", "number cp-number", ticket.number);
     if (ticket.priority > 0) number.append(el("span", "cp-priority", t("counter.priority")));
+    // Not callable until the back office has prepared the card (call-next passes over it).
+    if (ticket.prep === "pending") number.append(el("span", "cp-card-not-ready", t("counter.card_not_ready")));
     let note = ticket.handed_over_from
       ? t("counter.handed_over_from", { procedure: procedureName(ticket.handed_over_from), reason: ticket.hand_over_reason || "—" })
       : "";

@@ -71,7 +71,10 @@ SPEC: Final[dict[str, Any]] = {
                 "issued_at": {"type": "integer", "description": "epoch ms"},
                 "called_at": {"type": "integer"}, "counter": {"type": "string"}, "lang": {"type": "string"},
                 "handed_over_from": {"type": "string", "description": "staff answers only"},
-                "hand_over_reason": {"type": "string", "description": "staff answers only: free text, never public"}}},
+                "hand_over_reason": {"type": "string", "description": "staff answers only: free text, never public"},
+                "prep": {"type": "string", "enum": ["pending", "ready"],
+                         "description": "the card's preparation (procedures with a prepare stage): pending = not "
+                                        "callable yet, its place in line kept"}}},
             "Counter": {"type": "object", "required": ["id", "status"], "properties": {
                 "id": {"type": "string"}, "status": {"type": "string", "enum": ["open", "paused", "closed"]},
                 "ticket": {"type": "string", "description": "DAY|NUMBER of the current ticket"},
@@ -165,7 +168,7 @@ SPEC: Final[dict[str, Any]] = {
             "get": _op("The signed-in staff member", _ok("session"), staff=True),
             "delete": _op("Sign out", _ok("signed out"), staff=True, params=[_CSRF]),
         },
-        "/api/ws": {"get": {"summary": "WebSocket: subscribe to lobby, counter, ticket or congestion views",
+        "/api/ws": {"get": {"summary": "WebSocket: subscribe to lobby, counter, ticket, congestion or backoffice views",
                             "responses": {"101": {"description": "switching protocols"}}}},
     },
 }

@@ -18,8 +18,9 @@ from ..domain.state import OfficeState, staff_event, staff_ticket
 from ..domain.tasks import TaskKind
 from ..store.tasks import TaskStore
 from .auth import require_staff
-from .keys import CLOCK, CONFIG, HUB, STORE
+from .keys import CLOCK, HUB, STORE
 from .messages import dumps, json_response
+from .openapi import add_paths, operation
 from .validation import read_body
 from .views import _idem, _office
 
@@ -97,11 +98,45 @@ async def task_action(request: web.Request) -> web.Response:
     return _task_answer(result, office.id)
 
 
+def _path(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"},
+            "description": description}
+
+
+_STAFF_ACTION: Final = [
+    {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+     "description": "a retried request with the same key is applied once and gets the first answer"},
+    {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": {"type": "string"}},
+]
+
+
 def setup_routes(app: web.Application) -> None:
-    """Register the back office's endpoints."""
+    """Register the back office's endpoints and document them."""
     app.router.add_get("/api/offices/{office}/tasks", list_tasks)
     app.router.add_post("/api/offices/{office}/tasks/claim-next", claim_next)
     app.router.add_post("/api/offices/{office}/tasks/{task}/{action}", task_action)
+    office = _path("office", "the office (for an action on one task: the task's own office)")
+    staff = {"security": [{"session": []}]}
+    empty = {"type": "object", "additionalProperties": False}
+    add_paths(app, {
+        "/api/offices/{office}/tasks": {"get": {**operation(
+            "The back office's work (staff): open and claimed card-preparation and post-issuance tasks of the "
+            "office and the branches keeping cards there, in the order they should be done (preparation for "
+            "visitors waiting now, then by deadline, then post-issuance), people on back-office work now, and "
+            "the backlog at the measured rate (ARCHITECTURE.md, 'Back-office stages')",
+            "{office, offices, now, people_on_work, people_planned, tasks, backlog}", params=[office]), **staff}},
+        "/api/offices/{office}/tasks/claim-next": {"post": {**operation(
+            "Claim the first open task in the work order (staff); 409 no_task when there is none",
+            "{task}", params=[office, *_STAFF_ACTION], body=empty), **staff}},
+        "/api/offices/{office}/tasks/{task}/{action}": {"post": {**operation(
+            "Claim, finish or give back one task (staff); 409 naming the task's state when it cannot be "
+            "(finishing an unclaimed task, claiming a done one). Finishing a preparation makes its waiting "
+            "visitor callable in their place (ticket_ready)",
+            "{task[, ticket_ready]}", params=[
+                office, _path("task", "the task id", {"type": "string", "pattern": "^[0-9]{1,15}$"}),
+                _path("action", "what to do", {"type": "string", "enum": list(TASK_ACTIONS)}), *_STAFF_ACTION],
+            body=empty), **staff}},
+    })
 
 
 TASK_EVENTS: Final = frozenset({"task.created", "task.claimed", "task.done", "task.returned", "task.cancelled",

@@ -103,7 +103,9 @@ function render() {
   $("alerts-control").hidden = !["waiting", "called"].includes(view.state);
   $("number").textContent = view.number;
   $("procedure").innerHTML = procedureName(view.procedure, lang);
-  setText($("state"), `status.state_${view.state}`);
+  // A pickup waits for its card first (back office): the page says so while it is prepared.
+  const card = view.state === "waiting" && view.prep ? { pending: "status.card_preparing", ready: "status.card_ready" }[view.prep] : null;
+  setText($("state"), card || `status.state_${view.state}`);
 
   const waiting = view.state === "waiting" && typeof view.ahead === "number";
   $("ahead").hidden = !waiting;
