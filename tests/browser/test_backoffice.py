@@ -190,9 +190,9 @@ async def test_a_double_press_takes_one_task(open_page: OpenPage, web_user: Make
     await staff.sign_in("staff")
     status, work = await staff.get("/api/offices/main/tasks")
     assert status == 200 and [t["state"] for t in work["tasks"]] == ["claimed", "open"], work
-    # N again while holding a task: the panel says to finish or give it back first.
-    await panel.keyboard.press("n")
-    await expect(panel.locator("#message")).to_have_text(text("ja", "backoffice.finish_first"))
+    # One task in hand at a time: N and the rows' buttons wait until it is finished or given back.
+    await expect(panel.locator("button[data-key='n']")).to_be_disabled()
+    await expect(task_row(panel, numbers[1]).get_by_role("button")).to_be_disabled()
     # B gives it back: it is open again, first in line.
     await press(panel, "b")
     await expect(panel.locator("#mine-none")).to_be_visible()
@@ -233,3 +233,22 @@ async def test_the_panel_speaks_the_catalogs_languages(open_page: OpenPage, web_
     await expect(page.locator("#work-heading")).to_contain_text(text("en", "backoffice.work_list"))
     await expect(task_row(page, number)).to_contain_text(text("en", "backoffice.kind_prepare"))
     await expect(page.locator("#work .bo-group th")).to_have_text(text("en", "backoffice.group_visitor_waiting"))
+
+
+async def test_the_panel_follows_task_events_without_subscribing_again(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    """The view comes whole with each change; its events (several offices' sequences) are news, not gaps."""
+    page = await open_page("/backoffice/main", viewport=DESK, wait=False)
+    subscribes: list[str] = []
+    page.on("websocket", lambda ws: ws.on(
+        "framesent", lambda frame: subscribes.append(frame) if '"subscribe"' in str(frame) else None))
+    await page.goto(live_server.url("/backoffice/main"))
+    await sign_in(page, "staff")
+    visitor = web_user()
+    numbers = [(await visitor.issue("pickup"))["ticket"]["number"] for _ in range(3)]
+    await expect(page.locator("#work tr.bo-task")).to_have_count(3)
+    await press(page, "n")
+    await press(page, "f")
+    await expect(page.locator("#work tr.bo-task")).to_have_count(2)
+    await expect(task_row(page, numbers[0])).to_have_count(0)
+    assert len(subscribes) == 1, subscribes
