@@ -392,12 +392,13 @@ function renderFigures() {
   byId("backlog-tomorrow").textContent = backlogText(byDay[officeDay(now + DAY_MS)]);
   byId("backlog-send").textContent = backlogText(backlog.to_send);
   byId("backlog-post").textContent = backlogText(backlog.post);
-  // After today's closing time (not on the next morning): what is still open goes over to the next day.
+  // After today's closing time (not on the next morning): what goes over to the next day. Visitors
+  // still waiting are served to the end today, so only bookings' preparation and post-issuance work.
   const carried = byId("carried-over");
   carried.hidden = !(page.closing_at && now >= page.closing_at && officeDay(now) === officeDay(page.closing_at));
   if (!carried.hidden) {
-    const prepare = ((backlog.prepare_waiting || {}).tasks || 0) + ((backlog.prepare_due || {}).tasks || 0);
-    carried.textContent = t("backoffice.carried_over", { prepare, post: (backlog.post || {}).tasks || 0 });
+    carried.textContent = t("backoffice.carried_over", { prepare: (backlog.prepare_due || {}).tasks || 0,
+                                                         post: (backlog.post || {}).tasks || 0 });
   }
 }
 

@@ -11,18 +11,25 @@ axe-clean (desktop and phone) and speaks the catalogs' other languages.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession, CookieJar
+from aiohttp.test_utils import TestServer
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import expect
 
 from queue_server.config import Config, load_config
+from queue_server.web.app import init_app
+from queue_server.web.keys import CLOCK, CONFIG
 
-from ..conftest import PASSWORD, TESTS
-from .conftest import LiveServer, MakeUser, OpenPage, save_screenshot
-from .test_display_counter import open_panel, press
+from ..conftest import PASSWORD, TESTS, Api
+from .conftest import SHUTDOWN_SECONDS, LiveServer, MakeUser, OpenPage, save_screenshot, start_server
+from .test_display_counter import RECOVERY_MS, open_panel, press
 from .test_kiosk import text
 from .test_status_congestion import PHONE, open_status
 
@@ -252,3 +259,75 @@ async def test_the_panel_follows_task_events_without_subscribing_again(
     await expect(page.locator("#work tr.bo-task")).to_have_count(2)
     await expect(task_row(page, numbers[0])).to_have_count(0)
     assert len(subscribes) == 1, subscribes
+
+
+async def serve_a_pickup(staff: Api, visitor: Api) -> str:
+    """A pickup whose card is prepared, then served at counter 2: its post-issuance task is open."""
+    number: str = (await visitor.issue("pickup"))["ticket"]["number"]
+    status, body = await staff.post("/api/offices/main/tasks/claim-next")
+    assert status == 200, body
+    status, body = await staff.post(f"/api/offices/main/tasks/{body['task']['id']}/finish")
+    assert status == 200, body
+    for action in ("open", "call-next", "start", "finish"):
+        status, body = await staff.counter("2", action)
+        assert status == 200, (action, body)
+    return number
+
+
+async def test_after_closing_time_the_panel_says_what_is_carried_over(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    # Ten minutes after the closing time of the first opening day whose closing is still to come (the
+    # office clock only moves forward), hours before midnight.
+    clock = live_server.app[CLOCK]
+    hours = live_server.app[CONFIG].offices["main"].hours
+    day = clock.now().date()
+    while True:
+        closing = hours.closing_time(dt.datetime.combine(day, dt.time(12), clock.zone))
+        if closing is not None and closing + dt.timedelta(minutes=10) > clock.now():
+            break
+        day += dt.timedelta(days=1)
+    target = closing + dt.timedelta(minutes=10)
+    clock.offset_ms = int(target.timestamp() * 1000) - time.time_ns() // 1_000_000
+
+    staff, visitor = web_user(), web_user()
+    await staff.sign_in("staff")
+    done = await serve_a_pickup(staff, visitor)
+    waiting = (await visitor.issue("pickup"))["ticket"]["number"]   # received in hours: served today
+    panel = await open_backoffice(open_page)
+    await expect(task_row(panel, done)).to_have_attribute("data-group", "post")
+    await expect(task_row(panel, waiting)).to_have_attribute("data-group", "visitor_waiting")
+    await expect(panel.locator("#carried-over")).to_have_text(text("ja", "backoffice.carried_over", prepare=0, post=1))
+
+
+async def test_the_panel_comes_back_by_itself_after_a_server_restart(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser, server_config: Config, valkey_url: str,
+        key_prefix: str, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> None:
+    visitor = web_user()
+    before = (await visitor.issue("pickup"))["ticket"]["number"]
+    panel = await open_backoffice(open_page)
+    await expect(task_row(panel, before).get_by_role("button")).to_be_enabled()
+    await panel.evaluate("window.sameDocument = true")
+
+    port = live_server.server.port
+    await live_server.server.close()
+    await expect(panel.locator("#offline-sign")).to_be_visible()
+
+    # While this server is down, the back office goes on through another one on the same Valkey.
+    other = await start_server(aiohttp_server, server_config, valkey_url, key_prefix)
+    async with ClientSession(base_url=other.url("/"), cookie_jar=CookieJar(unsafe=True)) as session:
+        api = Api(session)
+        await api.sign_in("boss")
+        status, body = await api.post("/api/offices/main/tasks/claim-next")
+        assert status == 200 and body["task"]["number"] == before, body
+        during = (await api.issue("pickup"))["ticket"]["number"]
+    await other.server.close()
+
+    await aiohttp_server(init_app(server_config, redis_url=valkey_url, key_prefix=key_prefix), port=port,
+                         shutdown_timeout=SHUTDOWN_SECONDS)
+    await expect(task_row(panel, during).get_by_role("button")).to_be_enabled(timeout=RECOVERY_MS)
+    await expect(task_row(panel, before).locator(".level")).to_have_text(text("ja", "backoffice.state_claimed"))
+    await expect(panel.locator("#offline-sign")).to_be_hidden()
+    assert await panel.evaluate("window.sameDocument") is True, "the page was reloaded"
+    # And it acts on the new server: the session lives in Valkey.
+    await press(panel, "n")
+    await expect(panel.locator("#mine-subject")).to_have_text(text("ja", "backoffice.ticket", number=during))
