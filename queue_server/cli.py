@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 DEMO_PASSWORD: Final = "madoguchi-demo"
 DEMO_USERS: Final = (("supervisor", Role.SUPERVISOR, "業務責任者"), ("staff", Role.CONTRACTOR, "窓口スタッフ"),
-                     ("city", Role.CITY, "市職員"))
+                     ("city", Role.CITY, "市職員"), ("callcenter", Role.CALLCENTER, "コールセンター"))
 
 
 def demo_config_path() -> Path:

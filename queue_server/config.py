@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from .domain.booking import OfficeBookings, ProcedureBooking
 from .domain.hours import DayHours, OpeningHours
 from .domain.model import CallingOrder, Counter, NumberFormat, Procedure, Role
 from .domain.tasks import STAGES
@@ -49,6 +50,7 @@ class Office:
     counters: dict[str, Counter]
     hours: OpeningHours
     short_name: str = ""
+    bookings: OfficeBookings = field(default_factory=OfficeBookings)
     back_office_people: int = 1
     """People planned on back-office work (card preparation, post-issuance), for estimates."""
     cards_kept_at: str = ""
@@ -199,6 +201,16 @@ def _parse_hours(reader: _Reader, key: str, value: Any) -> DayHours | None:
     return DayHours(dt.time(h1, m1), dt.time(h2 % 24, m2) if h2 < 24 else dt.time(23, 59))
 
 
+def _date(value: Any) -> dt.date | None:
+    """A TOML date (or an ISO date string) as a date; None if it is not one."""
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else None
+
+
 def _read_hours(reader: _Reader, office: Mapping[str, Any], path: str) -> OpeningHours:
     hours = reader.table(office, f"{path}.hours", {"week", "national_holidays_closed", "closed_dates", "special"})
     week_raw = reader.table(hours, f"{path}.hours.week", set(WEEKDAYS))
@@ -216,15 +228,10 @@ def _read_hours(reader: _Reader, office: Mapping[str, Any], path: str) -> Openin
         if not isinstance(item, Mapping):
             reader.problem(key, "must be a table with date and hours")
             continue
-        reader.known(item, key, {"date", "hours", "note"})
-        date = item.get("date")
-        if isinstance(date, str):
-            try:
-                date = dt.date.fromisoformat(date)
-            except ValueError:
-                pass
-        if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
-            reader.problem(f"{key}.date", f"must be a date like 2026-11-29, got {date!r}")
+        reader.known(item, key, {"date", "hours", "note", "booking_only"})
+        date = _date(item.get("date"))
+        if date is None:
+            reader.problem(f"{key}.date", f"must be a date like 2026-11-29, got {item.get('date')!r}")
             continue
         special[date] = _parse_hours(reader, f"{key}.hours", item.get("hours", "closed"))
     return OpeningHours(
@@ -274,7 +281,8 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
     if not isinstance(data, Mapping):
         reader.problem(path, "must be a table")
         return None
-    reader.known(data, path, {"id", "name", "short_name", "hours", "procedures", "counters", "back_office"})
+    reader.known(data, path, {"id", "name", "short_name", "hours", "procedures", "counters", "back_office",
+                              "bookings"})
     office_id = reader.get(data, path, "id", str, "", required=True, check=_id_check)
     name = reader.get(data, path, "name", str, "", required=True)
     procedures: dict[str, Procedure] = {}
@@ -285,7 +293,8 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             reader.problem(ppath, "must be a table")
             continue
         reader.known(proc, ppath, {"id", "name", "names", "description", "descriptions", "number",
-                                   "service_minutes", "prep_minutes", "post_minutes", "stages", "city_staff_only"})
+                                   "service_minutes", "prep_minutes", "post_minutes", "stages", "city_staff_only",
+                                   "booking"})
         pid = reader.get(proc, ppath, "id", str, "", required=True, check=_id_check)
         minutes = lambda v: None if 0 < v <= 480 else "must be more than 0 and at most 480 minutes"  # noqa: E731
         number = _read_number(reader, proc, ppath)
@@ -344,8 +353,10 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
     people = reader.get(back_office, f"{path}.back_office", "people", int, 1,
                         check=lambda v: None if 0 <= v <= 100 else "must be 0–100 (people on back-office work)")
     kept_at = reader.get(back_office, f"{path}.back_office", "cards_kept_at", str, "", check=_id_check)
+    hours = _read_hours(reader, data, path)
     return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
-                  procedures=procedures, counters=counters, hours=_read_hours(reader, data, path),
+                  procedures=procedures, counters=counters, hours=hours,
+                  bookings=_read_bookings(reader, data, path, procedures, hours),
                   back_office_people=people, cards_kept_at="" if kept_at == office_id else kept_at)
 
 
@@ -378,6 +389,87 @@ def _check_cards_kept_at(reader: _Reader, offices: Mapping[str, Office]) -> None
         elif offices[kept_at].cards_kept_at:
             reader.problem(key, f"office {kept_at!r} keeps its cards at {offices[kept_at].cards_kept_at!r} itself; "
                                 "name the office that prepares the cards")
+
+
+_BOOKING_LIMITS: Final[Mapping[str, tuple[int, int, int]]] = {
+    # [offices.bookings] key → (default, lowest, highest allowed)
+    "slot_minutes": (30, 5, 240),
+    "open_days_ahead": (28, 0, 366),
+    "checkin_early_minutes": (30, 0, 240),
+    "late_minutes": (10, 0, 240),
+    "reference_keep_days": (30, 0, 3660),
+}
+
+
+def _read_bookings(reader: _Reader, office: Mapping[str, Any], path: str, procedures: Mapping[str, Procedure],
+                   hours: OpeningHours) -> OfficeBookings:
+    """``[offices.bookings]`` and each procedure's ``booking`` table (see ``domain/booking.py``).
+
+    Values that work but serve visitors oddly (a slot shorter than the service, a deadline after the
+    slot's day has begun) are warnings for ``check-config``."""
+    bpath = f"{path}.bookings"
+    table = reader.table(office, bpath, set(_BOOKING_LIMITS))
+    values = {name: reader.get(table, bpath, name, int, default,
+                               check=lambda v, lo=low, hi=high: None if lo <= v <= hi else f"must be {lo}–{hi}")
+              for name, (default, low, high) in _BOOKING_LIMITS.items()}
+    rules: dict[str, ProcedureBooking] = {}
+    raw_procedures = office.get("procedures") if isinstance(office.get("procedures"), list) else []
+    for i, proc in enumerate(raw_procedures):
+        if not isinstance(proc, Mapping) or "booking" not in proc or proc.get("id") not in procedures:
+            continue
+        ppath = f"{path}.procedures[{i}].booking"
+        booking = reader.table(proc, ppath, {"capacity", "counters", "close_days_before", "close_at", "booking_only",
+                                             "booking_only_dates"})
+        procedure = procedures[proc["id"]]
+        capacity = reader.get(booking, ppath, "capacity", int, None,
+                              check=lambda v: None if 1 <= v <= 1000 else "must be 1–1000 places per slot")
+        counters = reader.get(booking, ppath, "counters", int, None,
+                              check=lambda v: None if 1 <= v <= 100 else "must be 1–100 counters")
+        if capacity is not None and counters is not None:
+            reader.problem(ppath, "give capacity (places per slot) or counters (kept for bookings), not both")
+        if capacity is None and counters is None:
+            reader.problem(ppath, "needs capacity (places per slot) or counters (counters kept for bookings)")
+        close_at = reader.get(booking, ppath, "close_at", str, None,
+                              check=lambda v: None if re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v) else 'must be "HH:MM"')
+        dates = []
+        for j, item in enumerate(reader.get(booking, ppath, "booking_only_dates", list, [])):
+            if (date := _date(item)) is not None:
+                dates.append(date)
+            else:
+                reader.problem(f"{ppath}.booking_only_dates[{j}]", f"must be a date like 2026-11-29, got {item!r}")
+        rules[procedure.id] = ProcedureBooking(
+            capacity=capacity, counters=counters,
+            close_days_before=reader.get(booking, ppath, "close_days_before", int, 0,
+                                         check=lambda v: None if 0 <= v <= 30 else "must be 0–30 open days"),
+            close_at=dt.time.fromisoformat(close_at) if close_at else None,
+            booking_only=reader.get(booking, ppath, "booking_only", bool, False),
+            booking_only_dates=frozenset(dates))
+        if counters is not None and procedure.service_minutes > values["slot_minutes"] * counters:
+            reader.warning(ppath, f"{counters} counter(s) serve fewer than one visitor ({procedure.service_minutes:g} min "
+                                  f"each) in a {values['slot_minutes']}-minute slot; each slot still takes 1 booking")
+        if rules[procedure.id].close_days_before == 0 and close_at:
+            reader.warning(f"{ppath}.close_at", "with close_days_before = 0 bookings close at this time on the "
+                                                "slot's own day: slots before it close when they begin")
+        if rules[procedure.id].booking_only and not values["open_days_ahead"]:
+            reader.warning(ppath, "booking_only with open_days_ahead = 0: visitors can book only for today")
+    if values["late_minutes"] >= values["slot_minutes"]:
+        reader.warning(f"{bpath}.late_minutes", f"{values['late_minutes']} min late is not before the "
+                                                f"{values['slot_minutes']}-minute slot ends: a no-show's place never "
+                                                "returns to its slot")
+    special = office.get("hours", {}).get("special", []) if isinstance(office.get("hours"), Mapping) else []
+    only_dates = set()
+    for i, item in enumerate(special if isinstance(special, list) else []):
+        if isinstance(item, Mapping) and "booking_only" in item:
+            flag = reader.get(item, f"{path}.hours.special[{i}]", "booking_only", bool, False)
+            date = _date(item.get("date"))
+            if flag and date is not None:
+                only_dates.add(date)
+                if hours.for_date(date) is None:
+                    reader.warning(f"{path}.hours.special[{i}].booking_only", "the office is closed that day")
+                if not rules:
+                    reader.warning(f"{path}.hours.special[{i}].booking_only",
+                                   "no procedure of this office takes bookings: nothing is booking-only that day")
+    return OfficeBookings(procedures=rules, booking_only_dates=frozenset(only_dates), **values)
 
 
 WS_LIMITS: Final[Mapping[str, tuple[type, int, int]]] = {

@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .domain.state import GapError, OfficeState
+from .store.bookings import Bookings
 from .store.redis_store import QueueStore
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ DAY_CHECK_SECONDS: Final = 30.0
 RECONNECT_FIRST_SECONDS: Final = 0.05
 RECONNECT_MAX_SECONDS: Final = 0.5   # displays are silent while the hub is away: retry often
 CATCH_UP_MAX_EVENTS: Final = 16      # more missed events than this: one fresh snapshot per subscriber instead
+RELEASE_SECONDS: Final = 60.0
+"""How often the hub releases no-show bookings (a minute late on a 10-minute rule is within reason)."""
 
 
 class Subscriber(Protocol):
@@ -63,11 +66,14 @@ class Hub:
         self.retry_seconds = 0.0    # the current wait between attempts
         self._clock_set = asyncio.Event()
         store.clock.on_set(self._clock_set.set)
+        self._release_now = asyncio.Event()  # the clock was set: release what is due at once
+        store.clock.on_set(self._release_now.set)
 
     async def start(self) -> None:
         """Subscribe to events, then load every office's snapshot."""
         self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
-                       asyncio.create_task(self._watch_day(), name="hub-day")]
+                       asyncio.create_task(self._watch_day(), name="hub-day"),
+                       asyncio.create_task(self._release_no_shows(), name="hub-no-shows")]
         await self.ready.wait()
 
     async def stop(self) -> None:
@@ -212,6 +218,24 @@ class Hub:
                     today = await self.store.start_day(office)
                     if self.states[office].day < today:
                         await self._resync(office, today)
+
+    async def _release_no_shows(self) -> None:
+        """Every minute, release each office's bookings not checked in by their release time (every
+        process asks; the step is idempotent, so the first does it and the others find nothing due)."""
+        await self.ready.wait()
+        bookings = Bookings(self.store)
+        offices = [o.id for o in self.store.config.offices.values() if o.bookings.procedures]
+        while offices:
+            self._release_now.clear()
+            for office in offices:
+                try:
+                    await bookings.release(office)
+                except (RedisConnectionError, RedisTimeoutError, OSError):
+                    pass  # the next round (the store is back by then, or it is not: nothing to do)
+                except Exception:  # a bug must not stop the releases of the days to come
+                    log.exception("releasing no-show bookings of %s failed", office)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._release_now.wait(), RELEASE_SECONDS)
 
     async def _until_next_day(self) -> None:
         """Sleep until the clock's business day changes: until the next midnight exactly, looking again

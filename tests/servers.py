@@ -24,9 +24,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(directory: Path, redis_url: str = "") -> Path:
-    """The test office's configuration with its data directory (and embedded Valkey) in ``directory``."""
-    text = (TESTS / "office.toml").read_text(encoding="utf-8")
+def write_config(directory: Path, redis_url: str = "", source: str = "office.toml") -> Path:
+    """The test office's configuration (or ``source`` in tests/) with its data directory (and embedded
+    Valkey) in ``directory``."""
+    text = (TESTS / source).read_text(encoding="utf-8")
     server = f'[server]\ndata_dir = "data"\nredis_url = "{redis_url}"\n'
     path = directory / "office.toml"
     path.write_text(text.replace("[server]\n", server, 1), encoding="utf-8")

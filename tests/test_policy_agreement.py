@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from queue_server.config import Config, parse_config
 from queue_server.domain.model import CallingOrder, Ticket, TicketState
 from queue_server.domain.policy import choose_next
 from queue_server.store.redis_store import QueueStore
+from queue_server.store.tasks import TaskStore
 
 OFFICES = 25
 
@@ -38,7 +40,7 @@ def random_office(rng: random.Random, order: CallingOrder) -> Config:
 def as_ticket(t: dict[str, Any]) -> Ticket:
     return Ticket(number=t["number"], procedure=t["procedure"], state=TicketState(t["state"]), seq=t["seq"],
                   order=t["order"], issued_at=t["issued_at"], priority=t.get("priority", 0),
-                  returning=bool(t.get("returning")))
+                  returning=bool(t.get("returning")), prep=t.get("prep"))
 
 
 @pytest.mark.parametrize("order", list(CallingOrder))
@@ -112,3 +114,61 @@ async def test_a_handed_over_visitor_is_called_before_an_older_ticket_not_yet_se
         assert called == [handed, "P001", "P002"]
     finally:
         await redis.aclose()
+
+
+def with_preparation(config: Config, rng: random.Random) -> Config:
+    """The same office with a card-preparation stage on a random half of its procedures (at least one)."""
+    office = config.offices["o"]
+    ids = list(office.procedures)
+    prepared = set(rng.sample(ids, max(1, len(ids) // 2)))
+    procedures = {p.id: dataclasses.replace(p, stages=("prepare",), prep_minutes=15) if p.id in prepared else p
+                  for p in office.procedures.values()}
+    return dataclasses.replace(config, offices={"o": dataclasses.replace(office, procedures=procedures)})
+
+
+@pytest.mark.parametrize("order", list(CallingOrder))
+async def test_store_passes_over_held_tickets_as_the_policy_does(valkey_url: str, order: CallingOrder) -> None:
+    """Tickets whose card is being prepared are skipped by both; once ready they are called in their place."""
+    redis = Redis.from_url(valkey_url)
+    rng = random.Random(f"held-{order.value}")
+    compared = held_skipped = ready_called = 0
+    for n in range(OFFICES):
+        config = with_preparation(random_office(rng, order), rng)
+        office = config.offices["o"]
+        store = QueueStore(redis, config, Clock(), prefix=f"agree-held-{order.value}-{n}:")
+        tasks = TaskStore(store)
+        for counter in office.counters:
+            await store.set_counter_status("o", counter, "open")
+        for _ in range(rng.randint(5, 30)):
+            await store.issue("o", rng.choice(list(office.procedures)), priority=rng.choice([0, 0, 0, 1, 5]))
+        readied: set[str] = set()
+        for _ in range(40):
+            # The back office prepares a card now and then (any open one, not necessarily the first).
+            snapshot = await store.snapshot("o")
+            open_tasks = [t for t in snapshot["tasks"] if t["state"] == "open"]
+            if open_tasks and rng.random() < 0.5:
+                task = rng.choice(open_tasks)
+                await tasks.claim("o", task["id"], actor="bo")
+                await tasks.finish("o", task["id"], actor="bo")
+                readied.add(task["number"])
+                snapshot = await store.snapshot("o")
+            queues: dict[str, list[Ticket]] = {}
+            for t in snapshot["waiting"]:
+                queues.setdefault(t["procedure"], []).append(as_ticket(t))
+            counter = rng.choice(list(office.counters.values()))
+            expected = choose_next(queues, counter.procedures, order)
+            held_skipped += any(t.prep == "pending" for p in counter.procedures for t in queues.get(p, ()))
+            try:
+                result = await store.call_next("o", counter.id)
+            except Exception as e:  # noqa: BLE001 - compared below
+                assert expected is None, f"store refused ({e}) but policy chose {expected}"
+                continue
+            assert expected is not None and result["ticket"]["number"] == expected.number
+            assert expected.prep != "pending"
+            compared += 1
+            ready_called += expected.number in readied
+            await store.counter_op("start", "o", counter.id)
+            await store.counter_op("finish", "o", counter.id)
+    await redis.aclose()
+    assert compared > OFFICES * 3
+    assert held_skipped > OFFICES and ready_called > OFFICES  # both sides of the rule were exercised

@@ -4,17 +4,25 @@ visitor is called in their place, and the visit's post-issuance task follows (is
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
+from queue_server.clock import Clock
 from queue_server.config import load_config
+from queue_server.store.redis_store import QueueStore
+from queue_server.store.tasks import TaskStore
 
 from .conftest import TESTS, Api
 from .test_api_lifecycle import receive
+
+TOKYO = dt.timezone(dt.timedelta(hours=9))
 
 
 @pytest.fixture
@@ -136,8 +144,7 @@ async def test_double_presses_and_retries_are_safe(staff: Api, visitor: Api) -> 
     assert status == 422, body
 
 
-async def test_a_visitor_leaving_cancels_the_preparation_and_the_day_close_expires_held_tickets(
-        staff: Api, visitor: Api, client: TestClient) -> None:
+async def test_a_visitor_leaving_cancels_the_preparation(staff: Api, visitor: Api) -> None:
     leaving = await visitor.issue("pickup")
     staying = await visitor.issue("pickup")
     status, body = await visitor.post(f"/api/tickets/{leaving['token']}/cancel")
@@ -172,3 +179,127 @@ async def test_counter_and_ticket_views_show_a_held_ticket_as_its_card_being_pre
     status, view = await visitor.get(f"/api/tickets/{issued['token']}")
     assert view["state"] == "waiting" and view["prep"] == "pending"
     await ws.close()
+
+
+async def test_the_day_close_expires_held_tickets_cancels_their_preparation_and_carries_post_work_over(
+        valkey_url: str, key_prefix: str) -> None:
+    config = load_config(TESTS / "backoffice.toml")
+    evening = dt.datetime(2026, 12, 1, 18, 0, tzinfo=TOKYO)
+    clock = Clock("Asia/Tokyo", int(evening.timestamp() * 1000) - time.time_ns() // 1_000_000)
+    redis = Redis.from_url(valkey_url)
+    store = QueueStore(redis, config, clock, prefix=key_prefix)
+    tasks = TaskStore(store)
+    try:
+        served, held_open, held_claimed = [(await store.issue("main", "pickup"))["ticket"] for _ in range(3)]
+        # The first visitor's card is prepared and the visit finished: its post-issuance task is open.
+        await tasks.claim("main", served["task"], actor="bo")
+        await tasks.finish("main", served["task"], actor="bo")
+        await store.set_counter_status("main", "2", "open")
+        assert (await store.call_next("main", "2"))["ticket"]["number"] == served["number"]
+        await store.counter_op("start", "main", "2")
+        await store.counter_op("finish", "main", "2")
+        await tasks.claim("main", held_claimed["task"], actor="bo")  # someone is on this card at closing
+        before = await store.latest_event_seq("main")
+
+        clock.offset_ms += 7 * 3_600_000  # past midnight
+        await store.start_day("main")
+        events = await store.events_since("main", before)
+        cancelled = [e["task"] for e in events if e["type"] == "task.cancelled"]
+        assert sorted(t["number"] for t in cancelled) == [held_open["number"], held_claimed["number"]]
+        assert all(t["cancelled_because"] == "day_closed" for t in cancelled)
+        closed = events[-1]
+        assert closed["type"] == "day.closed"
+        assert sorted(closed["expired"]) == [held_open["number"], held_claimed["number"]]
+        assert closed["tasks_carried_over"] == {"post": 1}
+        for ticket in (held_open, held_claimed):
+            stored = await store.ticket("main", ticket["day"], ticket["number"])
+            assert stored["state"] == "expired" and stored["expired_from"] == "waiting"
+        snapshot = await store.snapshot("main")
+        assert snapshot["waiting"] == []
+        assert [(t["kind"], t["number"]) for t in snapshot["tasks"]] == [("post", served["number"])]
+        assert not await redis.keys(f"{store.office_key('main')}d:{served['day']}:hold:*")
+    finally:
+        await redis.aclose()
+
+
+async def test_the_backoffice_view_follows_the_work_of_the_office_and_its_branches(staff: Api, visitor: Api) -> None:
+    ws = await staff.http.ws_connect("/api/ws")
+    await ws.send_json({"id": 5, "type": "subscribe", "view": "backoffice", "office": "main"})
+    assert (await receive(ws, "result"))["success"] is True
+    view = (await receive(ws, "view"))["data"]
+    assert view["tasks"] == [] and view["offices"] == ["main", "branch"] and view["people_on_work"] == 0
+
+    await visitor.issue("pickup", office="branch")
+    await visitor.issue("pickup")
+    event = await receive(ws, "event")
+    assert event["event"]["type"] == "task.created" and "actor" not in event["event"]
+
+    async def latest_view(check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        while True:
+            data = (await receive(ws, "view"))["data"]
+            if check(data):
+                return data
+
+    view = await latest_view(lambda v: len(v["tasks"]) == 2)
+    assert [(t["office"], t["number"], t["group"]) for t in view["tasks"]] == [("branch", "P001", "visitor_waiting"),
+                                                                               ("main", "300", "visitor_waiting")]
+    status, body = await staff.post("/api/offices/main/tasks/claim-next")
+    assert status == 200 and body["task"]["office"] == "branch"
+    view = await latest_view(lambda v: v["people_on_work"] == 1)
+    assert [t["state"] for t in view["tasks"]] == ["claimed", "open"]
+    assert view["tasks"][0]["claimed_by"] == "staff"
+    await task_action(staff, body["task"], "finish")
+    view = await latest_view(lambda v: len(v["tasks"]) == 1)
+    assert view["tasks"][0]["number"] == "300"
+
+    # A visitor may not follow the back office.
+    other = await visitor.http.ws_connect("/api/ws")
+    await other.send_json({"id": 1, "type": "subscribe", "view": "backoffice", "office": "main"})
+    result = await receive(other, "result")
+    assert result["success"] is False and result["error"]["code"] == "unauthorized"
+    await other.close()
+    await ws.close()
+
+
+async def test_the_lobby_hears_a_card_ready_but_never_sees_the_tasks(staff: Api, visitor: Api) -> None:
+    ws = await visitor.http.ws_connect("/api/ws")
+    await ws.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
+    await receive(ws, "result")
+    await receive(ws, "snapshot")
+    await visitor.issue("pickup")
+    task = (await tasks(staff))["tasks"][0]
+    await task_action(staff, task, "claim")
+    await task_action(staff, task, "finish")
+    seen: list[dict[str, Any]] = []
+    while not seen or seen[-1]["type"] != "ticket.ready":
+        seen.append((await receive(ws, "event"))["event"])
+    assert [e["type"] for e in seen] == ["ticket.issued", "task.created", "task.claimed", "task.done", "ticket.ready"]
+    assert all("task" not in e for e in seen)  # the lobby keeps the sequence, not the back office's work
+    assert seen[-1]["ticket"]["number"] == "300" and seen[-1]["ticket"]["prep"] == "ready"
+    assert seen[-1]["waiting_counts"] == {"pickup": 1}
+    await ws.close()
+
+
+async def test_claim_next_takes_the_work_in_the_order_the_list_shows(staff: Api, visitor: Api) -> None:
+    """Waiting visitors' cards first (a priority visitor's first, then the longest waiting, whichever office),
+    post-issuance work after: claim-next (Lua) follows the list (domain.tasks.work_key)."""
+    served = await visitor.issue("pickup")
+    done = (await tasks(staff))["tasks"][0]
+    await task_action(staff, done, "claim")
+    await task_action(staff, done, "finish")
+    for action in ("call-next", "start", "finish"):
+        assert (await staff.counter("2", action))[0] == 200
+    await visitor.issue("pickup")
+    await visitor.issue("pickup", office="branch")
+    await staff.issue("pickup", priority=5)
+    await visitor.issue("pickup")
+    listed = [(t["office"], t["number"], t["group"]) for t in (await tasks(staff))["tasks"]]
+    assert listed == [("main", "302", "visitor_waiting"), ("main", "301", "visitor_waiting"),
+                      ("branch", "P001", "visitor_waiting"), ("main", "303", "visitor_waiting"),
+                      ("main", served["ticket"]["number"], "post")]
+    claimed = []
+    for _ in listed:
+        status, body = await staff.post("/api/offices/main/tasks/claim-next")
+        assert status == 200, body
+        claimed.append((body["task"]["office"], body["task"]["number"]))
+    assert claimed == [(office, number) for office, number, _ in listed]

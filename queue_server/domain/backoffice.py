@@ -15,13 +15,13 @@ from .state import OfficeState
 from .tasks import Backlog, TaskKind, WorkGroup, backlog, measured_minutes, work_key
 
 
-def held_score(state: OfficeState, task: Mapping[str, Any]) -> float | None:
-    """The queue score of the task's visitor if they wait in the lobby for this card now, else None."""
+def waiting_visitor(state: OfficeState, task: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The task's ticket if its visitor waits in the lobby for this card now (a held ticket), else None."""
     ref = task.get("ticket")
     ticket = state.waiting.get(ref) if isinstance(ref, str) else None
     if task.get("kind") != TaskKind.PREPARE or ticket is None or ticket.get("prep") != "pending":
         return None
-    return float(state.line_score(ticket))
+    return ticket
 
 
 def work_view(states: Sequence[OfficeState], *, office: str, people: int,
@@ -33,13 +33,13 @@ def work_view(states: Sequence[OfficeState], *, office: str, people: int,
     ``priors`` are the configured minutes per (kind, procedure); ``day_of`` gives the office day of a
     time (for preparation due per day). With ``now``, each task also has its age or time to deadline.
     """
-    ranked: list[tuple[tuple[int, float, int], int, dict[str, Any]]] = []
+    ranked: list[tuple[tuple[int, int, int, int], int, dict[str, Any]]] = []
     for i, state in enumerate(states):
         for task in state.tasks.values():
-            score = held_score(state, task)
-            key = work_key(task, score)
+            visitor = waiting_visitor(state, task)
+            key = work_key(task, visitor)
             item = {**task, "office": state.office, "group": WorkGroup(key[0]).name.lower()}
-            if score is not None:
+            if visitor is not None:
                 item["visitor_waiting"] = True
             if now is not None:
                 item["age_minutes"] = round((now - int(task["created_at"])) / 60_000, 1)

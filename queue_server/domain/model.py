@@ -62,11 +62,13 @@ class CounterStatus(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
-    """Staff roles. Contractor staff run the counters; city staff review and handle PINs."""
+    """Staff roles. Contractor staff run the counters; city staff review and handle PINs; call-centre
+    operators book, change and cancel for callers (they staff no counter)."""
 
     CONTRACTOR = "contractor"
     CITY = "city"
     SUPERVISOR = "supervisor"
+    CALLCENTER = "callcenter"
 
 
 class CallingOrder(enum.StrEnum):

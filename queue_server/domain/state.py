@@ -36,6 +36,8 @@ PUBLIC_COUNTER_FIELDS: Final = ("id", "status", "ticket", "since")
 ACTIVE_STATES: Final = ("called", "serving")
 TASK_TIMES_KEPT: Final = 500  # measured back-office tasks the live state keeps, for backlog figures
 OPEN_TASK_STATES: Final = ("open", "claimed")
+PRIVATE_EVENT_PREFIXES: Final = ("booking.",)
+"""Event types public views receive as bare ``{type, seq, office, day, at}``."""
 
 
 class GapError(Exception):
@@ -76,6 +78,10 @@ def public_event(event: Mapping[str, Any], waiting_counts: Mapping[str, int]) ->
     Public views keep no list of waiting tickets, so a ticket event carries the new waiting count per
     procedure instead, and the ticket itself only when it is or was at a counter (the display must add
     or remove a call). The hand-over's category is its procedures (``from`` → the ticket's procedure)."""
+    if str(event.get("type", "")).startswith(PRIVATE_EVENT_PREFIXES):
+        # Bookings are no lobby's business: public views get only the sequence number (so they see
+        # no gap), the time and the type.
+        return {k: event[k] for k in ("type", "seq", "office", "day", "at") if k in event}
     # Back-office tasks are staff matters: public views keep the event (its seq) but not the task.
     out = {k: v for k, v in event.items() if k not in ("ticket", "actor", "task") and not k.startswith("_")}
     if event.get("counter"):
@@ -211,10 +217,6 @@ class OfficeState:
         """Tickets issued per procedure in the last hour (the walk-in rate the estimator extrapolates)."""
         since = now_ms - 3_600_000
         return {p: float(sum(1 for t in times if t >= since)) for p, times in self.issued_at.items()}
-
-    def line_score(self, ticket: Mapping[str, Any]) -> int:
-        """A waiting ticket's queue score: its place in line (lower is called first)."""
-        return self._sort_key(ticket)[0]
 
     def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
         return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order,

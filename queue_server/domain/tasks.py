@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .model import Conflict
+from .model import MAX_PRIORITY, Conflict
 
 STAGES: Final = ("prepare", "post")
 """The back-office stages a procedure may declare (``stages = [...]`` in its configuration)."""
@@ -92,25 +92,22 @@ def task_transition_error(operation: str, task_id: str, state: TaskState | str) 
                     code="invalid_transition")
 
 
-def work_key(task: Mapping[str, Any], waiting_score: float | None) -> tuple[int, float, int]:
+def work_key(task: Mapping[str, Any], visitor: Mapping[str, Any] | None) -> tuple[int, int, int, int]:
     """The sort key of an open or claimed task in the work list (lower first).
 
-    ``waiting_score`` is the queue score of the task's visitor when they are in the lobby now (a held
-    ticket), else None. Preparation for waiting visitors comes first, in their order in line (a
-    priority visitor's card first); then preparation by deadline (``due_at``; without one, by creation);
+    ``visitor`` is the task's ticket when its visitor waits in the lobby for this card now (a held
+    ticket), else None. Preparation for waiting visitors comes first: a priority visitor's card first,
+    then the longest waiting (by issue time, which also orders the visitors of different offices one
+    back office prepares for); then preparation by deadline (``due_at``; without one, by creation);
     then post-issuance work, oldest first. Ties by task id: creation order.
     """
     task_id = int(task["id"])
     if task.get("kind") == TaskKind.POST:
-        return WorkGroup.POST, float(task["created_at"]), task_id
-    if waiting_score is not None:
-        return WorkGroup.VISITOR_WAITING, float(waiting_score), task_id
-    return WorkGroup.DUE, float(task.get("due_at") or task["created_at"]), task_id
-
-
-def work_group(task: Mapping[str, Any], waiting_score: float | None) -> WorkGroup:
-    """Which part of the work list a task is in (see :func:`work_key`)."""
-    return WorkGroup(work_key(task, waiting_score)[0])
+        return WorkGroup.POST, int(task["created_at"]), 0, task_id
+    if visitor is not None:
+        return (WorkGroup.VISITOR_WAITING, MAX_PRIORITY - int(visitor.get("priority") or 0),
+                int(visitor["issued_at"]), task_id)
+    return WorkGroup.DUE, int(task.get("due_at") or task["created_at"]), 0, task_id
 
 
 def preparation_fields(*, procedure: str, office: str, work_office: str, slot_start: int, slot_day: str,

@@ -74,6 +74,9 @@ class GuessLimit:
 
 STATUS_TOKENS: Final = GuessLimit(misses=30, window_seconds=600)
 """A visitor's own status link never misses; 30 unknown tokens in 10 minutes is someone trying."""
+BOOKING_CODES: Final = GuessLimit(misses=20, window_seconds=600)
+"""Booking codes are typed by hand (the check character catches typos before any lookup), so an
+unknown well-formed code is rare: 20 in 10 minutes is someone trying codes (or secret links)."""
 
 
 class GuessLimiter:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -117,12 +117,14 @@ class QueueStore:
             raise NotFound(f"no office {office_id!r}; offices: {', '.join(self.config.offices)}") from None
 
     async def _run(self, op: str, office: str, *, idem: str | None = None, actor: str | None = None,
-                   day: str | None = None, **params: Any) -> Result:
+                   day: str | None = None, errors: Callable[[Mapping[str, Any]], DomainError | None] | None = None,
+                   **params: Any) -> Result:
         """Run one operation of the Lua script and return its answer, raising domain errors.
 
         ``day`` names the business day of the ticket concerned (a status link's); without it the
         step works on the office's current day. Every step gets the office's procedures and counters
         because the first step of a new day closes out the earlier one (see ``lua/day.lua``).
+        ``errors`` turns an area's own error answers into domain errors (None: not one of its own).
         """
         now = self.clock.now_ms()
         office_config = self.config.offices[office]
@@ -137,7 +139,7 @@ class QueueStore:
         raw = await self._ops(args=[json.dumps({k: v for k, v in request.items() if v is not None})])
         result = json.loads(raw)
         if "err" in result:
-            raise _error(result)
+            raise (errors and errors(result)) or _error(result)
         return result
 
     # -- visitors -----------------------------------------------------------------------

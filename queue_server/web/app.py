@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -17,10 +18,12 @@ from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
-from ..store.ratelimit import STATUS_TOKENS, GuessLimiter
+from ..store.bookings import Bookings
+from ..store.ratelimit import BOOKING_CODES, STATUS_TOKENS, GuessLimiter
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
-from .keys import ACCOUNTS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE, TOKEN_GUESSES
+from .keys import (ACCOUNTS, BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE,
+                   TOKEN_GUESSES)
 from .messages import ApiError, error_response
 from .metrics import METRICS, setup_metrics
 from .pages import setup_pages
@@ -30,6 +33,8 @@ from .ws import CONNECTIONS, PER_ADDRESS, close_connections
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+POOL_WAIT_SECONDS: Final = 5
+"""How long a request waits for a free Redis connection before it is answered 503."""
 
 
 @web.middleware
@@ -74,12 +79,18 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
             embedded.supervise()
             app[EMBEDDED] = embedded
             url = embedded.url
-        redis = Redis.from_url(url, max_connections=64, health_check_interval=30)
+        # A burst of requests beyond the pool waits its turn for a connection (a few seconds at most)
+        # rather than failing with 503: 200 visitors booking at once must each get an answer.
+        pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=POOL_WAIT_SECONDS,
+                                               health_check_interval=30)
+        redis = Redis.from_pool(pool)  # closed with the client
         app[REDIS] = redis
         app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
         await app[STORE].move_untagged_keys()
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
         app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
+        app[BOOKING_GUESSES] = GuessLimiter(redis, key_prefix, "booking", BOOKING_CODES, "booking codes or links")
+        app[BOOKINGS] = Bookings(app[STORE])
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()
         app[ESTIMATES] = EstimateService(app[HUB], app[STORE])

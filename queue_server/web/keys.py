@@ -12,6 +12,7 @@ from ..config import Config
 from ..estimates import EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
+from ..store.bookings import Bookings
 from ..store.embedded import EmbeddedRedis
 from ..store.ratelimit import GuessLimiter
 from ..store.redis_store import QueueStore
@@ -27,3 +28,6 @@ EMBEDDED: Final = web.AppKey("embedded_valkey", EmbeddedRedis)
 """Only set when the server runs its own Valkey (no ``redis_url``)."""
 TOKEN_GUESSES: Final = web.AppKey("token_guesses", GuessLimiter)
 """Misses at looking up status tokens, per client address (any public secret lookup goes through one)."""
+BOOKINGS: Final = web.AppKey("bookings", Bookings)
+BOOKING_GUESSES: Final = web.AppKey("booking_guesses", GuessLimiter)
+"""Misses at looking up booking codes and secret links, per client address (scope ``booking``)."""

@@ -37,10 +37,14 @@ def _office(request: web.Request) -> Office:
     return request.app[STORE].office(request.match_info["office"])
 
 
+def public_base(request: web.Request) -> str:
+    """Where visitors' phones reach this server: the configured public URL or this host."""
+    return request.app[CONFIG].server.public_url or f"{request.scheme}://{request.host}"
+
+
 def status_url(request: web.Request, token: str) -> str:
     """The visitor's status page for a token, on the configured public URL or this host."""
-    base = request.app[CONFIG].server.public_url or f"{request.scheme}://{request.host}"
-    return f"{base}/status/{token}"
+    return f"{public_base(request)}/status/{token}"
 
 
 def office_info(office: Office, request: web.Request) -> dict[str, Any]:
@@ -107,6 +111,10 @@ async def issue_ticket(request: web.Request) -> web.Response:
     config, clock = request.app[CONFIG], request.app[CLOCK]
     if not config.server.always_open and not office.hours.is_open(clock.now()):
         raise ApiError("office_closed", f"{office.name} is not receiving visitors now")
+    if procedure is not None and not office.bookings.takes_walk_ins(procedure.id, clock.now().date()):
+        # A booking-only day (休日交付) or procedure: booked visitors check in with their code instead.
+        raise ApiError("booking_only", f"{procedure.id} takes booked visitors only today: check in with your "
+                                       "booking code, or book a slot")
     result = await request.app[STORE].issue(office.id, body["procedure"], lang=body["lang"], priority=body["priority"],
                                            idem=_idem(request))
     # The estimate for a ticket issued now in this procedure: what the kiosk shows and prints.

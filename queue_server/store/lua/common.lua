@@ -104,26 +104,19 @@ local function score_of(priority, order, returning)
   return (9 - priority) * 2 * TIER + tier + order
 end
 
-local function set_ticket(t, fields)
-  local key = ticket_key(t.day, t.number)
+-- Set `fields` on the table `obj` and on the hash `key` alike.
+local function set_fields(key, obj, fields)
   local flat = {}
   for k, v in pairs(fields) do
-    t[k] = v
+    obj[k] = v
     table.insert(flat, k)
     table.insert(flat, tostring(v))
   end
   redis.call('HSET', key, unpack(flat))
 end
 
-local function set_counter(c, fields)
-  local flat = {}
-  for k, v in pairs(fields) do
-    c[k] = v
-    table.insert(flat, k)
-    table.insert(flat, tostring(v))
-  end
-  redis.call('HSET', counter_key(c.id), unpack(flat))
-end
+local function set_ticket(t, fields) set_fields(ticket_key(t.day, t.number), t, fields) end
+local function set_counter(c, fields) set_fields(counter_key(c.id), c, fields) end
 
 local function ahead_of(t)
   return redis.call('ZCOUNT', D .. 'q:' .. t.procedure, '-inf', '(' .. t.score)

@@ -35,7 +35,7 @@ local function close_day(day)
   end
   redis.call('ZREM', O .. 'days', day)
   emit({type = 'day.closed', closed = day, expired = #expired > 0 and expired or nil,
-        counters = #freed > 0 and freed or nil})
+        counters = #freed > 0 and freed or nil, tasks_carried_over = lib.carried_over()})
 end
 
 -- The office's business day: `O today` only moves forward, so a step computed just before

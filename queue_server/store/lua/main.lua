@@ -8,7 +8,7 @@ D = O .. 'd:' .. (req.day or today) .. ':'
 -- A retried request (same idempotency key) gets the first answer and changes nothing.
 if req.idem and req.idem ~= '' then
   local key = O .. 'idem:' .. req.idem
-  local scope = req.op .. ':' .. req.office .. ':' .. (req.counter or req.number or req.procedure or req.task or '') .. '|'
+  local scope = req.op .. ':' .. req.office .. ':' .. (req.counter or req.number or req.booking or req.procedure or req.task or '') .. '|'
   local stored = redis.call('GET', key)
   if stored then
     if string.sub(stored, 1, #scope) ~= scope then return fail('idempotency_key_reused', {op = req.op}) end

@@ -95,19 +95,21 @@ function lib.cancel_task(id, why)
 end
 
 -- The place of a task in the work list (domain/tasks.py work_key): preparation for visitors waiting
--- now (by their place in line), then preparation by deadline, then post-issuance, oldest first.
+-- now (priority class, then the longest waiting), then preparation by deadline, then post-issuance,
+-- oldest first.
 local function work_key(task)
-  if task.kind == 'post' then return {2, task.created_at, tonumber(task.id)} end
+  local id = tonumber(task.id)
+  if task.kind == 'post' then return {2, task.created_at, 0, id} end
   local day, number = split_ticket(task.ticket)
-  if day then
-    local score = redis.call('ZSCORE', O .. 'd:' .. day .. ':hold:' .. task.procedure, number)
-    if score then return {0, tonumber(score), tonumber(task.id)} end
+  if day and redis.call('ZSCORE', O .. 'd:' .. day .. ':hold:' .. task.procedure, number) then
+    local t = redis.call('HMGET', ticket_key(day, number), 'priority', 'issued_at')
+    return {0, 9 - (tonumber(t[1]) or 0), tonumber(t[2]) or 0, id}
   end
-  return {1, task.due_at or task.created_at, tonumber(task.id)}
+  return {1, task.due_at or task.created_at, 0, id}
 end
 
 local function before(a, b)
-  for i = 1, 3 do
+  for i = 1, 4 do
     if a[i] ~= b[i] then return a[i] < b[i] end
   end
   return false
@@ -210,6 +212,17 @@ function lib.open_tasks()
   local times = {}
   for _, raw in ipairs(redis.call('LRANGE', O .. 'tasktimes', 0, 199)) do table.insert(times, cjson.decode(raw)) end
   return tasks, times
+end
+
+-- The back-office work carried into the next day (post-issuance, bookings' preparation): open and
+-- claimed tasks per kind, for the day.closed event; nil when there is none.
+function lib.carried_over()
+  local counts, any = {}, false
+  for _, id in ipairs(redis.call('ZRANGE', O .. 'tasks', 0, -1)) do
+    local kind = redis.call('HGET', task_key(id), 'kind')
+    if kind then counts[kind] = (counts[kind] or 0) + 1; any = true end
+  end
+  return any and counts or nil
 end
 
 -- The held tickets of a day (each procedure's `hold:` set), closed out with their open preparation.

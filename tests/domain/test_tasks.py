@@ -1,0 +1,62 @@
+"""The back office's rules in plain Python: work order, backlog figures, refusals naming the state."""
+
+from __future__ import annotations
+
+from queue_server.domain.tasks import (
+    PREPARE_AHEAD_MS,
+    WorkGroup,
+    backlog,
+    measured_minutes,
+    preparation_fields,
+    task_transition_error,
+    work_key,
+)
+
+
+def task(task_id: int, kind: str = "prepare", created_at: int = 0, **fields: object) -> dict[str, object]:
+    return {"id": str(task_id), "kind": kind, "procedure": "pickup", "created_at": created_at, **fields}
+
+
+def test_waiting_visitors_come_first_then_deadlines_then_post_issuance() -> None:
+    post = task(1, "post", created_at=10)
+    due_late = task(2, due_at=5_000)
+    due_soon = task(3, due_at=1_000)
+    waiting = task(4, created_at=50)
+    waiting_priority = task(5, created_at=60)
+    visitors = {"4": {"priority": 0, "issued_at": 50}, "5": {"priority": 5, "issued_at": 60}}
+    ordered = sorted([post, due_late, due_soon, waiting, waiting_priority],
+                     key=lambda t: work_key(t, visitors.get(str(t["id"]))))
+    assert [t["id"] for t in ordered] == ["5", "4", "3", "2", "1"]
+    assert work_key(post, None)[0] == WorkGroup.POST
+    # A preparation whose visitor is not in the lobby (a booking) is ordered by its deadline.
+    assert work_key(due_soon, None)[0] == WorkGroup.DUE
+
+
+def test_the_backlog_uses_the_measured_median_once_there_are_enough_else_the_prior() -> None:
+    priors = {("post", "pickup"): 10.0}
+    open_tasks = [task(i, "post") for i in range(6)]
+    assert backlog(open_tasks, {}, priors, people=2).to_dict() == {"tasks": 6, "minutes": 60.0, "hours_with_people": 0.5}
+    records = [{"kind": "post", "procedure": "pickup", "claimed_at": 0, "done_at": m * 60_000} for m in (4, 5, 6, 7)]
+    measured = measured_minutes(records)
+    assert backlog(open_tasks, measured, priors, people=1).minutes == 60.0  # 4 measured: not enough yet
+    measured = measured_minutes([*records, {"kind": "post", "procedure": "pickup", "claimed_at": 0, "done_at": 300_000}])
+    figures = backlog(open_tasks, measured, priors, people=1)
+    assert figures.minutes == 30.0 and figures.hours_with_people == 0.5  # median 5 minutes
+    assert backlog(open_tasks, measured, priors, people=0).hours_with_people is None
+
+
+def test_refusals_name_the_state_and_why() -> None:
+    assert "it is open — nobody has claimed it; claim it first" in task_transition_error("finish", "7", "open").message
+    assert "it is done — it is already done" in task_transition_error("claim", "7", "done").message
+    assert "it is claimed — someone else is already on it" in task_transition_error("claim", "7", "claimed").message
+    assert task_transition_error("claim", "7", "done").code == "invalid_transition"
+
+
+def test_a_booked_card_is_due_before_its_slot_and_a_branch_card_is_marked_for_sending() -> None:
+    own = preparation_fields(procedure="pickup", office="honcho", work_office="honcho", slot_start=10_000_000,
+                             slot_day="20261202")
+    assert own == {"kind": "prepare", "procedure": "pickup", "due_at": 10_000_000 - PREPARE_AHEAD_MS,
+                   "work_office": "honcho"}
+    branch = preparation_fields(procedure="pickup", office="mizuno", work_office="honcho", slot_start=10_000_000,
+                                slot_day="20261202", leave_day="20261201")
+    assert branch["send_to"] == "mizuno" and branch["leave_day"] == "20261201"
