@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from queue_server.clock import Clock
 from queue_server.config import load_config
+from queue_server.web.keys import CLOCK
 from queue_server.store.redis_store import QueueStore
 from queue_server.store.tasks import TaskStore
 
@@ -303,3 +304,44 @@ async def test_claim_next_takes_the_work_in_the_order_the_list_shows(staff: Api,
         assert status == 200, body
         claimed.append((body["task"]["office"], body["task"]["number"]))
     assert claimed == [(office, number) for office, number, _ in listed]
+
+
+async def test_a_booked_pickup_is_prepared_before_its_slot_and_a_branch_card_is_marked_for_sending(
+        client: TestClient, staff: Api, visitor: Api) -> None:
+    monday_10 = dt.datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO)
+    client.app[CLOCK].offset_ms = int(monday_10.timestamp() * 1000) - time.time_ns() // 1_000_000
+    status, main_booking = await visitor.post("/api/offices/main/bookings",
+                                              {"procedure": "pickup", "day": "20261208", "slot": "10:00",
+                                               "reference": "A-12345"})
+    assert status == 201, main_booking
+    status, branch_booking = await visitor.post("/api/offices/branch/bookings",
+                                                {"procedure": "pickup", "day": "20261208", "slot": "09:00"})
+    assert status == 201, branch_booking
+    work = await tasks(staff)
+    by_office = {t["office"]: t for t in work["tasks"]}
+    assert len(by_office) == 2, work
+    tuesday_10 = dt.datetime(2026, 12, 8, 10, 0, tzinfo=TOKYO)
+    own = by_office["main"]
+    assert (own["kind"], own["group"], own["booking"]) == ("prepare", "due", "1")
+    assert own["due_at"] == int(tuesday_10.timestamp() * 1000) - 30 * 60_000
+    assert own["reference"] == "A-12345"  # the notice reference, for staff
+    # The branch's card is prepared at main, leaves on Monday (main's last open day before the slot)
+    # and must be ready by main's closing time that day.
+    sent = by_office["branch"]
+    assert (sent["work_office"], sent["send_to"], sent["leave_day"]) == ("main", "branch", "20261207")
+    assert sent["due_at"] == int(dt.datetime(2026, 12, 7, 17, 15, tzinfo=TOKYO).timestamp() * 1000)
+    assert [t["office"] for t in work["tasks"]] == ["branch", "main"]  # soonest deadline first
+    assert work["backlog"]["to_send"]["tasks"] == 1
+    assert {day: f["tasks"] for day, f in work["backlog"]["prepare_due_by_day"].items()} == {"20261207": 1,
+                                                                                            "20261208": 1}
+
+    # Moving the booking moves its deadline; cancelling it cancels the preparation.
+    status, body = await visitor.put(f"/api/bookings/by-secret/{main_booking['secret']}",
+                                     {"day": "20261208", "slot": "14:00"})
+    assert status == 200, body
+    [moved] = [t for t in (await tasks(staff))["tasks"] if t["office"] == "main"]
+    assert moved["booking"] == own["booking"] and moved["id"] != own["id"]
+    assert moved["due_at"] == own["due_at"] + 4 * 3_600_000
+    resp = await visitor.http.delete(f"/api/bookings/by-secret/{branch_booking['secret']}")
+    assert resp.status == 200, await resp.text()
+    assert [t["office"] for t in (await tasks(staff))["tasks"]] == ["main"]

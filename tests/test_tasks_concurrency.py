@@ -154,10 +154,13 @@ async def test_a_kill_of_server_and_valkey_mid_work_loses_no_task_and_duplicates
                                         headers=headers) as r:
                     assert r.status == 200, await r.text()
                     ready.append((await r.json())["ticket_ready"]["number"])
-            async with session.get(f"{server.url}/api/offices/main/state") as r:
-                state = await r.json()
-            assert sorted(t["number"] for t in state["waiting"]) == sorted(issued)
-            assert all(t["prep"] == "ready" for t in state["waiting"])
+
+            async def all_ready() -> dict[str, str] | None:
+                async with session.get(f"{server.url}/api/offices/main/state") as r:
+                    waiting = {t["number"]: t["prep"] for t in (await r.json())["waiting"]}
+                return waiting if set(waiting.values()) == {"ready"} else None
+
+            assert sorted(await wait_until(all_ready, "every card prepared")) == sorted(issued)
             assert len(ready) == len(set(ready)) == len(left)
             async with session.post(f"{server.url}/api/offices/main/tasks/claim-next", headers=headers) as r:
                 assert r.status == 409 and (await r.json())["error"]["code"] == "no_task"

@@ -22,18 +22,22 @@ Plain Python: no aiohttp, Redis or file I/O.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .hours import OpeningHours
 from .model import MAX_PRIORITY, Conflict
 
 STAGES: Final = ("prepare", "post")
 """The back-office stages a procedure may declare (``stages = [...]`` in its configuration)."""
 PREPARE_AHEAD_MS: Final = 30 * 60_000
 """A booked card is due prepared this long before its slot starts: time to bring it to the counter."""
+SEND_LOOKBACK_DAYS: Final = 14
+"""How far before a branch's slot to look for the preparing office's last open day (long holidays)."""
 MEASURED_ENOUGH: Final = 5
 """Measured tasks of a kind and procedure needed before their median replaces the configured prior."""
 
@@ -110,17 +114,32 @@ def work_key(task: Mapping[str, Any], visitor: Mapping[str, Any] | None) -> tupl
     return WorkGroup.DUE, int(task.get("due_at") or task["created_at"]), 0, task_id
 
 
-def preparation_fields(*, procedure: str, office: str, work_office: str, slot_start: int, slot_day: str,
-                       leave_day: str | None = None) -> dict[str, Any]:
-    """The fields of a booked visit's preparation task (``lib.create_task`` in Lua): due before the slot;
-    a card for another office than the one preparing it is marked for sending and the day it must leave
-    (``leave_day``, default the slot's day)."""
+def preparation_fields(*, procedure: str, office: str, work_office: str, slot_start: int,
+                       sending: tuple[str, int] | None = None) -> dict[str, Any]:
+    """The fields of a booked visit's preparation task (``lib.create_task`` in Lua): due
+    ``PREPARE_AHEAD_MS`` before the slot. A card for another office than the one preparing it is marked
+    for sending (``send_to``) with the day it must leave (``sending``: that day and the time it must be
+    ready by, see :func:`sending_day`), and is due by then."""
     fields: dict[str, Any] = {"kind": TaskKind.PREPARE.value, "procedure": procedure,
                               "due_at": slot_start - PREPARE_AHEAD_MS, "work_office": work_office}
     if work_office != office:
         fields["send_to"] = office
-        fields["leave_day"] = leave_day or slot_day
+        if sending is not None:
+            fields["leave_day"], ready_by = sending
+            fields["due_at"] = min(fields["due_at"], ready_by)
     return fields
+
+
+def sending_day(hours: OpeningHours, slot_day: dt.date, zone: dt.tzinfo) -> tuple[str, int] | None:
+    """The day a card for a branch slot on ``slot_day`` must leave the preparing office (its last open day
+    before the slot: cards go out with the day's delivery) as ``YYYYMMDD``, and its closing time (ms),
+    by which the card must be ready; None when that office is not open within two weeks before."""
+    for back in range(1, SEND_LOOKBACK_DAYS + 1):
+        day = slot_day - dt.timedelta(days=back)
+        if (open_hours := hours.for_date(day)) is not None:
+            closes = dt.datetime.combine(day, open_hours.closes, tzinfo=zone)
+            return day.strftime("%Y%m%d"), int(closes.timestamp() * 1000)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

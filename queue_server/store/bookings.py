@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from ..config import Office
 from ..domain import booking as rules
+from ..domain import tasks
 from ..domain.model import Conflict, DomainError, NotFound
 from .redis_store import QueueStore, Result
 
@@ -89,7 +90,19 @@ class Bookings:
         return {"procedure": procedure, "slot_day": found.day, "slot": found.slot, "slot_start": found.start_ms,
                 "slot_end": found.end_ms, "capacity": self.capacity(office, procedure),
                 "release_at": min(found.start_ms + settings.late_minutes * 60_000, found.end_ms),
-                "expire_at": found.end_ms + settings.reference_keep_days * DAY_MS}
+                "expire_at": found.end_ms + settings.reference_keep_days * DAY_MS,
+                "prep_task": self._preparation(office, procedure, found)}
+
+    def _preparation(self, office: Office, procedure: str, found: rules.Slot) -> dict[str, Any] | None:
+        """The booked card's preparation task (back office, ``domain/tasks.py``), if the procedure has one."""
+        if "prepare" not in office.procedures[procedure].stages:
+            return None
+        sending = None
+        if office.work_office != office.id:
+            sending = tasks.sending_day(self.store.office(office.work_office).hours, rules.parse_day(found.day),
+                                        self.store.clock.zone)
+        return tasks.preparation_fields(procedure=procedure, office=office.id, work_office=office.work_office,
+                                        slot_start=found.start_ms, sending=sending)
 
     # -- changes -----------------------------------------------------------------------------
 

@@ -28,25 +28,33 @@ TASK_ACTIONS: Final = ("claim", "finish", "return")
 TASK_ID_DIGITS: Final = 15
 
 
-def _work(app: web.Application, office: Office, now: int | None = None) -> dict[str, Any]:
-    """The work list and backlog of ``office``'s back office, from the live state."""
-    store, hub = app[STORE], app[HUB]
-    offices = TaskStore(store).work_offices(office.id)
+def office_work(app: web.Application, office: Office, states: list[OfficeState] | None = None,
+                now: int | None = None) -> dict[str, Any]:
+    """The work list and backlog of ``office``'s back office, from ``states`` (its own and its branches',
+    in ``TaskStore.work_offices`` order; default: the hub's live states)."""
+    offices = TaskStore(app[STORE]).work_offices(office.id)
     priors: dict[tuple[str, str], float] = {}
     for o in offices:
         for p in o.procedures.values():
             priors[(TaskKind.PREPARE.value, p.id)] = p.prep_minutes
             priors[(TaskKind.POST.value, p.id)] = p.post_minutes
-    return work_view([hub.state(o.id) for o in offices], office=office.id, people=office.back_office_people,
-                     priors=priors, day_of=app[CLOCK].day, now=now)
+    if states is None:
+        states = [app[HUB].state(o.id) for o in offices]
+    return work_view(states, office=office.id, people=office.back_office_people, priors=priors,
+                     day_of=app[CLOCK].day, now=now)
 
 
 async def list_tasks(request: web.Request) -> web.Response:
     """GET /api/offices/{office}/tasks — the back office's work in order, people on it, backlog (staff)."""
     office = _office(request)
     await require_staff(request)
+    store = request.app[STORE]
+    # Read from the store, not the hub: the answer includes the caller's own last action (the hub
+    # may still be applying its event), and each office's snapshot is one atomic read.
+    states = [OfficeState.from_snapshot(o.id, await store.snapshot(o.id), store.config.calling.order)
+              for o in TaskStore(store).work_offices(office.id)]
     now = request.app[CLOCK].now_ms()
-    view = _work(request.app, office, now)
+    view = office_work(request.app, office, states, now)
     references = await TaskStore(request.app[STORE]).references(view["tasks"])
     for task in view["tasks"]:
         if (ref := references.get((task["office"], str(task.get("booking"))))) is not None:
@@ -63,7 +71,7 @@ def _task_answer(result: dict[str, Any], office: str) -> web.Response:
 
 def _claim_order(app: web.Application, office: Office) -> list[str]:
     """The offices worked by ``office``'s back office, the one with the first open task in the work list first."""
-    view = _work(app, office)
+    view = office_work(app, office)
     order = [t["office"] for t in view["tasks"] if t["state"] == "open"]
     return list(dict.fromkeys(order))
 
@@ -167,5 +175,5 @@ def backoffice_subscription(request: web.Request, conn: Any, sub_id: int, office
             body = dumps({**data, "now": app[CLOCK].now_ms()})
             self.conn.send((f'{{"id":{self.sub_id},"type":"view","view":"backoffice","seq":{state.seq},"data":', body))
 
-    return BackofficeSubscription(conn, sub_id, "backoffice", lambda _state: _work(app, office))
+    return BackofficeSubscription(conn, sub_id, "backoffice", lambda _state: office_work(app, office))
 

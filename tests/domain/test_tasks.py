@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from queue_server.domain.hours import DayHours, OpeningHours
 from queue_server.domain.tasks import (
     PREPARE_AHEAD_MS,
     WorkGroup,
     backlog,
     measured_minutes,
     preparation_fields,
+    sending_day,
     task_transition_error,
     work_key,
 )
@@ -53,10 +57,20 @@ def test_refusals_name_the_state_and_why() -> None:
 
 
 def test_a_booked_card_is_due_before_its_slot_and_a_branch_card_is_marked_for_sending() -> None:
-    own = preparation_fields(procedure="pickup", office="honcho", work_office="honcho", slot_start=10_000_000,
-                             slot_day="20261202")
+    own = preparation_fields(procedure="pickup", office="honcho", work_office="honcho", slot_start=10_000_000)
     assert own == {"kind": "prepare", "procedure": "pickup", "due_at": 10_000_000 - PREPARE_AHEAD_MS,
                    "work_office": "honcho"}
     branch = preparation_fields(procedure="pickup", office="mizuno", work_office="honcho", slot_start=10_000_000,
-                                slot_day="20261202", leave_day="20261201")
-    assert branch["send_to"] == "mizuno" and branch["leave_day"] == "20261201"
+                                sending=("20261201", 5_000_000))
+    assert branch["send_to"] == "mizuno" and branch["leave_day"] == "20261201" and branch["due_at"] == 5_000_000
+
+
+def test_a_branch_card_leaves_on_the_preparing_office_s_last_open_day_before_the_slot() -> None:
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    weekdays = DayHours(dt.time(9), dt.time(16))
+    hours = OpeningHours(week=(weekdays,) * 5 + (None, None))
+    # A Monday slot (2026-12-07): the card leaves on Friday the 4th, ready by its closing at 16:00.
+    day, ready_by = sending_day(hours, dt.date(2026, 12, 7), tokyo)
+    assert day == "20261204"
+    assert ready_by == int(dt.datetime(2026, 12, 4, 16, 0, tzinfo=tokyo).timestamp() * 1000)
+    assert sending_day(OpeningHours(week=(None,) * 7), dt.date(2026, 12, 7), tokyo) is None

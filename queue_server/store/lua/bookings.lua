@@ -116,6 +116,8 @@ function ops.book()
   set_reference(b, req.reference)
   expire_booking(b)
   local ev = emit({type = 'booking.created', booking = event_booking(b), channel = b.channel})
+  -- The card to prepare before the slot (tasks.lua), in the same step.
+  if req.prep_task then save_booking(b, {task = lib.booking_task(b, nil, req.prep_task)}) end
   return answer(b, ev)
 end
 
@@ -134,6 +136,8 @@ function ops.booking_change()
     redis.call('ZADD', O .. 'bkopen', req.release_at, b.id)
     save_booking(b, {procedure = req.procedure, day = req.slot_day, slot = req.slot, slot_start = req.slot_start,
                      slot_end = req.slot_end})
+    -- Its card's preparation follows it (a new deadline; none for a procedure without preparation).
+    save_booking(b, {task = lib.booking_task(b, b.task, req.prep_task) or ''})
   end
   if not moved and req.reference == nil then return answer(b, nil) end
   save_booking(b, {changed_at = now, actor = req.actor or ''})
@@ -153,6 +157,7 @@ function ops.booking_cancel()
   -- The back office no longer needs the postcard's reference: it goes now, not days later.
   redis.call('DEL', O .. 'bkref:' .. b.id)
   save_booking(b, {state = 'cancelled', changed_at = now, actor = req.actor or ''})
+  lib.cancel_task(b.task, 'booking_cancelled')
   local ev = emit({type = 'booking.cancelled', booking = event_booking(b)})
   archive(b)
   return answer(b, ev)
@@ -170,6 +175,7 @@ function ops.release_bookings()
       local returned = now < b.slot_end
       if returned then give_back(b) end
       save_booking(b, {state = 'no_show', changed_at = now})
+      lib.cancel_task(b.task, 'no_show')
       emit({type = 'booking.released', booking = event_booking(b), returned = returned})
       archive(b)
       table.insert(released, id)

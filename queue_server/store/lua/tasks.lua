@@ -94,6 +94,18 @@ function lib.cancel_task(id, why)
   return task
 end
 
+-- A booking's preparation task: created for a new booking; for a moved one the open task is replaced
+-- by one with the new deadline (a card already prepared stays so). Returns the task id, or nil.
+function lib.booking_task(b, current, fields)
+  local task = current and current ~= '' and load_task(current) or nil
+  if task and task.state == 'done' then return task.id end
+  if task then lib.cancel_task(task.id, 'booking_changed') end
+  if not fields then return nil end
+  local new = {booking = b.id}
+  for k, v in pairs(fields) do new[k] = v end
+  return lib.create_task(new).id
+end
+
 -- The place of a task in the work list (domain/tasks.py work_key): preparation for visitors waiting
 -- now (priority class, then the longest waiting), then preparation by deadline, then post-issuance,
 -- oldest first.
