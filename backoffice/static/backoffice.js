@@ -111,7 +111,8 @@ function timeText(task) {
     const at = officeDay(task.due_at) === officeDay(now) ? officeTime(new Date(task.due_at))
       : officeDateTime(new Date(task.due_at));
     const minutes = minutesFrom(task.due_at - now);
-    const left = minutes >= 0 ? t("backoffice.due_in", { n: minutes }) : t("backoffice.overdue", { n: -minutes });
+    const left = minutes < 0 ? t("backoffice.overdue", { n: -minutes })
+      : minutes < 120 ? t("backoffice.due_in", { n: minutes }) : t("backoffice.due_in_hours", { n: Math.floor(minutes / 60) });
     return `${t("backoffice.due_at", { time: at })}（${left}）`;
   }
   return t("backoffice.age", { n: Math.max(0, Math.floor((now - (task.created_at || now)) / MINUTE_MS)) });
@@ -161,8 +162,8 @@ function signedIn() {
   if (subscription) subscription.close();
   // The view is sent whole whenever the work changes (and after every reconnect): it is the truth.
   subscription = live.subscribe({ view: "backoffice", office: office.id }, {
-    view: applyView,
-    snapshot: applyView,
+    view: (data) => applyView(data),
+    snapshot: (data) => applyView(data),
     error: (error) => {
       if (error.code === "unauthorized") showSignIn();
       showMessage(errorText(new ApiError(0, error.code, error.message)));

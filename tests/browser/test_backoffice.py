@@ -332,3 +332,48 @@ async def test_the_panel_comes_back_by_itself_after_a_server_restart(
     # And it acts on the new server: the session lives in Valkey.
     await press(panel, "n")
     await expect(panel.locator("#mine-subject")).to_have_text(text("ja", "backoffice.ticket", number=during))
+
+
+async def test_booked_cards_are_listed_by_deadline_and_a_branch_card_with_where_and_when_it_leaves(
+        live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
+    clock = live_server.app[CLOCK]
+    monday_10 = dt.datetime(2026, 12, 7, 10, 0, tzinfo=clock.zone)
+    clock.offset_ms = int(monday_10.timestamp() * 1000) - time.time_ns() // 1_000_000
+    visitor = web_user()
+    status, own = await visitor.post("/api/offices/main/bookings", {"procedure": "pickup", "day": "20261208",
+                                                                     "slot": "10:00", "reference": "A-12345"})
+    assert status == 201, own
+    status, branch = await visitor.post("/api/offices/branch/bookings",
+                                        {"procedure": "pickup", "day": "20261208", "slot": "09:00"})
+    assert status == 201, branch
+    staff = web_user()
+    await staff.sign_in("staff")
+    status, work = await staff.get("/api/offices/main/tasks")
+    assert status == 200, work
+    bookings = {task["office"]: task["booking"] for task in work["tasks"]}   # ids: staff only, never public
+
+    panel = await open_backoffice(open_page)
+    rows = panel.locator("#work tr.bo-task")
+    await expect(rows).to_have_count(2)
+    # The branch's card first: it must leave today, by main's closing time; then main's own booking.
+    sent, booked = rows.nth(0), rows.nth(1)
+    await expect(sent).to_have_attribute("data-group", "send")
+    await expect(sent).to_have_attribute("data-booking", bookings["branch"])
+    await expect(sent).to_contain_text(text("ja", "backoffice.kind_send", office="テスト市 支所"))
+    await expect(sent).to_contain_text(text("ja", "backoffice.leave_day", day="12/7"))
+    await expect(sent).to_contain_text(text("ja", "backoffice.due_at", time="17:15"))
+    await expect(booked).to_have_attribute("data-group", "due")
+    await expect(booked).to_contain_text(text("ja", "backoffice.booking_id", id=bookings["main"]))
+    await expect(booked).to_contain_text(text("ja", "backoffice.reference", reference="A-12345"))
+    await expect(booked).to_contain_text(text("ja", "backoffice.due_in_hours", n=23))
+    for part in ("today", "tomorrow", "send"):
+        await expect(panel.locator(f"#backlog-{part}")).to_have_text(text("ja", "backoffice.backlog_time", n=1, minutes=8))
+    await expect(panel.locator("#work .bo-group th")).to_have_text(
+        [text("ja", "backoffice.group_send"), text("ja", "backoffice.group_due")])
+
+    # N takes the card to send (it acts at the branch, where the task lives), F finishes it.
+    await press(panel, "n")
+    await expect(panel.locator("#mine-kind")).to_have_text(text("ja", "backoffice.kind_send", office="テスト市 支所"))
+    await press(panel, "f")
+    await expect(rows).to_have_count(1)
+    await expect(panel.locator("#backlog-send")).to_have_text(text("ja", "backoffice.count", n=0))
