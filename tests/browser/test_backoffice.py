@@ -4,8 +4,11 @@ A same-day pickup waits for its card: the counter panel's call-next passes over 
 page says the card is being prepared; a back-office user claims and finishes the preparation on the
 panel; the visitor is called in their original place; after the counter finishes, the
 post-issuance task appears on the panel and is done there. With two panels, a task claimed on one
-is no longer claimable on the other, and a claim that loses the race says so plainly. The panel is
-axe-clean (desktop and phone) and speaks the catalogs' other languages.
+is no longer claimable on the other, and a claim that loses the race says so plainly; a double
+press takes one task and a lost answer is resent with the same Idempotency-Key. Booked cards come
+by deadline, a branch's card with where and when it leaves; after closing time the panel says what
+is carried over; it comes back by itself after a server restart. The panel is axe-clean (desktop
+and phone) and speaks the catalogs' other languages.
 """
 
 from __future__ import annotations
@@ -377,3 +380,29 @@ async def test_booked_cards_are_listed_by_deadline_and_a_branch_card_with_where_
     await press(panel, "f")
     await expect(rows).to_have_count(1)
     await expect(panel.locator("#backlog-send")).to_have_text(text("ja", "backoffice.count", n=0))
+
+
+async def test_a_finish_whose_answer_is_lost_is_resent_with_the_same_key_and_applied_once(
+        open_page: OpenPage, web_user: MakeUser) -> None:
+    numbers = [(await web_user().issue("pickup"))["ticket"]["number"] for _ in range(2)]
+    panel = await open_backoffice(open_page)
+    await press(panel, "n")
+    await expect(panel.locator("#mine-subject")).to_have_text(text("ja", "backoffice.ticket", number=numbers[0]))
+
+    keys: list[str] = []
+
+    async def lose_first_answer(route: Any) -> None:
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            await route.fetch()      # the server finishes the task…
+            await route.abort()      # …but its answer never reaches the browser
+        else:
+            await route.continue_()
+
+    await panel.route("**/api/offices/main/tasks/*/finish", lose_first_answer)
+    await press(panel, "f")
+    await expect(panel.locator("#message")).to_have_text(
+        text("ja", "backoffice.done_finished", task=text("ja", "backoffice.ticket", number=numbers[0])))
+    assert len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) >= 16
+    await expect(panel.locator("#work tr.bo-task")).to_have_count(1)
+    await expect(task_row(panel, numbers[1]).get_by_role("button")).to_be_enabled()
