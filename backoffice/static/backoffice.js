@@ -113,7 +113,7 @@ function timeText(task) {
     const minutes = minutesFrom(task.due_at - now);
     const left = minutes < 0 ? t("backoffice.overdue", { n: -minutes })
       : minutes < 120 ? t("backoffice.due_in", { n: minutes }) : t("backoffice.due_in_hours", { n: Math.floor(minutes / 60) });
-    return `${t("backoffice.due_at", { time: at })}（${left}）`;
+    return t("backoffice.due_at", { time: at, left });
   }
   return t("backoffice.age", { n: Math.max(0, Math.floor((now - (task.created_at || now)) / MINUTE_MS)) });
 }

@@ -364,11 +364,13 @@ async def test_booked_cards_are_listed_by_deadline_and_a_branch_card_with_where_
     await expect(sent).to_have_attribute("data-booking", bookings["branch"])
     await expect(sent).to_contain_text(text("ja", "backoffice.kind_send", office="テスト市 支所"))
     await expect(sent).to_contain_text(text("ja", "backoffice.leave_day", day="12/7"))
-    await expect(sent).to_contain_text(text("ja", "backoffice.due_at", time="17:15"))
+    await expect(sent).to_contain_text(
+        text("ja", "backoffice.due_at", time="17:15", left=text("ja", "backoffice.due_in_hours", n=7)))
     await expect(booked).to_have_attribute("data-group", "due")
     await expect(booked).to_contain_text(text("ja", "backoffice.booking_id", id=bookings["main"]))
     await expect(booked).to_contain_text(text("ja", "backoffice.reference", reference="A-12345"))
-    await expect(booked).to_contain_text(text("ja", "backoffice.due_in_hours", n=23))
+    await expect(booked).to_contain_text(
+        text("ja", "backoffice.due_at", time="2026/12/8 09:30", left=text("ja", "backoffice.due_in_hours", n=23)))
     for part in ("today", "tomorrow", "send"):
         await expect(panel.locator(f"#backlog-{part}")).to_have_text(text("ja", "backoffice.backlog_time", n=1, minutes=8))
     await expect(panel.locator("#work .bo-group th")).to_have_text(
