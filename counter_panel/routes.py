@@ -22,6 +22,7 @@ async def counter_page(request: web.Request) -> web.Response:
         },
         "timezone": config.server.timezone,
         "calling_order": config.calling.order.value,
+        "booked_before_slot": config.calling.booked_before_slot.value,
         "max_recalls": config.calling.max_recalls,
     }
     return render_page(request, "counter.html", catalog_sections=("counter",), page_data=data, office=office)

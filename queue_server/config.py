@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from .domain.booking import OfficeBookings, ProcedureBooking
 from .domain.hours import DayHours, OpeningHours
-from .domain.model import CallingOrder, Counter, NumberFormat, Procedure, Role
+from .domain.model import BookedBeforeSlot, CallingOrder, Counter, NumberFormat, Procedure, Role
 from .domain.tasks import STAGES
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -106,6 +106,7 @@ class CallingSettings:
     order: CallingOrder = CallingOrder.PRIORITY_THEN_WAITED
     max_recalls: int = 3
     near_turn_ahead: int = 3
+    booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,19 +243,21 @@ def _read_hours(reader: _Reader, office: Mapping[str, Any], path: str) -> Openin
     )
 
 
-def _read_number(reader: _Reader, proc: Mapping[str, Any], path: str) -> NumberFormat:
-    number = reader.table(proc, f"{path}.number", {"prefix", "width", "range"})
-    prefix = reader.get(number, f"{path}.number", "prefix", str, "",
+def _read_number(reader: _Reader, proc: Mapping[str, Any], path: str, name: str = "number") -> NumberFormat:
+    """A procedure's ``number`` (or ``booked_number``) table: a prefix letter or a range."""
+    path = f"{path}.{name}"
+    number = reader.table(proc, path, {"prefix", "width", "range"})
+    prefix = reader.get(number, path, "prefix", str, "",
                         check=lambda v: None if re.match(r"^[A-Z]?$", v) else "must be one capital letter A–Z or empty")
-    width = reader.get(number, f"{path}.number", "width", int, 3,
+    width = reader.get(number, path, "width", int, 3,
                        check=lambda v: None if 1 <= v <= 4 else "must be 1–4")
-    rng = reader.get(number, f"{path}.number", "range", list, None)
+    rng = reader.get(number, path, "range", list, None)
     if rng is None:
         if not prefix:
-            reader.problem(f"{path}.number", "needs a prefix letter or a range = [first, last]")
+            reader.problem(path, "needs a prefix letter or a range = [first, last]")
         return NumberFormat(prefix=prefix, width=width, first=1, last=10**width - 1)
     if len(rng) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in rng) or not 0 <= rng[0] < rng[1] < 10**width:
-        reader.problem(f"{path}.number.range", f"must be [first, last] with 0 ≤ first < last < {10**width}, got {rng!r}")
+        reader.problem(f"{path}.range", f"must be [first, last] with 0 ≤ first < last < {10**width}, got {rng!r}")
         return NumberFormat(prefix=prefix, width=width)
     return NumberFormat(prefix=prefix, width=width, first=rng[0], last=rng[1])
 
@@ -294,14 +297,19 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             continue
         reader.known(proc, ppath, {"id", "name", "names", "description", "descriptions", "number",
                                    "service_minutes", "prep_minutes", "post_minutes", "stages", "city_staff_only",
-                                   "booking"})
+                                   "booking", "booked_number"})
         pid = reader.get(proc, ppath, "id", str, "", required=True, check=_id_check)
         minutes = lambda v: None if 0 < v <= 480 else "must be more than 0 and at most 480 minutes"  # noqa: E731
         number = _read_number(reader, proc, ppath)
-        for other, fmt in used_numbers:
-            if fmt.prefix == number.prefix and fmt.first <= number.last and number.first <= fmt.last:
-                reader.problem(f"{ppath}.number", f"overlaps the numbers of procedure {other!r}; numbers must be unique in an office")
-        used_numbers.append((pid, number))
+        # Booked visitors' own numbers (a range or prefix), so the lobby can tell them apart.
+        booked_number = _read_number(reader, proc, ppath, "booked_number") if "booked_number" in proc else None
+        for key, fmt_here in (("number", number), ("booked_number", booked_number)):
+            if fmt_here is None:
+                continue
+            for other, fmt in used_numbers:
+                if fmt.prefix == fmt_here.prefix and fmt.first <= fmt_here.last and fmt_here.first <= fmt.last:
+                    reader.problem(f"{ppath}.{key}", f"overlaps the numbers of {other}; numbers must be unique in an office")
+            used_numbers.append((f"procedure {pid!r}" + (" (booked)" if key == "booked_number" else ""), fmt_here))
         if pid in procedures:
             reader.problem(f"{ppath}.id", f"duplicate procedure id {pid!r}")
         proc_name = reader.get(proc, ppath, "name", str, pid, required=True)
@@ -321,6 +329,7 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
             description=proc_description,
             names=_localised(reader, proc, ppath, "names", proc_name),
             descriptions=_localised(reader, proc, ppath, "descriptions", proc_description),
+            booked_number=booked_number,
         )
     counters: dict[str, Counter] = {}
     for i, ctr in enumerate(reader.get(data, path, "counters", list, [], required=True)):
@@ -352,7 +361,8 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
     back_office = reader.table(data, f"{path}.back_office", {"people", "cards_kept_at"})
     people = reader.get(back_office, f"{path}.back_office", "people", int, 1,
                         check=lambda v: None if 0 <= v <= 100 else "must be 0–100 (people on back-office work)")
-    kept_at = reader.get(back_office, f"{path}.back_office", "cards_kept_at", str, "", check=_id_check)
+    kept_at = reader.get(back_office, f"{path}.back_office", "cards_kept_at", str, "",
+                       check=lambda v: None if v == "" else _id_check(v))
     hours = _read_hours(reader, data, path)
     return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
                   procedures=procedures, counters=counters, hours=hours,
@@ -450,6 +460,10 @@ def _read_bookings(reader: _Reader, office: Mapping[str, Any], path: str, proced
         if rules[procedure.id].close_days_before == 0 and close_at:
             reader.warning(f"{ppath}.close_at", "with close_days_before = 0 bookings close at this time on the "
                                                 "slot's own day: slots before it close when they begin")
+        if rules[procedure.id].close_days_before > values["open_days_ahead"]:
+            reader.warning(f"{ppath}.close_days_before", f"bookings close {rules[procedure.id].close_days_before} open "
+                                                         f"days before a slot but open only {values['open_days_ahead']} "
+                                                         "days ahead: hardly any slot can be booked")
         if rules[procedure.id].booking_only and not values["open_days_ahead"]:
             reader.warning(ppath, "booking_only with open_days_ahead = 0: visitors can book only for today")
     if values["late_minutes"] >= values["slot_minutes"]:
@@ -528,13 +542,17 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         metrics_allow=_read_networks(reader, srv, "metrics_allow", ServerSettings.__dataclass_fields__["metrics_allow"].default),
         **{name: _read_limit(reader, srv, name, kind, low, high) for name, (kind, low, high) in WS_LIMITS.items()},
     )
-    cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead"})
+    cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead", "booked_before_slot"})
     orders = [o.value for o in CallingOrder]
+    before_slot = [o.value for o in BookedBeforeSlot]
     calling = CallingSettings(
         order=CallingOrder(reader.get(cal, "calling", "order", str, orders[0],
                                       check=lambda v: None if v in orders else f"must be one of {', '.join(orders)}")),
         max_recalls=reader.get(cal, "calling", "max_recalls", int, 3, check=lambda v: None if 0 <= v <= 20 else "must be 0–20"),
         near_turn_ahead=reader.get(cal, "calling", "near_turn_ahead", int, 3, check=lambda v: None if 0 <= v <= 100 else "must be 0–100"),
+        booked_before_slot=BookedBeforeSlot(reader.get(
+            cal, "calling", "booked_before_slot", str, before_slot[0],
+            check=lambda v: None if v in before_slot else f"must be one of {', '.join(before_slot)}")),
     )
     cong = reader.table(data, "congestion", {"levels_minutes"})
     levels = reader.get(cong, "congestion", "levels_minutes", list, [15, 30])

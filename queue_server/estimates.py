@@ -26,7 +26,8 @@ from .clock import Clock
 from .config import Config, Office
 from .domain.estimate import (DEFAULT_RUNS, CounterState, OfficeSnapshot, WaitForecast, WaitingTicket,
                               estimate_waits)
-from .domain.model import CallingOrder, Counter, CounterStatus
+from .domain.model import BookedBeforeSlot, CallingOrder, Counter, CounterStatus
+from .domain.policy import booked_precedence_from
 from .domain.service_model import MeasuredDuration, ServiceModel, Stage
 from .domain.state import OfficeState
 from .live import Hub
@@ -141,6 +142,7 @@ class EstimateInputs:
     walk_ins_per_hour: dict[str, float]
     records: list[dict[str, Any]]
     clock_zone: dt.tzinfo
+    booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN
 
     @classmethod
     def read(cls, office: Office, state: OfficeState, records: list[dict[str, Any]], config: Config,
@@ -155,7 +157,7 @@ class EstimateInputs:
         return cls(office=office, calling_order=config.calling.order, now_ms=now_ms, closing_ms=max(closing_ms, now_ms),
                    today=clock.day(now_ms), waiting=list(state.waiting.values()), counters=dict(state.counters),
                    active=dict(state.active), walk_ins_per_hour=state.issued_last_hour(now_ms), records=records,
-                   clock_zone=clock.zone)
+                   clock_zone=clock.zone, booked_before_slot=config.calling.booked_before_slot)
 
     def measured(self) -> list[MeasuredDuration]:
         """Finished visits and the visits at the counters now."""
@@ -183,7 +185,10 @@ class EstimateInputs:
                 breaks=self.breaks(counter),
             ))
         waiting = tuple(WaitingTicket(t["number"], t["procedure"], int(t.get("priority", 0)), int(t["order"]),
-                                      int(t["seq"]), int(t["issued_at"]), bool(t.get("returning")))
+                                      int(t["seq"]), int(t["issued_at"]), bool(t.get("returning")),
+                                      booked_precedence_from(bool(t.get("booked")), bool(t.get("handed_over_from")),
+                                                             t.get("slot_start"), int(t["issued_at"]),
+                                                             self.booked_before_slot))
                         for t in self.waiting)
         return OfficeSnapshot(now=self.now_ms, closing=self.closing_ms, calling_order=self.calling_order,
                               waiting=waiting, counters=tuple(counters), service=model,

@@ -130,7 +130,9 @@ class Hub:
                         return
         snap = await self.store.snapshot(office)
         previous = self.states.get(office)
-        state = OfficeState.from_snapshot(office, snap, self.store.config.calling.order)
+        calling = self.store.config.calling
+        state = OfficeState.from_snapshot(office, snap, calling.order, booked_before_slot=calling.booked_before_slot,
+                                          now=self.store.clock.now_ms)
         if previous is not None:
             state.estimates = previous.estimates  # until the next computation replaces them
         self.states[office] = state

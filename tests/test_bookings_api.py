@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from queue_server.config import Config
 from queue_server.domain.model import Role
-from queue_server.web.keys import ACCOUNTS, CLOCK
+from queue_server.web.keys import ACCOUNTS, CLOCK, STORE
 
 from .conftest import PASSWORD, Api
 
@@ -97,6 +97,43 @@ async def test_the_call_centre_books_for_a_caller_and_sees_the_reference(
     assert status == 200 and "reference" not in public["booking"]
     status, _ = await visitor.get(f"/api/offices/main/bookings?day={TUESDAY}")
     assert status == 401
+
+    # Change and cancel by code for the caller: one step each, recorded with who did it.
+    by_code = f"/api/offices/main/bookings/by-code/{code}"
+    resp = await operator.http.put(by_code, json={"day": TUESDAY, "slot": "14:00"},
+                                   headers={"X-CSRF-Token": operator.csrf})
+    assert resp.status == 200 and (await resp.json())["booking"]["slot"] == "14:00"
+    resp = await operator.http.delete(by_code, headers={"X-CSRF-Token": operator.csrf})
+    assert resp.status == 200 and (await resp.json())["booking"]["state"] == "cancelled"
+    events = [e for e in await booking_client.app[STORE].events_since("main", 0) if e["type"].startswith("booking.")]
+    assert [(e["type"], e["actor"]) for e in events] == [
+        ("booking.created", "cc"), ("booking.changed", "cc"), ("booking.cancelled", "cc")]
+    assert events[1]["from"] == {"procedure": "pickup", "day": TUESDAY, "slot": "11:00"}
+    assert events[1]["booking"] == {"id": created["booking"]["id"], "procedure": "pickup", "day": TUESDAY,
+                                    "slot": "14:00", "state": "booked", "late": 0}
+
+
+async def test_only_the_call_centre_and_supervisors_book_for_callers(booking_client: TestClient,
+                                                                      user: Callable[..., Api]) -> None:
+    counter_staff = user(booking_client)
+    await counter_staff.sign_in("staff")
+    status, body = await counter_staff.post("/api/callcenter/bookings", {
+        "office": "main", "procedure": "pickup", "day": TUESDAY, "slot": "11:00"})
+    assert status == 403 and "callcenter or supervisor" in body["error"]["message"]
+    boss = user(booking_client)
+    await boss.sign_in("boss")
+    status, body = await boss.post("/api/callcenter/bookings", {
+        "office": "main", "procedure": "pickup", "day": TUESDAY, "slot": "11:00"})
+    assert status == 201 and body["booking"]["actor"] == "boss"
+    status, body = await counter_staff.get(f"/api/offices/main/bookings?day={TUESDAY}")
+    assert status == 200 and len(body["bookings"]) == 1  # any staff reads: the counter checks visitors in
+
+
+async def test_the_openapi_document_describes_the_booking_api(booking_client: TestClient) -> None:
+    spec = await (await booking_client.get("/api/openapi.json")).json()
+    assert "201" in spec["paths"]["/api/offices/{office}/bookings"]["post"]["responses"]
+    assert {"get", "put", "delete"} <= set(spec["paths"]["/api/bookings/by-secret/{secret}"])
+    assert "slot_full" in spec["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
 
 
 async def test_the_slot_finder_lists_the_next_free_slots(operator: Api) -> None:

@@ -140,7 +140,9 @@ async def test_a_retried_booking_is_applied_once(client: TestClient, visitor: Ap
 
 async def test_the_reference_is_for_staff_only_never_in_events_and_expires(
         client: TestClient, visitor: Api, user: Callable[..., Api]) -> None:
-    status, created = await book(visitor, "13:00", reference="KT-20261208")
+    status, created = await visitor.post("/api/offices/main/bookings", {
+        "procedure": "pickup", "day": TUESDAY, "slot": "13:00", "reference": "KT-20261208"},
+        **{"Idempotency-Key": "with-reference-1"})
     assert status == 201 and "reference" not in created["booking"]
     secret, code = created["secret"], created["code"]
     assert "reference" not in (await visitor.get(f"/api/bookings/by-secret/{secret}"))[1]["booking"]
@@ -155,6 +157,10 @@ async def test_the_reference_is_for_staff_only_never_in_events_and_expires(
     events = json.dumps(await client.app[STORE].events_since("main", 0))
     for secret_text in ("KT-20261208", secret, code.replace("-", "")):
         assert secret_text not in events
+    # Nor the first answer kept for a retried request (it lives a day, the reference must not).
+    office_key = client.app[STORE].office_key("main")
+    kept = await client.app[STORE].redis.get(f"{office_key}idem:with-reference-1")
+    assert kept is not None and b"KT-20261208" not in kept
     ws = await visitor.http.ws_connect("/api/ws")
     await ws.send_json({"id": 1, "type": "subscribe", "view": "lobby", "office": "main"})
     await book(visitor, "13:30", reference="KT-1")

@@ -45,8 +45,9 @@ async def task_action(api: Api, task: dict[str, Any], action: str, **headers: st
 
 async def test_a_same_day_pickup_waits_for_its_card_and_is_then_called_in_its_place(staff: Api, visitor: Api) -> None:
     first = await visitor.issue("pickup")
-    await visitor.issue("pickup")
+    second = await visitor.issue("pickup")
     assert first["ticket"]["prep"] == "pending"
+    assert second["ahead"] == 1  # the first visitor is ahead in line, card ready or not
     # Nobody is callable: both cards are being prepared.
     status, body = await staff.counter("2", "call-next")
     assert status == 409 and body["error"]["code"] == "queue_empty", body
@@ -57,7 +58,7 @@ async def test_a_same_day_pickup_waits_for_its_card_and_is_then_called_in_its_pl
 
     work = await tasks(staff)
     assert [t["number"] for t in work["tasks"]] == ["300", "301"]
-    assert all(t["kind"] == "prepare" and t["group"] == "visitor_waiting" and t["state"] == "open" for t in work["tasks"])
+    assert all((t["kind"], t["group"], t["state"]) == ("prepare", "visitor_waiting", "open") for t in work["tasks"])
     assert work["backlog"]["prepare_waiting"]["tasks"] == 2
     assert work["backlog"]["prepare_waiting"]["minutes"] == 30  # the 15-minute prior, nothing measured yet
     assert work["people_on_work"] == 0
@@ -90,7 +91,8 @@ async def test_a_same_day_pickup_waits_for_its_card_and_is_then_called_in_its_pl
 
     # Each finished visit left its post-issuance task.
     work = await tasks(staff)
-    assert [(t["kind"], t["number"], t["group"]) for t in work["tasks"]] == [("post", "300", "post"), ("post", "301", "post")]
+    assert [(t["kind"], t["number"], t["group"]) for t in work["tasks"]] == [("post", "300", "post"),
+                                                                             ("post", "301", "post")]
     assert work["backlog"]["post"]["tasks"] == 2
 
 
@@ -345,3 +347,37 @@ async def test_a_booked_pickup_is_prepared_before_its_slot_and_a_branch_card_is_
     resp = await visitor.http.delete(f"/api/bookings/by-secret/{branch_booking['secret']}")
     assert resp.status == 200, await resp.text()
     assert [t["office"] for t in (await tasks(staff))["tasks"]] == ["main"]
+
+
+async def test_a_booked_visitor_checking_in_before_their_card_is_ready_waits_then_keeps_the_booked_precedence(
+        client: TestClient, staff: Api, visitor: Api) -> None:
+    def set_clock(at: dt.datetime) -> None:
+        client.app[CLOCK].offset_ms = int(at.timestamp() * 1000) - time.time_ns() // 1_000_000
+
+    set_clock(dt.datetime(2026, 12, 7, 10, 0, tzinfo=TOKYO))
+    status, booking = await visitor.post("/api/offices/main/bookings",
+                                         {"procedure": "pickup", "day": "20261208", "slot": "10:00"})
+    assert status == 201, booking
+    set_clock(dt.datetime(2026, 12, 8, 9, 45, tzinfo=TOKYO))
+    walk_in = (await visitor.issue("pickup"))["ticket"]
+    walk_in_task = next(t for t in (await tasks(staff))["tasks"] if t.get("number") == walk_in["number"])
+    await task_action(staff, walk_in_task, "claim")
+    await task_action(staff, walk_in_task, "finish")
+
+    status, checked_in = await visitor.post("/api/offices/main/check-in", {"secret": booking["secret"]})
+    assert status in (200, 201), checked_in
+    booked = checked_in["ticket"]
+    assert booked["prep"] == "pending"
+    # The booking's own preparation task now names the visitor waiting for it.
+    [task] = (await tasks(staff))["tasks"]
+    assert (task["booking"], task["number"], task["group"]) == ("1", booked["number"], "visitor_waiting")
+    status, body = await staff.counter("2", "call", {"number": booked["number"]})
+    assert status == 409 and body["error"]["code"] == "card_not_ready", body
+
+    # The slot has begun when the card is ready: the booked visitor goes before the earlier walk-in.
+    set_clock(dt.datetime(2026, 12, 8, 10, 5, tzinfo=TOKYO))
+    await task_action(staff, task, "claim")
+    status, body = await task_action(staff, task, "finish")
+    assert status == 200 and body["ticket_ready"]["number"] == booked["number"], body
+    status, body = await staff.counter("2", "call-next")
+    assert status == 200 and body["ticket"]["number"] == booked["number"], body

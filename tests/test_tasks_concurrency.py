@@ -103,7 +103,8 @@ async def test_a_kill_of_server_and_valkey_mid_work_loses_no_task_and_duplicates
                 """Claim and finish until the server is gone."""
                 try:
                     while True:
-                        async with session.post(f"{server.url}/api/offices/main/tasks/claim-next", headers=headers) as r:
+                        claim_next = f"{server.url}/api/offices/main/tasks/claim-next"
+                        async with session.post(claim_next, headers=headers) as r:
                             if r.status != 200:
                                 return
                             task = (await r.json())["task"]

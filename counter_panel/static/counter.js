@@ -216,11 +216,25 @@ function ticketAt(counter) {
   return state.active.get(number) || null;
 }
 
-/** The calling order (domain/policy.py queue_score): priority class, then a visitor handed over with
- *  their place kept ("returning") before those not yet served, then time in line. */
+/** When a booked ticket goes before the walk-ins (domain/policy.py precedence_from), or null. */
+function precedenceFrom(ticket) {
+  if (!ticket.booked || ticket.handed_over_from || !ticket.slot_start) return null;
+  return page.booked_before_slot === "at_check_in" ? ticket.issued_at : ticket.slot_start;
+}
+
+/** The calling order now (domain/policy.py effective_score): priority class, then a visitor handed over
+ *  with their place kept ("returning"), then a booked visitor whose slot has started, then time in line.
+ *  The list is sorted again every second, so a booked ticket moves up when its slot starts. */
 function sortKey(ticket) {
   const priority = page.calling_order === "waited" ? 0 : -(ticket.priority || 0);
-  return [priority, ticket.returning ? 0 : 1, ticket.order || 0, ticket.seq || 0];
+  const from = precedenceFrom(ticket);
+  const tier = ticket.returning ? 0 : from !== null && from <= serverNow() ? 1 : 2;
+  return [priority, tier, ticket.order || 0, ticket.seq || 0];
+}
+
+/** A booked ticket's slot time (HH:MM, office clock) for its 「予」 mark. */
+function slotTime(ms) {
+  return new Date(ms).toLocaleTimeString("ja-JP", { timeZone: page.timezone, hour: "2-digit", minute: "2-digit" });
 }
 
 function byQueueOrder(a, b) {
@@ -452,6 +466,10 @@ function renderWaiting() {
     row.dataset.number = ticket.number;
     const number = el("td", "number cp-number", ticket.number);
     if (ticket.priority > 0) number.append(el("span", "cp-priority", t("counter.priority")));
+    if (ticket.booked) {
+      // 「予」 and the slot's start: a booked visitor, called before walk-ins once the slot runs.
+      number.append(el("span", "cp-booked", t("counter.booked_mark")), el("span", "cp-slot", slotTime(ticket.slot_start)));
+    }
     // Not callable until the back office has prepared the card (call-next passes over it).
     if (ticket.prep === "pending") number.append(el("span", "cp-card-not-ready", t("counter.card_not_ready")));
     let note = ticket.handed_over_from

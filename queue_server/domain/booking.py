@@ -226,12 +226,11 @@ def day_slots(hours: Calendar, day: dt.date, slot_minutes: int, zone: ZoneInfo) 
             for m in range(opens, closes - slot_minutes + 1, slot_minutes)]
 
 
-def find_slot(hours: Calendar, day: dt.date, slot: str, slot_minutes: int, zone: ZoneInfo) -> Slot:
-    """The slot starting at ``slot`` (``HH:MM``) on ``day``; :class:`BookingRefused` on a closed day or
-    for a time that is not one of the day's slots."""
+def find_slot(slots: list[Slot], day: dt.date, slot: str, slot_minutes: int) -> Slot:
+    """The slot starting at ``slot`` (``HH:MM``) among ``day``'s ``slots``; :class:`BookingRefused` on a
+    closed day or for a time that is not one of the day's slots."""
     if not _SLOT.match(slot):
         raise DomainError(f"slot must be a time as HH:MM (e.g. 09:30), got {slot[:20]!r}")
-    slots = day_slots(hours, day, slot_minutes, zone)
     if not slots:
         raise BookingRefused(f"the office is closed on {day.isoformat()}: there are no slots that day",
                              code="day_closed")
@@ -259,55 +258,83 @@ def day_deadline(hours: Calendar, day: dt.date, rules: ProcedureBooking, zone: Z
     return _ms(back, rules.close_at or dt.time(0), zone)
 
 
-def close_deadline(hours: Calendar, slot: Slot, rules: ProcedureBooking, zone: ZoneInfo) -> int:
-    """Epoch ms after which ``slot`` can no longer be booked (or moved to): the day's deadline
-    (:func:`day_deadline`), never later than the slot's start."""
-    deadline = day_deadline(hours, parse_day(slot.day), rules, zone)
-    return slot.start_ms if deadline is None else min(deadline, slot.start_ms)
-
-
 def check_bookable(hours: Calendar, office: OfficeBookings, procedure: str, day: dt.date, slot: str,
                    now_ms: int, zone: ZoneInfo) -> Slot:
     """The slot if ``procedure`` may be booked for ``day`` at ``slot`` now; otherwise the rule it breaks
-    (:class:`BookingRefused` with codes ``not_bookable``, ``day_closed``, ``slot_outside_hours``,
-    ``slot_past``, ``booking_not_open``, ``booking_closed``)."""
-    rules = office.procedures.get(procedure)
-    if rules is None:
-        bookable = ", ".join(office.procedures) or "none"
-        raise BookingRefused(f"procedure {procedure!r} takes no bookings here; bookable: {bookable}",
-                             code="not_bookable")
-    found = find_slot(hours, day, slot, office.slot_minutes, zone)
-    if found.start_ms <= now_ms:
-        raise BookingRefused(f"the slot {day.isoformat()} {slot} has already begun", code="slot_past")
-    today = dt.datetime.fromtimestamp(now_ms / 1000, zone).date()
-    last = today + dt.timedelta(days=office.open_days_ahead)
-    if day > last:
-        raise BookingRefused(f"bookings open {office.open_days_ahead} days ahead: {day.isoformat()} can be booked "
-                             f"from {(day - dt.timedelta(days=office.open_days_ahead)).isoformat()}",
-                             code="booking_not_open")
-    deadline = close_deadline(hours, found, rules, zone)
-    if now_ms >= deadline:
-        closed = dt.datetime.fromtimestamp(deadline / 1000, zone).strftime("%Y-%m-%d %H:%M")
-        raise BookingRefused(f"bookings for {day.isoformat()} {slot} closed at {closed}", code="booking_closed")
-    return found
+    (see :meth:`SlotCalendar.check`, and ``not_bookable`` for a procedure that takes no bookings)."""
+    if procedure not in office.procedures:
+        raise not_bookable(office, procedure)
+    return SlotCalendar(hours, office, procedure, zone).check(day, slot, now_ms)
+
+
+def not_bookable(office: OfficeBookings, procedure: str) -> BookingRefused:
+    """The refusal for a procedure that takes no bookings (naming those that do)."""
+    bookable = ", ".join(office.procedures) or "none"
+    return BookingRefused(f"procedure {procedure!r} takes no bookings here; bookable: {bookable}",
+                          code="not_bookable")
+
+
+class SlotCalendar:
+    """The slots and close deadline of each day for one procedure of one office, worked out once per day
+    (the configuration does not change while the server runs): the call centre's slot-finder asks for
+    four weeks at every office on each search."""
+
+    KEPT_DAYS: Final = 400
+    """Days remembered before starting afresh (the open window is a few weeks; old days are never asked)."""
+
+    def __init__(self, hours: Calendar, office: OfficeBookings, procedure: str, zone: ZoneInfo) -> None:
+        self.hours = _RememberedCalendar(hours)
+        self.office = office
+        self.rules = office.procedures[procedure]
+        self.zone = zone
+        self._days: dict[dt.date, tuple[int | None, list[Slot]]] = {}
+
+    def day(self, day: dt.date) -> tuple[int | None, list[Slot]]:
+        """``(close deadline or None, slots)`` of ``day``."""
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) >= self.KEPT_DAYS:
+                self._days.clear()
+                self.hours.known.clear()
+            known = self._days[day] = (day_deadline(self.hours, day, self.rules, self.zone),
+                                       day_slots(self.hours, day, self.office.slot_minutes, self.zone))
+        return known
+
+    def check(self, day: dt.date, slot: str, now_ms: int) -> Slot:
+        """The slot if it may be booked (or moved to) now; otherwise :class:`BookingRefused` naming the rule:
+        ``day_closed``, ``slot_outside_hours``, ``slot_past``, ``booking_not_open``, ``booking_closed``."""
+        deadline, slots = self.day(day)
+        found = find_slot(slots, day, slot, self.office.slot_minutes)
+        if found.start_ms <= now_ms:
+            raise BookingRefused(f"the slot {day.isoformat()} {slot} has already begun", code="slot_past")
+        ahead = self.office.open_days_ahead
+        if day > dt.datetime.fromtimestamp(now_ms / 1000, self.zone).date() + dt.timedelta(days=ahead):
+            raise BookingRefused(f"bookings open {ahead} days ahead: {day.isoformat()} can be booked from "
+                                 f"{(day - dt.timedelta(days=ahead)).isoformat()}", code="booking_not_open")
+        if deadline is not None and now_ms >= deadline:
+            closed = dt.datetime.fromtimestamp(deadline / 1000, self.zone).strftime("%Y-%m-%d %H:%M")
+            raise BookingRefused(f"bookings for {day.isoformat()} {slot} closed at {closed}", code="booking_closed")
+        return found
+
+    def bookable(self, first: dt.date, days: int, now_ms: int) -> Iterator[Slot]:
+        """Every slot that may be booked now, on ``days`` days from ``first`` (the open window and the
+        deadlines applied; capacity is the store's)."""
+        today = dt.datetime.fromtimestamp(now_ms / 1000, self.zone).date()
+        last = min(first + dt.timedelta(days=days - 1), today + dt.timedelta(days=self.office.open_days_ahead))
+        day = max(first, today)
+        while day <= last:
+            deadline, slots = self.day(day)
+            if deadline is None or now_ms < deadline:
+                yield from (slot for slot in slots if slot.start_ms > now_ms)
+            day += dt.timedelta(days=1)
 
 
 def bookable_slots(hours: Calendar, office: OfficeBookings, procedure: str, first: dt.date, days: int,
                    now_ms: int, zone: ZoneInfo) -> Iterator[Slot]:
-    """Every slot of ``procedure`` that may be booked now, on ``days`` days from ``first`` (the open window
-    and the deadlines applied; capacity is the store's)."""
-    rules = office.procedures.get(procedure)
-    if rules is None:
-        return
-    hours = _RememberedCalendar(hours)
-    today = dt.datetime.fromtimestamp(now_ms / 1000, zone).date()
-    last = min(first + dt.timedelta(days=days - 1), today + dt.timedelta(days=office.open_days_ahead))
-    day = max(first, today)
-    while day <= last:
-        deadline = day_deadline(hours, day, rules, zone)
-        if deadline is None or now_ms < deadline:
-            yield from (slot for slot in day_slots(hours, day, office.slot_minutes, zone) if slot.start_ms > now_ms)
-        day += dt.timedelta(days=1)
+    """Every slot of ``procedure`` that may be booked now, on ``days`` days from ``first`` (none if the
+    procedure takes no bookings); see :class:`SlotCalendar`."""
+    if procedure in office.procedures:
+        yield from SlotCalendar(hours, office, procedure, zone).bookable(first, days, now_ms)
 
 
 # -- the notice reference and what a booking shows ----------------------------------------------------

@@ -44,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .model import MAX_PRIORITY, CallingOrder, CounterStatus, DomainError, Ticket
+from .policy import effective_tier, precedence_from
 from .service_model import ServiceModel, Stage
 
 DEFAULT_RUNS: Final = 400
@@ -84,8 +85,9 @@ _MAX_MINUTES: Final = 14 * 24 * 60.0
 @dataclass(frozen=True, slots=True)
 class WaitingTicket:
     """A ticket in line: its queue, priority class and place (``order``, then ``seq``); a ``returning``
-    visitor (handed over with their place kept) comes before the rest of their class, as in
-    ``policy.queue_score``."""
+    visitor (handed over with their place kept) comes before the rest of their class, then a booked
+    visitor whose precedence has begun by the snapshot's ``now`` (``precedence_from``), as in
+    ``policy.effective_score``."""
 
     number: str
     procedure: str
@@ -94,12 +96,13 @@ class WaitingTicket:
     seq: int
     issued_at: int  # epoch ms
     returning: bool = False
+    precedence_from: int | None = None  # epoch ms: the booked precedence (policy.precedence_from)
 
     @classmethod
     def from_ticket(cls, ticket: Ticket) -> WaitingTicket:
         """The estimator's view of a stored waiting ticket."""
         return cls(ticket.number, ticket.procedure, ticket.priority, ticket.order, ticket.seq, ticket.issued_at,
-                   ticket.returning)
+                   ticket.returning, precedence_from(ticket))
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +338,10 @@ class _Simulation:
 
         # Ready queues (A): waiting tickets, then one phantom "issued now" ticket per procedure.
         # Laid out procedure by procedure in key order, each queue followed by an inf sentinel.
+        # A booked ticket's tier is taken as at the snapshot (its slot starting later is not played yet).
         ranked = sorted(range(len(snap.waiting)),
-                        key=lambda i: (not snap.waiting[i].returning, snap.waiting[i].order, snap.waiting[i].seq))
+                        key=lambda i: (effective_tier(snap.waiting[i].returning, snap.waiting[i].precedence_from, snap.now),
+                                       snap.waiting[i].order, snap.waiting[i].seq))
         rank = {i: r for r, i in enumerate(ranked)}
         n_wait = len(snap.waiting)
         groups: list[list[tuple[float, int]]] = [[] for _ in range(nq)]  # (key, ticket index or -1-q)

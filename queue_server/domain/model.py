@@ -79,6 +79,17 @@ class CallingOrder(enum.StrEnum):
     COUNTER_PROCEDURE_ORDER = "counter_procedure_order"
 
 
+class BookedBeforeSlot(enum.StrEnum):
+    """How a booked visitor checked in before their slot starts waits (``[calling] booked_before_slot``).
+
+    ``walk_in`` (default): like a walk-in who arrived then, until the slot starts, then before the
+    walk-ins of their priority class; ``at_check_in``: before the walk-ins from the moment of check-in.
+    """
+
+    WALK_IN = "walk_in"
+    AT_CHECK_IN = "at_check_in"
+
+
 @dataclass(frozen=True, slots=True)
 class NumberFormat:
     """How a procedure's ticket numbers look: a prefix letter (``A001``) or a 3-digit range (``300``–``599``)."""
@@ -112,7 +123,8 @@ class Procedure:
     the back-office work before the call and after the visit (card preparation 15 min,
     post-issuance processing 10 min in the Kurume measurements). ``stages`` names the back-office
     stages the procedure has (``prepare``: a task before the visitor can be called; ``post``: a
-    task after the counter finishes; see ``domain/tasks.py``).
+    task after the counter finishes; see ``domain/tasks.py``). ``booked_number``: the numbers of
+    booked visitors checked in on time (None: the procedure's own numbers).
     """
 
     id: str
@@ -126,6 +138,7 @@ class Procedure:
     description: str = ""
     names: dict[str, str] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
+    booked_number: NumberFormat | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +163,10 @@ class Ticket:
     ``seq`` is the office-day issue order; ``order`` is the place in line, equal to ``seq`` unless
     a hand-over sent the ticket to the back; ``returning`` marks a visitor handed over with their
     place kept (called before tickets not yet served, see ``policy``). Times are epoch milliseconds.
+
+    A booked visitor's ticket carries its ``booking`` (id) and ``slot_start``; ``booked`` when checked
+    in on time (eligible for the booked precedence, see ``policy``), ``late`` when checked in too late
+    (a walk-in from the check-in on). ``issued_at`` of a booked ticket is the check-in time.
     """
 
     number: str
@@ -169,6 +186,10 @@ class Ticket:
     handed_over_from: str | None = None
     hand_over_reason: str | None = None
     returning: bool = False
+    booking: str | None = None
+    slot_start: int | None = None
+    booked: bool = False
+    late: bool = False
     prep: str | None = None
     """``pending`` while the visitor's card is being prepared (not callable), ``ready`` after; None when
     the procedure has no preparation stage."""

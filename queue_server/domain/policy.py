@@ -11,22 +11,40 @@ picks by the office's configured :class:`CallingOrder`:
     the counter's procedures in the order its configuration lists them: the first one with
     anybody waiting, and within it the highest priority class, then the longest in line.
 
-A visitor handed over with their place kept (``returning``: the case moves on to city staff or
-another procedure) is called before every ticket of the same priority class that has not been
-at a counter yet, and returning visitors among themselves by their original place. They have
-already waited their turn once and their case is half done at the office; putting them behind
-people who came later would make them wait twice (with ``waited``, there are no classes: before
-every ticket not yet served). ``counter_procedure_order`` still lets the office's procedure order
-come first. A hand-over to the back of the line (``keep_place: false``) is not returning.
+Inside a priority class tickets fall in three tiers (:func:`effective_tier`), then time in line:
+
+0. **returning** — a visitor handed over with their place kept (the case moves on to city staff
+   or another procedure), among themselves by their original place. They have already waited
+   their turn once and their case is half done at the office; putting them behind people who
+   came later would make them wait twice (with ``waited``, there are no classes: before every
+   ticket not yet served). A hand-over to the back of the line (``keep_place: false``) is not
+   returning.
+1. **booked, slot started** — a booked visitor checked in on time (``booked``) once the slot's
+   start has come, among themselves by their place (the check-in). A booking is a promise of a
+   time: the office kept room in that slot for them (its capacity counts counters' time), so
+   once the slot runs they go before the walk-ins of their class, who came without one — else a
+   booking would be worth nothing on a busy morning. Before the slot starts
+   (``[calling] booked_before_slot = "walk_in"``, the default) they wait like a walk-in who
+   arrived at check-in: coming early gains nothing over the walk-ins, but costs nothing either —
+   an early arrival called before the slot is simply served early. ``"at_check_in"`` gives the
+   precedence from the check-in on (offices that let booked visitors check in only shortly
+   before the slot). A visitor checked in too late (``late``) is a walk-in from the check-in,
+   and a booked ticket handed over goes on by the hand-over rule (returning or the back of
+   the line), not by its booking. Returning visitors still come first: their case is open.
+2. **everybody else** — by time in line.
+
+Each queue is kept sorted by :func:`queue_score` with the *stored* tier (0 or 2); only a
+booked ticket's tier changes with time, so call-next compares the queue heads with the booked
+tickets whose precedence has begun, rescored with tier 1 (:func:`effective_score`). The Lua
+step (``store/lua/counters.lua``: ``D q:{procedure}`` and ``D bq:{procedure}``) implements
+exactly this; a test plays both on random offices.
 
 A ticket is not callable until its card is prepared (``prep == "pending"``: a same-day visitor of a
-procedure with a ``prepare`` stage, see ``domain/tasks.py``). Call-next passes over it and takes the
+procedure with a ``prepare`` stage, or a booked visitor checking in before their card's preparation
+is done; see ``domain/tasks.py``). Its booked precedence, if any, waits with it. Call-next passes over it and takes the
 next ready ticket; the held ticket keeps its place (its score), so once its preparation task is done
 it is called where it stood in line. Calling it by number is refused (``card_not_ready``). The store
 keeps held tickets out of the procedure queue (``D hold:{procedure}``), so call-next never sees them.
-
-Each queue is kept sorted by :func:`queue_score`, so the choice only compares queue heads.
-The Lua step (``store/lua/counters.lua``) implements exactly this; a test plays both on random offices.
 """
 
 from __future__ import annotations
@@ -34,37 +52,86 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
-from .model import MAX_PRIORITY, CallingOrder, Conflict, Ticket, TicketState
+from .model import MAX_PRIORITY, BookedBeforeSlot, CallingOrder, Conflict, Ticket, TicketState
 
 TIER_WEIGHT: Final = 10**9
-"""Score distance between returning and not-yet-served tickets; larger than any day's ``order``."""
-PRIORITY_WEIGHT: Final = 2 * TIER_WEIGHT
-"""Score distance between two priority classes: both tiers fit in one class."""
+"""Score distance between two tiers; larger than any day's ``order``."""
+TIER_RETURNING: Final = 0
+TIER_BOOKED: Final = 1
+TIER_OTHER: Final = 2
+PRIORITY_WEIGHT: Final = 3 * TIER_WEIGHT
+"""Score distance between two priority classes: the three tiers fit in one class."""
 
 
-def queue_score(priority: int, order: int, calling_order: CallingOrder, returning: bool = False) -> int:
-    """The sort key of a waiting ticket in its procedure queue: lower is called first.
+def queue_score(priority: int, order: int, calling_order: CallingOrder, tier: int = TIER_OTHER) -> int:
+    """The sort key of a waiting ticket: lower is called first (``(9 − p)·3·10⁹ + tier·10⁹ + order``;
+    ``waited``: ``tier·10⁹ + order``).
 
     Scores stay below 2**53, so Redis (doubles) and Lua keep them exact.
     """
-    tier = 0 if returning else TIER_WEIGHT
     if calling_order is CallingOrder.WAITED:
-        return tier + order
-    return (MAX_PRIORITY - priority) * PRIORITY_WEIGHT + tier + order
+        return tier * TIER_WEIGHT + order
+    return (MAX_PRIORITY - priority) * PRIORITY_WEIGHT + tier * TIER_WEIGHT + order
+
+
+def stored_tier(returning: bool) -> int:
+    """The tier a ticket's stored queue score uses: returning or not (the booked tier depends on the time)."""
+    return TIER_RETURNING if returning else TIER_OTHER
+
+
+def booked_precedence_from(booked: bool, handed_over: bool, slot_start: int | None, checked_in_at: int,
+                           booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int | None:
+    """From when (epoch ms) a ticket has the booked precedence, or None if it never has.
+
+    Only a booked visit checked in on time (``booked``), before any hand-over; from its slot's start,
+    or with ``at_check_in`` from the check-in (the ticket's ``issued_at``). The store keeps the same
+    time as the ticket's score in ``D bq:{procedure}``.
+    """
+    if not booked or handed_over or slot_start is None:
+        return None
+    return checked_in_at if booked_before_slot is BookedBeforeSlot.AT_CHECK_IN else slot_start
+
+
+def precedence_from(ticket: Ticket, booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int | None:
+    """:func:`booked_precedence_from` of a ticket."""
+    return booked_precedence_from(ticket.booked, bool(ticket.handed_over_from), ticket.slot_start, ticket.issued_at,
+                                  booked_before_slot)
+
+
+def effective_tier(returning: bool, precedence: int | None, now: int | None) -> int:
+    """The tier a ticket is called by at ``now``: returning, booked with its precedence begun, or other.
+
+    ``now`` None: no booked precedence has begun (a caller with no clock, e.g. a replay without bookings).
+    """
+    if returning:
+        return TIER_RETURNING
+    if precedence is not None and now is not None and precedence <= now:
+        return TIER_BOOKED
+    return TIER_OTHER
+
+
+def effective_score(ticket: Ticket, now: int | None, calling_order: CallingOrder,
+                    booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int:
+    """The score call-next compares at ``now``: the stored score, or tier 1 for a booked ticket whose
+    precedence has begun."""
+    tier = effective_tier(ticket.returning, precedence_from(ticket, booked_before_slot), now)
+    return queue_score(ticket.priority, ticket.order, calling_order, tier)
 
 
 def choose_next(
     queues: Mapping[str, Sequence[Ticket]],
     served: Sequence[str],
     calling_order: CallingOrder,
+    now: int | None = None,
+    booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN,
 ) -> Ticket | None:
-    """The ticket call-next gives a counter serving ``served`` (in preference order), or None.
+    """The ticket call-next gives a counter serving ``served`` (in preference order) at ``now``, or None.
 
     ``queues`` maps a procedure id to its waiting tickets in any order.
     """
 
     def score(t: Ticket) -> tuple[int, int]:
-        return queue_score(t.priority, t.order, calling_order, t.returning), t.seq
+        return effective_score(t, now, calling_order, booked_before_slot), t.seq
 
     if calling_order is CallingOrder.COUNTER_PROCEDURE_ORDER:
         for procedure in served:
@@ -81,16 +148,15 @@ def callable_now(ticket: Ticket) -> bool:
     return ticket.prep != "pending"
 
 
-def people_ahead(ticket: Ticket, waiting: Iterable[Ticket], calling_order: CallingOrder) -> int:
-    """How many tickets in the same procedure queue will be called before ``ticket``."""
-    mine = queue_score(ticket.priority, ticket.order, calling_order, ticket.returning), ticket.seq
-    return sum(
-        1
-        for t in waiting
-        if t.procedure == ticket.procedure
-        and t.number != ticket.number
-        and (queue_score(t.priority, t.order, calling_order, t.returning), t.seq) < mine
-    )
+def people_ahead(ticket: Ticket, waiting: Iterable[Ticket], calling_order: CallingOrder, now: int | None = None,
+                 booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int:
+    """How many tickets in the same procedure queue would be called before ``ticket`` at ``now``."""
+
+    def score(t: Ticket) -> tuple[int, int]:
+        return effective_score(t, now, calling_order, booked_before_slot), t.seq
+
+    mine = score(ticket)
+    return sum(1 for t in waiting if t.procedure == ticket.procedure and t.number != ticket.number and score(t) < mine)
 
 
 # Which states each operation may start from. The Lua scripts check the same table

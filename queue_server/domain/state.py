@@ -14,22 +14,22 @@ Numbers restart every business day, so a ticket is known by its day and number
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .model import CallingOrder
-from .policy import queue_score
+from .model import BookedBeforeSlot, CallingOrder
+from .policy import booked_precedence_from, effective_tier, queue_score
 
 RECENT_CALLS: Final = 10
 ISSUE_HISTORY: Final = 2000  # issue times kept per procedure, for the walk-in rate
 STAFF_TICKET_FIELDS: Final = ("number", "procedure", "state", "priority", "issued_at", "called_at", "started_at",
                               "counter", "lang", "recalls", "order", "seq", "handed_over_from", "hand_over_reason",
-                              "returning", "day", "expired_from", "prep", "task")
+                              "returning", "day", "expired_from", "booking", "slot_start", "booked", "late", "prep", "task")
 """What staff views (counter panels, staff-only endpoints) and the live state keep of a ticket."""
 PUBLIC_TICKET_FIELDS: Final = ("number", "procedure", "state", "issued_at", "called_at", "started_at", "counter",
-                               "lang", "recalls", "day", "expired_from", "prep")
-"""What anyone may see: numbers, times and codes. Never the hand-over reason (free text staff type, which
+                               "lang", "recalls", "day", "expired_from", "booked", "prep")
+"""What anyone may see: numbers, times and codes (``booked``: the booked mark; never the booking itself). Never the hand-over reason (free text staff type, which
 may hold a name or a phone number), nor the priority class (it can tell a visitor's circumstances)."""
 PUBLIC_COUNTER_FIELDS: Final = ("id", "status", "ticket", "since")
 """A counter as public views show it: not the user name of the staff member at it."""
@@ -122,13 +122,20 @@ class OfficeState:
     """Open and claimed back-office tasks of this office, by id (``domain/tasks.py``)."""
     task_times: list[dict[str, Any]] = field(default_factory=list)
     """Measured back-office tasks, newest first (kind, procedure, claimed_at, done_at)."""
+    booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN
+    now: Callable[[], int] | None = field(default=None, repr=False)
+    """The office clock (epoch ms): a booked ticket moves ahead when its slot starts, with no event.
+    None: no booked precedence is applied (a state without a clock)."""
 
     @classmethod
-    def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder) -> OfficeState:
+    def from_snapshot(cls, office: str, snap: Mapping[str, Any], calling_order: CallingOrder, *,
+                      booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN,
+                      now: Callable[[], int] | None = None) -> OfficeState:
         """Build the state from the store's snapshot."""
         day = snap["day"]
         return cls(
             office=office, seq=snap["seq"], day=day, calling_order=calling_order,
+            booked_before_slot=booked_before_slot, now=now,
             waiting={ticket_key(t.get("day", day), t["number"]): staff_ticket(t) for t in snap["waiting"]},
             active={ticket_key(t.get("day", day), t["number"]): staff_ticket(t) for t in snap["active"]},
             counters={c["id"]: dict(c) for c in snap["counters"]},
@@ -218,9 +225,26 @@ class OfficeState:
         since = now_ms - 3_600_000
         return {p: float(sum(1 for t in times if t >= since)) for p, times in self.issued_at.items()}
 
-    def _sort_key(self, ticket: Mapping[str, Any]) -> tuple[int, int]:
-        return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order,
-                            bool(ticket.get("returning"))), int(ticket["seq"]))
+    def _precedence(self, ticket: Mapping[str, Any]) -> int | None:
+        """From when the ticket has the booked precedence (``policy.booked_precedence_from``), or None."""
+        slot_start = ticket.get("slot_start")
+        if not ticket.get("booked") or slot_start is None:
+            return None  # most tickets: no booking
+        return booked_precedence_from(True, bool(ticket.get("handed_over_from")), int(slot_start),
+                                      int(ticket["issued_at"]), self.booked_before_slot)
+
+    def _sort_key(self, ticket: Mapping[str, Any], now: int | None) -> tuple[int, int]:
+        """The calling order at ``now`` (``policy.effective_score``, then ``seq``)."""
+        tier = effective_tier(bool(ticket.get("returning")), self._precedence(ticket), now)
+        return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order, tier),
+                int(ticket["seq"]))
+
+    def _next_precedence(self, now: int | None) -> int | None:
+        """The soonest booked precedence still to begin after ``now``: the calling order changes then."""
+        if now is None:
+            return None
+        times = [p for t in self.waiting.values() if (p := self._precedence(t)) is not None and p > now]
+        return min(times, default=None)
 
     def waiting_counts(self) -> dict[str, int]:
         """How many wait for each procedure (counted once per change: every public event carries it)."""
@@ -239,13 +263,17 @@ class OfficeState:
         """How many in the same queue will be called before ticket ``number`` of ``day`` (default: the
         state's day); None if it is not waiting."""
         places = self.derived.get("ahead")
-        if places is None:
-            # Every waiting ticket's place, sorted once per change: thousands of phones may ask.
+        now = self.now() if self.now else None
+        until = self.derived.get("ahead_until")
+        if places is None or (until is not None and now is not None and now >= until):
+            # Every waiting ticket's place, sorted once per change (thousands of phones may ask) and
+            # again when a booked ticket's slot starts.
             places = self.derived["ahead"] = {}
             seen: dict[str, int] = {}
-            for key, t in sorted(self.waiting.items(), key=lambda item: self._sort_key(item[1])):
+            for key, t in sorted(self.waiting.items(), key=lambda item: self._sort_key(item[1], now)):
                 places[key] = seen.get(t["procedure"], 0)
                 seen[t["procedure"]] = places[key] + 1
+            self.derived["ahead_until"] = self._next_precedence(now)
         return places.get(ticket_key(day or self.day, number))
 
     def public_estimates(self, per_ticket: bool) -> dict[str, Any]:
@@ -259,7 +287,8 @@ class OfficeState:
 
     def snapshot(self, per_ticket_estimates: bool = True) -> dict[str, Any]:
         """The full state for staff (counter panels, signed-in ``GET …/state``): every waiting ticket."""
-        waiting = sorted(self.waiting.values(), key=self._sort_key)
+        now = self.now() if self.now else None
+        waiting = sorted(self.waiting.values(), key=lambda t: self._sort_key(t, now))
         return {"office": self.office, "seq": self.seq, "day": self.day, "waiting": waiting,
                 "active": list(self.active.values()), "counters": list(self.counters.values()),
                 "recent": self.recent, "paused": sorted(self.paused), "notice": self.notice,

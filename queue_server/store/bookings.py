@@ -66,6 +66,14 @@ class Bookings:
     def __init__(self, store: QueueStore, service_minutes: ServiceMinutes | None = None) -> None:
         self.store = store
         self.service_minutes = service_minutes or (lambda _office, _procedure: None)
+        self._calendars: dict[tuple[str, str], rules.SlotCalendar] = {}
+
+    def calendar(self, office: Office, procedure: str) -> rules.SlotCalendar:
+        """The (remembered) slots and deadlines of a bookable procedure's days."""
+        key = (office.id, procedure)
+        if key not in self._calendars:
+            self._calendars[key] = rules.SlotCalendar(office.hours, office.bookings, procedure, self.store.clock.zone)
+        return self._calendars[key]
 
     # -- rules -------------------------------------------------------------------------------
 
@@ -81,8 +89,9 @@ class Bookings:
     def _checked(self, office: Office, procedure: str, day: dt.date, slot: str) -> rules.Slot:
         if procedure not in office.procedures:
             raise NotFound(f"no procedure {procedure!r} at {office.id}; procedures: {', '.join(office.procedures)}")
-        return rules.check_bookable(office.hours, office.bookings, procedure, day, slot, self.store.clock.now_ms(),
-                                    self.store.clock.zone)
+        if procedure not in office.bookings.procedures:
+            raise rules.not_bookable(office.bookings, procedure)
+        return self.calendar(office, procedure).check(day, slot, self.store.clock.now_ms())
 
     def _slot_params(self, office: Office, procedure: str, found: rules.Slot) -> dict[str, Any]:
         """What the step needs to take a place in ``found`` and to keep and release the booking."""
@@ -227,8 +236,7 @@ class Bookings:
                 continue
             capacity = self.capacity(office, procedure)
             by_day: dict[str, list[rules.Slot]] = {}
-            for found in rules.bookable_slots(office.hours, office.bookings, procedure, first, days, now,
-                                              self.store.clock.zone):
+            for found in self.calendar(office, procedure).bookable(first, days, now):
                 by_day.setdefault(found.day, []).append(found)
             plan += [((office_id, procedure), day, slots, capacity) for day, slots in by_day.items()]
         async with self.store.redis.pipeline(transaction=False) as pipe:

@@ -13,7 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from ..domain import booking as rules
-from ..domain.model import Role
+from ..domain.model import DomainError, Role
 from .auth import current_staff, require_staff
 from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, STORE
 from .messages import ApiError, json_response
@@ -34,7 +34,7 @@ _REFERENCE_FIELD: Final = Field(str, check=max_length(40))
 def _day(value: str, field: str) -> dt.date:
     try:
         return rules.parse_day(value)
-    except rules.DomainError as e:
+    except DomainError as e:
         raise ApiError("invalid_request", e.message, field=field) from None
 
 
@@ -43,16 +43,24 @@ def _view(request: web.Request, booking: dict[str, Any], *, staff: bool) -> dict
     return rules.booking_view(booking, office.bookings, staff=staff)
 
 
+async def _answer_view(request: web.Request, office: str, result: dict[str, Any], *, staff: bool) -> dict[str, Any]:
+    """A changed booking as its answer shows it; staff see it as stored now, with its reference."""
+    if staff:
+        return _view(request, await request.app[BOOKINGS].get(office, result["booking"]["id"], reference=True),
+                     staff=True)
+    return _view(request, {**result["booking"], "office": office}, staff=False)
+
+
 def _link(request: web.Request, office: str, secret: str) -> str:
     """The secret link (and QR code) to see, change or cancel a booking."""
     return f"{public_base(request)}/book/{office}/b/{secret}"
 
 
-def _created(request: web.Request, office: str, result: dict[str, Any], *, staff: bool) -> web.Response:
-    booking = {**result["booking"], "office": office}
+async def _created(request: web.Request, office: str, result: dict[str, Any], *, staff: bool) -> web.Response:
+    booking = result["booking"]
     return json_response({"code": rules.display_code(booking["code"]), "secret": booking["secret"],
                           "link": _link(request, office, booking["secret"]),
-                          "booking": _view(request, booking, staff=staff)}, status=201)
+                          "booking": await _answer_view(request, office, result, staff=staff)}, status=201)
 
 
 def _range_query(request: web.Request) -> tuple[str, dt.date, int]:
@@ -76,8 +84,7 @@ async def availability(request: web.Request) -> web.Response:
     office = request.app[STORE].office(request.match_info["office"])
     procedure, first, days = _range_query(request)
     if procedure not in office.bookings.procedures:
-        raise rules.BookingRefused(f"procedure {procedure!r} takes no bookings at {office.id}; bookable: "
-                                   f"{', '.join(office.bookings.procedures) or 'none'}", code="not_bookable")
+        raise rules.not_bookable(office.bookings, procedure)
     found = await request.app[BOOKINGS].availability([(office.id, procedure)], first, days)
     return json_response({"office": office.id, "procedure": procedure, "slot_minutes": office.bookings.slot_minutes,
                           "days": found[(office.id, procedure)]})
@@ -99,7 +106,7 @@ async def book(request: web.Request) -> web.Response:
     result = await request.app[BOOKINGS].book(
         office.id, body["procedure"], _day(body["day"], "day"), body["slot"], channel="web", lang=body["lang"],
         reference=body["reference"], actor="visitor", idem=_idem(request))
-    return _created(request, office.id, result, staff=False)
+    return await _created(request, office.id, result, staff=False)
 
 
 async def _by_secret(request: web.Request) -> dict[str, Any]:
@@ -129,14 +136,13 @@ async def _change(request: web.Request, booking: dict[str, Any], actor: str, *, 
         booking["office"], booking["id"], procedure=body["procedure"],
         day=_day(body["day"], "day") if body["day"] else None, slot=body["slot"], reference=body["reference"],
         actor=actor, idem=_idem(request))
-    changed = {**result["booking"], "office": booking["office"]}
-    return json_response({"booking": _view(request, changed, staff=staff)})
+    return json_response({"booking": await _answer_view(request, booking["office"], result, staff=staff)})
 
 
 async def _cancel(request: web.Request, booking: dict[str, Any], actor: str, *, staff: bool) -> web.Response:
     await read_body(request, {})
     result = await request.app[BOOKINGS].cancel(booking["office"], booking["id"], actor=actor, idem=_idem(request))
-    return json_response({"booking": _view(request, {**result["booking"], "office": booking["office"]}, staff=staff)})
+    return json_response({"booking": await _answer_view(request, booking["office"], result, staff=staff)})
 
 
 async def change_by_secret(request: web.Request) -> web.Response:
@@ -200,7 +206,7 @@ async def callcenter_book(request: web.Request) -> web.Response:
     result = await request.app[BOOKINGS].book(
         office.id, body["procedure"], _day(body["day"], "day"), body["slot"], channel="callcenter",
         lang=body["lang"], reference=body["reference"], actor=staff.username, idem=_idem(request))
-    return _created(request, office.id, result, staff=True)
+    return await _created(request, office.id, result, staff=True)
 
 
 async def _by_code(request: web.Request) -> dict[str, Any]:
@@ -295,6 +301,10 @@ def _param(name: str) -> dict[str, Any]:
 def _doc(summary: str, ok: str, *, params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
          staff: bool = False, created: bool = False) -> dict[str, Any]:
     op = operation(summary, ok, params=params, body=body)
+    if "booking" in ok:  # answers with a booking: {booking[, code, secret, link]}
+        op["responses"]["200"]["content"] = {"application/json": {"schema": {"type": "object", "properties": {
+            "booking": _BOOKING, "code": {"type": "string"}, "secret": {"type": "string"},
+            "link": {"type": "string", "description": "the secret link /book/{office}/b/{secret} (for the QR code)"}}}}}
     if created:
         op["responses"] = {"201": op["responses"].pop("200"), **op["responses"]}
     if staff:

@@ -61,12 +61,14 @@ class ApiError(DomainError):
 
 
 def error_body(error: DomainError) -> dict[str, Any]:
-    """``{"error": {"code", "message"[, "field"][, "retry_after"]}}`` (``retry_after`` in seconds)."""
+    """``{"error": {"code", "message"[, "field"][, "retry_after"][, "details"]}}`` (``retry_after`` in seconds)."""
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if field := getattr(error, "field", None):
         body["field"] = field
     if retry_after := getattr(error, "retry_after", None):
         body["retry_after"] = retry_after
+    if details := getattr(error, "details", None):
+        body["details"] = details  # what a page needs to say it in the visitor's language
     return {"error": body}
 
 

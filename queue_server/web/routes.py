@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import bookings, congestion, health, openapi, tasks, views, ws
+from . import bookings, checkin, congestion, health, openapi, tasks, views, ws
 
 
 def setup_routes(app: web.Application) -> None:
@@ -30,4 +30,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/ws", ws.websocket)
     tasks.setup_routes(app)
     bookings.setup_routes(app)
+    checkin.setup_routes(app)
     health.setup_health(app)

@@ -148,7 +148,7 @@ def setup_routes(app: web.Application) -> None:
 
 
 TASK_EVENTS: Final = frozenset({"task.created", "task.claimed", "task.done", "task.returned", "task.cancelled",
-                                "ticket.ready"})
+                                "task.updated", "ticket.ready"})
 
 
 def backoffice_subscription(request: web.Request, conn: Any, sub_id: int, office_id: str) -> Any:

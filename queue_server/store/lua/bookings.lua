@@ -74,6 +74,13 @@ local function give_back(b)
   if tonumber(redis.call('HGET', key, b.slot) or '0') > 0 then redis.call('HINCRBY', key, b.slot, -1) end
 end
 
+-- Other areas follow bookings through one hook, defined if they are loaded: the back office
+-- creates, moves and cancels a booked pickup's preparation task (`lib.on_booking(kind, b, from)`,
+-- kind `created`/`changed`/`cancelled`/`released`; `b` may be updated with lib.save_booking).
+local function tell(kind, b, from)
+  if lib.on_booking then lib.on_booking(kind, b, from) end
+end
+
 local function archive(b)
   if lib.archive then
     lib.archive('booking', {id = b.id, procedure = b.procedure, day = b.day, slot = b.slot, state = b.state,
@@ -81,8 +88,9 @@ local function archive(b)
   end
 end
 
+-- The answer (kept a day for a retried request): the booking with its code and secret for the one
+-- who asked, never the reference (staff answers read it from its own key).
 local function answer(b, ev)
-  b.reference = redis.call('GET', O .. 'bkref:' .. b.id) or nil
   return cjson.encode({ok = true, booking = b, event = ev})
 end
 
@@ -115,9 +123,8 @@ function ops.book()
   redis.call('ZADD', O .. 'bkopen', req.release_at, id)
   set_reference(b, req.reference)
   expire_booking(b)
+  tell('created', b)
   local ev = emit({type = 'booking.created', booking = event_booking(b), channel = b.channel})
-  -- The card to prepare before the slot (tasks.lua), in the same step.
-  if req.prep_task then save_booking(b, {task = lib.booking_task(b, nil, req.prep_task)}) end
   return answer(b, ev)
 end
 
@@ -136,13 +143,12 @@ function ops.booking_change()
     redis.call('ZADD', O .. 'bkopen', req.release_at, b.id)
     save_booking(b, {procedure = req.procedure, day = req.slot_day, slot = req.slot, slot_start = req.slot_start,
                      slot_end = req.slot_end})
-    -- Its card's preparation follows it (a new deadline; none for a procedure without preparation).
-    save_booking(b, {task = lib.booking_task(b, b.task, req.prep_task) or ''})
   end
   if not moved and req.reference == nil then return answer(b, nil) end
   save_booking(b, {changed_at = now, actor = req.actor or ''})
   set_reference(b, req.reference)
   expire_booking(b)
+  if moved then tell('changed', b, from) end
   local ev = emit({type = 'booking.changed', booking = event_booking(b), from = moved and from or nil,
                    reference_changed = req.reference ~= nil or nil})
   return answer(b, ev)
@@ -157,7 +163,7 @@ function ops.booking_cancel()
   -- The back office no longer needs the postcard's reference: it goes now, not days later.
   redis.call('DEL', O .. 'bkref:' .. b.id)
   save_booking(b, {state = 'cancelled', changed_at = now, actor = req.actor or ''})
-  lib.cancel_task(b.task, 'booking_cancelled')
+  tell('cancelled', b)
   local ev = emit({type = 'booking.cancelled', booking = event_booking(b)})
   archive(b)
   return answer(b, ev)
@@ -175,7 +181,7 @@ function ops.release_bookings()
       local returned = now < b.slot_end
       if returned then give_back(b) end
       save_booking(b, {state = 'no_show', changed_at = now})
-      lib.cancel_task(b.task, 'no_show')
+      tell('released', b)
       emit({type = 'booking.released', booking = event_booking(b), returned = returned})
       archive(b)
       table.insert(released, id)

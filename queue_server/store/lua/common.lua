@@ -26,7 +26,8 @@ local today  -- the office's business day, set by start_day before any step runs
 local D      -- the key prefix of the day the step works on: req.day (a ticket's own day) or today
 
 local NUMERIC = {seq = true, order = true, priority = true, issued_at = true, called_at = true,
-                 started_at = true, finished_at = true, recalls = true, score = true, returning = true}
+                 started_at = true, finished_at = true, recalls = true, score = true, returning = true,
+                 slot_start = true, booked = true, late = true}
 local ALLOWED_FROM = {
   call = {waiting = true}, recall = {called = true}, start = {called = true},
   finish = {serving = true}, no_show = {called = true},
@@ -95,13 +96,15 @@ local function check_state(op, t)
   return nil
 end
 
--- policy.queue_score: a returning visitor (handed over, place kept) comes before every ticket of
--- its priority class not yet served; priority classes are two tiers apart.
+-- policy.queue_score: inside a priority class, tier 0 (returning: handed over, place kept), tier 1
+-- (booked, slot started), tier 2 (everybody else), then time in line. Stored scores use tier 0 or
+-- 2; a booked ticket's tier 1 is computed when its precedence has begun (`D bq:{procedure}`).
 local TIER = 1000000000
-local function score_of(priority, order, returning)
-  local tier = (returning == 1) and 0 or TIER
-  if req.calling_order == 'waited' then return tier + order end
-  return (9 - priority) * 2 * TIER + tier + order
+local TIER_RETURNING, TIER_BOOKED, TIER_OTHER = 0, 1, 2
+local function score_of(priority, order, tier)
+  tier = tier or TIER_OTHER
+  if req.calling_order == 'waited' then return tier * TIER + order end
+  return (9 - priority) * 3 * TIER + tier * TIER + order
 end
 
 -- Set `fields` on the table `obj` and on the hash `key` alike.
@@ -118,8 +121,35 @@ end
 local function set_ticket(t, fields) set_fields(ticket_key(t.day, t.number), t, fields) end
 local function set_counter(c, fields) set_fields(counter_key(c.id), c, fields) end
 
+-- The booked tickets of a queue whose precedence has begun (their `D bq:` score, the slot start or
+-- the check-in, is due) and that are in the queue now: number → the score call-next gives them.
+local function booked_started(procedure)
+  local scores = {}
+  for _, number in ipairs(redis.call('ZRANGEBYSCORE', D .. 'bq:' .. procedure, '-inf', now)) do
+    -- A ticket held out of the queue (its card not prepared) is not callable, booked or not.
+    if redis.call('ZSCORE', D .. 'q:' .. procedure, number) then
+      local t = hash_table(D .. 't:' .. number)
+      scores[number] = score_of(t.priority, t.order, TIER_BOOKED)
+    end
+  end
+  return scores
+end
+
+-- policy.people_ahead: how many in t's queue call-next would take before it now.
 local function ahead_of(t)
-  return redis.call('ZCOUNT', D .. 'q:' .. t.procedure, '-inf', '(' .. t.score)
+  local q = D .. 'q:' .. t.procedure
+  local booked = booked_started(t.procedure)
+  local mine = booked[t.number] or t.score
+  -- Stored scores are never below the effective ones: count those below mine, then the booked
+  -- tickets whose stored score is not but whose tier-1 score is.
+  local ahead = redis.call('ZCOUNT', q, '-inf', '(' .. mine)
+  for number, score in pairs(booked) do
+    if number ~= t.number and score < mine and tonumber(redis.call('ZSCORE', q, number)) >= mine then
+      ahead = ahead + 1
+    end
+  end
+  -- Held tickets (card being prepared) ahead count too: they are people in line before this one.
+  return ahead + redis.call('ZCOUNT', D .. 'hold:' .. t.procedure, '-inf', '(' .. mine)
 end
 
 

@@ -14,6 +14,7 @@ end
 
 local function do_call(c, t, event_type)
   redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
+  redis.call('ZREM', D .. 'bq:' .. t.procedure, t.number)
   set_ticket(t, {state = 'called', counter = c.id, called_at = now, recalls = 0})
   set_counter(c, {ticket = t.day .. '|' .. t.number, since = now, staff = req.actor or ''})
   local call = {number = t.number, day = t.day, counter = c.id, procedure = t.procedure, lang = t.lang, at = now,
@@ -47,15 +48,20 @@ end
 function ops.call_next()
   local c, err = counter_ready_to_call()
   if err then return err end
-  -- Among the served procedures, compare the queue heads (see policy.choose_next).
+  -- Among the served procedures, compare the queue heads and the booked tickets whose slot has
+  -- started, rescored with the booked tier (see policy.choose_next).
   local best, best_score, best_seq
+  local function consider(t, s)
+    if not best or s < best_score or (s == best_score and t.seq < best_seq) then
+      best, best_score, best_seq = t, s, t.seq
+    end
+  end
   for _, proc in ipairs(req.procedures) do
     local head = redis.call('ZRANGE', D .. 'q:' .. proc, 0, 0, 'WITHSCORES')
     if #head > 0 then
-      local t = hash_table(D .. 't:' .. head[1])
-      local s = tonumber(head[2])
-      if not best or s < best_score or (s == best_score and t.seq < best_seq) then
-        best, best_score, best_seq = t, s, t.seq
+      consider(hash_table(D .. 't:' .. head[1]), tonumber(head[2]))
+      for number, s in pairs(booked_started(proc)) do
+        if s < best_score then consider(hash_table(D .. 't:' .. number), s) end
       end
       if req.calling_order == 'counter_procedure_order' then break end
     end
@@ -132,7 +138,8 @@ function ops.hand_over()
   -- To the back of the line: a fresh place, as a new ticket (see policy.py).
   local returning = 1
   if req.keep_place == false then order, returning = redis.call('INCR', D .. 'seq'), 0 end
-  local score = score_of(t.priority, order, returning)
+  -- A booked ticket handed over goes on by the hand-over rule, not its booking (it left `bq` when called).
+  local score = score_of(t.priority, order, returning == 1 and TIER_RETURNING or TIER_OTHER)
   redis.call('HDEL', ticket_key(t.day, t.number), 'counter', 'called_at', 'started_at', 'returning')
   t.counter, t.called_at, t.started_at, t.returning = nil, nil, nil, nil
   local fields = {state = 'waiting', procedure = req.to, order = order, score = score, recalls = 0,

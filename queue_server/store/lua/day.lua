@@ -16,7 +16,7 @@ local function close_day(day)
     for _, number in ipairs(redis.call('ZRANGE', DD .. 'q:' .. proc, 0, -1)) do
       expire(hash_table(DD .. 't:' .. number))
     end
-    redis.call('DEL', DD .. 'q:' .. proc)
+    redis.call('DEL', DD .. 'q:' .. proc, DD .. 'bq:' .. proc)
   end
   -- Held tickets (card not prepared yet) close out too, and their preparation is no longer needed.
   for _, t in ipairs(lib.held_tickets(day)) do

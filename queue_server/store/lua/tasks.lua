@@ -25,15 +25,7 @@ local function load_task(id)
   return task
 end
 
-local function set_task(task, fields)
-  local flat = {}
-  for k, v in pairs(fields) do
-    task[k] = v
-    table.insert(flat, k)
-    table.insert(flat, tostring(v))
-  end
-  redis.call('HSET', task_key(task.id), unpack(flat))
-end
+local function set_task(task, fields) set_fields(task_key(task.id), task, fields) end
 
 -- "DAY|NUMBER" → day, number
 local function split_ticket(ref)
@@ -75,13 +67,28 @@ function lib.create_task(fields)
   return task
 end
 
--- Hold a new ticket until its card is prepared: it keeps its score (place in line) in `D hold:`.
--- Sets the ticket's prep and task fields in `t` (the caller writes the ticket); returns the task id.
+-- Hold a new ticket until its card is prepared: it keeps its score (place in line) in `D hold:`
+-- instead of `D q:`. A same-day ticket (issue with req.prepare) gets a new task id (issue creates the
+-- task after its event); a booked visitor checking in whose booking's preparation is still open waits
+-- for that task, which now names the ticket (task.updated). Sets the ticket's prep and task fields in
+-- `t` (the caller writes the ticket); returns true when held.
 function lib.hold_ticket(t)
+  local task_id
+  if t.booking then
+    task_id = redis.call('HGET', O .. 'bk:' .. t.booking, 'task')
+    local task = task_id and task_id ~= '' and load_task(task_id)
+    if not task or not TASK_ALLOWED_FROM.cancel[task.state] then return false end
+    set_task(task, {ticket = today .. '|' .. t.number})
+    emit({type = 'task.updated', task = task_view(task)})
+  elseif req.prepare then
+    task_id = lib.new_task_id()
+  else
+    return false
+  end
   t.prep = 'pending'
-  t.task = lib.new_task_id()
+  t.task = task_id
   redis.call('ZADD', D .. 'hold:' .. t.procedure, t.score, t.number)
-  return t.task
+  return true
 end
 
 -- Cancel an open or claimed task (its visitor left, or the day closed out their held ticket).
@@ -94,16 +101,25 @@ function lib.cancel_task(id, why)
   return task
 end
 
--- A booking's preparation task: created for a new booking; for a moved one the open task is replaced
--- by one with the new deadline (a card already prepared stays so). Returns the task id, or nil.
-function lib.booking_task(b, current, fields)
-  local task = current and current ~= '' and load_task(current) or nil
-  if task and task.state == 'done' then return task.id end
+-- A booking's preparation task (the bookings area tells every change through this hook, in its
+-- step): created with the booking (req.prep_task: its fields, for a procedure with preparation); a
+-- moved booking's open task is replaced by one with the new deadline (a card already prepared stays
+-- so); a cancelled or released (no-show) booking's open task is cancelled.
+function lib.on_booking(kind, b)
+  local task = b.task and b.task ~= '' and load_task(b.task) or nil
+  if kind == 'cancelled' or kind == 'released' then
+    if task then lib.cancel_task(task.id, kind == 'cancelled' and 'booking_cancelled' or 'no_show') end
+    return
+  end
+  if task and task.state == 'done' then return end
   if task then lib.cancel_task(task.id, 'booking_changed') end
-  if not fields then return nil end
-  local new = {booking = b.id}
-  for k, v in pairs(fields) do new[k] = v end
-  return lib.create_task(new).id
+  local id = ''
+  if req.prep_task then
+    local fields = {booking = b.id}
+    for k, v in pairs(req.prep_task) do fields[k] = v end
+    id = lib.create_task(fields).id
+  end
+  if task or id ~= '' then lib.save_booking(b, {task = id}) end
 end
 
 -- The place of a task in the work list (domain/tasks.py work_key): preparation for visitors waiting
