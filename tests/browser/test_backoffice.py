@@ -226,7 +226,6 @@ async def test_the_panel_is_axe_clean_on_a_desk_and_on_a_phone(open_page: OpenPa
     phone = await open_backoffice(open_page, "boss", viewport=PHONE)
     await expect(phone.locator("#work tr.bo-task")).to_have_count(3)
     await assert_axe_clean(phone, "panel on a phone")
-    await save_screenshot(phone, "backoffice-phone")
     # Nothing wider than the phone: the columns stack.
     assert await phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
