@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .state import OfficeState
-from .tasks import Backlog, TaskKind, WorkGroup, backlog, measured_minutes, work_key
+from .tasks import Backlog, TaskKind, backlog, measured_minutes, work_group, work_key
 
 
 def waiting_visitor(state: OfficeState, task: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -33,12 +33,12 @@ def work_view(states: Sequence[OfficeState], *, office: str, people: int,
     ``priors`` are the configured minutes per (kind, procedure); ``day_of`` gives the office day of a
     time (for preparation due per day). With ``now``, each task also has its age or time to deadline.
     """
-    ranked: list[tuple[tuple[int, int, int, int], int, dict[str, Any]]] = []
+    ranked: list[tuple[tuple[int, str], int, dict[str, Any]]] = []
     for i, state in enumerate(states):
         for task in state.tasks.values():
             visitor = waiting_visitor(state, task)
             key = work_key(task, visitor)
-            item = {**task, "office": state.office, "group": WorkGroup(key[0]).name.lower()}
+            item = {**task, "office": state.office, "group": work_group(key[0]).name.lower()}
             if visitor is not None:
                 item["visitor_waiting"] = True
             if now is not None:
@@ -74,3 +74,16 @@ def work_view(states: Sequence[OfficeState], *, office: str, people: int,
             "all": figures(tasks),
         },
     }
+
+
+def first_open(states: Sequence[OfficeState]) -> list[str]:
+    """The offices of ``states`` with an open task, the one whose first open task comes first in the
+    work list first (the order claim-next tries them in)."""
+    best: dict[str, tuple[int, str]] = {}
+    for state in states:
+        for task in state.tasks.values():
+            if task["state"] == "open":
+                key = work_key(task, waiting_visitor(state, task))
+                if state.office not in best or key < best[state.office]:
+                    best[state.office] = key
+    return sorted(best, key=best.__getitem__)

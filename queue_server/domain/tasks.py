@@ -96,22 +96,38 @@ def task_transition_error(operation: str, task_id: str, state: TaskState | str) 
                     code="invalid_transition")
 
 
-def work_key(task: Mapping[str, Any], visitor: Mapping[str, Any] | None) -> tuple[int, int, int, int]:
-    """The sort key of an open or claimed task in the work list (lower first).
+GROUP_WEIGHT: Final = 10**14
+"""Score distance between the parts of the work list: above any time in ms (and the priority steps)."""
+PRIORITY_WEIGHT: Final = 10**13
+"""Score distance between two priority classes of waiting visitors: above any time in ms."""
+
+
+def work_score(task: Mapping[str, Any], visitor: Mapping[str, Any] | None) -> int:
+    """The place of an open or claimed task in the work list as one number (lower first); the store keeps
+    open tasks sorted by it (``O taskq``), so claim-next takes the first whatever the backlog.
 
     ``visitor`` is the task's ticket when its visitor waits in the lobby for this card now (a held
     ticket), else None. Preparation for waiting visitors comes first: a priority visitor's card first,
     then the longest waiting (by issue time, which also orders the visitors of different offices one
     back office prepares for); then preparation by deadline (``due_at``; without one, by creation);
-    then post-issuance work, oldest first. Ties by task id: creation order.
+    then post-issuance work, oldest first. Scores stay below 2**53 (exact in Redis and Lua).
     """
-    task_id = int(task["id"])
     if task.get("kind") == TaskKind.POST:
-        return WorkGroup.POST, int(task["created_at"]), 0, task_id
+        return WorkGroup.POST * GROUP_WEIGHT + int(task["created_at"])
     if visitor is not None:
-        return (WorkGroup.VISITOR_WAITING, MAX_PRIORITY - int(visitor.get("priority") or 0),
-                int(visitor["issued_at"]), task_id)
-    return WorkGroup.DUE, int(task.get("due_at") or task["created_at"]), 0, task_id
+        return (MAX_PRIORITY - int(visitor.get("priority") or 0)) * PRIORITY_WEIGHT + int(visitor["issued_at"])
+    return WorkGroup.DUE * GROUP_WEIGHT + int(task.get("due_at") or task["created_at"])
+
+
+def work_key(task: Mapping[str, Any], visitor: Mapping[str, Any] | None) -> tuple[int, str]:
+    """The sort key of a task in the work list: :func:`work_score`, ties by id as the store's sorted set
+    orders its members (as text)."""
+    return work_score(task, visitor), str(task["id"])
+
+
+def work_group(score: int) -> WorkGroup:
+    """Which part of the work list a :func:`work_score` is in."""
+    return WorkGroup(min(score // GROUP_WEIGHT, WorkGroup.POST))
 
 
 def preparation_fields(*, procedure: str, office: str, work_office: str, slot_start: int,

@@ -7,12 +7,14 @@ work back-office tasks.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any, Final
 
 from aiohttp import web
 
 from ..config import Office
-from ..domain.backoffice import work_view
+from ..domain.backoffice import first_open, work_view
 from ..domain.model import NotFound
 from ..domain.state import OfficeState, staff_event, staff_ticket
 from ..domain.tasks import TaskKind
@@ -26,6 +28,8 @@ from .views import _idem, _office
 
 TASK_ACTIONS: Final = ("claim", "finish", "return")
 TASK_ID_DIGITS: Final = 15
+CATCH_UP_SECONDS: Final = 2.0
+"""How long the work list waits for this process's hub to apply the store's latest events."""
 
 
 def office_work(app: web.Application, office: Office, states: list[OfficeState] | None = None,
@@ -49,17 +53,37 @@ async def list_tasks(request: web.Request) -> web.Response:
     office = _office(request)
     await require_staff(request)
     store = request.app[STORE]
-    # Read from the store, not the hub: the answer includes the caller's own last action (the hub
-    # may still be applying its event), and each office's snapshot is one atomic read.
-    states = [OfficeState.from_snapshot(o.id, await store.snapshot(o.id), store.config.calling.order)
-              for o in TaskStore(store).work_offices(office.id)]
+    # The caller's own last action is in the answer: wait (briefly) until this process's hub has
+    # applied every event the store has, then compute from its state without touching Redis more.
+    for o in TaskStore(store).work_offices(office.id):
+        await caught_up(request.app, o.id, await store.latest_event_seq(o.id))
     now = request.app[CLOCK].now_ms()
-    view = office_work(request.app, office, states, now)
+    view = office_work(request.app, office, now=now)
     references = await TaskStore(request.app[STORE]).references(view["tasks"])
     for task in view["tasks"]:
         if (ref := references.get((task["office"], str(task.get("booking"))))) is not None:
             task["reference"] = ref
     return json_response({**view, "now": now})
+
+
+async def caught_up(app: web.Application, office: str, seq: int) -> None:
+    """Return once the hub's state of ``office`` has applied event ``seq`` (at most CATCH_UP_SECONDS:
+    after that, what the hub has is answered)."""
+    hub = app[HUB]
+    if hub.state(office).seq >= seq:
+        return
+    done = asyncio.Event()
+
+    def listener(changed: str, state: OfficeState) -> None:
+        if changed == office and state.seq >= seq:
+            done.set()
+
+    hub.listeners.append(listener)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), CATCH_UP_SECONDS)
+    finally:
+        hub.listeners.remove(listener)
 
 
 def _task_answer(result: dict[str, Any], office: str) -> web.Response:
@@ -70,10 +94,12 @@ def _task_answer(result: dict[str, Any], office: str) -> web.Response:
 
 
 def _claim_order(app: web.Application, office: Office) -> list[str]:
-    """The offices worked by ``office``'s back office, the one with the first open task in the work list first."""
-    view = office_work(app, office)
-    order = [t["office"] for t in view["tasks"] if t["state"] == "open"]
-    return list(dict.fromkeys(order))
+    """The offices worked by ``office``'s back office, the one with the first open task in the work list first
+    (from the live state: each office's own step then takes its first open task atomically)."""
+    offices = TaskStore(app[STORE]).work_offices(office.id)
+    if len(offices) == 1:
+        return [office.id]
+    return first_open([app[HUB].state(o.id) for o in offices])
 
 
 async def claim_next(request: web.Request) -> web.Response:

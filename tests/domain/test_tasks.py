@@ -13,7 +13,9 @@ from queue_server.domain.tasks import (
     preparation_fields,
     sending_day,
     task_transition_error,
+    work_group,
     work_key,
+    work_score,
 )
 
 
@@ -31,9 +33,15 @@ def test_waiting_visitors_come_first_then_deadlines_then_post_issuance() -> None
     ordered = sorted([post, due_late, due_soon, waiting, waiting_priority],
                      key=lambda t: work_key(t, visitors.get(str(t["id"]))))
     assert [t["id"] for t in ordered] == ["5", "4", "3", "2", "1"]
-    assert work_key(post, None)[0] == WorkGroup.POST
+    assert work_group(work_score(post, None)) == WorkGroup.POST
     # A preparation whose visitor is not in the lobby (a booking) is ordered by its deadline.
-    assert work_key(due_soon, None)[0] == WorkGroup.DUE
+    assert work_group(work_score(due_soon, None)) == WorkGroup.DUE
+    assert work_group(work_score(waiting, visitors["4"])) == WorkGroup.VISITOR_WAITING
+    # Real times (ms since 1970, in this century) keep the parts apart and the scores exact in a double.
+    now = 1_800_000_000_000
+    latest = work_score(task(9, "post", created_at=now), None)
+    assert latest < 2**53 and work_score(task(8, due_at=now), None) < work_score(task(7, "post"), None)
+    assert work_score(task(6), {"priority": 0, "issued_at": now}) < work_score(task(5, due_at=0), None)
 
 
 def test_the_backlog_uses_the_measured_median_once_there_are_enough_else_the_prior() -> None:

@@ -47,6 +47,35 @@ local function archive_task(task)
   if lib.archive then lib.archive('task', task_view(task)) end
 end
 
+-- The place of an open task in the work list: domain/tasks.py work_score, one number kept in
+-- `O taskq` (open tasks only), so claim-next takes its first member whatever the backlog. Preparation
+-- for visitors waiting now (priority class, then the longest waiting), then preparation by deadline,
+-- then post-issuance, oldest first; ties by id (the sorted set's member order).
+local GROUP = 100000000000000          -- 10^14: above every time in ms (and 9 priority steps)
+local PRIORITY_STEP = 10000000000000   -- 10^13
+
+local function work_score(task, visitor)
+  if task.kind == 'post' then return 2 * GROUP + task.created_at end
+  if visitor then
+    return (9 - (tonumber(visitor.priority) or 0)) * PRIORITY_STEP + (tonumber(visitor.issued_at) or 0)
+  end
+  return GROUP + (task.due_at or task.created_at)
+end
+
+-- The ticket of a preparation task whose visitor waits held for it now ({priority, issued_at}), or nil.
+local function waiting_visitor(task)
+  local day, number = split_ticket(task.ticket)
+  if task.kind ~= 'prepare' or not day then return nil end
+  if not redis.call('ZSCORE', O .. 'd:' .. day .. ':hold:' .. task.procedure, number) then return nil end
+  local t = redis.call('HMGET', ticket_key(day, number), 'priority', 'issued_at')
+  return {priority = t[1], issued_at = t[2]}
+end
+
+-- Put an open task in the work order (again); `visitor` when the caller knows it (its ticket not written yet).
+local function queue_task(task, visitor)
+  redis.call('ZADD', O .. 'taskq', string.format('%.0f', work_score(task, visitor or waiting_visitor(task))), task.id)
+end
+
 -- A new task (fields: kind, procedure and any of due_at, ticket, booking, work_office, send_to,
 -- leave_day; `id` when the caller took one with lib.new_task_id). Emits task.created.
 function lib.new_task_id()
@@ -63,6 +92,7 @@ function lib.create_task(fields)
   task.work_office = task.work_office or req.work_office or req.office
   set_task(task, task)
   redis.call('ZADD', O .. 'tasks', now, task.id)
+  queue_task(task)
   emit({type = 'task.created', task = task_view(task)})
   return task
 end
@@ -79,6 +109,8 @@ function lib.hold_ticket(t)
     local task = task_id and task_id ~= '' and load_task(task_id)
     if not task or not TASK_ALLOWED_FROM.cancel[task.state] then return false end
     set_task(task, {ticket = today .. '|' .. t.number})
+    -- Its visitor waits now: the card goes to the front part of the work list.
+    if task.state == 'open' then queue_task(task, t) end
     emit({type = 'task.updated', task = task_view(task)})
   elseif req.prepare then
     task_id = lib.new_task_id()
@@ -97,6 +129,7 @@ function lib.cancel_task(id, why)
   if not task or not TASK_ALLOWED_FROM.cancel[task.state] then return nil end
   set_task(task, {state = 'cancelled', done_at = now, cancelled_because = why or ''})
   redis.call('ZREM', O .. 'tasks', task.id)
+  redis.call('ZREM', O .. 'taskq', task.id)
   emit({type = 'task.cancelled', task = task_view(task)})
   return task
 end
@@ -120,27 +153,6 @@ function lib.on_booking(kind, b)
     id = lib.create_task(fields).id
   end
   if task or id ~= '' then lib.save_booking(b, {task = id}) end
-end
-
--- The place of a task in the work list (domain/tasks.py work_key): preparation for visitors waiting
--- now (priority class, then the longest waiting), then preparation by deadline, then post-issuance,
--- oldest first.
-local function work_key(task)
-  local id = tonumber(task.id)
-  if task.kind == 'post' then return {2, task.created_at, 0, id} end
-  local day, number = split_ticket(task.ticket)
-  if day and redis.call('ZSCORE', O .. 'd:' .. day .. ':hold:' .. task.procedure, number) then
-    local t = redis.call('HMGET', ticket_key(day, number), 'priority', 'issued_at')
-    return {0, 9 - (tonumber(t[1]) or 0), tonumber(t[2]) or 0, id}
-  end
-  return {1, task.due_at or task.created_at, 0, id}
-end
-
-local function before(a, b)
-  for i = 1, 4 do
-    if a[i] ~= b[i] then return a[i] < b[i] end
-  end
-  return false
 end
 
 local function check_task(op, task)
@@ -173,16 +185,12 @@ function ops.task_claim()
     task, err = named_task('claim')
     if err then return err end
   else
-    local best_key
-    for _, id in ipairs(redis.call('ZRANGE', O .. 'tasks', 0, -1)) do
-      local candidate = load_task(id)
-      if candidate and candidate.state == 'open' then
-        local key = work_key(candidate)
-        if not best_key or before(key, best_key) then task, best_key = candidate, key end
-      end
-    end
-    if not task then return fail('no_task', {office = req.office}) end
+    -- The first open task in the work order (every member of `O taskq` is open).
+    local first = redis.call('ZRANGE', O .. 'taskq', 0, 0)[1]
+    if not first then return fail('no_task', {office = req.office}) end
+    task = load_task(first)
   end
+  redis.call('ZREM', O .. 'taskq', task.id)
   set_task(task, {state = 'claimed', claimed_by = req.actor or '', claimed_at = now})
   local ev = emit({type = 'task.claimed', task = task_view(task)})
   return answer(task, ev)
@@ -195,6 +203,7 @@ function ops.task_return()
   redis.call('HDEL', task_key(task.id), 'claimed_by', 'claimed_at')
   task.claimed_by, task.claimed_at = nil, nil
   set_task(task, {state = 'open'})
+  queue_task(task)
   local ev = emit({type = 'task.returned', task = task_view(task)})
   return answer(task, ev)
 end
