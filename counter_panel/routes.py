@@ -24,6 +24,8 @@ async def counter_page(request: web.Request) -> web.Response:
         "calling_order": config.calling.order.value,
         "booked_before_slot": config.calling.booked_before_slot.value,
         "max_recalls": config.calling.max_recalls,
+        # The archive keeps a hand-over's category (for the monthly report), never the reason typed.
+        "hand_over_categories": [{"id": k, "name": v} for k, v in config.calling.hand_over_categories.items()],
     }
     return render_page(request, "counter.html", catalog_sections=("counter",), page_data=data, office=office)
 

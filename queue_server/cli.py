@@ -1,4 +1,4 @@
-"""The ``madoguchi`` command: serve, check-config, add-user."""
+"""The ``madoguchi`` command: serve, check-config, add-user, report, export, staffing."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import dataclasses
 import getpass
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -20,6 +21,9 @@ from .config import Config, ConfigError, load_config
 from .domain.model import DomainError, Role
 from .store.accounts import Accounts
 from .store.embedded import EmbeddedRedis
+
+if TYPE_CHECKING:  # the report commands import the archive lazily: `serve` does not need XlsxWriter loaded
+    from .store.archive import Archive
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +102,79 @@ def cmd_add_user(args: argparse.Namespace) -> int:
     return 0
 
 
+ArchiveWork = Callable[["Archive", Config], Awaitable[bytes]]
+"""A command's work on the archive: the file's bytes from the archive and the configuration."""
+
+
+def _write_from_archive(args: argparse.Namespace, make: ArchiveWork) -> int:
+    """Run ``make(archive, config)`` (bytes) on the configured store and write the result to ``args.output``."""
+    from .reports.load import PeriodError
+    from .store.archive import Archive
+    from .store.redis_store import DEFAULT_PREFIX
+
+    config = _load(args.config)
+    data: list[bytes] = []
+
+    async def run(redis: Redis) -> None:
+        data.append(await make(Archive(redis, DEFAULT_PREFIX), config))
+
+    try:
+        asyncio.run(_with_redis(config, run))
+    except PeriodError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    Path(args.output).write_bytes(data[0])
+    print(f"{args.output}: {len(data[0]):,} bytes")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the monthly (or a day's) report as .xlsx or .csv, by the output file's extension."""
+    from .reports import load, render
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        print(f"error: -o {args.output}: the file must end in .xlsx or .csv", file=sys.stderr)
+        return 2
+    if (args.month is None) == (args.day is None):
+        print("error: give either --month YYYY-MM or --day YYYY-MM-DD", file=sys.stderr)
+        return 2
+
+    async def make(archive: Archive, config: Config) -> bytes:
+        report = (await load.monthly_report(archive, config, args.month, args.office) if args.month
+                  else await load.daily_report(archive, config, args.day, args.office))
+        return render.to_xlsx(report) if suffix == ".xlsx" else render.to_csv(report)
+
+    return _write_from_archive(args, make)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write every archived visit of a range of months as CSV (columns: ARCHITECTURE.md)."""
+    from .reports import load
+
+    async def make(archive: Archive, config: Config) -> bytes:
+        return await load.export_visits(archive, config, args.first, args.last, args.office)
+
+    return _write_from_archive(args, make)
+
+
+def cmd_staffing(args: argparse.Namespace) -> int:
+    """Write the staffing advice for a coming day as .xlsx or .csv."""
+    from .reports import render
+    from .reports.staffing import staffing_report
+
+    suffix = Path(args.output).suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        print(f"error: -o {args.output}: the file must end in .xlsx or .csv", file=sys.stderr)
+        return 2
+
+    async def make(archive: Archive, config: Config) -> bytes:
+        report = await staffing_report(archive, config, args.day, args.office, days=args.days)
+        return render.to_xlsx(report) if suffix == ".xlsx" else render.to_csv(report)
+
+    return _write_from_archive(args, make)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server."""
     from .web.app import init_app
@@ -174,6 +251,27 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--config")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_add_user)
+    report = sub.add_parser("report", help="the monthly report (月報) or a day's report from the visit archive")
+    report.add_argument("--month", help="YYYY-MM")
+    report.add_argument("--day", help="YYYY-MM-DD")
+    report.add_argument("--office", help="one office's id (default: the whole city)")
+    report.add_argument("-o", "--output", required=True, help="FILE.xlsx (workbook with charts) or FILE.csv")
+    report.add_argument("--config")
+    report.set_defaults(func=cmd_report)
+    export = sub.add_parser("export", help="every archived visit of a range of months as CSV")
+    export.add_argument("--from", dest="first", required=True, metavar="YYYY-MM")
+    export.add_argument("--to", dest="last", required=True, metavar="YYYY-MM")
+    export.add_argument("--office", help="one office's id (default: every office)")
+    export.add_argument("-o", "--output", required=True, help="FILE.csv")
+    export.add_argument("--config")
+    export.set_defaults(func=cmd_export)
+    advice = sub.add_parser("staffing", help="staffing advice (要員配置): counters per hour for a coming day")
+    advice.add_argument("--day", required=True, help="YYYY-MM-DD")
+    advice.add_argument("--days", type=int, default=1, help="days from --day (a week: 7)")
+    advice.add_argument("--office", required=True, help="the office's id")
+    advice.add_argument("-o", "--output", required=True, help="FILE.xlsx or FILE.csv")
+    advice.add_argument("--config")
+    advice.set_defaults(func=cmd_staffing)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -107,6 +107,28 @@ class CallingSettings:
     max_recalls: int = 3
     near_turn_ahead: int = 3
     booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN
+    hand_over_categories: Mapping[str, str] = field(default_factory=dict)
+    """Reason categories of a hand-over (id → Japanese name): the archive and reports keep the
+    category, never the reason staff type (free text may hold a name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLevels:
+    """The contract's service level the reports state as met or not met."""
+
+    target_wait_minutes: float = 30.0
+    target_share: float = 0.9
+    """Share of visitors to be called within ``target_wait_minutes``."""
+    estimate_tolerance_minutes: float = 10.0
+    """An estimate shown at issue counts as accurate when the real wait is within this many minutes of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSettings:
+    """How long the visit archive is kept."""
+
+    keep_years: int = 3
+    """Fiscal years (April–March) kept, the current one included; older months are deleted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +145,8 @@ class Config:
     warn_past_closing: bool = True
     readings: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    service_levels: ServiceLevels = field(default_factory=ServiceLevels)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
 
 class _Reader:
@@ -523,7 +547,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
     reader.known(data, "(top level)", {"server", "calling", "offices", "printer", "speech", "congestion", "kiosk",
-                                       "readings"})
+                                       "readings", "service_levels", "archive"})
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
                                         "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
@@ -542,7 +566,8 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         metrics_allow=_read_networks(reader, srv, "metrics_allow", ServerSettings.__dataclass_fields__["metrics_allow"].default),
         **{name: _read_limit(reader, srv, name, kind, low, high) for name, (kind, low, high) in WS_LIMITS.items()},
     )
-    cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead", "booked_before_slot"})
+    cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead", "booked_before_slot",
+                                         "hand_over_categories"})
     orders = [o.value for o in CallingOrder]
     before_slot = [o.value for o in BookedBeforeSlot]
     calling = CallingSettings(
@@ -553,7 +578,22 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         booked_before_slot=BookedBeforeSlot(reader.get(
             cal, "calling", "booked_before_slot", str, before_slot[0],
             check=lambda v: None if v in before_slot else f"must be one of {', '.join(before_slot)}")),
+        hand_over_categories=_read_categories(reader, cal),
     )
+    levels_table = reader.table(data, "service_levels", {"target_wait_minutes", "target_share",
+                                                         "estimate_tolerance_minutes"})
+    service_levels = ServiceLevels(
+        target_wait_minutes=float(reader.get(levels_table, "service_levels", "target_wait_minutes", (int, float), 30,
+                                             check=lambda v: None if 0 < v <= 480 else "must be more than 0 and at most 480")),
+        target_share=float(reader.get(levels_table, "service_levels", "target_share", (int, float), 0.9,
+                                      check=lambda v: None if 0 < v <= 1 else "must be a share more than 0 and at most 1")),
+        estimate_tolerance_minutes=float(reader.get(levels_table, "service_levels", "estimate_tolerance_minutes",
+                                                    (int, float), 10,
+                                                    check=lambda v: None if 0 < v <= 120 else "must be more than 0 and at most 120")),
+    )
+    archive_table = reader.table(data, "archive", {"keep_years"})
+    archive = ArchiveSettings(keep_years=reader.get(archive_table, "archive", "keep_years", int, 3,
+                                                    check=lambda v: None if 1 <= v <= 30 else "must be 1–30 fiscal years"))
     cong = reader.table(data, "congestion", {"levels_minutes"})
     levels = reader.get(cong, "congestion", "levels_minutes", list, [15, 30])
     if len(levels) != 2 or not all(isinstance(v, int) for v in levels) or not 0 < levels[0] < levels[1]:
@@ -578,7 +618,20 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     return Config(source=source, server=server, calling=calling, offices=offices,
                   printer=printer, speech=speech, congestion_minutes=(levels[0], levels[1]),
                   warn_past_closing=reader.get(kiosk, "kiosk", "warn_past_closing", bool, True),
-                  readings=readings, warnings=tuple(reader.warnings))
+                  readings=readings, warnings=tuple(reader.warnings), service_levels=service_levels, archive=archive)
+
+
+def _read_categories(reader: _Reader, cal: Mapping[str, Any]) -> dict[str, str]:
+    """``[calling] hand_over_categories``: id → Japanese name of a hand-over's reason category."""
+    categories: dict[str, str] = {}
+    for cid, name in reader.get(cal, "calling", "hand_over_categories", dict, {}).items():
+        if (bad_id := _id_check(cid)) is not None:
+            reader.problem(f"calling.hand_over_categories.{cid}", f"the category id {bad_id}")
+        elif not isinstance(name, str) or not name.strip():
+            reader.problem(f"calling.hand_over_categories.{cid}", f"must be the category's name, got {name!r}")
+        else:
+            categories[cid] = name
+    return categories
 
 
 def _read_readings(reader: _Reader, data: Mapping[str, Any]) -> dict[str, str]:

@@ -19,6 +19,7 @@ import random
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
+from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -32,6 +33,7 @@ DAY_CHECK_SECONDS: Final = 30.0
 """Longest sleep between looks at the clock on the way to midnight (a wall-clock jump is followed within it)."""
 RECONNECT_FIRST_SECONDS: Final = 0.05
 RECONNECT_MAX_SECONDS: Final = 0.5   # displays are silent while the hub is away: retry often
+STOP_RETRY_SECONDS: Final = 0.5  # a task still running this long after cancel() is cancelled again
 CATCH_UP_MAX_EVENTS: Final = 16      # more missed events than this: one fresh snapshot per subscriber instead
 RELEASE_SECONDS: Final = 60.0
 """How often the hub releases no-show bookings (a minute late on a 10-minute rule is within reason)."""
@@ -58,6 +60,7 @@ class Hub:
         self.subscribers: dict[str, set[Subscriber]] = {office: set() for office in store.config.offices}
         self.listeners: list[Callable[[str, OfficeState], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._pubsub: PubSub | None = None  # the events channel's connection while listening
         self.ready = asyncio.Event()
         # The events channel's health, for the health endpoint.
         self.connected = False
@@ -77,12 +80,26 @@ class Hub:
         await self.ready.wait()
 
     async def stop(self) -> None:
-        """Stop listening."""
-        for task in self._tasks:
+        """Stop listening.
+
+        redis-py can swallow a cancellation that arrives while a blocking pub/sub read is being set
+        up again (seen after the embedded Valkey restarted: the task stayed "cancelling", waiting on
+        the socket, and the server never finished stopping). So a task still running shortly after
+        its cancel() has the events connection closed under it and is cancelled again.
+        """
+        pending = set(self._tasks)
+        for task in pending:
             task.cancel()
+        while pending:
+            _done, pending = await asyncio.wait(pending, timeout=STOP_RETRY_SECONDS)
+            if pending and self._pubsub is not None and self._pubsub.connection is not None:
+                with contextlib.suppress(Exception):
+                    await self._pubsub.connection.disconnect(nowait=True)
+            for task in pending:
+                task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if not task.cancelled() and task.exception() is not None:
+                log.error("hub task %s ended with %r", task.get_name(), task.exception())
 
     def state(self, office: str) -> OfficeState:
         """The live state of an office (the hub is ready before the server takes requests)."""
@@ -171,7 +188,7 @@ class Hub:
         lost_at: float | None = None
         loop = asyncio.get_running_loop()
         while True:
-            pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.store.events_channel)
                 # Subscribed first, then read state: nothing published in between is lost.

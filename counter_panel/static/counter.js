@@ -372,6 +372,16 @@ function openHandOver() {
   const toCity = office.procedures.find((p) => p.city_staff_only && p.id !== current.procedure);
   if (toCity) byId("hand-over-to").value = toCity.id;
   byId("hand-over-reason").value = "";
+  // Reason categories (configured): what the archive and the monthly report keep of why.
+  const categories = page.hand_over_categories || [];
+  const none = el("option", "", t("counter.hand_over_category_none"));
+  none.value = "";
+  byId("hand-over-category").replaceChildren(none, ...categories.map((c) => {
+    const option = el("option", "", c.name);
+    option.value = c.id;
+    return option;
+  }));
+  byId("hand-over-category-label").hidden = categories.length === 0;
   dialog.showModal();
   byId("hand-over-reason").focus();
 }
@@ -381,6 +391,7 @@ byId("hand-over-form").addEventListener("submit", (event) => {
   const form = event.target;
   const body = { to: form.elements.to.value, reason: form.elements.reason.value.trim(),
                  keep_place: form.elements.keep_place.checked };
+  if (form.elements.category.value) body.category = form.elements.category.value;
   dialog.close();
   press("hand-over-submit", body);
 });

@@ -131,7 +131,7 @@ class QueueStore:
         request = {"op": op, "prefix": self.prefix, "office": office, "today": self.clock.day(now), "day": day,
                    "now": now, "calling_order": self.config.calling.order.value,
                    "office_procedures": list(office_config.procedures), "office_counters": list(office_config.counters),
-                   **params}
+                   "archive_keep_years": self.config.archive.keep_years, **params}
         if idem:
             request["idem"] = idem
         if actor:
@@ -145,8 +145,11 @@ class QueueStore:
     # -- visitors -----------------------------------------------------------------------
 
     async def issue(self, office_id: str, procedure_id: str, *, lang: str = "ja", priority: int = 0,
-                    idem: str | None = None) -> Result:
-        """Issue the day's next number for a procedure; returns ticket, status token and people ahead."""
+                    idem: str | None = None, estimate_minutes: float | None = None) -> Result:
+        """Issue the day's next number for a procedure; returns ticket, status token and people ahead.
+
+        ``estimate_minutes`` is the wait shown to the visitor at issue (kept on the ticket and in the
+        archive, for the reports' estimate accuracy)."""
         office = self.office(office_id)
         procedure = office.procedures.get(procedure_id)
         if procedure is None:
@@ -155,7 +158,7 @@ class QueueStore:
         return await self._run(
             "issue", office_id, idem=idem, procedure=procedure_id, lang=lang, priority=priority,
             prepare="prepare" in procedure.stages or None, work_office=office.work_office,
-            token=secrets.token_urlsafe(TOKEN_BYTES),
+            token=secrets.token_urlsafe(TOKEN_BYTES), estimate_minutes=estimate_minutes,
             number_format={"prefix": fmt.prefix, "width": fmt.width, "first": fmt.first, "last": fmt.last},
         )
 
@@ -222,12 +225,18 @@ class QueueStore:
                                work_office=office.work_office)
 
     async def hand_over(self, office_id: str, counter_id: str, to: str, reason: str, *, keep_place: bool = True,
-                        actor: str | None = None, idem: str | None = None) -> Result:
-        """Send the counter's ticket to another procedure's queue, keeping its number."""
+                        category: str | None = None, actor: str | None = None, idem: str | None = None) -> Result:
+        """Send the counter's ticket to another procedure's queue, keeping its number.
+
+        ``category`` (one of ``[calling] hand_over_categories``) is what the archive keeps of why;
+        the free-text ``reason`` stays on the day's ticket for the staff only."""
         office = self._counter(office_id, counter_id)
         if to not in office.procedures:
             raise NotFound(f"no procedure {to!r} to hand over to; procedures: {', '.join(office.procedures)}")
-        return await self._run("hand_over", office_id, counter=counter_id, to=to, reason=reason,
+        categories = self.config.calling.hand_over_categories
+        if category is not None and category not in categories:
+            raise NotFound(f"no hand-over category {category!r}; categories: {', '.join(categories) or '(none configured)'}")
+        return await self._run("hand_over", office_id, counter=counter_id, to=to, reason=reason, category=category,
                                keep_place=keep_place, actor=actor, idem=idem)
 
     async def set_counter_status(self, office_id: str, counter_id: str, status: str, *, actor: str | None = None,

@@ -12,7 +12,8 @@ from typing import Final
 
 # common first (shared helpers, `ops`, `lib`), main last (dispatch); areas in between, each a
 # `do ... end` block adding its operations to `ops`.
-MODULES: Final = ("common", "day", "tickets", "counters", "office", "bookings", "checkin", "tasks", "main")
+MODULES: Final = ("common", "archive", "day", "tickets", "counters", "office", "bookings", "checkin", "tasks",
+                  "main")
 
 
 def source() -> str:

@@ -140,13 +140,15 @@ SPEC: Final[dict[str, Any]] = {
             params=[_OFFICE, {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}, _IDEM, _CSRF])},
         "/api/offices/{office}/counters/{counter}/{action}": {"post": _op(
             "A counter action: call-next, call {number}, recall, start, finish, no-show, "
-            "hand-over {to, reason, keep_place}, open, pause, resume, close (staff of that counter)",
+            "hand-over {to, reason, category, keep_place}, open, pause, resume, close (staff of that counter)",
             _ok("the counter and its ticket", _ref("CounterResult")), staff=True,
             params=[_OFFICE, _COUNTER, {"name": "action", "in": "path", "required": True, "schema": {
                 "type": "string", "enum": ["call-next", "call", "recall", "start", "finish", "no-show", "hand-over",
                                            "open", "pause", "resume", "close"]}}, _IDEM, _CSRF],
             body={"type": "object", "additionalProperties": False, "properties": {
                 "number": {"type": "string"}, "to": {"type": "string"}, "reason": {"type": "string", "maxLength": 200},
+                "category": {"type": "string", "description": "hand-over: one of [calling] hand_over_categories "
+                                                              "(what the archive keeps; the reason text is not archived)"},
                 "keep_place": {"type": "boolean"}}})},
         "/api/offices/{office}/notice": {"put": _op(
             "The lobby display's notice line (supervisor)", _ok("notice"), staff=True, params=[_OFFICE, _CSRF],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import bookings, checkin, congestion, health, openapi, tasks, views, ws
+from . import bookings, checkin, congestion, health, openapi, reports, tasks, views, ws
 
 
 def setup_routes(app: web.Application) -> None:
@@ -32,3 +32,4 @@ def setup_routes(app: web.Application) -> None:
     bookings.setup_routes(app)
     checkin.setup_routes(app)
     health.setup_health(app)
+    reports.setup_reports(app)

@@ -184,22 +184,38 @@ def backoffice_subscription(request: web.Request, conn: Any, sub_id: int, office
 
     app = request.app
     office = app[STORE].office(office_id)
+    offices = [o.id for o in TaskStore(app[STORE]).work_offices(office.id)]
+
+    def render(_state: OfficeState) -> dict[str, Any]:
+        # Once per change of any of the offices, shared by every panel following this back office.
+        states = [app[HUB].state(o) for o in offices]
+        key = "backoffice:" + ",".join(f"{s.office}={s.seq}" for s in states)
+        view = states[0].derived.get(key)
+        if view is None:
+            view = states[0].derived[key] = office_work(app, office, states)
+        return view
 
     class BackofficeSubscription(ViewSubscription):
         """Follows the office and its branches; sends the view when it changes, and task events."""
 
-        also = tuple(o.id for o in TaskStore(app[STORE]).work_offices(office.id)[1:])
+        also = tuple(offices[1:])
+
+        def on_estimates(self, state: OfficeState) -> None:
+            """Wait estimates are not part of the back office's view."""
 
         def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
             if event.get("type") in TASK_EVENTS:
                 self.conn.send_json({"id": self.sub_id, "type": "event", "seq": event["seq"],
                                      "event": staff_event(event)})
+            # Only tasks, tickets waiting for their card and the day's end change the work list.
+            held = (event.get("ticket") or {}).get("prep") == "pending"
+            if event and "task" not in event and not held and event.get("type") not in ("ticket.ready", "day.closed"):
+                return
             data = self.render(state)
-            if data == self.last:
+            if data is self.last or data == self.last:
                 return
             self.last = data
             body = dumps({**data, "now": app[CLOCK].now_ms()})
             self.conn.send((f'{{"id":{self.sub_id},"type":"view","view":"backoffice","seq":{state.seq},"data":', body))
 
-    return BackofficeSubscription(conn, sub_id, "backoffice", lambda _state: office_work(app, office))
-
+    return BackofficeSubscription(conn, sub_id, "backoffice", render)

@@ -115,10 +115,13 @@ async def issue_ticket(request: web.Request) -> web.Response:
         # A booking-only day (休日交付) or procedure: booked visitors check in with their code instead.
         raise ApiError("booking_only", f"{procedure.id} takes booked visitors only today: check in with your "
                                        "booking code, or book a slot")
-    result = await request.app[STORE].issue(office.id, body["procedure"], lang=body["lang"], priority=body["priority"],
-                                           idem=_idem(request))
-    # The estimate for a ticket issued now in this procedure: what the kiosk shows and prints.
+    # The estimate for a ticket issued now in this procedure: what the kiosk shows and prints (and the
+    # archive keeps, to report how accurate the shown estimates were).
     outlook = request.app[HUB].state(office.id).estimates.get("procedures", {}).get(body["procedure"])
+    shown = outlook.get("median_minutes") if isinstance(outlook, dict) else None
+    result = await request.app[STORE].issue(office.id, body["procedure"], lang=body["lang"], priority=body["priority"],
+                                           idem=_idem(request),
+                                           estimate_minutes=shown if isinstance(shown, int | float) else None)
     # Staff who gave a priority class or a staff-only queue see the staff fields (the class) they set.
     ticket = (staff_ticket if staff is not None else public_ticket)(result["ticket"])
     return json_response({"ticket": ticket, "token": result["token"],
@@ -164,6 +167,12 @@ async def cancel_by_staff(request: web.Request) -> web.Response:
     return json_response({"ticket": staff_ticket(result["ticket"])})
 
 
+def _hand_over_category(request: web.Request) -> Any:
+    """The check of a hand-over's ``category``: one of the configured reason categories."""
+    categories = request.app[CONFIG].calling.hand_over_categories
+    return lambda v: None if v in categories else f"must be one of: {', '.join(categories) or '(none configured)'}"
+
+
 def _counter_answer(result: dict[str, Any]) -> web.Response:
     """A counter action's answer: to the staff member at the counter, so with the staff fields."""
     body: dict[str, Any] = {"counter": result["counter"]}
@@ -193,9 +202,11 @@ async def counter_action(request: web.Request) -> web.Response:
     if action == "hand-over":
         body = await read_body(request, {"to": Field(str, required=True, check=one_of(*office.procedures)),
                                          "reason": Field(str, default="", check=max_length(200)),
+                                         "category": Field(str, default=None, check=_hand_over_category(request)),
                                          "keep_place": Field(bool, default=True)})
         return _counter_answer(await store.hand_over(office.id, counter_id, body["to"], body["reason"],
-                                                     keep_place=body["keep_place"], actor=actor, idem=idem))
+                                                     keep_place=body["keep_place"], category=body["category"],
+                                                     actor=actor, idem=idem))
     if action in COUNTER_STATUS:
         await read_body(request, {})
         return _counter_answer(await store.set_counter_status(office.id, counter_id, COUNTER_STATUS[action],

@@ -97,3 +97,38 @@ async def test_the_review_list_puts_a_handed_over_visitor_first_as_call_next_wil
     await expect(rows.nth(1)).to_have_attribute("data-number", older)
     status, called = await city_api.counter("9", "call-next")
     assert status == 200 and called["ticket"]["number"] == number, called
+
+
+async def test_a_hand_over_from_the_panel_records_its_reason_category_for_the_monthly_report(
+        open_page: OpenPage, web_user: MakeUser, valkey_url: str, key_prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    from queue_server.store.archive import Archive
+
+    panel = await open_panel(open_page)
+    number = (await web_user().issue("pickup"))["ticket"]["number"]
+    await expect(panel.locator("#waiting tr")).to_have_count(1)
+    await press(panel, "n")
+    await expect(panel.locator("#current-number")).to_have_text(number)
+    await press(panel, "h")
+    dialog = panel.locator("#hand-over-dialog")
+    await expect(dialog).to_be_visible()
+    await expect(dialog.locator("#hand-over-category option")).to_have_count(5)  # none + the four configured
+    await dialog.locator("#hand-over-category").select_option(label="暗証番号")
+    await dialog.locator("#hand-over-reason").fill("田中様 電話あり")
+    await dialog.locator("button[type=submit]").click()
+    await expect(panel.locator("#current-none")).to_be_visible()
+
+    # Served at the city-staff counter: the finished visit's archive record names the category only.
+    city = web_user()
+    await city.sign_in("city")
+    for action in ("open", "call-next", "start", "finish"):
+        assert (await city.counter("9", action))[0] == 200
+    redis = Redis.from_url(valkey_url)
+    try:
+        archive = Archive(redis, key_prefix)
+        (month,) = await archive.months("main")
+        (record,) = [r async for r in archive.records(["main"], [month])]
+    finally:
+        await redis.aclose()
+    assert record["handovers"][0]["category"] == "pin" and "田中" not in str(record)

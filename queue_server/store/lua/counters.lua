@@ -15,7 +15,10 @@ end
 local function do_call(c, t, event_type)
   redis.call('ZREM', D .. 'q:' .. t.procedure, t.number)
   redis.call('ZREM', D .. 'bq:' .. t.procedure, t.number)
-  set_ticket(t, {state = 'called', counter = c.id, called_at = now, recalls = 0})
+  local fields = {state = 'called', counter = c.id, called_at = now, recalls = 0}
+  -- The visit's wait ends at its first call (recalls and calls after a hand-over move called_at).
+  if not t.first_called_at then fields.first_called_at = now end
+  set_ticket(t, fields)
   set_counter(c, {ticket = t.day .. '|' .. t.number, since = now, staff = req.actor or ''})
   local call = {number = t.number, day = t.day, counter = c.id, procedure = t.procedure, lang = t.lang, at = now,
                 recall = false}
@@ -112,6 +115,7 @@ function ops.finish()
   redis.call('LPUSH', O .. 'services', cjson.encode({procedure = t.procedure, counter = c.id, day = t.day,
     called_at = t.called_at, started_at = t.started_at, finished_at = now}))
   redis.call('LTRIM', O .. 'services', 0, 19999)
+  lib.archive_visit(t)
   -- Post-issuance work follows the handover (tasks.lua); it is not bound to the day.
   if req.post_procedures and req.post_procedures[t.procedure] then
     lib.create_task({kind = 'post', procedure = t.procedure, ticket = t.day .. '|' .. t.number})
@@ -126,6 +130,7 @@ function ops.no_show()
     return fail('not_recalled_enough', {number = t.number, recalls = t.recalls or 0, needed = req.max_recalls})
   end
   set_ticket(t, {state = 'no_show', finished_at = now})
+  lib.archive_visit(t)
   return release(c, t, 'ticket.no_show')
 end
 
@@ -140,10 +145,17 @@ function ops.hand_over()
   if req.keep_place == false then order, returning = redis.call('INCR', D .. 'seq'), 0 end
   -- A booked ticket handed over goes on by the hand-over rule, not its booking (it left `bq` when called).
   local score = score_of(t.priority, order, returning == 1 and TIER_RETURNING or TIER_OTHER)
+  -- The archive keeps each hand-over: where from and to, the configured reason category (never the
+  -- free text) and the counter's call/start times, which the new queue's call will overwrite.
+  local handovers = (t.handovers and t.handovers ~= '') and cjson.decode(t.handovers) or {}
+  table.insert(handovers, {from = from, to = req.to, category = req.category, counter = c.id,
+                           called_at = t.called_at, started_at = t.started_at, at = now})
   redis.call('HDEL', ticket_key(t.day, t.number), 'counter', 'called_at', 'started_at', 'returning')
   t.counter, t.called_at, t.started_at, t.returning = nil, nil, nil, nil
   local fields = {state = 'waiting', procedure = req.to, order = order, score = score, recalls = 0,
-                  handed_over_from = from, hand_over_reason = req.reason or ''}
+                  handed_over_from = from, hand_over_reason = req.reason or '',
+                  handovers = cjson.encode(handovers)}
+  if req.category then fields.hand_over_category = req.category end
   if returning == 1 then fields.returning = 1 end
   set_ticket(t, fields)
   redis.call('ZADD', D .. 'q:' .. req.to, score, t.number)

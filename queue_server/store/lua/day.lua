@@ -10,6 +10,7 @@ local function close_day(day)
   local function expire(t)
     if not t or not ALLOWED_FROM.expire[t.state] then return end
     set_ticket(t, {state = 'expired', expired_from = t.state, finished_at = now})
+    lib.archive_visit(t)  -- under the ticket's own day (and month), not the new one
     table.insert(expired, t.number)
   end
   for _, proc in ipairs(req.office_procedures) do
@@ -61,6 +62,7 @@ function lib.start_day()
   for _, day in ipairs(redis.call('ZRANGEBYSCORE', O .. 'days', '-inf', '(' .. tonumber(today))) do
     close_day(day)
   end
+  lib.prune_archive()
   return today
 end
 

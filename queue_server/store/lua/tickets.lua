@@ -33,7 +33,9 @@ function ops.issue()
   if redis.call('SISMEMBER', O .. 'paused', req.procedure) == 1 then
     return fail('procedure_paused', {procedure = req.procedure})
   end
-  local t, err = lib.new_ticket(req.procedure, req.priority, req.number_format)
+  -- the estimate the kiosk showed (minutes), for the reports' estimate accuracy
+  local t, err = lib.new_ticket(req.procedure, req.priority, req.number_format, nil,
+                                {estimate_at_issue = req.estimate_minutes})
   if err then return err end
   local ahead = ahead_of(t)
   t.token = nil  -- events are public: the status token never leaves in one
@@ -57,6 +59,7 @@ function ops.cancel()
     if c.ticket == t.day .. '|' .. t.number then set_counter(c, {ticket = '', since = now}) end
   end
   set_ticket(t, {state = 'cancelled', finished_at = now})
+  lib.archive_visit(t)
   local ev = emit({type = 'ticket.cancelled', ticket = t, counter = c and public_counter(c) or nil})
   return cjson.encode({ok = true, ticket = t, event = ev})
 end
