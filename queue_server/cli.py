@@ -200,8 +200,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         office = next(iter(config.offices))
         print(f"madoguchi is running — offices: {', '.join(config.offices)}", flush=True)
         for label, path in (("ticket kiosk", f"/kiosk/{office}"), ("lobby display", f"/display/{office}"),
-                            ("counter panel", f"/counter/{office}"), ("congestion", "/congestion"),
-                            ("booking", "/book"), ("call centre", "/callcenter"),
+                            ("counter panel", f"/counter/{office}"), ("back office", f"/backoffice/{office}"),
+                            ("congestion", "/congestion"),
+                            ("booking", "/book"), ("call centre", "/callcenter"), ("supervisor", "/supervisor"),
                             ("API (OpenAPI)", "/api/openapi.json")):
             print(f"  {label:14} {base}{path}", flush=True)
         if args.demo:

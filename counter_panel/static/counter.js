@@ -6,14 +6,14 @@
 // disabled meanwhile, so a double click or a held key never sends two presses; a press that gets
 // no answer is resent with the same Idempotency-Key (actions.js).
 
-import { api, ApiError, handleSignIn, setCsrfToken } from "/static/common/api.js";
+import { ApiError } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
 import { pageData, t } from "/static/common/page.js";
+import { el, messageLine, renderOnNextFrame, shortcuts, staffSession } from "/static/common/staff.js";
 import { sendAction } from "./actions.js";
 
 const MAX_WAITING_ROWS = 40;
 const SETTLE_MS = 2_000;           // after an answer, wait this long at most for its event
-const INFO_MS = 5_000;
 const DOUBLE_PRESS_MS = 1_500;     // the same action again this soon after it worked is a double press
 
 const page = pageData();
@@ -43,13 +43,6 @@ const state = {
 
 // --- small helpers ---------------------------------------------------------------------------
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 const serverNow = () => Date.now() + clockOffset;
 
 function clock(ms) {
@@ -71,21 +64,9 @@ function errorText(error) {
   return text === key ? t("error.unavailable.message") : text;
 }
 
-let messageTimer = null;
-function showMessage(text, kind = "error") {
-  const box = byId("message");
-  box.textContent = text;
-  box.className = `cp-message notice ${kind === "error" ? "notice-error" : ""}`;
-  box.dataset.kind = kind;
-  box.hidden = false;
-  clearTimeout(messageTimer);
-  if (kind !== "error") messageTimer = setTimeout(() => { box.hidden = true; }, INFO_MS);
-}
-
-function clearMessage() {
-  clearTimeout(messageTimer);
-  byId("message").hidden = true;
-}
+const message = messageLine();
+const showMessage = message.show;
+const clearMessage = message.clear;
 
 function showScreen(id) {
   for (const screen of ["sign-in", "choose", "panel"]) byId(screen).hidden = screen !== id;
@@ -93,51 +74,25 @@ function showScreen(id) {
 
 // --- sign-in and counter choice --------------------------------------------------------------
 
-async function start() {
-  try {
-    me = await api("/api/session");
-  } catch (e) {
-    if (e instanceof ApiError && e.code === "unauthorized") {
-      showSignIn();
-    } else {
-      showMessage(errorText(e));
-      setTimeout(start, 5_000);     // the server is restarting: try again by itself
-    }
-    return;
-  }
-  signedIn();
-}
-
-function showSignIn() {
-  me = null;
-  if (live) { live.close(); live = null; subscription = null; }
-  byId("who").textContent = "";
-  byId("sign-out").hidden = byId("change-counter").hidden = true;
-  showScreen("sign-in");
-  byId("sign-in-form").elements.username.focus();
-}
-
-handleSignIn(byId("sign-in-form"), {
-  onSignedIn: (session) => { me = session; clearMessage(); signedIn(); },
-  onFailed: (e) => showMessage(e instanceof ApiError && e.code === "unauthorized" ? t("counter.sign_in_failed") : errorText(e)),
+const session = staffSession({
+  signedIn: (user) => { me = user; signedIn(); },
+  signedOut: () => {
+    me = null;
+    if (live) { live.close(); live = null; subscription = null; }
+    byId("who").textContent = "";
+    byId("sign-out").hidden = byId("change-counter").hidden = true;
+    showScreen("sign-in");
+  },
+  forget: () => localStorage.removeItem(storageKey),
+  failedText: t("counter.sign_in_failed"), showMessage, clearMessage, errorText,
 });
-
-byId("sign-out").addEventListener("click", async () => {
-  try {
-    await api("/api/session", { method: "DELETE" });
-  } catch {
-    // signed out already, or offline: the page forgets the session either way
-  }
-  localStorage.removeItem(storageKey);
-  showSignIn();
-});
+const showSignIn = () => session.showSignIn();
 
 function allowedCounters() {
   return office.counters.filter((c) => me.role === "supervisor" || c.staff === me.role);
 }
 
 function signedIn() {
-  setCsrfToken(me.csrf_token);
   byId("who").textContent = t("counter.signed_in_as", { name: me.display_name || me.username });
   byId("sign-out").hidden = false;
   byId("review").hidden = !(me.role === "city" || me.role === "supervisor");
@@ -477,34 +432,16 @@ byId("review-list").addEventListener("click", (event) => {
   if (button) press("call", { number: button.dataset.number });
 });
 
-// Keyboard shortcuts: the letter shown on each button; never while typing or in the dialog.
-document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.altKey || event.metaKey || event.repeat || dialog.open) return;
-  if (byId("panel").hidden) return;
-  const target = event.target;
-  if (target instanceof HTMLInputElement || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return;
-  const key = event.key.toLowerCase();
-  if (key === "c") {
-    event.preventDefault();
-    byId("call-number").focus();
-    return;
-  }
-  const button = document.querySelector(`.cp-actions [data-key="${key}"]`);
-  if (button) {
-    event.preventDefault();
-    if (!button.disabled) button.click();
-    else explainRefusal(button.dataset.action);
-  }
+// Keyboard shortcuts: the letter shown on each button, C for the number field; never while typing or in the dialog.
+shortcuts(document.querySelector(".cp-actions"), {
+  active: () => !dialog.open && !byId("panel").hidden,
+  refused: explainRefusal,
+  keys: { c: () => byId("call-number").focus() },
 });
 
 // --- rendering -------------------------------------------------------------------------------
 
-let renderPending = false;
-function scheduleRender() {
-  if (renderPending) return;
-  renderPending = true;
-  requestAnimationFrame(() => { renderPending = false; render(); });
-}
+const scheduleRender = renderOnNextFrame(render);
 
 function render() {
   if (!counterId) return;
@@ -652,4 +589,4 @@ function renderCounters() {
 // Elapsed times tick once a second.
 setInterval(() => { if (counterId && state.ready) scheduleRender(); }, 1_000);
 
-start();
+session.start();

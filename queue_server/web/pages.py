@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # (URL area, package): /static/<area>/ serves <package>/static/; <package>/templates/ is searched in this order.
 FRONT_ENDS: Final = (("common", "queue_server.web"), ("kiosk", "ticket_kiosk"), ("display", "display"),
                      ("counter", "counter_panel"), ("booking", "booking"), ("callcenter", "callcenter"),
-                     ("supervisor", "supervisor"))
+                     ("supervisor", "supervisor"), ("backoffice", "backoffice"))
 DEFAULT_LANGUAGE: Final = "ja"
 # The <html lang> of each catalog: やさしい日本語 is Japanese, 中文 is Simplified Chinese.
 HTML_LANG: Final[Mapping[str, str]] = {"ja": "ja", "ja-easy": "ja", "en": "en", "zh": "zh-Hans", "ko": "ko",
@@ -216,6 +216,7 @@ def setup_pages(app: web.Application) -> None:
 
     env.globals["static"] = static_url
 
+    from backoffice import routes as backoffice_routes
     from booking import routes as booking_routes
     from callcenter import routes as callcenter_routes
     from counter_panel import routes as counter_routes
@@ -229,3 +230,4 @@ def setup_pages(app: web.Application) -> None:
     booking_routes.setup(app)
     callcenter_routes.setup(app)
     supervisor_routes.setup(app)
+    backoffice_routes.setup(app)

@@ -9,7 +9,8 @@
 //   sub.close();
 //
 // After every (re)connect each subscription is made again and starts with a fresh snapshot (or
-// view). A missing event seq (a gap) resubscribes at once. The socket reconnects with jittered
+// view). A missing event seq (a gap) after a snapshot resubscribes at once; a view sent whole (no
+// snapshot) passes its events on as they come. The socket reconnects with jittered
 // exponential backoff (0.5 s doubling up to 10 s) and is pinged, so a silently dead network is
 // noticed within about a minute even when the browser does not report it.
 
@@ -188,9 +189,13 @@ export class LiveConnection {
         break;
       case "snapshot":
         sub.seq = msg.seq;
+        sub.sequenced = true;
         sub.call("snapshot", msg.data, msg);
         break;
       case "event":
+        // A view sent whole (the back office's, over several offices' sequences) carries its events
+        // as news only: no snapshot to continue, so no gap to mend.
+        if (!sub.sequenced) { sub.call("event", msg.event, msg); break; }
         if (sub.seq !== null && msg.seq <= sub.seq) break;        // already seen
         if (sub.seq === null || msg.seq !== sub.seq + 1) {         // a gap: start again from a snapshot
           this.resubscribe(sub);
@@ -218,6 +223,7 @@ class Subscription {
     this.handlers = handlers || {};
     this.id = null;
     this.seq = null;
+    this.sequenced = false;        // true once a snapshot came: events then follow it in seq order
     this.active = true;
   }
 
