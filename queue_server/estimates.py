@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Final
 
+from .aio import stop_tasks
 from .clock import Clock
 from .config import Config, Office
 from .domain.estimate import (DEFAULT_RUNS, BackOffice, BackOfficeTask, CounterState, ExpectedArrival,
@@ -377,10 +378,7 @@ class EstimateService:
 
     async def stop(self) -> None:
         """Stop recomputing and the worker process."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks([self._task])
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 

@@ -23,6 +23,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .aio import stop_tasks
 from .domain.state import GapError, OfficeState
 from .store.bookings import Bookings
 from .store.redis_store import QueueStore
@@ -33,7 +34,6 @@ DAY_CHECK_SECONDS: Final = 30.0
 """Longest sleep between looks at the clock on the way to midnight (a wall-clock jump is followed within it)."""
 RECONNECT_FIRST_SECONDS: Final = 0.05
 RECONNECT_MAX_SECONDS: Final = 0.5   # displays are silent while the hub is away: retry often
-STOP_RETRY_SECONDS: Final = 0.5  # a task still running this long after cancel() is cancelled again
 CATCH_UP_MAX_EVENTS: Final = 16      # more missed events than this: one fresh snapshot per subscriber instead
 RELEASE_SECONDS: Final = 60.0
 """How often the hub releases no-show bookings (a minute late on a 10-minute rule is within reason)."""
@@ -80,26 +80,15 @@ class Hub:
         await self.ready.wait()
 
     async def stop(self) -> None:
-        """Stop listening.
+        """Stop listening. A listen task that lost its cancellation inside redis-py's blocking read has
+        the events connection closed under it before it is cancelled again (``aio.stop_tasks``)."""
 
-        redis-py can swallow a cancellation that arrives while a blocking pub/sub read is being set
-        up again (seen after the embedded Valkey restarted: the task stayed "cancelling", waiting on
-        the socket, and the server never finished stopping). So a task still running shortly after
-        its cancel() has the events connection closed under it and is cancelled again.
-        """
-        pending = set(self._tasks)
-        for task in pending:
-            task.cancel()
-        while pending:
-            _done, pending = await asyncio.wait(pending, timeout=STOP_RETRY_SECONDS)
-            if pending and self._pubsub is not None and self._pubsub.connection is not None:
+        async def close_events_connection() -> None:
+            if self._pubsub is not None and self._pubsub.connection is not None:
                 with contextlib.suppress(Exception):
                     await self._pubsub.connection.disconnect(nowait=True)
-            for task in pending:
-                task.cancel()
-        for task in self._tasks:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("hub task %s ended with %r", task.get_name(), task.exception())
+
+        await stop_tasks(self._tasks, close_events_connection)
 
     def state(self, office: str) -> OfficeState:
         """The live state of an office (the hub is ready before the server takes requests)."""

@@ -22,6 +22,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from queue_server.aio import stop_tasks
 from queue_server.config import Office
 from queue_server.domain.model import Conflict, NotFound, Role
 from queue_server.domain.supervision import supervisor_view
@@ -261,9 +262,7 @@ def setup_api(app: web.Application) -> None:
         app[STEPS] = SupervisorSteps(app[STORE])
         task = asyncio.create_task(refresh_extras(app), name="supervisor-extras")
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_tasks([task])
 
     app.cleanup_ctx.append(steps)
     r = app.router

@@ -9,13 +9,14 @@ someone restarts the whole server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
 import signal
 from pathlib import Path
 from typing import Final
+
+from ..aio import stop_tasks
 
 STARTUP_TIMEOUT: Final = 15.0
 RESTART_FIRST_DELAY: Final = 0.2   # a one-off crash: back within a fraction of a second
@@ -183,10 +184,7 @@ class EmbeddedRedis:
     async def stop(self) -> None:
         """Stop supervising, then stop the server (it flushes the append-only file on SIGTERM)."""
         supervisor, self._supervisor = self._supervisor, None
-        if supervisor is not None:
-            supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+        await stop_tasks([supervisor])
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return

@@ -22,6 +22,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..aio import stop_tasks
 from ..domain.state import OfficeState
 from .keys import BOOKINGS, CLOCK, CONFIG, HUB
 
@@ -65,10 +66,7 @@ class NextBookingSlots:
         """Stop following."""
         for office in self._offices:
             self.app[HUB].unsubscribe(office, self)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks([self._task])
 
     # -- hub subscriber --------------------------------------------------------------------------
 
