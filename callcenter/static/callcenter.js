@@ -1,13 +1,14 @@
 // The call-centre desk: an operator on the phone books, changes and cancels for a caller.
 //
-// Sign in as on the counter panel (POST /api/session); the role must be callcenter or supervisor.
+// Sign in as on the other staff pages (static/common/staff.js); the role must be callcenter or supervisor.
 // Every action is a staff request of the bookings API (session cookie + CSRF token + an
 // Idempotency-Key per intended action), so the server records who did it and when.
 // Keyboard: 1 / 2 / 3 jump to the three parts, Enter confirms (each part is a form), Esc goes
 // back, ↑/↓ move through the free slots, C / X change / cancel the booking found.
 
-import { api, ApiError, newIdempotencyKey, setCsrfToken } from "/static/common/api.js";
+import { ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { escapeHtml, pageData, t } from "/static/common/page.js";
+import { el, staffSession } from "/static/common/staff.js";
 import * as bookings from "/static/booking/bookings.js";
 
 const page = pageData();
@@ -26,13 +27,6 @@ let busy = false;
 let lastError = null;        // the code of the last refused action ("slot_full", …)
 
 // --- small helpers ---------------------------------------------------------------------------
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 const officeName = (id) => { const o = offices.get(id); return o ? (o.short_name || o.name) : id; };
 const procedureName = (id) => (procedures.get(id) || { name: id }).name;
@@ -91,28 +85,20 @@ function spelledHtml(code) {
 
 // --- sign-in ---------------------------------------------------------------------------------
 
-async function start() {
-  try {
-    me = await api("/api/session");
-  } catch (e) {
-    if (e instanceof ApiError && e.code === "unauthorized") showSignIn();
-    else { showMessage(errorText(e)); setTimeout(start, 5_000); }
-    return;
-  }
-  signedIn();
-}
-
-function showSignIn() {
-  me = null;
-  byId("who").textContent = "";
-  byId("sign-out").hidden = true;
-  byId("desk").hidden = true;
-  byId("sign-in").hidden = false;
-  byId("sign-in-form").elements.username.focus();
-}
+const session = staffSession({
+  signedIn: (user) => { me = user; signedIn(); },
+  signedOut: () => {
+    me = null;
+    byId("who").textContent = "";
+    byId("sign-out").hidden = true;
+    byId("desk").hidden = true;
+    byId("sign-in").hidden = false;
+  },
+  failedText: t("callcenter.sign_in_failed"), showMessage, clearMessage, errorText,
+});
+const showSignIn = () => session.showSignIn();
 
 function signedIn() {
-  setCsrfToken(me.csrf_token);
   byId("who").textContent = t("callcenter.signed_in_as", { name: me.display_name || me.username });
   byId("sign-out").hidden = false;
   byId("sign-in").hidden = true;
@@ -126,25 +112,6 @@ function signedIn() {
   byId("procedure").focus();
   document.body.dataset.ready = "true";
 }
-
-byId("sign-in-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const form = event.target;
-  try {
-    me = await api("/api/session", { method: "POST",
-                                     body: { username: form.elements.username.value, password: form.elements.password.value } });
-    form.elements.password.value = "";
-    clearMessage();
-    signedIn();
-  } catch (e) {
-    showMessage(e instanceof ApiError && e.code === "unauthorized" ? t("callcenter.sign_in_failed") : errorText(e));
-  }
-});
-
-byId("sign-out").addEventListener("click", async () => {
-  try { await api("/api/session", { method: "DELETE" }); } catch { /* signed out already */ }
-  showSignIn();
-});
 
 // --- free slots and booking --------------------------------------------------------------------
 
@@ -394,4 +361,4 @@ byId("found-cancel").addEventListener("click", showCancel);
 byId("cancel-confirm").addEventListener("click", cancelFound);
 byId("cancel-back").addEventListener("click", () => { byId("cancel-box").hidden = true; });
 byId("list-form").addEventListener("submit", list);
-start();
+session.start();

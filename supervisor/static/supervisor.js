@@ -5,16 +5,16 @@
 // day's close-out. Figures that grow with time (longest wait, minutes in service) are recomputed
 // every few seconds from the times the view carries.
 
-import { api, ApiError, handleSignIn, newIdempotencyKey, setCsrfToken } from "/static/common/api.js";
+import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
 import { officeTime, pageData, t } from "/static/common/page.js";
 import { sendAction } from "/static/counter/actions.js";
+import { el, messageLine, staffSession } from "/static/common/staff.js";
 
 const page = pageData();
 const byId = (id) => document.getElementById(id);
 const offices = new Map(page.offices.map((o) => [o.id, o]));
 const TICK_MS = 15_000;
-const INFO_MS = 5_000;
 
 let me = null;
 let live = null;
@@ -23,13 +23,6 @@ let dialogCounter = null;          // {office, counter} being edited in the proc
 let closing = null;                // office id whose close-out asks for confirmation
 
 // --- small helpers ---------------------------------------------------------------------------
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = text;
-  return node;
-}
 
 /** A table cell holding ``node``. */
 function cellWith(node) {
@@ -57,16 +50,8 @@ function errorText(error) {
   return text.startsWith("error.") ? t("error.unavailable.message") : text;
 }
 
-let messageTimer = null;
-function showMessage(text, kind = "error") {
-  const box = byId("message");
-  box.textContent = text;
-  box.className = `cp-message notice ${kind === "error" ? "notice-error" : ""}`;
-  box.dataset.kind = kind;
-  box.hidden = false;
-  clearTimeout(messageTimer);
-  if (kind !== "error") messageTimer = setTimeout(() => { box.hidden = true; }, INFO_MS);
-}
+const message = messageLine();
+const showMessage = (text, kind = "error") => message.show(text, kind);
 
 /** Run an action with its button disabled; a failure shows the server's reason. */
 async function act(node, action, done) {
@@ -87,39 +72,21 @@ const put = (path, body) => api(path, { method: "PUT", body, idempotencyKey: new
 
 // --- sign-in ---------------------------------------------------------------------------------
 
-async function start() {
-  try {
-    me = await api("/api/session");
-  } catch (e) {
-    if (e instanceof ApiError && e.code === "unauthorized") showSignIn();
-    else { showMessage(errorText(e)); setTimeout(start, 5_000); }
-    return;
-  }
-  signedIn();
-}
-
-function showSignIn() {
-  me = null;
-  if (live) { live.close(); live = null; }
-  byId("who").textContent = "";
-  byId("sign-out").hidden = true;
-  byId("console").hidden = true;
-  byId("sign-in").hidden = false;
-  byId("sign-in-form").elements.username.focus();
-}
-
-handleSignIn(byId("sign-in-form"), {
-  onSignedIn: (session) => { me = session; byId("message").hidden = true; signedIn(); },
-  onFailed: (e) => showMessage(e instanceof ApiError && e.code === "unauthorized" ? t("counter.sign_in_failed") : errorText(e)),
+const session = staffSession({
+  signedIn: (user) => { me = user; signedIn(); },
+  signedOut: () => {
+    me = null;
+    if (live) { live.close(); live = null; }
+    byId("who").textContent = "";
+    byId("sign-out").hidden = true;
+    byId("console").hidden = true;
+    byId("sign-in").hidden = false;
+  },
+  failedText: t("counter.sign_in_failed"), showMessage, clearMessage: () => message.clear(), errorText,
 });
-
-byId("sign-out").addEventListener("click", async () => {
-  try { await api("/api/session", { method: "DELETE" }); } catch { /* signed out already, or offline */ }
-  showSignIn();
-});
+const showSignIn = () => session.showSignIn();
 
 function signedIn() {
-  setCsrfToken(me.csrf_token);
   byId("who").textContent = t("counter.signed_in_as", { name: me.display_name || me.username });
   byId("sign-out").hidden = false;
   byId("sign-in").hidden = true;
@@ -741,4 +708,4 @@ function showReport(office, report) {
 // Longest waits and minutes in service grow with time, without any event.
 setInterval(() => { for (const id of views.keys()) renderOffice(id); }, TICK_MS);
 
-start();
+session.start();

@@ -134,6 +134,29 @@ async def test_only_call_centre_staff_and_supervisors_get_the_desk(
     await expect(boss.locator("#shortcuts")).to_have_text(re.compile("Enter"))
 
 
+async def test_the_desk_signs_in_and_out_with_the_staff_pages_form(
+        live_server: LiveServer, open_page: OpenPage) -> None:
+    """The shared sign-in (staff.js, staff.html): the desk's own heading, a wrong password said in
+    Japanese, and signing out back to the form with the name field ready to type in."""
+    await live_server.app[ACCOUNTS].add_user("phone3", PASSWORD, Role.CALLCENTER)
+    desk = await open_page("/callcenter")
+    await expect(desk.locator("#sign-in h1")).to_have_text(text("ja", "callcenter.sign_in_heading"))
+    await expect(desk.locator("input[name=username]")).to_be_focused()
+    await desk.fill("input[name=username]", "phone3")
+    await desk.fill("input[name=password]", "not the password")
+    await desk.press("input[name=password]", "Enter")
+    await expect(desk.locator("#message")).to_have_text(text("ja", "callcenter.sign_in_failed"))
+    await desk.fill("input[name=password]", PASSWORD)
+    await desk.press("input[name=password]", "Enter")
+    await expect(desk.locator("#procedure")).to_be_focused()
+    await expect(desk.locator("#message")).to_be_hidden()
+    await desk.click("#sign-out")
+    await expect(desk.locator("#desk")).to_be_hidden()
+    await expect(desk.locator("input[name=username]")).to_be_focused()
+    await desk.reload()
+    await expect(desk.locator("#sign-in")).to_be_visible()
+
+
 async def test_a_slot_taken_while_the_caller_decides_is_refused_and_the_list_read_again(
         live_server: LiveServer, open_page: OpenPage, web_user: MakeUser) -> None:
     set_clock(live_server)

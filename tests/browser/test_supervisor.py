@@ -134,6 +134,27 @@ async def test_counter_staff_cannot_use_the_console(open_page: OpenPage) -> None
     await expect(page.locator("#console")).to_be_hidden()
 
 
+async def test_the_console_signs_in_and_out_with_the_staff_pages_form(open_page: OpenPage) -> None:
+    """The shared sign-in (staff.js, staff.html): the console's own heading, a wrong password said
+    in Japanese, and signing out back to the form with the name field ready to type in."""
+    page = await open_page("/supervisor", viewport=CONSOLE)
+    await expect(page.locator("#sign-in h1")).to_have_text(text("ja", "supervisor.sign_in_heading"))
+    await expect(page.locator("#sign-in-form [name=username]")).to_be_focused()
+    await page.fill("#sign-in-form [name=username]", "boss")
+    await page.fill("#sign-in-form [name=password]", "not the password")
+    await page.click("#sign-in-form button[type=submit]")
+    await expect(page.locator("#message")).to_have_text(text("ja", "counter.sign_in_failed"))
+    await page.fill("#sign-in-form [name=password]", PASSWORD)
+    await page.click("#sign-in-form button[type=submit]")
+    await expect(page.locator("body")).to_have_attribute("data-live", "ready")
+    await expect(page.locator("#message")).to_be_hidden()
+    await page.click("#sign-out")
+    await expect(page.locator("#console")).to_be_hidden()
+    await expect(page.locator("#sign-in-form [name=username]")).to_be_focused()
+    await page.reload()
+    await expect(page.locator("#sign-in")).to_be_visible()
+
+
 async def test_the_notice_edited_on_the_console_shows_in_the_display_s_language(open_page: OpenPage) -> None:
     japanese = await open_page("/display/main", viewport=(1920, 1080))
     english = await open_page("/display/main?lang=en", viewport=(1920, 1080))

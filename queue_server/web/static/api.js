@@ -66,27 +66,3 @@ export async function api(path, { method = "GET", body, idempotencyKey, timeoutM
   }
   return data;
 }
-
-/**
- * Handle a staff page's sign-in form (#sign-in-form: username, password, one submit button): one
- * attempt at a time; ``onSignedIn(session)`` after it worked (the password field is emptied),
- * ``onFailed(error)`` with the ApiError otherwise (code "unauthorized": wrong name or password).
- */
-export function handleSignIn(form, { onSignedIn, onFailed }) {
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const button = form.querySelector("button");
-    if (button.disabled) return;
-    button.disabled = true;
-    try {
-      const session = await api("/api/session", { method: "POST",
-                                                  body: { username: form.elements.username.value, password: form.elements.password.value } });
-      form.elements.password.value = "";
-      onSignedIn(session);
-    } catch (e) {
-      onFailed(e);
-    } finally {
-      button.disabled = false;
-    }
-  });
-}

@@ -1,5 +1,5 @@
-// What the staff pages (counter panel, back-office panel) share: sign-in, the message line, small
-// DOM helpers.
+// What the staff pages (counter panel, back-office panel, supervisor console, call-centre desk)
+// share: sign-in, the message line, small DOM helpers.
 //
 // Sign-in: the session on load, the #sign-in-form (staff.html's sign_in macro), the #sign-out
 // button, the CSRF token.
