@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
 
-from queue_server.config import Config
+from queue_server.config import Config, load_config
 from queue_server.domain.model import Role
 from queue_server.web.app import init_app
 from queue_server.web.keys import ACCOUNTS
@@ -66,6 +67,20 @@ class LiveServer:
 
 
 MakeUser = Callable[[], Api]
+
+
+DEMO: Final = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+
+
+def demo_office_without_back_office() -> Config:
+    """The demo configuration, always open, with no back-office stages: for tests of the counters,
+    the display and the visitor's pages, where a pickup must be callable as soon as it is issued
+    (with its preparation stage it would wait for its card, see tests/test_tasks.py)."""
+    demo = load_config(DEMO)
+    offices = {oid: dataclasses.replace(o, procedures={pid: dataclasses.replace(p, stages=())
+                                                       for pid, p in o.procedures.items()})
+               for oid, o in demo.offices.items()}
+    return dataclasses.replace(demo, offices=offices, server=dataclasses.replace(demo.server, always_open=True))
 
 
 @pytest.fixture

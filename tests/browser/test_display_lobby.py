@@ -8,22 +8,20 @@ import dataclasses
 import re
 import datetime as dt
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-from queue_server.config import Config, load_config
+from queue_server.config import Config
 from queue_server.web.keys import CLOCK
 
-from .conftest import LiveServer, MakeUser, OpenPage
+from .conftest import LiveServer, MakeUser, OpenPage, demo_office_without_back_office
 from .test_display_counter import DISPLAY
 from .test_kiosk import text
 
 pytestmark = pytest.mark.browser
 
-DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 
 FULLY_SHOWN = """(elements) => elements.every((element) => {
@@ -66,8 +64,7 @@ class TestDemoOffice:
 
     @pytest.fixture
     def server_config(self) -> Config:
-        demo = load_config(DEMO)
-        return dataclasses.replace(demo, server=dataclasses.replace(demo.server, always_open=True))
+        return demo_office_without_back_office()
 
     async def test_every_procedure_stays_on_screen_and_a_recall_joins_its_calls_row(
             self, open_page: OpenPage, web_user: MakeUser) -> None:

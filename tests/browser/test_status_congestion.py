@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
 
-from queue_server.config import Config, load_config
+from queue_server.config import Config
 from queue_server.web.app import init_app
 
-from .conftest import SHUTDOWN_SECONDS, LiveServer, MakeUser, OpenPage, save_screenshot
+from .conftest import (SHUTDOWN_SECONDS, LiveServer, MakeUser, OpenPage, demo_office_without_back_office,
+                       save_screenshot)
 from .test_display_counter import RECOVERY_MS
 from .test_kiosk import PORTRAIT, LANDSCAPE, open_kiosk, text
 
 pytestmark = pytest.mark.browser
 
 PHONE = (390, 844)
-DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
 
 
 async def open_status(open_page: OpenPage, token: str, query: str = "") -> Any:
@@ -180,8 +178,7 @@ class TestScreenshots:
 
     @pytest.fixture
     def server_config(self) -> Config:
-        demo = load_config(DEMO)
-        return dataclasses.replace(demo, server=dataclasses.replace(demo.server, always_open=True))
+        return demo_office_without_back_office()
 
     async def test_kiosk_portrait_and_landscape(self, open_page: OpenPage, web_user: MakeUser) -> None:
         await open_counters(web_user, "1", "2", "3", "4", "5")
