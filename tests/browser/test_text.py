@@ -10,12 +10,11 @@ import budoux
 import pytest
 from playwright.async_api import expect
 
-from queue_server.cli import demo_config_path
-from queue_server.config import TRANSLATED_LANGUAGES, Config, load_config
+from queue_server.config import TRANSLATED_LANGUAGES, Config
 from queue_server.web.pages import load_catalogs
 
 from ..test_korean import CASES
-from .conftest import MakeUser, OpenPage
+from .conftest import MakeUser, OpenPage, demo_office_without_back_office
 from .test_kiosk import PORTRAIT, open_kiosk
 
 pytestmark = pytest.mark.browser
@@ -27,9 +26,8 @@ CATALOGS = load_catalogs()
 
 @pytest.fixture
 def server_config() -> Config:
-    """The demo configuration, open whatever the hour (as ``./dev run``)."""
-    demo = load_config(demo_config_path())
-    return dataclasses.replace(demo, server=dataclasses.replace(demo.server, always_open=True))
+    """The demo configuration, open whatever the hour (as ``./dev run``), pickups callable at once."""
+    return demo_office_without_back_office()
 
 
 async def open_status(open_page: OpenPage, token: str) -> Any:
