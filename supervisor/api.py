@@ -225,7 +225,7 @@ def _openapi() -> dict[str, Any]:
 async def refresh_extras(app: web.Application) -> None:
     """Keep each office's bookings still to come today and back-office backlog on its live state.
 
-    Read from the store (``O bkday``/``O bk``, ``O tasks``/``O task`` as DESIGN.md fixes them) every
+    Read from the store (``O bkday``/``O bk``, ``O tasks``/``O task``, as ARCHITECTURE.md lists them) every
     few seconds and soon after any change, only for offices that take bookings or have procedures with
     back-office stages; a change is sent to every supervisor view of the office."""
     hub, store, clock = app[HUB], app[STORE], app[CLOCK]

@@ -82,7 +82,7 @@ async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any]
 
     formats = {p.id: {"number": _format(p.number), **({"booked": _format(p.booked_number)} if p.booked_number else {})}
                for p in office.procedures.values()}
-    return await store._run(  # noqa: SLF001 - an area module of the store, as DESIGN.md has them
+    return await store._run(  # noqa: SLF001 - an area module of the store (ARCHITECTURE.md, "Store")
         "check_in", office_id, idem=idem, actor=actor, errors=refused, booking=str(booking["id"]), lang=lang,
         token=secrets.token_urlsafe(TOKEN_BYTES), formats=formats, estimate_minutes=estimate_minutes,
         early_ms=rules.checkin_early_minutes * 60_000, late_ms=rules.late_minutes * 60_000,
