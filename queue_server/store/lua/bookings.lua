@@ -14,16 +14,7 @@ local function booking_key(id) return O .. 'bk:' .. id end
 local function slot_key(day, procedure) return O .. 'slot:' .. day .. ':' .. procedure end
 
 -- The booking hash as a table (numbers as numbers), or nil.
-local function load_booking(id)
-  local flat = redis.call('HGETALL', booking_key(id))
-  if #flat == 0 then return nil end
-  local b = {}
-  for i = 1, #flat, 2 do
-    local k, v = flat[i], flat[i + 1]
-    if NUMBERS[k] then b[k] = tonumber(v) else b[k] = v end
-  end
-  return b
-end
+local function load_booking(id) return read_hash(booking_key(id), NUMBERS) end
 
 local function save_booking(b, fields) set_fields(booking_key(b.id), b, fields) end
 

@@ -41,15 +41,22 @@ local function fail(code, details)
   return cjson.encode(details)
 end
 
-local function hash_table(key)
+-- A hash as a table, the fields `numeric` names as numbers; nil when there is no such key.
+local function read_hash(key, numeric)
   local flat = redis.call('HGETALL', key)
   if #flat == 0 then return nil end
   local t = {}
   for i = 1, #flat, 2 do
     local k, v = flat[i], flat[i + 1]
-    -- The status token is the visitor's secret: it never leaves in an event or a snapshot.
-    if NUMERIC[k] then t[k] = tonumber(v) elseif k ~= 'token' then t[k] = v end
+    if numeric[k] then t[k] = tonumber(v) else t[k] = v end
   end
+  return t
+end
+
+local function hash_table(key)
+  local t = read_hash(key, NUMERIC)
+  -- The status token is the visitor's secret: it never leaves in an event or a snapshot.
+  if t then t.token = nil end
   return t
 end
 

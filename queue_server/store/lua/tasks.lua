@@ -14,16 +14,7 @@ local TASK_ALLOWED_FROM = {
 
 local function task_key(id) return O .. 'task:' .. id end
 
-local function load_task(id)
-  local flat = redis.call('HGETALL', task_key(id))
-  if #flat == 0 then return nil end
-  local task = {}
-  for i = 1, #flat, 2 do
-    local k, v = flat[i], flat[i + 1]
-    if TASK_NUMERIC[k] then task[k] = tonumber(v) else task[k] = v end
-  end
-  return task
-end
+local function load_task(id) return read_hash(task_key(id), TASK_NUMERIC) end
 
 local function set_task(task, fields) set_fields(task_key(task.id), task, fields) end
 
