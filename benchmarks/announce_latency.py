@@ -48,6 +48,9 @@ from bench_server import wait_until_up
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
+SMOKE_ARGS = ["--calls", "2", "--pause", "0"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 OFFICE: Final = "honcho"
 COUNTER: Final = "5"

@@ -40,6 +40,9 @@ from queue_server.store.redis_store import QueueStore
 
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 
+SMOKE_ARGS = ["--per-day", "2", "--sample", "250"]  # more visits than the 200 numbers of a day
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 PREFIX: Final = "bench:"
 TOKYO: Final = dt.timezone(dt.timedelta(hours=9))
 MINUTE: Final = 60_000

@@ -30,6 +30,9 @@ from bench_server import BENCH_CONFIG, start_server  # the same one-counter benc
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
+SMOKE_ARGS = ["--seconds", "1"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 HERE = Path(__file__).parent
 OFFICE, PROCEDURE, COUNTER = "bench", "application", "1"
 USER, PASSWORD = "bench", "bench-password"
