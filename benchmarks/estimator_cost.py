@@ -45,6 +45,9 @@ from queue_server.domain.service_model import MeasuredDuration, ServiceModel, St
 
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 
+SMOKE_ARGS = ["--calls", "3", "--waiting", "30", "--runs", "20"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 MIN: Final = 60_000
 NOW: Final = 1_800_000_000_000 + 10 * 60 * MIN  # 10:00
 PROCEDURES: Final = {"application": 20.0, "pickup": 10.0, "ecert": 12.0, "pin": 8.0, "other": 15.0}

@@ -58,6 +58,9 @@ from queue_server.domain.service_model import BookingBehaviour, BookingOutcome, 
 
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 
+SMOKE_ARGS = ["--days", "1", "--runs", "20", "--workers", "1"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 OPEN: Final = 8 * 60 + 30  # 08:30, minutes since midnight
 CLOSE: Final = 17 * 60 + 15  # 17:15
 EPOCH_MS: Final = 1_800_000_000_000  # midnight of the simulated day
