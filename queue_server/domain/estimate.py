@@ -225,14 +225,18 @@ def waiting_card_score(priority: int, issued_at: int) -> float:
 class BackOffice:
     """The back office as the estimate needs it.
 
-    ``people`` is how many work on back-office tasks (those claiming now or lately, else the
-    configured number); at least one per claimed task is assumed. ``prep_procedures`` are the
-    procedures whose same-day tickets wait for a preparation (a ticket issued now would too).
+    ``people`` is how many work on back-office tasks now (the people planned on duty, at least
+    those active on the panel); at least one per claimed task is assumed. ``off_duty`` are the
+    planned periods with fewer of them, (start, end, people) in epoch ms: person *k* (from 0)
+    takes no new task in a period planning *k* people or fewer (the task in hand runs to its end).
+    ``prep_procedures`` are the procedures whose same-day tickets wait for a preparation (a
+    ticket issued now would too).
     """
 
     people: int = 1
     tasks: tuple[BackOfficeTask, ...] = ()
     prep_procedures: tuple[str, ...] = ()
+    off_duty: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -754,6 +758,23 @@ class _Simulation:
             rest = self._rest(m, s, elapsed) if np.isfinite(m).all() else np.zeros(runs)
             free[:, k] = rest
             finish[task.id] = rest.copy()
+        # Each person's planned time off (a free time inside it moves to its end).
+        off = [[((s - snap.now) / MS_PER_MINUTE, (e - snap.now) / MS_PER_MINUTE) for s, e, n in back.off_duty
+                if n <= k and e > snap.now] for k in range(free.shape[1])]
+        off_width = max(map(len, off), default=0)
+        off_start = np.full((free.shape[1], off_width), _INF)
+        off_end = np.full((free.shape[1], off_width), _INF)
+        for k, periods in enumerate(off):
+            for b, (s, e) in enumerate(sorted(periods)):
+                off_start[k, b], off_end[k, b] = s, e
+
+        def on_duty(p: NDArray[np.intp], t: NDArray[np.float64]) -> NDArray[np.float64]:
+            for b in range(off_width):
+                t = np.where((t >= off_start[p, b]) & (t < off_end[p, b]), off_end[p, b], t)
+            return t
+
+        for k in range(free.shape[1]):
+            free[:, k] = on_duty(np.full(runs, k), free[:, k])
 
         ends = np.full((runs, n_tasks), _INF)
         ar = np.arange(runs)
@@ -761,7 +782,7 @@ class _Simulation:
         for j in range(n0):  # the cards of visitors waiting now: in order, to whoever is free first
             p = free.argmin(axis=1)
             ends[:, j] = free[ar, p] + dur[:, j]
-            free[ar, p] = ends[:, j]
+            free[ar, p] = on_duty(p, ends[:, j])
         # Then the walk-ins' cards (each from its arrival: inf, that walk-in never came), first
         # come first served, before the rest (due, post) whenever one exists by the time a person
         # is free; so two lists merged per run: walk-ins sorted by arrival, and the rest in order.
@@ -783,7 +804,7 @@ class _Simulation:
             take2 = ~take1 & more2
             if not (take1 | take2).any():
                 break
-            start = np.where(take1, np.maximum(f, at1), f)
+            start = np.where(take1, on_duty(p, np.maximum(f, at1)), f)
             if n1:
                 d1 = dur1[ar, np.minimum(i1, n1 - 1)]
             d2 = dur[ar, rest[np.minimum(i2, max(len(rest) - 1, 0))]] if len(rest) else np.zeros(runs)
@@ -792,7 +813,7 @@ class _Simulation:
             end1[r1, i1[r1]] = end[r1]
             ends[r2, rest[i2[r2]]] = end[r2]
             moved = take1 | take2
-            free[ar[moved], p[moved]] = end[moved]
+            free[ar[moved], p[moved]] = on_duty(p[moved], end[moved])
             i1 += take1
             i2 += take2
         if n1:

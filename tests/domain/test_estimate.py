@@ -623,6 +623,78 @@ def test_five_same_day_pickups_and_one_back_office_person() -> None:
     assert estimate_waits(ignoring).ticket("P5").median_minutes == pytest.approx(20.0, abs=0.1)
 
 
+def _back_office_with(people: int, by_hour: dict[str, int] | None = None) -> tuple[object, object]:
+    """An office planning ``people`` on back-office work, and its live state at 11:00 (Asia/Tokyo, a Tuesday):
+    five pickups held for their cards, one of them being prepared by "sato"; "suzuki" is between tasks."""
+    from pathlib import Path
+
+    from queue_server.config import parse_config
+    from queue_server.domain.state import OfficeState
+
+    back = {"people": people, **({"people_by_hour": by_hour} if by_hour else {})}
+    config = parse_config({"offices": [{
+        "id": "o", "name": "o", "hours": {"week": {"tue": "08:30-17:15"}}, "back_office": back,
+        "procedures": [{"id": "pickup", "name": "カード交付", "number": {"prefix": "P"}, "service_minutes": 10,
+                        "stages": ["prepare"], "prep_minutes": 15}],
+        "counters": [{"id": "1", "procedures": ["pickup"]}],
+    }]}, Path("o.toml"))
+    state = OfficeState(office="o", seq=0, day="20261124", calling_order=PTW)
+    for i in range(1, 6):
+        state.waiting[f"P{i}"] = {"number": f"P{i}", "procedure": "pickup", "state": "waiting", "seq": i, "order": i,
+                                  "priority": 0, "issued_at": NOW, "prep": "pending", "task": str(i)}
+        state.tasks[str(i)] = {"id": str(i), "kind": "prepare", "procedure": "pickup", "state": "open",
+                               "created_at": NOW, "ticket": f"P{i}"}
+    state.tasks["1"].update(state="claimed", claimed_by="sato", claimed_at=NOW)
+    return config, state
+
+
+def test_the_back_office_is_planned_with_the_people_on_duty_not_only_those_claiming_now() -> None:
+    import datetime as dt
+
+    from queue_server.estimates import back_office_view
+
+    eleven = dt.datetime(2026, 11, 24, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    config, state = _back_office_with(2)
+    # Two planned, one claiming a card now, the other between two tasks: the estimate plans with two
+    # (it used to count only the one claiming).
+    back = back_office_view(config.offices["o"], state, [], config, eleven)
+    assert back.people == 2 and back.off_duty == ()
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    snap = dataclasses.replace(_five_pickups(fixed), back_office=dataclasses.replace(
+        back, tasks=tuple(dataclasses.replace(t, claimed_at=None) for t in back.tasks)))
+    # Two people, 15 minutes a card: ready at 15, 15, 30, 30, 45 (one person: 15, 30, … 75).
+    assert medians(snap) == pytest.approx({"P1": 15.0, "P2": 15.0, "P3": 30.0, "P4": 30.0, "P5": 45.0}, abs=0.1)
+
+    # One planned, but two active: the one claiming and one who finished a card 10 minutes ago.
+    config, state = _back_office_with(1)
+    recent = [{"kind": "prepare", "procedure": "pickup", "claimed_at": NOW - 25 * MIN, "done_at":
+               int(eleven.timestamp() * 1000) - 10 * MIN, "by": "suzuki"}]
+    assert back_office_view(config.offices["o"], state, [], config, eleven, recent).people == 2
+    # Finished 20 minutes ago: no longer a sign of being on back-office duty.
+    recent[0]["done_at"] -= 10 * MIN
+    assert back_office_view(config.offices["o"], state, [], config, eleven, recent).people == 1
+
+
+def test_an_hour_planned_with_fewer_back_office_people_slows_the_cards() -> None:
+    import datetime as dt
+
+    from queue_server.estimates import back_office_view
+
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    at_1130 = dt.datetime(2026, 11, 24, 11, 30, tzinfo=tokyo)
+    config, state = _back_office_with(2, {"12": 0})
+    back = back_office_view(config.offices["o"], state, [], config, at_1130)
+    noon = int(dt.datetime(2026, 11, 24, 12, 0, tzinfo=tokyo).timestamp() * 1000)
+    assert back.people == 2 and back.off_duty[0] == (noon, noon + 60 * MIN, 0)
+    fixed = ServiceModel.learn([PICKUP], settings=LearningSettings(prior_cv=0.001, walk_up_prior_minutes=0.0))
+    # That hour moved to 25–85 minutes from now: two cards at 15, two more begun before it at 30;
+    # the fifth waits until the hour's end and is ready at 100.
+    plan = BackOffice(2, _five_pickups(fixed).back_office.tasks, ("pickup",),
+                      tuple((s - noon + NOW + 25 * MIN, e - noon + NOW + 25 * MIN, n) for s, e, n in back.off_duty))
+    snap = dataclasses.replace(_five_pickups(fixed), back_office=plan)
+    assert medians(snap) == pytest.approx({"P1": 15.0, "P2": 15.0, "P3": 30.0, "P4": 30.0, "P5": 100.0}, abs=0.1)
+
+
 def test_post_issuance_work_in_hand_delays_the_cards() -> None:
     # Two people: one 4 minutes into a 10-minute post-issuance task, one free. Open post tasks
     # come after every preparation, so only the one in hand counts.
