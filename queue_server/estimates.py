@@ -359,7 +359,7 @@ class EstimateInputs:
                               waiting=waiting, counters=tuple(counters), service=model,
                               expected=self.expected(behaviour or self.behaviour()),
                               procedures=tuple(self.office.procedures), walk_ins_per_hour=self.walk_ins_per_hour,
-                              back_office=self.back_office)
+                              back_office=self.back_office, booked_before_slot=self.booked_before_slot)
 
 
 def runs_for(waiting: int) -> int:

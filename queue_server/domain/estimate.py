@@ -23,8 +23,9 @@ How the simulation reads the snapshot:
   counters free at the same instant, the one listed first in the snapshot calls first.
 - Inside a priority class the tiers of ``policy``: returning visitors first, then booked visitors
   (checked in on time) once their slot has started, then everybody else by their place. A booked
-  ticket waiting for a slot still to start is called as a walk-in until the slot starts, and
-  with the booked precedence from then on.
+  ticket waiting for a slot still to start is called as a walk-in until the slot starts (under
+  ``keep_for_slot`` after everybody else of its class), and with the booked precedence from
+  then on.
 - Booked visitors not yet checked in (:class:`ExpectedArrival`) come at their slot plus a
   normal lateness (learned mean and SD), or not at all (no-show, learned rate); checked in more
   than ``late_after_minutes`` after the slot start they are walk-ins, after the slot's end they
@@ -57,7 +58,7 @@ from typing import Any, Final, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from .model import MAX_PRIORITY, CallingOrder, CounterStatus, DomainError, Ticket
+from .model import MAX_PRIORITY, BookedBeforeSlot, CallingOrder, CounterStatus, DomainError, Ticket
 from .policy import precedence_from
 from .service_model import ServiceModel, Stage
 
@@ -247,6 +248,9 @@ class OfficeSnapshot:
     counter serves or a ticket waits for. ``walk_ins_per_hour`` is the expected rate of new
     walk-ins per procedure until closing (e.g. the last hour's); only
     ``counter_procedure_order`` needs it, as only there can a later walk-in be called first.
+    ``booked_before_slot`` is the office's rule for booked visitors checked in before their slot
+    (``[calling] booked_before_slot``): under ``keep_for_slot`` they are the last of their class
+    until the precedence begins (``precedence_from``).
     """
 
     now: int
@@ -259,6 +263,7 @@ class OfficeSnapshot:
     procedures: tuple[str, ...] = ()
     walk_ins_per_hour: Mapping[str, float] = field(default_factory=dict)
     back_office: BackOffice = BackOffice()
+    booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,6 +409,8 @@ class _Simulation:
         qindex = {p: i for i, p in enumerate(procedures)}
         nq = len(procedures)
         waited = snap.calling_order is CallingOrder.WAITED
+        # A booked visitor on time, before the precedence begins: a walk-in (tier 2), or kept for the slot (3).
+        self.kept_tier = 3 if snap.booked_before_slot is BookedBeforeSlot.KEEP_FOR_SLOT else 2
 
         def klass(priority: int) -> int:
             return 0 if waited else MAX_PRIORITY - priority
@@ -457,7 +464,7 @@ class _Simulation:
                 before = after = base(i)
                 switch = _INF
             elif t.precedence_from is not None:
-                before, after = base(i) + 2 * _TIER_SCALE, base(i) + _TIER_SCALE
+                before, after = base(i) + self.kept_tier * _TIER_SCALE, base(i) + _TIER_SCALE
                 switch = max(rel(t.precedence_from), 0.0)
             else:
                 before = after = base(i) + 2 * _TIER_SCALE
@@ -901,10 +908,10 @@ class _Simulation:
                 col = n_s + k
                 a = arrive[:, k]
                 place = self.klass(e.priority) * _KEY_SCALE + self.expected_base + np.minimum(a, _MAX_MINUTES) * _ARRIVAL_KEY_SCALE
-                before[:, col] = place + 2 * _TIER_SCALE
-                after[:, col] = place + _TIER_SCALE
                 slot = (e.at - snap.now) / MS_PER_MINUTE
                 on_time = a <= slot + (e.late_after_minutes if e.late_after_minutes is not None else _INF)
+                before[:, col] = place + np.where(on_time, self.kept_tier, 2) * _TIER_SCALE
+                after[:, col] = place + _TIER_SCALE
                 switch[:, col] = np.where(on_time, a if e.precedence_at_check_in else slot, _INF)
                 ready = finish.get(e.task) if e.task is not None else None
                 avail[:, col] = a if ready is None else np.maximum(a, ready)

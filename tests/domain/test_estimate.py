@@ -21,6 +21,7 @@ from queue_server.domain.estimate import (
     estimate_waits,
 )
 from queue_server.domain.model import (
+    BookedBeforeSlot,
     CallingOrder,
     CounterStatus,
     NotFound,
@@ -334,7 +335,7 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float], prep: dict[str, flo
     callable_from: dict[str, float] = {}
     waiting: list[Ticket] = []
     for w in snap.waiting:
-        # Booked from ``precedence_from`` on: as a ticket with that slot start (booked_before_slot "walk_in").
+        # Booked from ``precedence_from`` on: as a ticket with that slot start (rule "walk_in" or "keep_for_slot").
         waiting.append(Ticket(w.number, w.procedure, TicketState.WAITING, w.seq, w.order, w.issued_at, w.priority,
                               returning=w.returning, booked=w.precedence_from is not None, slot_start=w.precedence_from))
         callable_from[w.number] = ready[f"ticket:{w.number}"] if w.prep_pending else 0.0
@@ -360,7 +361,7 @@ def _replay(snap: OfficeSnapshot, minutes: dict[str, float], prep: dict[str, flo
             if callable_from[w.number] <= t:
                 queues.setdefault(w.procedure, []).append(w)
         now = NOW + round(t * MIN)
-        chosen = choose_next(queues, counter.procedures, snap.calling_order, now)
+        chosen = choose_next(queues, counter.procedures, snap.calling_order, now, snap.booked_before_slot)
         if chosen is None:
             later = [callable_from[w.number] for w in waiting
                      if callable_from[w.number] > t and w.procedure in counter.procedures]
@@ -455,7 +456,8 @@ def _random_office(rng: random.Random) -> tuple[OfficeSnapshot, dict[str, float]
     busy = sum(1 for task in tasks if task.claimed_at is not None)
     back = BackOffice(busy + rng.randint(0, 1), tuple(tasks), prepared if with_back_office else ())
     snap = OfficeSnapshot(NOW, NOW + 300 * MIN, order, tuple(waiting), tuple(counters), model, tuple(expected),
-                          procedures=tuple(procedures), back_office=back)
+                          procedures=tuple(procedures), back_office=back,
+                          booked_before_slot=rng.choice([BookedBeforeSlot.WALK_IN, BookedBeforeSlot.KEEP_FOR_SLOT]))
     return snap, minutes, prep, post
 
 
