@@ -62,8 +62,10 @@ from .model import MAX_PRIORITY, BookedBeforeSlot, CallingOrder, CounterStatus, 
 from .policy import precedence_from
 from .service_model import ServiceModel, Stage
 
-DEFAULT_RUNS: Final = 400
-"""Simulated futures per estimate; the 10 % and 90 % points are stable to about a minute."""
+DEFAULT_RUNS: Final = 200
+"""Simulated futures per estimate. The uncertain parameters (learned means, walk-in rates) are drawn
+stratified across them, which makes 200 about as steady as 400 plain draws were (the 10 % and
+50 % points; the 90 % point a little less): half the cost."""
 
 LOW_QUANTILE: Final = 0.10
 HIGH_QUANTILE: Final = 0.90
@@ -430,7 +432,7 @@ class _Simulation:
             qi = qindex[p]
             mu[qi], sigma[qi] = st.mu, st.sigma
             # Centred so exp(shift) has mean 1: the range widens, the mean stays.
-            shift[:, qi] = rng.normal(-st.mu_sd**2 / 2, st.mu_sd, runs)
+            shift[:, qi] = _stratified_normal(rng, runs) * st.mu_sd - st.mu_sd**2 / 2
         self.mu, self.sigma, self.shift = mu, sigma, shift
         self.walk_up = model.walk_up_minutes
         self.exponential = model.family == "exponential"
@@ -638,7 +640,7 @@ class _Simulation:
         st = self.snap.service.stages.get((procedure, stage))
         if st is None:
             return np.zeros((self.runs, n)), np.full(self.runs, -_INF), 0.0
-        m = st.mu + self.rng.normal(-st.mu_sd**2 / 2, st.mu_sd, self.runs)
+        m = st.mu + _stratified_normal(self.rng, self.runs) * st.mu_sd - st.mu_sd**2 / 2
         if self.exponential:
             draws = np.exp(m + st.sigma**2 / 2)[:, None] * self.rng.standard_exponential((self.runs, n))
         else:
@@ -654,7 +656,7 @@ class _Simulation:
             # it (mean kept). Drawn as the count, then the times as the count's uniform order
             # statistics (normalised sums of exponentials): only as many columns as the busiest
             # run needs.
-            rate = per_minute * np.exp(rng.normal(-(WALK_IN_RATE_SD**2) / 2, WALK_IN_RATE_SD, runs))
+            rate = per_minute * np.exp(_stratified_normal(rng, runs) * WALK_IN_RATE_SD - WALK_IN_RATE_SD**2 / 2)
             count = rng.poisson(rate * self.horizon)
             used = int(count.max())
             sums = np.cumsum(rng.standard_exponential((runs, used + 1)), axis=1)
@@ -1180,6 +1182,13 @@ def _norm_ppf(p: NDArray[np.float64]) -> NDArray[np.float64]:
             (((d[0] * qt + d[1]) * qt + d[2]) * qt + d[3]) * qt + 1
         )
     return out
+
+
+def _stratified_normal(rng: np.random.Generator, runs: int) -> NDArray[np.float64]:
+    """One standard normal draw per run, stratified: one from each of ``runs`` equally likely slices,
+    in random order. The runs then cover a parameter's uncertainty (a learned mean, the walk-in
+    rate) evenly, so the 10–90 % range needs fewer of them for the same steadiness."""
+    return _norm_ppf((rng.permutation(runs) + rng.random(runs)) / runs)
 
 
 _erf: Final = np.frompyfunc(math.erf, 1, 1)
