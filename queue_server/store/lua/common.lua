@@ -109,15 +109,16 @@ local function check_state(op, t)
 end
 
 -- policy.queue_score: inside a priority class, tier 0 (returning: handed over, place kept), tier 1
--- (booked, slot started), tier 2 (everybody else), then time in line. Stored scores use tier 0 or
--- 2; a booked ticket's tier 1 is computed when its precedence has begun (`D bq:{procedure}`).
+-- (booked, slot started), tier 2 (everybody else), tier 3 (booked, kept for a slot still to start:
+-- booked_before_slot = "keep_for_slot"), then time in line. Stored scores use tier 0, 2 or 3; a
+-- booked ticket's tier 1 is computed when its precedence has begun (`D bq:{procedure}`).
 local TIER = 1000000000
-local TIER_RETURNING, TIER_BOOKED, TIER_OTHER = 0, 1, 2
+local TIER_RETURNING, TIER_BOOKED, TIER_OTHER, TIER_KEPT = 0, 1, 2, 3
 local function score_of(s, priority, order, tier)
   tier = tier or TIER_OTHER
   local calling_order = s.req.calling_order or error('this step needs calling_order in its request')
   if calling_order == 'waited' then return tier * TIER + order end
-  return (9 - priority) * 3 * TIER + tier * TIER + order
+  return (9 - priority) * 4 * TIER + tier * TIER + order
 end
 
 -- Set `fields` on the table `obj` and on the hash `key` alike.
