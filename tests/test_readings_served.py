@@ -57,10 +57,10 @@ async def test_the_easy_japanese_pages_carry_the_right_readings_and_the_server_m
             shown = {pair for text in catalog.values() for pair in RUBY.findall(text)}
             assert {("番号", "ばんごう"), ("人", "にん"), ("人", "ひと"), ("分", "ふん"), ("時間", "じかん")} <= shown, \
                 sorted(shown)
-            # A text filled in by the template (t(key, minutes=…)|phrases) takes its catalog text's HTML.
+            # A text the template fills in (t(key, minutes=…)|phrases) is shown filled in.
             async with session.get(f"{server.url}/congestion/main?lang=ja-easy") as r:
                 assert r.status == 200
-                assert re.search(r'<span class="phrases">\d+ (<wbr>)?ぷんより (<wbr>)?ながい</span>', await r.text())
+                assert re.search(r'<span class="phrases">\d+ <wbr>ぷんより ', await r.text())
 
             # An announcement is rendered too, by the speech worker.
             async with session.post(f"{server.url}/api/offices/main/tickets", json={"procedure": "pickup"}) as r:
