@@ -55,19 +55,24 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-def _command(pid: int) -> str:
-    """A short name for a process: its program and, for Python, the module or script it runs."""
-    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    words = [a.decode(errors="replace") for a in args if a]
+def _command(pid: int, main: int) -> str:
+    """A short name for a descendant of the server ``main``: what it is there for."""
+    words = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
     program = Path(words[0]).name if words else "?"
-    if "valkey" in program or "redis" in program:
-        return "valkey"
     rest = " ".join(words[1:])
-    if "forkserver" in rest:
-        return "python (forkserver)"
-    if "multiprocessing" in rest or "spawn_main" in rest:
-        return "python (worker)"
+    if "valkey" in program or "redis" in program or "valkey" in rest:
+        return "valkey"
+    if "resource_tracker" in rest:
+        return "resource tracker"
+    if "forkserver" in rest:  # the forkserver itself (a child of the server), or a worker it forked
+        return "forkserver" if _parent(pid) == main else "worker (estimates)"
+    if "spawn_main" in rest:
+        return "worker (estimates)"
     return f"{program} {rest[:40]}"
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def descendants(pid: int) -> list[int]:
@@ -124,7 +129,7 @@ async def measure(tree: Path) -> dict[str, float]:
         figures = {"main": rss_mib(server.pid)}
         for child in descendants(server.pid):
             try:
-                name = _command(child)
+                name = _command(child, server.pid)
                 figures[name] = figures.get(name, 0.0) + rss_mib(child)
             except (OSError, RuntimeError):
                 continue  # gone meanwhile
@@ -151,7 +156,7 @@ async def main() -> None:
         for tree in trees if round_ % 2 == 0 else reversed(trees):
             results[tree].append(await measure(tree))
     print(f"# {args.rounds} interleaved rounds; VmRSS in MiB once /api/health answered, median of the rounds")
-    print("\n| tree | main process | descendants (each) |\n|---|---|---|")
+    print("\n| tree | main process | descendants (each kind, summed) |\n|---|---|---|")
     for tree, runs in results.items():
         names = sorted({k for run in runs for k in run} - {"main"})
         others = ", ".join(f"{n} {statistics.median(r.get(n, 0.0) for r in runs):.0f}" for n in names)

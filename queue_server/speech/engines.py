@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
+import multiprocessing
 import subprocess
 import sys
 import tempfile
 import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import ModuleType
 from typing import Final, Protocol, runtime_checkable
@@ -52,45 +56,113 @@ class SpeechEngine(Protocol):
         ...
 
 
-class OpenJTalkEngine:
-    """Japanese through Open JTalk (pyopenjtalk-plus, dictionary and HTS voice bundled, offline)."""
+OPEN_JTALK_IDLE_S: Final = 600.0
+"""The Open JTalk worker process exits after this long without a render (a quiet lobby, the night)."""
+OPEN_JTALK_TIMEOUT_S: Final = 60.0
+"""A render takes well under a second and the worker's start a few; past this it is hung."""
 
-    def __init__(self, speed: float = 1.0, half_tone: float = 0.0) -> None:
+
+@functools.cache
+def _pyopenjtalk() -> ModuleType:
+    """Import pyopenjtalk once per process, keeping its import-time banner out of stdout."""
+    try:
+        # pyopenjtalk-plus prints an "ONNX Runtime is not installed" notice on import;
+        # the model it mentions only guesses readings of 何, which our phrases lack.
+        with contextlib.redirect_stdout(io.StringIO()):
+            import pyopenjtalk
+    except ImportError as error:
+        raise EngineUnavailable(f"Open JTalk is not installed ({error}): pip install pyopenjtalk-plus") from error
+    return pyopenjtalk
+
+
+def _init_open_jtalk_worker() -> None:
+    """The worker's start: it ends with the server, however the server ends (as the estimates worker)."""
+    from queue_server.estimates import _exit_with_server
+
+    _exit_with_server()
+
+
+def _open_jtalk_tts(text: str, speed: float, half_tone: float) -> tuple[np.ndarray, int]:
+    """Open JTalk's samples and rate for ``text`` (runs in the worker process)."""
+    samples, rate = _pyopenjtalk().tts(text, speed=speed, half_tone=half_tone)
+    return samples, int(rate)
+
+
+class OpenJTalkEngine:
+    """Japanese through Open JTalk (pyopenjtalk-plus, dictionary and HTS voice bundled, offline).
+
+    It renders in a worker process of its own, started on the first render: Open JTalk's and
+    Sudachi's dictionaries (about 140 MB) then never weigh on the server process, and the worker
+    exits after :data:`OPEN_JTALK_IDLE_S` without a render, to start again on the next.
+    """
+
+    def __init__(self, speed: float = 1.0, half_tone: float = 0.0, idle_s: float = OPEN_JTALK_IDLE_S) -> None:
         """``speed`` 1.0 is normal; ``half_tone`` shifts the pitch in semitones."""
         self._speed = speed
         self._half_tone = half_tone
-        self._import_lock = threading.Lock()
-        self._module: ModuleType | None = None
+        self._idle_s = idle_s
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._idle: threading.Timer | None = None
 
     @property
     def name(self) -> str:
         """Always ``"openjtalk"``."""
         return "openjtalk"
 
-    def _pyopenjtalk(self) -> ModuleType:
-        """Import pyopenjtalk once, on first use, keeping its import-time banner out of stdout."""
-        with self._import_lock:
-            if self._module is None:
-                try:
-                    # pyopenjtalk-plus prints an "ONNX Runtime is not installed" notice on import;
-                    # the model it mentions only guesses readings of 何, which our phrases lack.
-                    with contextlib.redirect_stdout(io.StringIO()):
-                        import pyopenjtalk
-                except ImportError as error:
-                    raise EngineUnavailable(
-                        f"Open JTalk is not installed ({error}): pip install pyopenjtalk-plus"
-                    ) from error
-                self._module = pyopenjtalk
-            return self._module
+    def _worker(self) -> ProcessPoolExecutor:
+        """The worker process, started if it is not running; the idle timer stopped meanwhile."""
+        with self._lock:
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+            if self._pool is None:
+                method = "spawn" if sys.platform == "win32" else "forkserver"
+                self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(method),
+                                                 initializer=_init_open_jtalk_worker)
+            return self._pool
+
+    def _rest(self, pool: ProcessPoolExecutor) -> None:
+        """After a render: stop ``pool`` once it has been idle for ``idle_s``."""
+        with self._lock:
+            if self._pool is pool and self._idle is None:
+                self._idle = threading.Timer(self._idle_s, self._stop_if_idle, args=(pool,))
+                self._idle.daemon = True
+                self._idle.start()
+
+    def _stop_if_idle(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is not pool or self._idle is None:
+                return  # a render came meanwhile
+            self._pool, self._idle = None, None
+        pool.shutdown(wait=False)
 
     def synthesize(self, text: str, lang: str) -> bytes:
-        """Speak Japanese ``text``; pyopenjtalk serialises use of its voice internally."""
-        samples, rate = self._pyopenjtalk().tts(text, speed=self._speed, half_tone=self._half_tone)
+        """Speak Japanese ``text`` in the worker process (one render at a time there)."""
+        pool = self._worker()
+        try:
+            samples, rate = pool.submit(_open_jtalk_tts, text, self._speed, self._half_tone).result(
+                timeout=OPEN_JTALK_TIMEOUT_S)
+        except (BrokenProcessPool, TimeoutError) as error:
+            self.close()  # a new worker for the next render
+            raise SynthesisFailed(f"the Open JTalk worker failed on {text!r}: {error or 'timed out'}") from error
+        finally:
+            self._rest(pool)
         peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
         if peak <= 0.0:
             raise SynthesisFailed(f"Open JTalk produced silence for {text!r}")
         # Its float output is on an int16 scale and can overshoot it: scale, don't clip.
-        return encode_wav(samples / max(peak, 32768.0), int(rate))
+        return encode_wav(samples / max(peak, 32768.0), rate)
+
+    def close(self) -> None:
+        """Stop the worker process (a render after this starts a new one)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            if self._idle is not None:
+                self._idle.cancel()
+                self._idle = None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def install_hint(driver: str | None, platform: str = sys.platform) -> str:

@@ -234,8 +234,11 @@ class SpeechService:
         return removed
 
     async def aclose(self) -> None:
-        """Let running renders finish and stop the worker threads."""
+        """Let running renders finish and stop the worker threads (and an engine's worker process)."""
         await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
+        for engine in self._engines.values():
+            if (close := getattr(engine, "close", None)) is not None:
+                await asyncio.to_thread(close)
 
     def _remove_stale_temp_files(self) -> None:
         """Delete temp files a crashed render left behind (not ones another process is writing)."""

@@ -126,23 +126,38 @@ class KnownReadings:
         self._words: dict[str, Words] = dict(shipped)
         self._lock = threading.Lock()
         self._pending: set[str] = set()
+        self._failed: set[str] = set()
 
     def get(self, plain: str) -> Words | None:
         """The readings of ``plain`` (an ``_analysable`` text), or None when not analysed yet."""
         return self._words.get(plain) if _HAS_KANJI.search(plain) else ()
 
     def add(self, plains: Iterable[str]) -> None:
-        """Analyse those of ``plains`` not known yet, in one child process; blocks until it is done."""
-        missing = sorted({p for p in plains if self.get(p) is None})
-        if missing:
+        """Analyse those of ``plains`` not known yet, in one child process; blocks until it is done.
+
+        A failure (Open JTalk missing or broken) is logged: those texts are shown without readings
+        and not tried again, rather than the server not starting.
+        """
+        with self._lock:
+            missing = sorted({p for p in plains if self.get(p) is None and p not in self._failed})
+        if not missing:
+            return
+        try:
             analysed = analyse_in_child(missing)
+        except (OSError, subprocess.SubprocessError, ValueError) as error:
+            log.error("the readings of %d texts could not be analysed; they are shown without: %s",
+                      len(missing), error)
             with self._lock:
-                self._words.update(analysed)
+                self._failed.update(missing)
+            return
+        with self._lock:
+            self._words.update(analysed)
+            self._failed.update(set(missing) - set(analysed))  # never asked again
 
     def add_later(self, plain: str) -> None:
         """Analyse ``plain`` in a background thread (a text first met on a request; the loop goes on)."""
         with self._lock:
-            if plain in self._pending:
+            if plain in self._pending or plain in self._failed:
                 return
             self._pending.add(plain)
         log.warning("no readings for %r yet: analysing it now, for the next page", plain)
@@ -150,8 +165,6 @@ class KnownReadings:
         def run() -> None:
             try:
                 self.add([plain])
-            except (OSError, subprocess.SubprocessError, ValueError) as error:
-                log.error("analysing the readings of %r failed: %s", plain, error)
             finally:
                 with self._lock:
                     self._pending.discard(plain)

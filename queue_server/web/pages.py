@@ -157,10 +157,11 @@ def _phrases(context: jinja2.runtime.Context, text: str) -> Markup:
     lang = context.get("lang", DEFAULT_LANGUAGE)
     if lang not in JAPANESE_LANGUAGES:
         return escape(text)
-    if isinstance(text, FilledText) and lang in RUBY_LANGUAGES:
-        # As page.js tHtml: the catalog text's readings (analysed at startup), the values filled in.
-        return context["japanese_text"].filled_html(text.template, text.params, ruby=True)
-    return context["japanese_text"].html(str(text), ruby=lang in RUBY_LANGUAGES)
+    japanese: JapaneseText = context["japanese_text"]
+    if isinstance(text, FilledText) and lang in RUBY_LANGUAGES and japanese.readings(text) is None:
+        # Not analysed as filled in: as page.js tHtml, the catalog text's readings, the values filled in.
+        return japanese.filled_html(text.template, text.params, ruby=True)
+    return japanese.html(str(text), ruby=lang in RUBY_LANGUAGES)
 
 
 class FilledText(str):
