@@ -1,14 +1,18 @@
-"""The speech behind the display: a call's clips, rendered ahead, kept for the app's lifetime.
+"""The speech behind the display: the clips of a call or of calls spoken together, rendered ahead.
 
-A call is announced in Japanese and then, for a visitor who chose another language, in theirs.
-The display needs the chime first (1.7 s), then the Japanese clip, and the second clip only
-seconds later; so the announcement endpoint answers once the Japanese clip exists, and a
-request for the other clip waits for its render if it is still running.
+An announcement is one call, or the calls that waited on the display behind one another, spoken
+together (``queue_server.speech.phrases``): in Japanese with every number, then in each other
+language of the visitors, with that language's numbers. The display needs the chime first
+(1.7 s, none back to back), then the Japanese clip, and the other clips only seconds later; so
+the announcement endpoint answers once the Japanese clip exists, and a request for another clip
+waits for its render if it is still running.
 
 Every ``ticket.called`` and ``ticket.recalled`` event the hub delivers starts the renders of
-that call at once, so the display's request, made when it gets the same event, finds them done
-or under way. The :class:`~queue_server.speech.SpeechService` caches clips by a hash of voice
-and text: a recall, or the same number at the same counter another day, is a cache hit.
+that call alone at once, so the display's request, made when it gets the same event, finds them
+done or under way. Which calls a display speaks together depends on when its previous
+announcement ends, which only the display knows: it asks for a group as soon as the group forms,
+while the announcement before it still plays. The :class:`~queue_server.speech.SpeechService`
+caches clips by a hash of voice and text: the same words another time are a cache hit.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -24,10 +28,9 @@ from typing import Any, Final
 from aiohttp import web
 
 from queue_server.config import Config, Office
-from queue_server.domain.model import Counter
 from queue_server.domain.state import OfficeState
 from queue_server.speech import PhraseCatalog, PhraseError, SpeechConfigError, SpeechError, SpeechService
-from queue_server.speech.phrases import JAPANESE
+from queue_server.speech.phrases import JAPANESE, Called
 from queue_server.web.keys import CONFIG, HUB
 
 log = logging.getLogger(__name__)
@@ -41,11 +44,13 @@ SPEECH_KEYS: Final = frozenset({"voices"})
 
 @dataclass(frozen=True, slots=True)
 class ClipRef:
-    """One clip of a call: its cache id (the file ``{id}.wav``), language and words."""
+    """One clip of an announcement: its cache id (the file ``{id}.wav``), language, words, and the
+    ticket numbers it speaks."""
 
     id: str
     lang: str
     text: str
+    numbers: tuple[str, ...]
 
 
 class Announcements:
@@ -56,32 +61,28 @@ class Announcements:
         self.phrases = phrases or PhraseCatalog.load()
         self.pending: dict[str, asyncio.Task[Path]] = {}
 
-    def texts(self, number: str, counter: Counter, lang: str) -> list[tuple[str, str]]:
-        """(language, words) of a call: Japanese, then the visitor's language when it has phrases.
-
-        Raises PhraseError when the number or counter can't be spoken at all.
-        """
-        texts = self.phrases.announcement_texts(number, counter.name, counter.id, JAPANESE)
-        if lang != JAPANESE:
-            try:
-                texts += self.phrases.announcement_texts(number, counter.name, counter.id, lang)[1:]
-            except PhraseError as error:
-                log.warning("announcing ticket %s in Japanese only: %s", number, error)
+    def texts(self, calls: Sequence[Called]) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(language, words, numbers) of calls spoken together: Japanese, then each visitor language
+        that has phrases. Raises PhraseError when a number or counter can't be spoken at all."""
+        texts = self.phrases.group_texts(calls)
+        for lang in {call.lang for call in calls} - {JAPANESE} - {lang for lang, _, _ in texts}:
+            log.warning("announcing %s in Japanese only: no call phrases for %r",
+                        ", ".join(call.number for call in calls if call.lang == lang), lang)
         return texts
 
-    def start(self, number: str, counter: Counter, lang: str) -> list[ClipRef]:
-        """Start rendering each clip of a call that isn't already under way; never awaits.
+    def start(self, calls: Sequence[Called]) -> list[ClipRef]:
+        """Start rendering each clip of an announcement that isn't already under way; never awaits.
 
-        The visitor's language renders after the Japanese clip, not beside it: on a busy machine
-        the two would slow each other down, and the second clip is played seconds later anyway.
+        The visitors' languages render after the Japanese clip, not beside it: on a busy machine
+        they would slow each other down, and those clips are played seconds later anyway.
         """
         clips: list[ClipRef] = []
         first: asyncio.Task[Path] | None = None
-        for code, text in self.texts(number, counter, lang):
+        for code, text, numbers in self.texts(calls):
             try:
-                clip = ClipRef(self.speech.clip_id(text, code), code, text)
+                clip = ClipRef(self.speech.clip_id(text, code), code, text, numbers)
             except SpeechError as error:  # no voice configured for the language
-                log.warning("announcing ticket %s without %s: %s", number, code, error)
+                log.warning("announcing %s without %s: %s", ", ".join(numbers), code, error)
                 continue
             task = self.pending.get(clip.id)
             if task is None:
@@ -140,7 +141,7 @@ class Prerenderer:
         """A fresh state says nothing about new calls: nothing to render."""
 
     def on_event(self, event: dict[str, Any], state: OfficeState) -> None:
-        """Start the renders of a call (never awaits: the hub delivers to everyone in one step)."""
+        """Start the renders of a call spoken alone (never awaits: the hub delivers to everyone in one step)."""
         if event.get("type") not in CALL_EVENTS or not event.get("ticket") or not event.get("counter"):
             return
         if not self.display_connected():
@@ -153,8 +154,10 @@ class Prerenderer:
             log.warning("%d clips already rendering; ticket %s renders when a display asks",
                         len(self.announcements.pending), ticket["number"])
             return
+        call = Called(ticket["number"], counter.name, counter.id, recall=event["type"] == "ticket.recalled",
+                      lang=ticket.get("lang") or JAPANESE)
         try:
-            self.announcements.start(ticket["number"], counter, ticket.get("lang") or JAPANESE)
+            self.announcements.start([call])
         except PhraseError as error:
             log.warning("ticket %s can't be announced: %s", ticket["number"], error)
 

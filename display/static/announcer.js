@@ -1,44 +1,80 @@
-// The display's announcer: each call is the chime, then the voice clips from the announcement API,
-// played one call after another — never overlapping, a recall spoken again, a burst in the order
-// it happened.
+// The display's announcer: the chime, then the voice clips from the announcement API, one
+// announcement after another — never overlapping, a recall spoken again (saying so), a burst in the
+// order it happened, and every call spoken.
 //
-// A burst must not leave the last call spoken half a minute late (a call takes 5–10 s to speak).
-// When calls wait behind the one about to be spoken (a backlog), announcements get shorter:
-//   - calls to the same counter collapse into the newest one (that counter has moved on to it;
-//     the older number stays on screen), and a recall into its call; numbers not announced yet
-//     go before recalls of numbers that were;
-//   - the visitor's second language is left out; no chime between calls spoken back to back,
-//     and a shorter pause;
-//   - a call that would start more than LATE_LIMIT_MS after it happened is not spoken at all
-//     (it is on the screen): a late announcement sends people to a counter that has moved on.
-// Every decision is kept in `log` (the newest LOG_SIZE): what was spoken, collapsed or skipped.
+// A call takes 5–10 s to speak, so a burst must not queue calls one by one (the last would be half a
+// minute late). Whatever waits when an announcement ends is spoken next, together, in one
+// announcement (`takeGroup`; the server words it, `queue_server/speech/phrases.py`):
+//   「101 番、102 番のかた、3 番窓口へお越しください。」 several numbers to one counter;
+//   「101 番のかたは 3 番、205 番のかたは 5 番窓口へお越しください。」 several counters;
+//   recalls after them, in a sentence saying they are called again. A number is said once, at its
+//   newest counter (a recall joins its call). Each group asks for its audio as soon as it forms,
+//   while the announcement before it plays, so it is usually rendered when its turn comes.
+// After the Japanese clip with every number, each visitor language of the group follows with its
+// own numbers — unless calls wait and that clip would make the oldest of them start more than
+// LATE_LIMIT_MS after it happened; then it is left out. Calls spoken back to back get no chime.
+// A call is not spoken only when there is no point: its visitor reached the counter first
+// (`answered`), sound was blocked for five minutes, or more than MAX_QUEUE calls wait.
+// Every call's fate is kept in `log` (the newest LOG_SIZE): its group, when it started, what was
+// spoken or left out.
 //
 //   const announcer = new Announcer({ office: "honcho", audio: document.querySelector("audio"),
 //                                     onBlocked, onUnblocked, onSpeaking });
 //   announcer.announce({ number: "300", counter: "3", lang: "en", at: 1732330000000 });
-//   announcer.unblock();   // from a user's tap, after onBlocked: playback resumes where it stopped
+//   announcer.answered("300");  // the visitor is at the counter: a call still waiting needs no voice
+//   announcer.unblock();        // from a user's tap, after onBlocked: playback resumes where it stopped
 //
 // One <audio> element is reused for every clip (media elements are the usual leak in week-long
 // pages). Every wait has a time limit, so a clip that never ends cannot stall the queue.
 
 export const CHIME_URL = "/api/audio/chime.wav";
+export const MAX_GROUP = 8;         // calls spoken together at most (the announcement API's limit)
 const MAX_QUEUE = 30;               // calls waiting to be spoken; beyond this the oldest is dropped
 const STALE_MS = 5 * 60_000;        // a call not spoken within 5 minutes (sound blocked) is skipped
 const REMEMBERED = 200;             // calls remembered as spoken, so none is spoken twice
 const CLIP_LOAD_MS = 10_000;        // a clip must start within this…
 const CLIP_SLACK_MS = 3_000;        // …and end within its duration plus this
-const GAP_MS = 700;                 // silence between two calls
-const BACKLOG_GAP_MS = 250;         // …and between two calls of a backlog
-const LATE_LIMIT_MS = 10_000;       // no call starts being spoken later than this after it happened
-const CONTINUING_MS = 2_000;        // a call starting this soon after the last one ended gets no chime
+const GAP_MS = 700;                 // silence between two announcements
+const BACKLOG_GAP_MS = 250;         // …and between two announcements of a backlog
+export const LATE_LIMIT_MS = 10_000; // a second language may not make a waiting call start later than this
+const NEXT_START_MS = 600;          // allowance for the next announcement's answer after a second language
+const CONTINUING_MS = 2_000;        // an announcement starting this soon after the last one gets no chime
 const LOG_SIZE = 100;
 const FETCH_TIMEOUT_MS = 8_000;
+const PREFETCHED = 4;               // group answers kept ahead
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The key of one call: a recall has its own time, so it is announced again. */
 export function callKey(call) {
   return `${call.number}|${call.counter}|${call.at}`;
+}
+
+/** The next group from `queue` (oldest first): at most `max` numbers, each once — at its newest
+ *  counter, a first call if any of its calls is. Returns {group, taken, rest}: `taken` are the
+ *  queued calls the group speaks (several for a number called and recalled while waiting). */
+export function takeGroup(queue, max = MAX_GROUP) {
+  const byNumber = new Map();
+  let index = 0;
+  for (; index < queue.length; index++) {
+    const call = queue[index];
+    const earlier = byNumber.get(call.number);
+    if (!earlier && byNumber.size >= max) break;
+    byNumber.set(call.number, earlier
+      ? { ...call, recall: earlier.recall && call.recall, taken: [...earlier.taken, call] }
+      : { ...call, taken: [call] });
+  }
+  const group = [...byNumber.values()];
+  return { group, taken: group.flatMap((call) => call.taken), rest: queue.slice(index) };
+}
+
+/** The announcement API's query for a group: calls=101:3,102:3&recalls=205:5 (ids need no escaping). */
+export function groupQuery(group) {
+  const items = (recall) => group.filter((call) => call.recall === recall).map((call) => `${call.number}:${call.counter}`);
+  const parts = [];
+  if (items(false).length) parts.push(`calls=${items(false).join(",")}`);
+  if (items(true).length) parts.push(`recalls=${items(true).join(",")}`);
+  return parts.join("&");
 }
 
 export class Announcer {
@@ -55,32 +91,19 @@ export class Announcer {
     this.releaseBlock = null;
     this.lastEnded = -Infinity;     // performance.now() when the last announcement ended
     this.unblockedAt = -Infinity;   // performance.now() when a tap last allowed sound
-    this.log = [];                  // [{number, counter, recall, outcome, late_ms, chime, langs, skipped, into}]
+    this.groups = 0;                // announcements made: each call's log entry names its group
+    this.prefetched = new Map();    // group query -> the answer's promise, asked for while the previous plays
+    this.prefetchTimer = null;
+    // [{number, counter, recall, lang, at, outcome, late_ms, group, size, chime, langs, skipped}]
+    this.log = [];
   }
 
   record(call, outcome, details = {}) {
-    this.log.push({ number: call.number, counter: call.counter, recall: Boolean(call.recall), outcome,
-                    late_ms: Math.round(performance.now() - call.queuedAt), ...details });
+    const entry = { number: call.number, counter: call.counter, recall: Boolean(call.recall), lang: call.lang || "ja",
+                    at: call.at, outcome, late_ms: Math.round(performance.now() - call.queuedAt), ...details };
+    this.log.push(entry);
     if (this.log.length > LOG_SIZE) this.log.shift();
-  }
-
-  /** Keep only the newest queued call of each counter (the others are recorded as collapsed into it),
-   *  numbers not announced yet before recalls of numbers that were. */
-  collapse() {
-    const newest = new Map();
-    for (const call of this.queue) newest.set(call.counter, call);
-    const kept = [];
-    for (const call of this.queue) {
-      const latest = newest.get(call.counter);
-      if (latest === call) {
-        kept.push(call);
-        continue;
-      }
-      this.record(call, "merged", { into: latest.number });
-      // A recall whose first call was never spoken announces that number for the first time.
-      if (!call.recall && call.number === latest.number) latest.recall = false;
-    }
-    this.queue = [...kept.filter((call) => !call.recall), ...kept.filter((call) => call.recall)];
+    return entry;
   }
 
   /** Queue a call unless it was already queued or spoken; returns whether it was queued. */
@@ -95,8 +118,17 @@ export class Announcer {
       console.warn("announcer: queue full, not announcing", dropped.number);
       this.record(dropped, "dropped");
     }
+    if (this.running) this.schedulePrefetch();
     this.run();
     return true;
+  }
+
+  /** The visitor of ``number`` reached the counter: calls of it still waiting are not spoken. */
+  answered(number) {
+    const waiting = this.queue.filter((call) => call.number === number);
+    if (!waiting.length) return;
+    this.queue = this.queue.filter((call) => call.number !== number);
+    for (const call of waiting) this.record(call, "answered");
   }
 
   /** Remember calls as already spoken (those on screen when the page starts). */
@@ -116,33 +148,42 @@ export class Announcer {
     if (this.releaseBlock) this.releaseBlock();
   }
 
+  /** Ask for the audio of the group that waits now, so it renders while the current one plays. */
+  schedulePrefetch() {
+    clearTimeout(this.prefetchTimer);
+    // A moment's wait: calls arriving together (a resync, a busy second) make one request.
+    this.prefetchTimer = setTimeout(() => {
+      const { group } = takeGroup(this.queue);
+      if (!group.length || this.prefetched.has(groupQuery(group))) return;
+      this.prefetched.set(groupQuery(group), this.fetchClips(group));
+      if (this.prefetched.size > PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value);
+    }, 150);
+  }
+
   async run() {
     if (this.running) return;
     this.running = true;
     try {
       while (this.queue.length) {
-        this.collapse();
-        const call = this.queue.shift();
-        const late = performance.now() - call.queuedAt;
-        if (late > STALE_MS) {
+        const now = performance.now();
+        for (const call of this.queue.filter((c) => now - c.queuedAt > STALE_MS)) {
           console.warn("announcer: skipping a stale call", call.number);
           this.record(call, "stale");
-          continue;
         }
-        // Time the browser blocked sound does not count: after the tap, what waited is spoken.
-        if (performance.now() - Math.max(call.queuedAt, this.unblockedAt) > LATE_LIMIT_MS) {
-          console.warn("announcer: too late to announce", call.number);
-          this.record(call, "late");
-          continue;
-        }
-        const backlog = this.queue.length > 0;
-        const chime = performance.now() - this.lastEnded > CONTINUING_MS;
-        const entry = { backlog, chime, langs: [], skipped: [] };
-        this.record(call, "spoken", entry);
+        const { group, taken, rest } = takeGroup(this.queue.filter((c) => now - c.queuedAt <= STALE_MS));
+        this.queue = rest;
+        if (!group.length) continue;
+        const query = groupQuery(group);
+        const clips = this.prefetched.get(query) || this.fetchClips(group);
+        this.prefetched.clear();
+        const chime = now - this.lastEnded > CONTINUING_MS;
+        this.groups += 1;
+        const spoken = taken.map((call) => ({ call, entry: this.record(call, "spoken", {
+          group: this.groups, size: group.length, chime, langs: [], skipped: [] }) }));
         try {
-          await this.speak(call, entry);
+          await this.speak(group, spoken, clips, chime);
         } catch (e) {
-          console.error("announcer: call failed", call.number, e);
+          console.error("announcer: announcement failed", query, e);
         }
         this.lastEnded = performance.now();
         await sleep(this.queue.length ? BACKLOG_GAP_MS : GAP_MS);
@@ -153,36 +194,72 @@ export class Announcer {
     }
   }
 
-  /** Speak one call; ``entry`` (its log entry) learns which languages were spoken or left out. */
-  async speak(call, entry) {
-    this.onSpeaking(call);
-    const clips = this.fetchClips(call);    // rendered (or found warm) while the chime plays
-    if (entry.chime) await this.play(CHIME_URL);
-    for (const [index, clip] of (await clips).entries()) {
-      // The first clip is Japanese; the visitor's language follows only when nobody else waits.
-      if (index > 0 && this.queue.length > 0) {
-        entry.skipped.push(clip.lang);
+  /** Speak one group; its calls' log entries (``spoken``: [{call, entry}]) learn when it started
+   *  (late_ms: from the call's arrival to the group's first sound) and which languages were spoken. */
+  async speak(group, spoken, clipsPromise, chime) {
+    this.onSpeaking(group);
+    let started = false;
+    const start = () => {
+      if (started) return;
+      started = true;
+      const now = performance.now();
+      for (const { call, entry } of spoken) entry.late_ms = Math.round(now - call.queuedAt);
+    };
+    if (chime) {
+      start();
+      await this.play(CHIME_URL);
+    }
+    const clips = await clipsPromise;           // rendered (or found warm) while the chime played
+    if (!clips.length && !chime) {
+      start();
+      await this.play(CHIME_URL);               // no voice: at least the chime says something was called
+    }
+    for (const [index, clip] of clips.entries()) {
+      const own = spoken.filter(({ call }) => clip.numbers.includes(call.number)).map(({ entry }) => entry);
+      // The first clip is Japanese with every number; a visitor language only if the next calls can wait.
+      if (index > 0 && !(await this.timeFor(clip))) {
+        for (const entry of own) entry.skipped.push(clip.lang);
         continue;
       }
-      entry.langs.push(clip.lang);
+      start();
+      for (const entry of own) entry.langs.push(clip.lang);
       await this.play(clip.url);
     }
   }
 
-  /** The voice clips of a call, in order; none (chime only) when the API cannot answer. */
-  async fetchClips(call) {
-    const query = new URLSearchParams({ number: call.number, counter: call.counter });
-    if (call.lang) query.set("lang", call.lang);
+  /** Whether a clip can play without making the oldest waiting call start more than LATE_LIMIT_MS late. */
+  async timeFor(clip) {
+    if (!this.queue.length) return true;
+    const duration = clip.duration_ms ?? await this.clipDuration(clip.url);
+    if (duration == null) return false;
+    const oldest = this.queue.reduce((a, b) => (a.queuedAt <= b.queuedAt ? a : b));
+    const nextStart = performance.now() + duration + BACKLOG_GAP_MS + NEXT_START_MS;
+    return nextStart - Math.max(oldest.queuedAt, this.unblockedAt) <= LATE_LIMIT_MS;
+  }
+
+  /** A clip's length in ms from the server (HEAD waits for its render), or null. */
+  async clipDuration(url) {
+    try {
+      const response = await fetch(url, { method: "HEAD" });
+      const ms = Number(response.headers.get("X-Clip-Duration-Ms"));
+      return response.ok && ms > 0 ? ms : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The voice clips of a group, in order; none (chime only) when the API cannot answer. */
+  async fetchClips(group) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
     try {
-      const response = await fetch(`/api/offices/${encodeURIComponent(this.office)}/announcement?${query}`,
+      const response = await fetch(`/api/offices/${encodeURIComponent(this.office)}/announcement?${groupQuery(group)}`,
                                    { signal: controller.signal, headers: { Accept: "application/json" } });
       const data = await response.json();
       if (!response.ok) throw new Error(data && data.error ? `${data.error.code}: ${data.error.message}` : response.status);
-      return data.audio.filter((clip) => clip.kind !== "chime").map((clip) => ({ url: clip.url, lang: clip.lang }));
+      return data.audio.filter((clip) => clip.kind !== "chime");
     } catch (e) {
-      console.warn("announcer: no voice for", call.number, String(e));
+      console.warn("announcer: no voice for", groupQuery(group), String(e));
       return [];
     } finally {
       clearTimeout(timer);

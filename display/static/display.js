@@ -18,6 +18,7 @@ const MAX_RECENT = 8;               // rows at most; fewer when the screen has n
 const RECENT_KEPT = 30;             // calls kept to build those rows (a recall joins its call's row)
 const NEWEST_FLASH_MS = 12_000;
 const LATE_CALL_MS = 3 * 60_000;     // a call missed during an outage is still announced if this recent
+const ANSWERED = new Set(["ticket.serving", "ticket.done", "ticket.handed_over"]);  // the visitor came
 
 const page = pageData();
 const officeId = page.office.id;
@@ -40,7 +41,7 @@ const state = {
   outage: null,             // outage mode: {procedures, notice: {lang: text}, since}
   estimates: null,
   newestAt: 0,              // the newest call time seen: what a resync compares against
-  speaking: null,           // the call being announced now
+  speaking: new Set(),      // the numbers being announced now
   flash: null,              // {number, until}: the newest call flashes for a while (page clock)
   clockOffset: 0,           // server clock minus this PC's clock, from event times
 };
@@ -50,7 +51,7 @@ const announcer = new Announcer({
   audio: byId("announcer"),
   onBlocked: () => { byId("enable-sound").hidden = false; },
   onUnblocked: () => { byId("enable-sound").hidden = true; },
-  onSpeaking: (call) => { state.speaking = call; scheduleRender(); },
+  onSpeaking: (group) => { state.speaking = new Set((group || []).map((call) => call.number)); scheduleRender(); },
 });
 byId("enable-sound").addEventListener("click", () => announcer.unblock());
 document.addEventListener("keydown", () => announcer.unblock());
@@ -96,6 +97,8 @@ function applyEvent(event) {
     state.newestAt = Math.max(state.newestAt, call.at);
     state.flash = { number: call.number, until: performance.now() + NEWEST_FLASH_MS };
     announcer.announce(call);
+  } else if (ANSWERED.has(event.type)) {
+    announcer.answered(ticket.number);   // the visitor is at the counter: no need to call them any more
   } else if (event.type === "procedure.updated") {
     if (event.paused) state.paused.add(event.procedure); else state.paused.delete(event.procedure);
   } else if (event.type === "notice.updated") {
@@ -163,7 +166,7 @@ function renderCalls() {
     card.dataset.counter = ticket.counter;
     if (ticket.state === "called" && state.flash && state.flash.number === ticket.number) card.classList.add("flash");
     if (ticket === newest) card.classList.add("newest");
-    if (state.speaking && state.speaking.number === ticket.number) card.classList.add("speaking");
+    if (state.speaking.has(ticket.number)) card.classList.add("speaking");
     const number = el("span", "call-number number");
     if (NUMBER_BEFORE) number.append(el("span", "unit", NUMBER_BEFORE));
     number.append(el("span", "digits", ticket.number));
@@ -331,6 +334,6 @@ live.subscribe({ view: "congestion", office: officeId }, {
   error: (error) => console.error("display: congestion view failed", error),
 });
 
-// What the announcer decided for each call (spoken, collapsed into a newer one, too late), for
-// the people who maintain the display and for its tests.
+// What the announcer did with each call (spoken in which group, when, in which languages; or why
+// not: answered, stale, dropped), for the people who maintain the display and for its tests.
 window.madoguchiDisplay = { announcements: announcer.log };

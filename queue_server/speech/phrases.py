@@ -1,4 +1,11 @@
-"""The call phrases of ``phrases.toml``: which words each language speaks when a ticket is called."""
+"""The call phrases of ``phrases.toml``: which words each language speaks when tickets are called.
+
+One call is one sentence (``call``). Calls that waited behind each other on the display are spoken
+together (``group_text``): several numbers to one counter in one sentence (``calls``), several
+counters in one sentence where the language has the form (``spread``: 「101 番のかたは 3 番、205 番の
+かたは 5 番窓口へ」), else one sentence per counter; recalls after the first calls, in a sentence that
+says they are called again (``recall``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import re
 import string
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -19,11 +26,29 @@ JAPANESE: Final = "ja"
 """Every call is announced in Japanese first, whatever the visitor's language."""
 
 TICKET_NUMBER: Final = re.compile(r"([A-Z]*)[-\s]?([0-9]+)")
-_FIELDS: Final = {"call": {"number", "counter"}, "counter": {"counter_no"}, "number": {"letters", "digits"}}
+_FIELDS: Final = {"call": {"number", "counter"}, "counter": {"counter_no"}, "number": {"letters", "digits"},
+                  "calls": {"numbers", "counter"}, "listed": {"number"}, "comma": set(), "last": set(),
+                  "recall": {"call"}}
+_SPREAD_FIELDS: Final = {"spread": {"parts"}, "spread_part": {"numbers", "counter"}, "spread_counter": {"counter_no"}}
+"""Optional, all three or none: several counters in one sentence. Without them each counter gets its own."""
+_KEEP_SPACES: Final = frozenset({"comma", "last"})
+"""Joiners are used as written (" and "); every other template is stripped."""
 
 
 class PhraseError(ValueError):
     """The catalog is malformed, or a call's number or counter can't be spoken."""
+
+
+@dataclass(frozen=True, slots=True)
+class Called:
+    """One call of a grouped announcement: the ticket, its counter (as named and numbered), a recall or not,
+    and the visitor's language."""
+
+    number: str
+    counter_name: str
+    counter_no: str
+    recall: bool = False
+    lang: str = JAPANESE
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +58,15 @@ class Phrases:
     call: str
     counter: str
     number: str
+    calls: str
+    listed: str
+    comma: str
+    last: str
+    recall: str
     letters: tuple[str, ...] | None = None
+    spread: str | None = None
+    spread_part: str | None = None
+    spread_counter: str | None = None
 
     def say_number(self, number: str) -> str:
         """A ticket number ("A012", "123") as this language's engine should read it."""
@@ -64,6 +97,52 @@ class Phrases:
         """
         text = self.call.format(number=self.say_number(number), counter=self.say_counter(counter_name, counter_no))
         return resolve_particles(text)
+
+    def group_text(self, calls: Sequence[Called]) -> str:
+        """The announcement of several calls spoken together: first calls, then recalls.
+
+        Numbers keep the order given (the order they were called); each counter is named once, after
+        its numbers. A group of one call is that call's own sentence (``call_text``), or ``recall``
+        around it, so a call spoken alone sounds the same whether it came alone or not.
+        Each number must appear once (the caller keeps a number's newest call).
+        """
+        if not calls:
+            raise PhraseError("an announcement needs at least one call")
+        first = [call for call in calls if not call.recall]
+        again = [call for call in calls if call.recall]
+        sentences = [self._sentence(first)] if first else []
+        if again:
+            sentences.append(self.recall.format(call=self._sentence(again)))
+        return resolve_particles(" ".join(sentences))
+
+    def _sentence(self, calls: Sequence[Called]) -> str:
+        """One sentence calling ``calls``: grouped by counter, in order of each counter's first call."""
+        counters: dict[tuple[str, str], list[str]] = {}
+        for call in calls:
+            counters.setdefault((call.counter_name, call.counter_no), []).append(call.number)
+        if len(counters) == 1:
+            [((name, no), numbers)] = counters.items()
+            if len(numbers) == 1:
+                return self.call.format(number=self.say_number(numbers[0]), counter=self.say_counter(name, no))
+            return self.calls.format(numbers=self._list(numbers), counter=self.say_counter(name, no))
+        if self.spread is None or self.spread_part is None or self.spread_counter is None:
+            return " ".join(self._sentence([call for call in calls if (call.counter_name, call.counter_no) == key])
+                            for key in counters)
+        # 「3 番、5 番窓口へ」: the short form only when the last counter, said in full, names them all.
+        short = all(unicodedata.normalize("NFKC", no).strip().isdecimal() for _, no in counters)
+        parts = []
+        for index, ((name, no), numbers) in enumerate(counters.items()):
+            if short and index < len(counters) - 1:
+                counter = self.spread_counter.format(counter_no=str(int(unicodedata.normalize("NFKC", no))))
+            else:
+                counter = self.say_counter(name, no)
+            parts.append(self.spread_part.format(numbers=self._list(numbers), counter=counter))
+        return self.spread.format(parts=self.comma.join(parts))
+
+    def _list(self, numbers: Sequence[str]) -> str:
+        """Ticket numbers as a spoken list: 「101 番、102 番」, "101 and 102"."""
+        said = [self.listed.format(number=self.say_number(number)) for number in numbers]
+        return said[0] if len(said) == 1 else self.comma.join(said[:-1]) + self.last + said[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +176,37 @@ class PhraseCatalog:
         langs = [JAPANESE] if lang == JAPANESE else [JAPANESE, lang]
         return [(code, self.phrases(code).call_text(number, counter_name, counter_no)) for code in langs]
 
+    def group_texts(self, calls: Sequence[Called]) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(language, text, numbers) to speak for calls spoken together.
+
+        Japanese first, with every number; then each other language among the visitors', in the
+        order of its first call, with its own visitors' numbers only. A language without phrases is
+        left out (its visitors hear the Japanese). Raises PhraseError when a number or counter can't
+        be spoken at all.
+        """
+        texts = [(JAPANESE, self.phrases(JAPANESE).group_text(calls), tuple(call.number for call in calls))]
+        for lang in dict.fromkeys(call.lang for call in calls if call.lang != JAPANESE):
+            own = [call for call in calls if call.lang == lang]
+            phrases = self.languages.get(lang)
+            if phrases is not None:
+                texts.append((lang, phrases.group_text(own), tuple(call.number for call in own)))
+        return texts
+
 
 def _parse(table: object, where: str) -> Phrases:
     """One language table to Phrases, checking each template's placeholders."""
     if not isinstance(table, dict):
-        raise PhraseError(f"{where} must be a table with keys call, counter, number")
-    unknown = set(table) - {*_FIELDS, "letters"}
+        raise PhraseError(f"{where} must be a table with keys {', '.join(_FIELDS)}")
+    unknown = set(table) - {*_FIELDS, *_SPREAD_FIELDS, "letters"}
     if unknown:
-        raise PhraseError(f"{where}: unknown keys {sorted(unknown)}; allowed: call, counter, number, letters")
+        raise PhraseError(f"{where}: unknown keys {sorted(unknown)}; allowed: "
+                          f"{', '.join([*_FIELDS, *_SPREAD_FIELDS, 'letters'])}")
+    spread = [key for key in _SPREAD_FIELDS if key in table]
+    if spread and len(spread) < len(_SPREAD_FIELDS):
+        raise PhraseError(f"{where}: {', '.join(_SPREAD_FIELDS)} go together; missing "
+                          f"{', '.join(key for key in _SPREAD_FIELDS if key not in table)}")
     templates: dict[str, str] = {}
-    for key, allowed in _FIELDS.items():
+    for key, allowed in [*_FIELDS.items(), *((key, _SPREAD_FIELDS[key]) for key in spread)]:
         value = table.get(key)
         if not isinstance(value, str) or not value.strip():
             raise PhraseError(f"{where}.{key} is required and must be a non-empty string")
@@ -115,11 +215,11 @@ def _parse(table: object, where: str) -> Phrases:
             raise PhraseError(
                 f"{where}.{key}: unknown placeholders {sorted(used - allowed)}; allowed: {sorted(allowed)}"
             )
-        templates[key] = value
+        templates[key] = value if key in _KEEP_SPACES else value.strip()
     letters = table.get("letters")
     spelled: tuple[str, ...] | None = None
     if letters is not None:
         spelled = tuple(str(letters).split())
         if len(spelled) != 26:
             raise PhraseError(f"{where}.letters must name the 26 letters A…Z separated by spaces, has {len(spelled)}")
-    return Phrases(templates["call"], templates["counter"], templates["number"], spelled)
+    return Phrases(**templates, letters=spelled)

@@ -72,7 +72,7 @@ async def test_a_ticket_called_at_the_panel_is_shown_and_announced_on_the_displa
     await expect(panel.locator(f"#waiting tr[data-number='{first}']")).to_be_visible()
     await expect(panel.locator("#waiting tr")).to_have_count(2)  # counter 2 serves pickup only
 
-    announced = f"/api/offices/main/announcement?number={first}&counter=2"
+    announced = f"/api/offices/main/announcement?calls={first}:2"
     async with display.expect_request(lambda r: announced in r.url) as announcement, \
             display.expect_request(lambda r: r.url.endswith("/api/audio/chime.wav")) as chime, \
             display.expect_request(lambda r: bool(CLIP.search(r.url))) as voice:
@@ -244,7 +244,7 @@ async def test_display_and_panel_recover_by_themselves_after_a_server_restart(
 
     # The restarted server: a new process would build exactly this app, on the same port. The call
     # made during the outage is shown, and announced too: it is newer than any the display had seen.
-    missed = f"/api/offices/main/announcement?number={before}&counter=2"
+    missed = f"/api/offices/main/announcement?calls={before}:2"
     async with display.expect_request(lambda r: missed in r.url, timeout=RECOVERY_MS):
         await aiohttp_server(init_app(config, redis_url=valkey_url, key_prefix=key_prefix), port=port,
                              shutdown_timeout=SHUTDOWN_SECONDS)
@@ -258,7 +258,7 @@ async def test_display_and_panel_recover_by_themselves_after_a_server_restart(
         assert await page.evaluate("window.sameDocument") is True, "the page was reloaded"
 
     # And the pages act on the new server: the panel's session lives in Valkey, not in the process.
-    async with display.expect_request(lambda r: f"number={during}&counter=2" in r.url):
+    async with display.expect_request(lambda r: f"calls={during}:2" in r.url):
         await press(panel, "s")
         await expect(panel.locator("#current-state")).to_have_text("対応中")
         await press(panel, "f")

@@ -29,7 +29,7 @@ async def test_a_kiosk_ticket_is_called_from_the_panel_shown_announced_and_follo
     # The ticket taken at the kiosk is on the counter panel's waiting list.
     await expect(panel.locator("#waiting tr[data-number='300']")).to_be_visible()
 
-    announced = "/api/offices/main/announcement?number=300&counter=2"
+    announced = "/api/offices/main/announcement?calls=300:2"
     async with display.expect_request(lambda r: announced in r.url), \
             display.expect_request(lambda r: bool(CLIP.search(r.url))):
         await panel.click("[data-action='call-next']")

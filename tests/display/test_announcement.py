@@ -1,4 +1,5 @@
-"""A call's announcement: chime, then a real Japanese voice (and the visitor's language), rendered ahead."""
+"""A call's announcement: chime, then a real Japanese voice (and the visitor's language), rendered ahead;
+calls spoken together: one Japanese clip with every number, then each visitor language with its own."""
 
 from __future__ import annotations
 
@@ -28,14 +29,15 @@ def wav_samples(body: bytes) -> tuple[np.ndarray, int]:
     return pcm.astype(np.float64) / 32768.0, rate
 
 
-def assert_spoken_sentence(body: bytes) -> None:
-    """A WAV of one spoken call: a few seconds long, loud, and voiced most of the time."""
+def assert_spoken_sentence(body: bytes, min_s: float = 2.0, max_s: float = 9.0) -> float:
+    """A WAV of spoken calls: a few seconds long, loud, and voiced most of the time; its length in seconds."""
     samples, rate = wav_samples(body)
     duration = len(samples) / rate
-    assert 2.0 <= duration <= 9.0, f"{duration:.2f} s is not the length of a spoken call"
+    assert min_s <= duration <= max_s, f"{duration:.2f} s is not the length of the spoken calls"
     assert float(np.sqrt(np.mean(samples**2))) > 0.05, "too quiet to be speech"
     frames = audio.frame_rms(samples, rate, 0.05)
     assert (frames > frames.max() * 10 ** (-30 / 20)).mean() > 0.5, "mostly silence"
+    return duration
 
 
 async def fetch(api: Api, url: str) -> bytes:
@@ -100,6 +102,11 @@ async def test_audio_urls_cannot_reach_outside_the_speech_cache(visitor: Api) ->
         assert resp.content_type != "audio/wav"
 
 
+def pending(client: TestClient) -> int:
+    """Renders under way."""
+    return len(client.app[ANNOUNCEMENTS].pending)
+
+
 async def wait_for_prerender(client: TestClient) -> None:
     """Until the office's pre-renders started by the call event have finished."""
     speech, pending = client.app[SPEECH], client.app[ANNOUNCEMENTS].pending
@@ -129,11 +136,19 @@ async def test_a_call_event_renders_the_announcement_before_anyone_asks(
     assert speech.render_counts == rendered, "the display's request had to render: the cache was cold"
     assert speech.cache_hits > hits
 
-    # A recall is announced again, with the same (cached) clips.
+    # A recall is rendered ahead too, as a recall: it says the number is called again.
     await staff.counter("2", "recall")
-    status, again = await visitor.get(f"/api/offices/main/announcement?number={number}&counter=2")
-    assert status == 200 and again["audio"] == answer["audio"]
-    assert speech.render_counts == rendered
+
+    async def recall_rendered() -> bool:
+        return sum(speech.render_counts.values()) == 4 and not pending(client)
+
+    await wait_until(recall_rendered, "done pre-rendering the recall (Japanese and English)")
+    rendered = speech.render_counts
+    status, again = await visitor.get(f"/api/offices/main/announcement?recalls={number}:2")
+    assert status == 200, again
+    assert again["audio"][1]["text"] == f"もう一度お呼びします。受付番号 {number} 番のかた、2 番窓口へお越しください。"
+    assert again["audio"][2]["text"] == f"Calling again. Ticket number {number}, please come to counter 2."
+    assert speech.render_counts == rendered, "the display's request had to render the recall"
     await display.close()
 
 
@@ -166,3 +181,67 @@ def test_a_bad_voice_configuration_names_the_file_and_key(config: Config) -> Non
         create_speech(bad)
     with pytest.raises(SpeechConfigError, match=r"\[speech\] has unknown keys \['voice'\]"):
         create_speech(dataclasses.replace(config, speech={"voice": {}}))
+
+
+async def call_three_at_three_counters(staff: Api, visitor: Api) -> tuple[str, str, str]:
+    """A pickup (Japanese visitor) called to 2, an application (English) to 3, one (English) recalled at 1."""
+    pickup = (await visitor.issue("pickup"))["ticket"]["number"]
+    first = (await visitor.issue("application", lang="en"))["ticket"]["number"]
+    second = (await visitor.issue("application", lang="en"))["ticket"]["number"]
+    for counter, action, number in (("2", "call-next", pickup), ("3", "call-next", first),
+                                    ("1", "call-next", second), ("1", "recall", second)):
+        status, body = await staff.counter(counter, action)
+        assert status == 200 and body["ticket"]["number"] == number, body
+    return pickup, first, second
+
+
+async def test_calls_spoken_together_are_one_japanese_clip_then_each_language_with_its_own_numbers(
+        staff: Api, visitor: Api) -> None:
+    pickup, first, second = await call_three_at_three_counters(staff, visitor)
+    assert (pickup, first, second) == ("300", "A001", "A002")
+
+    status, answer = await visitor.get(
+        f"/api/offices/main/announcement?calls={pickup}:2,{first}:3&recalls={second}:1")
+    assert status == 200, answer
+    assert answer["calls"] == [{"number": "300", "counter": "2", "lang": "ja", "recall": False},
+                               {"number": "A001", "counter": "3", "lang": "en", "recall": False},
+                               {"number": "A002", "counter": "1", "lang": "en", "recall": True}]
+    chime, japanese, english = answer["audio"]
+    assert chime["kind"] == "chime"
+    assert (japanese["lang"], japanese["numbers"]) == ("ja", ["300", "A001", "A002"])
+    assert japanese["text"] == ("300 番のかたは 2 番、エー 1 番のかたは 3 番窓口へお越しください。 "
+                                "もう一度お呼びします。受付番号 エー 2 番のかた、1 番窓口へお越しください。")
+    assert (english["lang"], english["numbers"]) == ("en", ["A001", "A002"])
+    assert english["text"] == ("Ticket number A1, please come to counter 3. "
+                               "Calling again. Ticket number A2, please come to counter 1.")
+
+    # Real speech, as long as it says: the Japanese clip's length is in the answer, the others' on the clip.
+    spoken = assert_spoken_sentence(await fetch(visitor, japanese["url"]), 7.0, 16.0)
+    assert japanese["duration_ms"] == pytest.approx(spoken * 1000, abs=1)
+    head = await visitor.http.head(english["url"])
+    assert head.status == 200
+    assert int(head.headers["X-Clip-Duration-Ms"]) == pytest.approx(
+        assert_spoken_sentence(await fetch(visitor, english["url"]), 5.0, 14.0) * 1000, abs=1)
+
+
+@pytest.mark.parametrize(("query", "status", "field", "says"), [
+    ("calls=300", 400, "calls", "item 1 ('300') is not one"),
+    ("calls=300:2,", 400, "calls", "item 2 ('') is not one"),
+    ("calls=", 400, "calls", "number:counter"),
+    ("calls=300:2,300:2", 400, "calls", "ticket 300 is listed twice"),
+    ("calls=300:2&recalls=300:2", 400, "recalls", "ticket 300 is listed twice (also in calls)"),
+    ("calls=300:2&number=300", 400, "number", "is for one call"),
+    ("calls=300:2&lang=en", 400, "lang", "in the ticket's own language"),
+    ("calls=300:2&calls=A001:3", 400, "calls", "given more than once"),
+    ("calls=" + ",".join(f"{n}:2" for n in range(300, 309)), 400, "calls", "at most 8 calls"),
+    ("recalls=" + ",".join(f"{n}:2" for n in range(300, 309)), 400, "recalls", "at most 8 calls"),
+    ("calls=300:2,A001:7", 404, None, "no counter '7'"),
+    ("calls=300:2,A009:3", 404, None, "ticket A009 has not been called to counter 3"),
+    ("calls=300:3", 404, None, "ticket 300 has not been called to counter 3"),
+])
+async def test_a_bad_group_says_which_field_is_wrong(staff: Api, visitor: Api, query: str, status: int,
+                                                     field: str | None, says: str) -> None:
+    await call_three_at_three_counters(staff, visitor)
+    got, body = await visitor.get(f"/api/offices/main/announcement?{query}")
+    assert got == status, body
+    assert body["error"].get("field") == field and says in body["error"]["message"], body

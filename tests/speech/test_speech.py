@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
+import re
 import sys
 import wave
 from collections.abc import AsyncIterator
@@ -24,6 +26,7 @@ from queue_server.speech import (
 )
 from queue_server.speech.chime import NOTE_SPACING_S, NOTES_HZ, chime_wav
 from queue_server.speech.engines import Pyttsx3Engine, install_hint
+from queue_server.speech.phrases import Called
 
 from ..waiting import wait_until
 
@@ -343,3 +346,105 @@ def test_the_korean_call_takes_the_particle_its_counter_needs(counter_name: str,
                                                                 expected: str) -> None:
     """No templated 「(으)로」 and no 「안내석로」: the particle follows the counter as it is read."""
     assert PhraseCatalog.load().phrases("ko").call_text("305", counter_name, counter_no) == expected
+
+
+# --- calls spoken together (the display groups the calls that waited behind one another) ---------
+
+AT_3, AT_3_TOO, AT_5 = Called("101", "3番窓口", "3"), Called("102", "3番窓口", "3"), Called("205", "5番窓口", "5")
+
+
+def test_calls_to_one_counter_are_one_sentence_and_several_counters_share_one() -> None:
+    """Each counter is named once after its numbers; 受付番号 only when a call is spoken alone."""
+    ja = PhraseCatalog.load().phrases("ja")
+
+    assert ja.group_text([AT_3]) == ja.call_text("101", "3番窓口", "3")
+    assert ja.group_text([AT_3, AT_3_TOO]) == "101 番、102 番のかた、3 番窓口へお越しください。"
+    assert ja.group_text([AT_3, AT_5]) == "101 番のかたは 3 番、205 番のかたは 5 番窓口へお越しください。"
+    assert ja.group_text([AT_3, AT_5, AT_3_TOO]) == (
+        "101 番、102 番のかたは 3 番、205 番のかたは 5 番窓口へお越しください。")
+    # A counter without a number is said by its name, and then every counter in full.
+    assert ja.group_text([AT_3, Called("7", "総合案内", "")]) == (
+        "101 番のかたは 3 番窓口、7 番のかたは 総合案内へお越しください。")
+
+
+def test_a_recall_in_a_group_says_it_is_called_again_after_the_first_calls() -> None:
+    ja = PhraseCatalog.load().phrases("ja")
+    recall = dataclasses.replace(AT_5, recall=True)
+
+    assert ja.group_text([recall]) == "もう一度お呼びします。受付番号 205 番のかた、5 番窓口へお越しください。"
+    assert ja.group_text([recall, AT_3]) == (
+        "受付番号 101 番のかた、3 番窓口へお越しください。 もう一度お呼びします。受付番号 205 番のかた、"
+        "5 番窓口へお越しください。")
+
+
+def test_other_languages_give_each_counter_its_own_sentence() -> None:
+    catalog = PhraseCatalog.load()
+    en, ko = catalog.phrases("en"), catalog.phrases("ko")
+
+    assert en.group_text([AT_3, AT_3_TOO]) == "Ticket numbers 101 and 102, please come to counter 3."
+    assert en.group_text([AT_3, AT_5, dataclasses.replace(AT_3_TOO, recall=True)]) == (
+        "Ticket number 101, please come to counter 3. Ticket number 205, please come to counter 5. "
+        "Calling again. Ticket number 102, please come to counter 3.")
+    assert ko.group_text([AT_3, AT_3_TOO]) == "101번, 102번 고객님, 3번 창구로 와 주십시오."
+
+
+def test_a_group_is_spoken_in_japanese_then_in_each_visitors_language_for_their_own_numbers() -> None:
+    calls = [dataclasses.replace(AT_3, lang="en"), AT_5, dataclasses.replace(AT_3_TOO, lang="zh"),
+             Called("306", "1番窓口", "1", lang="en"), Called("407", "1番窓口", "1", lang="fr")]
+
+    texts = PhraseCatalog.load().group_texts(calls)
+
+    assert [(lang, numbers) for lang, _, numbers in texts] == [
+        ("ja", ("101", "205", "102", "306", "407")), ("en", ("101", "306")), ("zh", ("102",))]  # no fr phrases
+    assert texts[1][1] == "Ticket number 101, please come to counter 3. Ticket number 306, please come to counter 1."
+    assert texts[2][1] == "请 102 号到 3 号窗口办理。"
+
+
+@pytest.mark.parametrize(("lang", "calls", "reading"), [
+    ("ja", [AT_3, AT_3_TOO], "ヒャクイチバン、ヒャクニバンノカタ、サンバンマドグチエオコシクダサイ。"),
+    ("ja", [AT_3, dataclasses.replace(AT_5, number="A205")],
+     "ヒャクイチバンノカタワサンバン、エーニヒャクゴバンノカタワゴバンマドグチエオコシクダサイ。"),
+    ("ja", [dataclasses.replace(AT_5, recall=True)],
+     "モーイチドオヨビシマス。ウケツケバンゴーニヒャクゴバンノカタ、ゴバンマドグチエオコシクダサイ。"),
+    ("ja-easy", [AT_3, AT_5], "ヒャクイチバンノカタワサンバン、ニヒャクゴバンノカタワゴバンノマドグチニキテクダサイ。"),
+    ("ja-easy", [AT_3, AT_3_TOO], "ヒャクイチバントヒャクニバンノカタ、サンバンノマドグチニキテクダサイ。"),
+])
+def test_open_jtalk_reads_a_group_as_intended(lang: str, calls: list[Called], reading: str) -> None:
+    """かた not ほう, the particle は as ワ, numbers as numbers, in both kinds of Japanese."""
+    import pyopenjtalk
+
+    assert pyopenjtalk.g2p(PhraseCatalog.load().phrases(lang).group_text(calls), kana=True) == reading
+
+
+async def test_a_group_is_spoken_whole_and_shorter_than_its_calls_one_by_one(service: SpeechService) -> None:
+    """Two calls to one counter, or to two counters, take less time together than apart; real speech."""
+    ja = PhraseCatalog.load().phrases("ja")
+    alone = [await service.render(ja.group_text([call]), "ja") for call in (AT_3, AT_3_TOO, AT_5)]
+    one_counter = await service.render(ja.group_text([AT_3, AT_3_TOO]), "ja")
+    two_counters = await service.render(ja.group_text([AT_3, AT_5]), "ja")
+    english = await service.render(PhraseCatalog.load().phrases("en").group_text([AT_3, AT_5]), "en")
+
+    def seconds(path: Path) -> float:
+        samples, rate = read_clip(path)
+        return len(samples) / rate
+
+    assert_is_speech(one_counter, 3.5, 8.0)
+    assert_is_speech(two_counters, 4.0, 9.0)
+    assert_is_speech(english, 5.0, 12.0)
+    assert seconds(one_counter) < 0.75 * (seconds(alone[0]) + seconds(alone[1]))
+    assert seconds(two_counters) < 0.75 * (seconds(alone[0]) + seconds(alone[2]))
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"spread": "{parts}"}, "spread, spread_part, spread_counter go together; missing spread_part, spread_counter"),
+    ({"calls": "{numbers} {counter} {lang}"}, "calls: unknown placeholders ['lang']"),
+    ({"recall": ""}, "recall is required and must be a non-empty string"),
+])
+def test_a_bad_group_phrase_names_the_key(tmp_path: Path, table: dict[str, str], message: str) -> None:
+    path = tmp_path / "phrases.toml"
+    ja = {"call": "{number} {counter}", "counter": "{counter_no}", "number": "{digits}", "calls": "{numbers} {counter}",
+          "listed": "{number}", "comma": "、", "last": "、", "recall": "{call}"} | table
+    path.write_text("[ja]\n" + "".join(f"{key} = {value!r}\n".replace("'", '"') for key, value in ja.items()),
+                    encoding="utf-8")
+    with pytest.raises(PhraseError, match=re.escape(message)):
+        PhraseCatalog.load(path)
