@@ -190,7 +190,8 @@ class Hub:
         while True:
             pubsub = self._pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.store.events_channel)
+                # Each office's own sharded channel (SPUBLISH in the office's slot; 'smessage' messages).
+                await pubsub.ssubscribe(*[self.store.events_channel(office) for office in self.store.config.offices])
                 # Subscribed first, then read state: nothing published in between is lost.
                 for office in self.store.config.offices:
                     await self._resync(office)

@@ -264,22 +264,28 @@ async def test_random_report_queries_never_get_a_500(client: Any, user: Any) -> 
 
 async def test_lib_archive_keeps_other_areas_records_without_secrets_free_text_or_staff(
         redis: Redis, key_prefix: str) -> None:
-    """The tasks and bookings areas call ``lib.archive(kind, record)`` with their own tables: a harness
-    op (added to the real script only here) passes such tables, as those areas' steps do."""
+    """The tasks and bookings areas call ``lib.archive(s, kind, record)`` with their own tables: a harness
+    op (added to the real library only here) passes such tables, as those areas' steps do."""
     from queue_server.store import scripts
 
-    harness = ("function ops.archive_for_test() lib.archive(req.kind, req.record) "
-               "return cjson.encode({ok = true}) end\n")
-    source = scripts.source().replace("-- ==== lua/main.lua ====", harness + "-- ==== lua/main.lua ====")
+    harness = ("op('archive_for_test', function(s) lib.archive(s, s.req.kind, s.req.record) "
+               "return cjson.encode({ok = true}) end)\n")
+    body = scripts.modules().replace(scripts.MAIN_MODULE_HEADER, harness + scripts.MAIN_MODULE_HEADER)
     now = int(dt.datetime(2026, 11, 5, 10, 0, tzinfo=TOKYO).timestamp() * 1000)
-    base = {"prefix": key_prefix, "office": OFFICE, "today": "20261105", "now": now, "office_procedures": [],
-            "office_counters": [], "op": "archive_for_test"}
+    base = {"today": "20261105", "now": now}
     task = {"id": "7", "kind": "prepare", "procedure": "pickup", "state": "done", "claimed_at": now - 900_000,
             "done_at": now, "claimed_by": "tanaka", "done_by": "tanaka", "ticket": "20261105|301"}
     booking = {"id": "3", "code": "ACDE-FHJK", "secret": "s3cr3t", "reference": "No.12-345", "procedure": "pickup",
                "day": "20261204", "slot": "10:00", "state": "cancelled", "actor": "callcenter1", "note": "佐藤様"}
-    for kind, record in (("task", task), ("booking", booking)):
-        assert json.loads(await redis.eval(source, 0, json.dumps({**base, "kind": kind, "record": record})))["ok"]
+    routing = f"{key_prefix}o:{{{OFFICE}}}:evseq"
+    await redis.function_load(scripts.source(body), replace=True)
+    try:
+        await redis.fcall("mg_start_day", 1, routing, json.dumps({**base, "office_procedures": [], "office_counters": []}))
+        for kind, record in (("task", task), ("booking", booking)):
+            answer = await redis.fcall("mg_archive_for_test", 1, routing, json.dumps({**base, "kind": kind, "record": record}))
+            assert json.loads(answer)["ok"]
+    finally:
+        await redis.function_load(scripts.source(), replace=True)  # the real library again
     archive = Archive(redis, key_prefix)
     (kept_task,) = [r async for r in archive.records([OFFICE], ["202611"])]
     assert kept_task["kind"] == "task" and kept_task["task_kind"] == "prepare" and kept_task["day"] == "20261105"

@@ -30,7 +30,7 @@ from .printer import PrinterConfig, PrinterConfigError, PrinterError, TicketPrin
 
 log = logging.getLogger(__name__)
 
-TOKEN: Final = re.compile(r"^[A-Za-z0-9_-]{10,64}$")  # secrets.token_urlsafe's alphabet
+TOKEN: Final = re.compile(r"^[A-Za-z0-9_.-]{10,64}$")  # {office}.{secrets.token_urlsafe} (older ones: no office)
 PRINTER_ERROR_STATUS: Final = 503
 PRINT_WINDOW_MS: Final = 10 * 60_000   # a ticket is printed right after issue, not later from a phone
 MAX_PRINTS: Final = 2                  # the first print, and one retry after staff fix the printer

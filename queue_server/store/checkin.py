@@ -10,12 +10,11 @@ class (``domain/policy.py``).
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from ..domain.model import BookedBeforeSlot, Conflict, DomainError, NotFound, NumberFormat
-from .redis_store import TOKEN_BYTES, QueueStore, Result
+from .redis_store import QueueStore, Result
 
 
 class CheckInRefused(Conflict):
@@ -84,6 +83,6 @@ async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any]
                for p in office.procedures.values()}
     return await store._run(  # noqa: SLF001 - an area module of the store (ARCHITECTURE.md, "Store")
         "check_in", office_id, idem=idem, actor=actor, errors=refused, booking=str(booking["id"]), lang=lang,
-        token=secrets.token_urlsafe(TOKEN_BYTES), formats=formats, estimate_minutes=estimate_minutes,
+        token=store.new_token(office_id), formats=formats, estimate_minutes=estimate_minutes,
         early_ms=rules.checkin_early_minutes * 60_000, late_ms=rules.late_minutes * 60_000,
         at_check_in=store.config.calling.booked_before_slot is BookedBeforeSlot.AT_CHECK_IN)

@@ -1,7 +1,8 @@
-"""The storage adapter: each domain operation as one atomic Lua step on Redis/Valkey.
+"""The storage adapter: each domain operation as one atomic step on Redis/Valkey, a function of the
+``madoguchi`` library (``FCALL mg_{op}``).
 
 Redis keys (``P`` is the key prefix, default ``mg:``; ``O`` = ``P o:{office}:`` with the office id as the
-hash tag, braces included; ``D`` = ``O d:{YYYYMMDD}:``) are listed in ARCHITECTURE.md; the script is
+hash tag, braces included; ``D`` = ``O d:{YYYYMMDD}:``) are listed in ARCHITECTURE.md; the library is
 ``lua/*.lua``, joined by ``scripts.py``.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from ..clock import Clock
 from ..config import Config, Office
@@ -24,6 +26,10 @@ from . import scripts
 DEFAULT_PREFIX: Final = "mg:"
 TOKEN_BYTES: Final = 16  # 128 bits: a status URL cannot be guessed from the ticket number
 STREAM_READ_LIMIT: Final = 1000
+FUNCTION_MISSING: Final = ("Function not found", "No matching script", "NOSCRIPT")
+"""What FCALL answers on a node without the library (restarted without persistence, a new primary, a new node)."""
+CALLING_ORDER_OPS: Final = frozenset({"issue", "check_in", "call_next", "hand_over"})
+"""The steps that compute queue scores (``score_of``), so need ``[calling] order``."""
 
 Result = dict[str, Any]
 
@@ -90,17 +96,29 @@ class QueueStore:
         self.config = config
         self.clock = clock
         self.prefix = prefix
-        self._ops = redis.register_script(scripts.source())
+        self._library = scripts.source()
 
     def office_key(self, office_id: str) -> str:
         """The prefix of every key of one office (``O``): the office id is the hash tag."""
         return f"{self.prefix}o:{{{office_id}}}:"
 
+    async def load_functions(self) -> None:
+        """Load (or replace) the ``madoguchi`` library: at start-up, before any step, so a server
+        always runs its own version. A node found without it later is loaded again by ``_fcall``."""
+        await self.redis.function_load(self._library, replace=True)
+
+    def new_token(self, office_id: str) -> str:
+        """A status token: ``{office}.{random}``, so it is found under its own office (``O tok:{random}``).
+        Office ids are ``[a-z0-9_-]`` and ``token_urlsafe`` is ``[A-Za-z0-9_-]``: the first '.' splits."""
+        return f"{office_id}.{secrets.token_urlsafe(TOKEN_BYTES)}"
+
     async def move_untagged_keys(self) -> int:
         """Rename keys written before offices had a hash tag (``P o:office:…``) to ``P o:{office}:…``.
 
         Run once at start-up, before any step: an upgraded server finds its offices' days, tickets,
-        counters and history where it now looks. Returns how many keys moved (0 once done)."""
+        counters and history where it now looks. Returns how many keys moved (0 once done). RENAME of
+        an untagged key to a tagged one crosses slots: this is for a single-node upgrade only; a
+        cluster deployment starts on tagged keys (there is nothing to move)."""
         moved = 0
         for office_id in self.config.offices:
             old = f"{self.prefix}o:{office_id}:"
@@ -116,28 +134,52 @@ class QueueStore:
         except KeyError:
             raise NotFound(f"no office {office_id!r}; offices: {', '.join(self.config.offices)}") from None
 
+    def office_lists(self, office_id: str) -> Result:
+        """The office's procedures and counters, for a step that goes over all of them (the snapshot,
+        closing a day); the common steps are not sent them."""
+        office = self.config.offices[office_id]
+        return {"office_procedures": list(office.procedures), "office_counters": list(office.counters)}
+
+    def day_inputs(self, office_id: str) -> Result:
+        """What ``mg_start_day`` needs to close out earlier days (``lua/day.lua``) and prune the archive."""
+        return {**self.office_lists(office_id), "archive_keep_years": self.config.archive.keep_years}
+
+    async def _fcall(self, op: str, office: str, request: Mapping[str, Any]) -> Result:
+        """One call of the library's ``mg_{op}``, routed by the office's ``O evseq`` (KEYS[1]); a node
+        without the library (restarted without persistence, a new primary after a failover) gets it
+        loaded and the call once more."""
+        keys_and_args = (f"{self.office_key(office)}evseq", json.dumps(request))
+        try:
+            raw = await self.redis.fcall(f"mg_{op}", 1, *keys_and_args)
+        except ResponseError as e:
+            if not any(m in str(e) for m in FUNCTION_MISSING):
+                raise
+            await self.load_functions()
+            raw = await self.redis.fcall(f"mg_{op}", 1, *keys_and_args)
+        return json.loads(raw)
+
     async def _run(self, op: str, office: str, *, idem: str | None = None, actor: str | None = None,
                    day: str | None = None, errors: Callable[[Mapping[str, Any]], DomainError | None] | None = None,
                    **params: Any) -> Result:
-        """Run one operation of the Lua script and return its answer, raising domain errors.
+        """Run one operation of the library and return its answer, raising domain errors.
 
         ``day`` names the business day of the ticket concerned (a status link's); without it the
-        step works on the office's current day. Every step gets the office's procedures and counters
-        because the first step of a new day closes out the earlier one (see ``lua/day.lua``).
-        ``errors`` turns an area's own error answers into domain errors (None: not one of its own).
+        step works on the office's current day. A step that finds the office still on an earlier day
+        answers ``day_not_started``: then ``mg_start_day`` closes that day out (it needs the office's
+        procedures and counters, which other steps are not sent; see ``lua/day.lua``) and the step
+        runs again, with the same time. ``errors`` turns an area's own error answers into domain
+        errors (None: not one of its own).
         """
         now = self.clock.now_ms()
-        office_config = self.config.offices[office]
-        request = {"op": op, "prefix": self.prefix, "office": office, "today": self.clock.day(now), "day": day,
-                   "now": now, "calling_order": self.config.calling.order.value,
-                   "office_procedures": list(office_config.procedures), "office_counters": list(office_config.counters),
-                   "archive_keep_years": self.config.archive.keep_years, **params}
-        if idem:
-            request["idem"] = idem
-        if actor:
-            request["actor"] = actor
-        raw = await self._ops(args=[json.dumps({k: v for k, v in request.items() if v is not None})])
-        result = json.loads(raw)
+        request = {"today": self.clock.day(now), "day": day, "now": now, "idem": idem or None, "actor": actor or None,
+                   **params}
+        if op in CALLING_ORDER_OPS:
+            request["calling_order"] = self.config.calling.order.value
+        request = {k: v for k, v in request.items() if v is not None}
+        result = await self._fcall(op, office, request)
+        if result.get("err") == "day_not_started":
+            await self._fcall("start_day", office, {"today": request["today"], "now": now, **self.day_inputs(office)})
+            result = await self._fcall(op, office, request)
         if "err" in result:
             raise (errors and errors(result)) or _error(result)
         return result
@@ -158,16 +200,26 @@ class QueueStore:
         return await self._run(
             "issue", office_id, idem=idem, procedure=procedure_id, lang=lang, priority=priority,
             prepare="prepare" in procedure.stages or None, work_office=office.work_office,
-            token=secrets.token_urlsafe(TOKEN_BYTES), estimate_minutes=estimate_minutes,
+            token=self.new_token(office_id), estimate_minutes=estimate_minutes,
             number_format={"prefix": fmt.prefix, "width": fmt.width, "first": fmt.first, "last": fmt.last},
         )
 
     async def resolve_token(self, token: str) -> tuple[str, str, str]:
-        """(office, day, number) of the ticket a status token belongs to, or NotFound."""
-        raw = await self.redis.get(f"{self.prefix}tok:{token}")
-        if raw is None:
+        """(office, day, number) of the ticket a status token belongs to, or NotFound.
+
+        ``{office}.{random}`` is ``O tok:{random}`` of that office (``day|number``). A token without
+        '.' was issued before tokens named their office: the old ``P tok:{token}`` (``office|day|number``,
+        read only, expiring 3 days after its issue) still finds it."""
+        office, dot, random = token.partition(".")
+        if dot:
+            raw = await self.redis.get(f"{self.office_key(office)}tok:{random}") if office in self.config.offices else None
+            value = f"{office}|{raw.decode()}" if raw is not None else None
+        else:
+            old = await self.redis.get(f"{self.prefix}tok:{token}")
+            value = old.decode() if old is not None else None
+        if value is None:
             raise NotFound("no ticket with this status link (it may have expired)")
-        office, day, number = raw.decode().split("|")
+        office, day, number = value.split("|")
         return office, day, number
 
     async def ticket(self, office_id: str, day: str, number: str) -> Result:
@@ -221,8 +273,8 @@ class QueueStore:
         # Finishing a visit of a procedure with a post-issuance stage creates its task in the same step.
         post = {p.id: True for p in office.procedures.values() if "post" in p.stages} if op == "finish" else None
         return await self._run(op, office_id, counter=counter_id, actor=actor, idem=idem,
-                               max_recalls=self.config.calling.max_recalls, post_procedures=post or None,
-                               work_office=office.work_office)
+                               max_recalls=self.config.calling.max_recalls if op == "no_show" else None,
+                               post_procedures=post or None, work_office=office.work_office if post else None)
 
     async def hand_over(self, office_id: str, counter_id: str, to: str, reason: str, *, keep_place: bool = True,
                         category: str | None = None, actor: str | None = None, idem: str | None = None) -> Result:
@@ -263,12 +315,12 @@ class QueueStore:
         """Begin the clock's business day if the office is still on an earlier one (closing that day out);
         returns the office's business day. Idempotent: only the first caller of the day changes anything."""
         self.office(office_id)
-        return str((await self._run("start_day", office_id))["today"])
+        return str((await self._run("start_day", office_id, **self.day_inputs(office_id)))["today"])
 
     async def snapshot(self, office_id: str) -> Result:
         """The office's live state and the sequence number of the last event it includes."""
         self.office(office_id)
-        result = await self._run("snapshot", office_id)
+        result = await self._run("snapshot", office_id, **self.office_lists(office_id))
         for key in ("waiting", "active", "counters", "recent", "paused", "tasks", "tasktimes"):
             result[key] = _lists(result[key])
         return result
@@ -286,8 +338,8 @@ class QueueStore:
         """Measured counter service times, newest first."""
         return [json.loads(r) for r in await self.redis.lrange(f"{self.office_key(office_id)}services", 0, limit - 1)]
 
-    @property
-    def events_channel(self) -> str:
-        """The pub/sub channel on which every office's events are announced."""
-        return f"{self.prefix}events"
+    def events_channel(self, office_id: str) -> str:
+        """The sharded pub/sub channel (SPUBLISH) on which the office's events are announced: ``O events``,
+        in the office's slot (channels are not keys: the stream of the same name is another thing)."""
+        return f"{self.office_key(office_id)}events"
 

@@ -67,7 +67,8 @@ class SupervisorSteps:
                         idem: str | None = None) -> Result:
         """Close today: refused (``visitors_waiting``) while visitors wait or are at a counter, unless confirmed."""
         self.store.office(office_id)
-        return await self._step("day_close", office_id, confirm=confirm, actor=actor, idem=idem)
+        return await self._step("day_close", office_id, confirm=confirm, actor=actor, idem=idem,
+                                **self.store.office_lists(office_id))
 
     async def save_day_report(self, office_id: str, day: str, report: Mapping[str, Any]) -> None:
         """Keep the close-out's report (``O dayreport:{day}``), to be read again from the console."""

@@ -74,7 +74,11 @@ class TaskStore:
         wanted = sorted({(str(t["office"]), str(t["booking"])) for t in tasks if t.get("booking")})
         if not wanted:
             return {}
-        values = await self.store.redis.mget([f"{self.store.office_key(o)}bkref:{b}" for o, b in wanted])
+        # One GET per key (not MGET): the offices' keys are in different slots of a cluster.
+        async with self.store.redis.pipeline(transaction=False) as pipe:
+            for o, b in wanted:
+                pipe.get(f"{self.store.office_key(o)}bkref:{b}")
+            values = await pipe.execute()
         return {key: value.decode() for key, value in zip(wanted, values, strict=True) if value is not None}
 
     async def measured(self, office_id: str, limit: int = 2000) -> list[dict[str, Any]]:

@@ -81,6 +81,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         app[REDIS] = redis
         app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
         await app[STORE].move_untagged_keys()
+        await app[STORE].load_functions()  # before any step: this server's own version of the library
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
         app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
         app[BOOKING_GUESSES] = GuessLimiter(redis, key_prefix, "booking", BOOKING_CODES, "booking codes or links")

@@ -14,7 +14,7 @@ local NEVER = {token = true, code = true, secret = true, reference = true, reaso
 -- Append `record` (a table) as one archive entry of `kind` (visit, task, booking) in the month of
 -- `day` (YYYYMMDD; default: the record's `day`, else the business day). Other areas call it as
 -- `lib.archive(kind, record)`. A record's own `kind` (a task's prepare/post) is kept as `{kind}_kind`.
-function lib.archive(kind, record, day)
+function lib.archive(s, kind, record, day)
   local entry = {}
   for k, v in pairs(record) do
     -- `*_by` is who on the staff did it (claimed_by, done_by …)
@@ -22,11 +22,11 @@ function lib.archive(kind, record, day)
   end
   if entry.kind ~= nil and entry.kind ~= kind then entry[kind .. '_kind'] = entry.kind end
   entry.kind = kind
-  entry.office = req.office
-  entry.day = entry.day or day or today
+  entry.office = s.office
+  entry.day = entry.day or day or s.today
   local month = string.sub(entry.day, 1, 6)
-  redis.call('XADD', O .. 'arch:' .. month, '*', 'r', cjson.encode(entry))
-  redis.call('ZADD', O .. 'archmonths', tonumber(month), month)
+  redis.call('XADD', s.O .. 'arch:' .. month, '*', 'r', cjson.encode(entry))
+  redis.call('ZADD', s.O .. 'archmonths', tonumber(month), month)
 end
 
 -- Hand-overs a ticket went through (kept on the ticket as JSON by hand_over; see counters.lua).
@@ -37,7 +37,7 @@ end
 
 -- The visit record of ticket `t`, now in its final state. No personal data: numbers, ids, times,
 -- and the hand-over's configured category, never the reason staff typed. `extra` adds fields.
-function lib.archive_visit(t, extra)
+function lib.archive_visit(s, t, extra)
   local channel = 'walk_in'
   if t.booked == 1 or t.booked == '1' then channel = 'booked'
   elseif t.late == 1 or t.late == '1' then channel = 'late' end
@@ -51,20 +51,20 @@ function lib.archive_visit(t, extra)
   }
   if t.booking and t.booking ~= '' then record.booking = t.booking end
   if extra then for k, v in pairs(extra) do record[k] = v end end
-  lib.archive('visit', record, t.day)
+  lib.archive(s, 'visit', record, t.day)
 end
 
 -- Retention (`[archive] keep_years` fiscal years, April–March): months before the first month
 -- kept are deleted. Run by the day's change (once a day per office), so no timer is needed.
-function lib.prune_archive()
-  local keep = tonumber(req.archive_keep_years)
+function lib.prune_archive(s)
+  local keep = tonumber(s.req.archive_keep_years)
   if not keep or keep <= 0 then return end
-  local year, month = tonumber(string.sub(today, 1, 4)), tonumber(string.sub(today, 5, 6))
+  local year, month = tonumber(string.sub(s.today, 1, 4)), tonumber(string.sub(s.today, 5, 6))
   local fiscal = (month >= 4) and year or (year - 1)
   local first_kept = (fiscal - keep + 1) * 100 + 4
-  for _, old in ipairs(redis.call('ZRANGEBYSCORE', O .. 'archmonths', '-inf', '(' .. first_kept)) do
-    redis.call('UNLINK', O .. 'arch:' .. old)
-    redis.call('ZREM', O .. 'archmonths', old)
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', s.O .. 'archmonths', '-inf', '(' .. first_kept)) do
+    redis.call('UNLINK', s.O .. 'arch:' .. old)
+    redis.call('ZREM', s.O .. 'archmonths', old)
   end
 end
 

@@ -10,13 +10,13 @@ do
 
 local NUMBERS = {slot_start = true, slot_end = true, created_at = true, changed_at = true, late = true}
 
-local function booking_key(id) return O .. 'bk:' .. id end
-local function slot_key(day, procedure) return O .. 'slot:' .. day .. ':' .. procedure end
+local function booking_key(s, id) return s.O .. 'bk:' .. id end
+local function slot_key(s, day, procedure) return s.O .. 'slot:' .. day .. ':' .. procedure end
 
 -- The booking hash as a table (numbers as numbers), or nil.
-local function load_booking(id) return read_hash(booking_key(id), NUMBERS) end
+local function load_booking(s, id) return read_hash(booking_key(s, id), NUMBERS) end
 
-local function save_booking(b, fields) set_fields(booking_key(b.id), b, fields) end
+local function save_booking(s, b, fields) set_fields(booking_key(s, b.id), b, fields) end
 
 -- What an event (public or not) says of a booking.
 local function event_booking(b)
@@ -30,52 +30,52 @@ local function keep_until(key, at)
 end
 
 -- A booking, its code, secret and reference live until `req.expire_at` (slot end + reference_keep_days).
-local function expire_booking(b)
-  local at = req.expire_at
-  redis.call('PEXPIREAT', booking_key(b.id), at)
-  redis.call('PEXPIREAT', O .. 'bkcode:' .. b.code, at)
-  redis.call('PEXPIREAT', O .. 'bksecret:' .. b.secret, at)
-  if redis.call('EXISTS', O .. 'bkref:' .. b.id) == 1 then redis.call('PEXPIREAT', O .. 'bkref:' .. b.id, at) end
-  keep_until(slot_key(b.day, b.procedure), at)
-  keep_until(O .. 'bkday:' .. b.day, at)
+local function expire_booking(s, b)
+  local at = s.req.expire_at
+  redis.call('PEXPIREAT', booking_key(s, b.id), at)
+  redis.call('PEXPIREAT', s.O .. 'bkcode:' .. b.code, at)
+  redis.call('PEXPIREAT', s.O .. 'bksecret:' .. b.secret, at)
+  if redis.call('EXISTS', s.O .. 'bkref:' .. b.id) == 1 then redis.call('PEXPIREAT', s.O .. 'bkref:' .. b.id, at) end
+  keep_until(slot_key(s, b.day, b.procedure), at)
+  keep_until(s.O .. 'bkday:' .. b.day, at)
 end
 
-local function set_reference(b, reference)
+local function set_reference(s, b, reference)
   if reference == nil then return end
   if reference == '' then
-    redis.call('DEL', O .. 'bkref:' .. b.id)
+    redis.call('DEL', s.O .. 'bkref:' .. b.id)
   else
-    redis.call('SET', O .. 'bkref:' .. b.id, reference, 'PXAT', req.expire_at)
+    redis.call('SET', s.O .. 'bkref:' .. b.id, reference, 'PXAT', s.req.expire_at)
   end
 end
 
 -- Take one place of the asked slot if one is left; the error answer otherwise.
-local function take_place()
-  local key = slot_key(req.slot_day, req.procedure)
-  local taken = tonumber(redis.call('HGET', key, req.slot) or '0')
-  if taken >= req.capacity then
-    return fail('slot_full', {procedure = req.procedure, day = req.slot_day, slot = req.slot, capacity = req.capacity})
+local function take_place(s)
+  local key = slot_key(s, s.req.slot_day, s.req.procedure)
+  local taken = tonumber(redis.call('HGET', key, s.req.slot) or '0')
+  if taken >= s.req.capacity then
+    return fail('slot_full', {procedure = s.req.procedure, day = s.req.slot_day, slot = s.req.slot, capacity = s.req.capacity})
   end
-  redis.call('HINCRBY', key, req.slot, 1)
+  redis.call('HINCRBY', key, s.req.slot, 1)
   return nil
 end
 
-local function give_back(b)
-  local key = slot_key(b.day, b.procedure)
+local function give_back(s, b)
+  local key = slot_key(s, b.day, b.procedure)
   if tonumber(redis.call('HGET', key, b.slot) or '0') > 0 then redis.call('HINCRBY', key, b.slot, -1) end
 end
 
 -- Other areas follow bookings through one hook, defined if they are loaded: the back office
 -- creates, moves and cancels a booked pickup's preparation task (`lib.on_booking(kind, b, from)`,
 -- kind `created`/`changed`/`cancelled`/`released`; `b` may be updated with lib.save_booking).
-local function tell(kind, b, from)
-  if lib.on_booking then lib.on_booking(kind, b, from) end
+local function tell(s, kind, b, from)
+  if lib.on_booking then lib.on_booking(s, kind, b, from) end
 end
 
-local function archive(b)
+local function archive(s, b)
   if lib.archive then
-    lib.archive('booking', {id = b.id, procedure = b.procedure, day = b.day, slot = b.slot, state = b.state,
-                            channel = b.channel, created_at = b.created_at, at = now})
+    lib.archive(s, 'booking', {id = b.id, procedure = b.procedure, day = b.day, slot = b.slot, state = b.state,
+                            channel = b.channel, created_at = b.created_at, at = s.now})
   end
 end
 
@@ -85,101 +85,101 @@ local function answer(b, ev)
   return cjson.encode({ok = true, booking = b, event = ev})
 end
 
-local function must_be_booked(b)
+local function must_be_booked(s, b)
   if not b then return fail('not_found', {what = 'booking'}) end
   if b.state ~= 'booked' then return fail('booking_state', {id = b.id, state = b.state}) end
-  if b.slot_start <= now then return fail('booking_state', {id = b.id, state = 'started'}) end
+  if b.slot_start <= s.now then return fail('booking_state', {id = b.id, state = 'started'}) end
   return nil
 end
 
-function ops.book()
-  local full = take_place()
+op('book', function(s)
+  local full = take_place(s)
   if full then return full end
   local code = nil
-  for _, candidate in ipairs(req.codes) do
-    if redis.call('EXISTS', O .. 'bkcode:' .. candidate) == 0 then code = candidate break end
+  for _, candidate in ipairs(s.req.codes) do
+    if redis.call('EXISTS', s.O .. 'bkcode:' .. candidate) == 0 then code = candidate break end
   end
   if not code then
-    redis.call('HINCRBY', slot_key(req.slot_day, req.procedure), req.slot, -1)
+    redis.call('HINCRBY', slot_key(s, s.req.slot_day, s.req.procedure), s.req.slot, -1)
     return fail('code_taken', {})
   end
-  local id = tostring(redis.call('INCR', O .. 'bkseq'))
-  local b = {id = id, code = code, secret = req.secret, procedure = req.procedure, day = req.slot_day, slot = req.slot,
-             slot_start = req.slot_start, slot_end = req.slot_end, state = 'booked', created_at = now,
-             changed_at = now, channel = req.channel, actor = req.actor or '', lang = req.lang or 'ja', late = 0}
-  save_booking(b, b)
-  redis.call('SET', O .. 'bkcode:' .. code, id)
-  redis.call('SET', O .. 'bksecret:' .. req.secret, id)
-  redis.call('ZADD', O .. 'bkday:' .. req.slot_day, req.slot_start, id)
-  redis.call('ZADD', O .. 'bkopen', req.release_at, id)
-  set_reference(b, req.reference)
-  expire_booking(b)
-  tell('created', b)
-  local ev = emit({type = 'booking.created', booking = event_booking(b), channel = b.channel})
+  local id = tostring(redis.call('INCR', s.O .. 'bkseq'))
+  local b = {id = id, code = code, secret = s.req.secret, procedure = s.req.procedure, day = s.req.slot_day, slot = s.req.slot,
+             slot_start = s.req.slot_start, slot_end = s.req.slot_end, state = 'booked', created_at = s.now,
+             changed_at = s.now, channel = s.req.channel, actor = s.req.actor or '', lang = s.req.lang or 'ja', late = 0}
+  save_booking(s, b, b)
+  redis.call('SET', s.O .. 'bkcode:' .. code, id)
+  redis.call('SET', s.O .. 'bksecret:' .. s.req.secret, id)
+  redis.call('ZADD', s.O .. 'bkday:' .. s.req.slot_day, s.req.slot_start, id)
+  redis.call('ZADD', s.O .. 'bkopen', s.req.release_at, id)
+  set_reference(s, b, s.req.reference)
+  expire_booking(s, b)
+  tell(s, 'created', b)
+  local ev = emit(s, {type = 'booking.created', booking = event_booking(b), channel = b.channel})
   return answer(b, ev)
-end
+end)
 
-function ops.booking_change()
-  local b = load_booking(req.booking)
-  local bad = must_be_booked(b)
+op('booking_change', function(s)
+  local b = load_booking(s, s.req.booking)
+  local bad = must_be_booked(s, b)
   if bad then return bad end
   local from = {procedure = b.procedure, day = b.day, slot = b.slot}
-  local moved = req.slot_day and (req.slot_day ~= b.day or req.slot ~= b.slot or req.procedure ~= b.procedure)
+  local moved = s.req.slot_day and (s.req.slot_day ~= b.day or s.req.slot ~= b.slot or s.req.procedure ~= b.procedure)
   if moved then
-    local full = take_place()
+    local full = take_place(s)
     if full then return full end
-    give_back(b)
-    redis.call('ZREM', O .. 'bkday:' .. b.day, b.id)
-    redis.call('ZADD', O .. 'bkday:' .. req.slot_day, req.slot_start, b.id)
-    redis.call('ZADD', O .. 'bkopen', req.release_at, b.id)
-    save_booking(b, {procedure = req.procedure, day = req.slot_day, slot = req.slot, slot_start = req.slot_start,
-                     slot_end = req.slot_end})
+    give_back(s, b)
+    redis.call('ZREM', s.O .. 'bkday:' .. b.day, b.id)
+    redis.call('ZADD', s.O .. 'bkday:' .. s.req.slot_day, s.req.slot_start, b.id)
+    redis.call('ZADD', s.O .. 'bkopen', s.req.release_at, b.id)
+    save_booking(s, b, {procedure = s.req.procedure, day = s.req.slot_day, slot = s.req.slot, slot_start = s.req.slot_start,
+                     slot_end = s.req.slot_end})
   end
-  if not moved and req.reference == nil then return answer(b, nil) end
-  save_booking(b, {changed_at = now, actor = req.actor or ''})
-  set_reference(b, req.reference)
-  expire_booking(b)
-  if moved then tell('changed', b, from) end
-  local ev = emit({type = 'booking.changed', booking = event_booking(b), from = moved and from or nil,
-                   reference_changed = req.reference ~= nil or nil})
+  if not moved and s.req.reference == nil then return answer(b, nil) end
+  save_booking(s, b, {changed_at = s.now, actor = s.req.actor or ''})
+  set_reference(s, b, s.req.reference)
+  expire_booking(s, b)
+  if moved then tell(s, 'changed', b, from) end
+  local ev = emit(s, {type = 'booking.changed', booking = event_booking(b), from = moved and from or nil,
+                   reference_changed = s.req.reference ~= nil or nil})
   return answer(b, ev)
-end
+end)
 
-function ops.booking_cancel()
-  local b = load_booking(req.booking)
-  local bad = must_be_booked(b)
+op('booking_cancel', function(s)
+  local b = load_booking(s, s.req.booking)
+  local bad = must_be_booked(s, b)
   if bad then return bad end
-  give_back(b)
-  redis.call('ZREM', O .. 'bkopen', b.id)
+  give_back(s, b)
+  redis.call('ZREM', s.O .. 'bkopen', b.id)
   -- The back office no longer needs the postcard's reference: it goes now, not days later.
-  redis.call('DEL', O .. 'bkref:' .. b.id)
-  save_booking(b, {state = 'cancelled', changed_at = now, actor = req.actor or ''})
-  tell('cancelled', b)
-  local ev = emit({type = 'booking.cancelled', booking = event_booking(b)})
-  archive(b)
+  redis.call('DEL', s.O .. 'bkref:' .. b.id)
+  save_booking(s, b, {state = 'cancelled', changed_at = s.now, actor = s.req.actor or ''})
+  tell(s, 'cancelled', b)
+  local ev = emit(s, {type = 'booking.cancelled', booking = event_booking(b)})
+  archive(s, b)
   return answer(b, ev)
-end
+end)
 
 -- No-shows: a booking still `booked` when its release time (late_minutes after the slot's start,
 -- at the latest its end) has come is released; its place returns to the slot while the slot runs.
-function ops.release_bookings()
-  local due = redis.call('ZRANGEBYSCORE', O .. 'bkopen', '-inf', now, 'LIMIT', 0, 500)
+op('release_bookings', function(s)
+  local due = redis.call('ZRANGEBYSCORE', s.O .. 'bkopen', '-inf', s.now, 'LIMIT', 0, 500)
   local released = {}
   for _, id in ipairs(due) do
-    redis.call('ZREM', O .. 'bkopen', id)
-    local b = load_booking(id)
+    redis.call('ZREM', s.O .. 'bkopen', id)
+    local b = load_booking(s, id)
     if b and b.state == 'booked' then
-      local returned = now < b.slot_end
-      if returned then give_back(b) end
-      save_booking(b, {state = 'no_show', changed_at = now})
-      tell('released', b)
-      emit({type = 'booking.released', booking = event_booking(b), returned = returned})
-      archive(b)
+      local returned = s.now < b.slot_end
+      if returned then give_back(s, b) end
+      save_booking(s, b, {state = 'no_show', changed_at = s.now})
+      tell(s, 'released', b)
+      emit(s, {type = 'booking.released', booking = event_booking(b), returned = returned})
+      archive(s, b)
       table.insert(released, id)
     end
   end
   return cjson.encode({ok = true, released = released, more = #due == 500})
-end
+end)
 
 lib.load_booking = load_booking
 lib.save_booking = save_booking

@@ -7,14 +7,14 @@ do
 -- walk-in's score and in `D bq:{procedure}` from when its precedence begins. More than late_ms late:
 -- a walk-in from now (`late` = 1), with the procedure's own numbers and no precedence, whether or not
 -- the booking was already released as a no-show (bookings.lua releases it `late_ms` after the start).
-function ops.check_in()
-  local b = lib.load_booking(req.booking)
+op('check_in', function(s)
+  local b = lib.load_booking(s, s.req.booking)
   if not b then return fail('booking_not_found', {}) end
   if b.state == 'checked_in' then
     return fail('already_checked_in', {ticket = b.ticket, day = b.day, slot = b.slot})
   end
-  if b.day ~= today then
-    return fail('wrong_day', {office = req.office, day = b.day, slot = b.slot, procedure = b.procedure})
+  if b.day ~= s.today then
+    return fail('wrong_day', {office = s.office, day = b.day, slot = b.slot, procedure = b.procedure})
   end
   -- Released today (not checked in `late_ms` after the slot's start, its place returned): the visitor
   -- came after all, later than the rule allows, and is a walk-in from now.
@@ -23,35 +23,35 @@ function ops.check_in()
     return fail('booking_not_active', {state = b.state, day = b.day, slot = b.slot})
   end
   local slot_start = b.slot_start
-  if now < slot_start - req.early_ms then
-    return fail('check_in_too_early', {opens_at = slot_start - req.early_ms, day = b.day, slot = b.slot})
+  if s.now < slot_start - s.req.early_ms then
+    return fail('check_in_too_early', {opens_at = slot_start - s.req.early_ms, day = b.day, slot = b.slot})
   end
-  local formats = req.formats[b.procedure]
+  local formats = s.req.formats[b.procedure]
   if not formats then return fail('booking_not_found', {}) end  -- a procedure no longer configured
-  local late = released or now > slot_start + req.late_ms
+  local late = released or s.now > slot_start + s.req.late_ms
   local fields = {booking = b.id, slot_start = slot_start}
   local fmt, number_key = formats.number, nil
   if late then
     fields.late = 1
   else
     fields.booked = 1
-    if formats.booked then fmt, number_key = formats.booked, D .. 'n:' .. b.procedure .. ':booked' end
+    if formats.booked then fmt, number_key = formats.booked, s.D .. 'n:' .. b.procedure .. ':booked' end
   end
-  local t, err = lib.new_ticket(b.procedure, 0, fmt, number_key, fields)
+  local t, err = lib.new_ticket(s, b.procedure, 0, fmt, number_key, fields)
   if err then return err end
   if not late then
-    redis.call('ZADD', D .. 'bq:' .. t.procedure, req.at_check_in and now or slot_start, t.number)
+    redis.call('ZADD', s.D .. 'bq:' .. t.procedure, s.req.at_check_in and s.now or slot_start, t.number)
   end
-  lib.save_booking(b, {state = 'checked_in', ticket = today .. '|' .. t.number, late = late and 1 or 0,
-                       changed_at = now, actor = req.actor or ''})
+  lib.save_booking(s, b, {state = 'checked_in', ticket = s.today .. '|' .. t.number, late = late and 1 or 0,
+                       changed_at = s.now, actor = s.req.actor or ''})
   -- The areas that follow bookings (the back office: a pickup whose card is not ready yet).
-  if lib.on_booking then lib.on_booking('checked_in', b) end
-  local ahead = ahead_of(t)
+  if lib.on_booking then lib.on_booking(s, 'checked_in', b) end
+  local ahead = ahead_of(s, t)
   t.token = nil  -- events are public: the status token never leaves in one
-  local ev = emit({type = 'ticket.issued', ticket = t})
-  emit({type = 'booking.checked_in', booking = lib.event_booking(b)})
-  return cjson.encode({ok = true, ticket = t, token = req.token, ahead = ahead, event = ev,
+  local ev = emit(s, {type = 'ticket.issued', ticket = t})
+  emit(s, {type = 'booking.checked_in', booking = lib.event_booking(b)})
+  return cjson.encode({ok = true, ticket = t, token = s.req.token, ahead = ahead, event = ev,
                        booking = lib.event_booking(b)})
-end
+end)
 
 end

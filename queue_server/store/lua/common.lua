@@ -1,29 +1,31 @@
--- Every state change of madoguchi as one atomic step: the shared part of the script.
+-- Every state change of madoguchi as one atomic step: the shared part of the `madoguchi` library.
 --
--- The script is this file followed by one module per area (day, tickets, counters, office, ...)
--- and main.lua, joined by store/scripts.py in the order it lists. Each area module is a
--- `do ... end` block adding its operations to `ops` (and helpers other areas need to `lib`),
--- so its local helpers stay its own.
+-- The library is this file followed by one module per area (day, tickets, counters, office, ...)
+-- and main.lua, joined by store/scripts.py in the order it lists and loaded once with FUNCTION LOAD.
+-- Each area module is a `do ... end` block adding its operations to `ops` (and helpers other areas
+-- need to `lib`), so its local helpers stay its own; main.lua registers one function per operation
+-- (`mg_{op}`).
 --
--- ARGV[1] is a JSON request: {op, prefix, office, today, day, now, office_procedures,
--- office_counters, idem, actor, ...}. The result is a JSON string: {"ok": true, ...} or
--- {"err": CODE, ...details}; the Python adapter turns errors into domain exceptions. Each change
--- appends one event to the office's stream (the day's history and audit trail) and publishes it
--- as a wake-up for the other server processes.
+-- The library is loaded once and its functions are called many times: the chunk itself holds only
+-- constants and functions. Everything of one call lives in its context `s`, passed first to every
+-- helper and operation that needs it:
+--   s.req    the JSON request (ARGV[1]): {today, now, day, idem, actor, ...the operation's inputs}
+--   s.O      the office's key prefix `P o:{office}:`, from KEYS[1] (`O evseq`); s.P and s.office too
+--   s.now    the request's time (ms); s.today the office's business day
+--   s.D      the key prefix of the day the step works on: req.day (a ticket's own day) or today
+-- The result is a JSON string: {"ok": true, ...} or {"err": CODE, ...details}; the Python adapter
+-- turns errors into domain exceptions. Each change appends one event to the office's stream (the
+-- day's history and audit trail) and announces it on the office's sharded channel `O events` as a
+-- wake-up for the other server processes.
 --
--- Every step first settles the business day (start_day): the first step of a new day closes out
--- what the earlier days left open, so whichever process or step comes first does it, once.
+-- Every step works on the office's business day (`O today`): the first step of a new day is
+-- answered `day_not_started`, and the adapter then runs `mg_start_day` with the office's
+-- procedures and counters, which closes out what the earlier days left open (day.lua), once.
+--
+-- Every key of an office shares the hash tag {office}: one step touches one office's keys only,
+-- all under s.O, so the office can live on one node of a Valkey Cluster.
 --
 -- The calling policy mirrors queue_server/domain/policy.py; tests check that they agree.
-
-local req = cjson.decode(ARGV[1])
-local P = req.prefix
--- Every key of an office shares the hash tag {office}: one step touches one office's keys only,
--- so the office can live on one node of a Valkey Cluster.
-local O = P .. 'o:{' .. req.office .. '}:'
-local now = req.now
-local today  -- the office's business day, set by start_day before any step runs
-local D      -- the key prefix of the day the step works on: req.day (a ticket's own day) or today
 
 local NUMERIC = {seq = true, order = true, priority = true, issued_at = true, called_at = true,
                  started_at = true, finished_at = true, recalls = true, score = true, returning = true,
@@ -60,34 +62,34 @@ local function hash_table(key)
   return t
 end
 
-local function ticket_key(day, number) return O .. 'd:' .. day .. ':t:' .. number end
-local function counter_key(id) return O .. 'c:' .. id end
+local function ticket_key(s, day, number) return s.O .. 'd:' .. day .. ':t:' .. number end
+local function counter_key(s, id) return s.O .. 'c:' .. id end
 
-local function load_counter(id)
-  local c = hash_table(counter_key(id)) or {}
+local function load_counter(s, id)
+  local c = hash_table(counter_key(s, id)) or {}
   c.id = id
   c.status = c.status or 'closed'
   return c
 end
 
 -- A counter's current ticket is stored as "day|number" so it survives the day's end.
-local function current_ticket(counter)
+local function current_ticket(s, counter)
   if not counter.ticket or counter.ticket == '' then return nil end
   local sep = string.find(counter.ticket, '|', 1, true)
   local day, number = string.sub(counter.ticket, 1, sep - 1), string.sub(counter.ticket, sep + 1)
-  return hash_table(ticket_key(day, number))
+  return hash_table(ticket_key(s, day, number))
 end
 
-local function emit(ev)
-  local seq = redis.call('INCR', O .. 'evseq')
+local function emit(s, ev)
+  local seq = redis.call('INCR', s.O .. 'evseq')
   ev.seq = seq
-  ev.office = req.office
-  ev.day = today
-  ev.at = now
-  ev.actor = req.actor
+  ev.office = s.office
+  ev.day = s.today
+  ev.at = s.now
+  ev.actor = s.req.actor
   local payload = cjson.encode(ev)
-  redis.call('XADD', O .. 'events', 'MAXLEN', '~', 200000, seq .. '-0', 'e', payload)
-  redis.call('PUBLISH', P .. 'events', payload)
+  redis.call('XADD', s.O .. 'events', 'MAXLEN', '~', 200000, seq .. '-0', 'e', payload)
+  redis.call('SPUBLISH', s.O .. 'events', payload)
   return ev
 end
 
@@ -111,9 +113,10 @@ end
 -- 2; a booked ticket's tier 1 is computed when its precedence has begun (`D bq:{procedure}`).
 local TIER = 1000000000
 local TIER_RETURNING, TIER_BOOKED, TIER_OTHER = 0, 1, 2
-local function score_of(priority, order, tier)
+local function score_of(s, priority, order, tier)
   tier = tier or TIER_OTHER
-  if req.calling_order == 'waited' then return tier * TIER + order end
+  local calling_order = s.req.calling_order or error('this step needs calling_order in its request')
+  if calling_order == 'waited' then return tier * TIER + order end
   return (9 - priority) * 3 * TIER + tier * TIER + order
 end
 
@@ -128,27 +131,27 @@ local function set_fields(key, obj, fields)
   redis.call('HSET', key, unpack(flat))
 end
 
-local function set_ticket(t, fields) set_fields(ticket_key(t.day, t.number), t, fields) end
-local function set_counter(c, fields) set_fields(counter_key(c.id), c, fields) end
+local function set_ticket(s, t, fields) set_fields(ticket_key(s, t.day, t.number), t, fields) end
+local function set_counter(s, c, fields) set_fields(counter_key(s, c.id), c, fields) end
 
 -- The booked tickets of a queue whose precedence has begun (their `D bq:` score, the slot start or
 -- the check-in, is due) and that are in the queue now: number → the score call-next gives them.
-local function booked_started(procedure)
+local function booked_started(s, procedure)
   local scores = {}
-  for _, number in ipairs(redis.call('ZRANGEBYSCORE', D .. 'bq:' .. procedure, '-inf', now)) do
+  for _, number in ipairs(redis.call('ZRANGEBYSCORE', s.D .. 'bq:' .. procedure, '-inf', s.now)) do
     -- A ticket held out of the queue (its card not prepared) is not callable, booked or not.
-    if redis.call('ZSCORE', D .. 'q:' .. procedure, number) then
-      local t = hash_table(D .. 't:' .. number)
-      scores[number] = score_of(t.priority, t.order, TIER_BOOKED)
+    if redis.call('ZSCORE', s.D .. 'q:' .. procedure, number) then
+      local t = hash_table(s.D .. 't:' .. number)
+      scores[number] = score_of(s, t.priority, t.order, TIER_BOOKED)
     end
   end
   return scores
 end
 
 -- policy.people_ahead: how many in t's queue call-next would take before it now.
-local function ahead_of(t)
-  local q = D .. 'q:' .. t.procedure
-  local booked = booked_started(t.procedure)
+local function ahead_of(s, t)
+  local q = s.D .. 'q:' .. t.procedure
+  local booked = booked_started(s, t.procedure)
   local mine = booked[t.number] or t.score
   -- Stored scores are never below the effective ones: count those below mine, then the booked
   -- tickets whose stored score is not but whose tier-1 score is.
@@ -159,9 +162,17 @@ local function ahead_of(t)
     end
   end
   -- Held tickets (card being prepared) ahead count too: they are people in line before this one.
-  return ahead + redis.call('ZCOUNT', D .. 'hold:' .. t.procedure, '-inf', '(' .. mine)
+  return ahead + redis.call('ZCOUNT', s.D .. 'hold:' .. t.procedure, '-inf', '(' .. mine)
 end
 
 
-local ops = {}  -- operation name → function; main.lua runs the one asked for
+-- The operations, filled in once as the library loads: `op(name, function(s) ... end)` in each area.
+-- main.lua registers each as the function `mg_{name}` (while loading, Lua's globals such as `pairs`
+-- are out of reach, so the names are kept in a list as well).
+local ops = {}       -- operation name → function(s)
+local op_names = {}  -- the names, in the order the areas define them
+local function op(name, fn)
+  ops[name] = fn
+  op_names[#op_names + 1] = name
+end
 local lib = {}  -- helpers one area module lends another
