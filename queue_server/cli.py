@@ -20,6 +20,7 @@ from .clock import Clock
 from .config import Config, ConfigError, load_config
 from .domain.model import DomainError, Role
 from .store.accounts import Accounts
+from .store.connect import connect
 from .store.embedded import EmbeddedRedis
 
 if TYPE_CHECKING:  # the report commands import the archive lazily: `serve` does not need XlsxWriter loaded
@@ -46,10 +47,10 @@ def _load(path: str | None) -> Config:
 
 
 async def _with_redis(config: Config, action) -> None:  # type: ignore[no-untyped-def]
-    """Run ``action(redis)`` on the configured Redis, or on the data directory's embedded Valkey."""
+    """Run ``action(redis)`` on the configured store, or on the data directory's embedded Valkey."""
     embedded = None
-    url = config.server.redis_url
-    if not url:
+    url = None
+    if config.server.deployment == "embedded":
         candidate = EmbeddedRedis(config.server.data_dir)
         probe = Redis(unix_socket_path=str(candidate.socket_path))
         try:
@@ -61,7 +62,7 @@ async def _with_redis(config: Config, action) -> None:  # type: ignore[no-untype
             url = embedded.url
         finally:
             await probe.aclose()
-    redis = Redis.from_url(url)
+    redis = connect(config.server, url)
     try:
         await action(redis)
     finally:
@@ -186,6 +187,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host or config.server.host,
         port=config.server.port if args.port is None else args.port,
         redis_url=args.redis_url if args.redis_url is not None else config.server.redis_url,
+        **({"sentinel": None, "cluster_url": "", "cluster_nodes": (), "replica_acks": 0} if args.redis_url else {}),
         always_open=config.server.always_open or args.demo,
     )
     config = dataclasses.replace(config, server=server)
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", help="TOML file (default: the demo office)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--redis-url", help="use this Redis instead of the embedded Valkey")
+    serve.add_argument("--redis-url", help="use this Valkey/Redis instead of the configured store (embedded, sentinel or cluster)")
     serve.add_argument("--demo", action="store_true", help="keep every office open and create demo staff users")
     serve.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
                        help="run the office clock this many seconds ahead of the system clock (negative: behind), "

@@ -66,6 +66,17 @@ class Office:
 
 
 @dataclass(frozen=True, slots=True)
+class SentinelSettings:
+    """``[server] sentinel``: a primary with replicas, found through Sentinel (redis-py's ``Sentinel``)."""
+
+    master: str
+    """The name the Sentinels monitor the primary under (``sentinel monitor <master> …``)."""
+    addresses: tuple[tuple[str, int], ...]
+    password: str = ""           # of the Valkey nodes
+    sentinel_password: str = ""  # of the Sentinels, when they require one
+
+
+@dataclass(frozen=True, slots=True)
 class ServerSettings:
     """Where the server listens and keeps its data."""
 
@@ -74,6 +85,14 @@ class ServerSettings:
     public_url: str = ""
     data_dir: Path = Path("var")
     redis_url: str = ""
+    # The store's deployment, at most one of: redis_url (one Valkey), sentinel, cluster_url or
+    # cluster_nodes; none: the embedded Valkey in data_dir (``store/connect.py``).
+    sentinel: SentinelSettings | None = None
+    cluster_url: str = ""
+    cluster_nodes: tuple[tuple[str, int], ...] = ()
+    replica_acks: int = 0
+    """Replicas that must hold a change before it is acknowledged (``WAIT``); else 503 ``unavailable``."""
+    replica_ack_timeout_ms: int = 500
     timezone: str = "Asia/Tokyo"
     allowed_origins: tuple[str, ...] = ()
     always_open: bool = False
@@ -86,6 +105,15 @@ class ServerSettings:
     ws_message_burst: int = 60             # messages at once (a page subscribing to many views)
     metrics_allow: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
     """Addresses that may read ``/metrics`` (a Prometheus scraper cannot sign in); loopback by default."""
+
+    @property
+    def deployment(self) -> str:
+        """The store's deployment: ``sentinel``, ``cluster``, ``redis`` (one Valkey at redis_url) or ``embedded``."""
+        if self.sentinel is not None:
+            return "sentinel"
+        if self.cluster_url or self.cluster_nodes:
+            return "cluster"
+        return "redis" if self.redis_url else "embedded"
 
     def qr_address_warning(self) -> str | None:
         """Why visitors' phones can't open the ticket's QR code, or None if they can.
@@ -573,6 +601,59 @@ def _read_networks(reader: _Reader, srv: Mapping[str, Any], name: str,
     return default if values is None else tuple(ipaddress.ip_network(str(v)) for v in values)
 
 
+DEPLOYMENT_KEYS: Final = ("redis_url", "sentinel", "cluster_url", "cluster_nodes")
+
+
+def _host_port(value: Any) -> tuple[str, int] | None:
+    """``"host:port"`` (``"[::1]:26379"`` for IPv6) → (host, port); None when it is not one."""
+    if not isinstance(value, str) or ":" not in value:
+        return None
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    return (host, int(port)) if host and port.isdigit() and 0 < int(port) < 65536 else None
+
+
+def _read_addresses(reader: _Reader, data: Mapping[str, Any], path: str, name: str) -> tuple[tuple[str, int], ...]:
+    def bad(values: list[Any]) -> str | None:
+        if not values:
+            return 'needs at least one "host:port"'
+        wrong = [v for v in values if _host_port(v) is None]
+        return f'must be "host:port" strings, e.g. "10.0.0.5:26379"; wrong: {wrong!r}' if wrong else None
+
+    values = reader.get(data, path, name, list, [], required=True, check=bad)
+    return tuple(a for v in values if (a := _host_port(v)) is not None)
+
+
+def _read_deployment(reader: _Reader, srv: Mapping[str, Any]) -> dict[str, Any]:
+    """The store's deployment keys of ``[server]``: at most one of DEPLOYMENT_KEYS, and the replica acks."""
+    given = [k for k in DEPLOYMENT_KEYS if k in srv and srv[k] not in ("", [], {})]
+    if len(given) > 1:
+        reader.problem("server", f"{' and '.join(given)} are each a deployment of the store: set only one of "
+                                 f"{', '.join(DEPLOYMENT_KEYS)} (none: the embedded Valkey)")
+    sentinel = None
+    if "sentinel" in srv:
+        table = reader.table(srv, "server.sentinel", {"master", "addresses", "password", "sentinel_password"})
+        if table:
+            sentinel = SentinelSettings(
+                master=reader.get(table, "server.sentinel", "master", str, "", required=True,
+                                  check=lambda v: None if v.strip() else "must name the monitored primary, e.g. \"mymaster\""),
+                addresses=_read_addresses(reader, table, "server.sentinel", "addresses"),
+                password=reader.get(table, "server.sentinel", "password", str, ""),
+                sentinel_password=reader.get(table, "server.sentinel", "sentinel_password", str, ""))
+    cluster_url = reader.get(srv, "server", "cluster_url", str, "", check=lambda v: None if not v or v.startswith(
+        ("redis://", "rediss://")) else 'must be a redis:// or rediss:// URL of any node, e.g. "redis://10.0.0.5:6379"')
+    cluster_nodes = _read_addresses(reader, srv, "server", "cluster_nodes") if "cluster_nodes" in srv else ()
+    replicated = sentinel is not None or bool(cluster_url or cluster_nodes)
+    external = replicated or bool(srv.get("redis_url"))
+    acks = reader.get(srv, "server", "replica_acks", int, 1 if replicated else 0,
+                      check=lambda v: "must be 0–5 replicas" if not 0 <= v <= 5 else None if external or v == 0 else
+                      "must be 0 with the embedded Valkey (it has no replicas); replicas come with sentinel or cluster_url")
+    timeout = reader.get(srv, "server", "replica_ack_timeout_ms", int, 500,
+                         check=lambda v: None if 1 <= v <= 60_000 else "must be 1–60000 milliseconds")
+    return {"sentinel": sentinel, "cluster_url": cluster_url, "cluster_nodes": cluster_nodes, "replica_acks": acks,
+            "replica_ack_timeout_ms": timeout}
+
+
 def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     """Check parsed TOML; raise :class:`ConfigError` with every problem found."""
     reader = _Reader(source)
@@ -588,7 +669,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     )
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
-                                        "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
+                                        *DEPLOYMENT_KEYS, "replica_acks", "replica_ack_timeout_ms", "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
                                         *WS_LIMITS})
     origins = reader.get(srv, "server", "allowed_origins", list, [])
     server = ServerSettings(
@@ -597,6 +678,7 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         public_url=reader.get(srv, "server", "public_url", str, "").rstrip("/"),
         data_dir=(source.parent / reader.get(srv, "server", "data_dir", str, "../var")).resolve(),
         redis_url=reader.get(srv, "server", "redis_url", str, ""),
+        **_read_deployment(reader, srv),
         timezone=reader.get(srv, "server", "timezone", str, "Asia/Tokyo"),
         allowed_origins=tuple(str(o).rstrip("/") for o in origins),
         always_open=reader.get(srv, "server", "always_open", bool, False),

@@ -26,6 +26,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from .aio import stop_tasks
 from .domain.state import GapError, OfficeState
 from .store.bookings import Bookings
+from .store.connect import is_cluster
 from .store.redis_store import QueueStore
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ DAY_CHECK_SECONDS: Final = 30.0
 """Longest sleep between looks at the clock on the way to midnight (a wall-clock jump is followed within it)."""
 RECONNECT_FIRST_SECONDS: Final = 0.05
 RECONNECT_MAX_SECONDS: Final = 0.5   # displays are silent while the hub is away: retry often
+SHARDED_POLL_SECONDS: Final = 1.0  # a cluster channel's bounded read (a message ends it at once)
 CATCH_UP_MAX_EVENTS: Final = 16      # more missed events than this: one fresh snapshot per subscriber instead
 RELEASE_SECONDS: Final = 60.0
 """How often the hub releases no-show bookings (a minute late on a 10-minute rule is within reason)."""
@@ -60,9 +62,13 @@ class Hub:
         self.subscribers: dict[str, set[Subscriber]] = {office: set() for office in store.config.offices}
         self.listeners: list[Callable[[str, OfficeState], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._pubsub: PubSub | None = None  # the events channel's connection while listening
+        self._pubsubs: dict[str, PubSub] = {}  # each office's events channel connection while listening
+        self._sharded = is_cluster(store.redis)
+        self._lost: set[str] = set()        # offices whose channel is lost now
+        self._following: set[str] = set()   # offices followed at least once
+        self._lost_at: float | None = None
         self.ready = asyncio.Event()
-        # The events channel's health, for the health endpoint.
+        # The events channels' health, for the health endpoint (connected: every office's).
         self.connected = False
         self.disconnects = 0        # times the channel was lost after being up
         self.failed_attempts = 0    # reconnect attempts failed since it was lost
@@ -84,9 +90,10 @@ class Hub:
         the events connection closed under it before it is cancelled again (``aio.stop_tasks``)."""
 
         async def close_events_connection() -> None:
-            if self._pubsub is not None and self._pubsub.connection is not None:
-                with contextlib.suppress(Exception):
-                    await self._pubsub.connection.disconnect(nowait=True)
+            for pubsub in list(self._pubsubs.values()):
+                if pubsub.connection is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.connection.disconnect(nowait=True)
 
         await stop_tasks(self._tasks, close_events_connection)
 
@@ -179,46 +186,78 @@ class Hub:
             listener(office, state)
 
     async def _listen(self) -> None:
-        """Follow the events channel for as long as the server runs, reconnecting promptly when lost.
+        """Follow every office's events channel, each in its own task, for as long as the server runs."""
+        await asyncio.gather(*(self._follow(office) for office in self.store.config.offices))
+
+    def _channel_lost(self, office: str, error: Exception) -> None:
+        if not self._lost:
+            log.warning("lost the Redis events channel (%s); reconnecting", error)
+            self.disconnects += 1 if self.connected else 0
+            self._lost_at = asyncio.get_running_loop().time()
+        self._lost.add(office)
+        self.connected = False
+
+    def _channel_back(self, office: str) -> None:
+        self._lost.discard(office)
+        self._following.add(office)
+        if self._lost or len(self._following) < len(self.subscribers):
+            return
+        if self._lost_at is not None:
+            log.warning("Redis events channel back after %.1f s (%d attempts)",
+                        asyncio.get_running_loop().time() - self._lost_at, self.failed_attempts)
+        self.connected, self.failed_attempts, self._lost_at = True, 0, None
+        self.ready.set()
+
+    async def _next_message(self, pubsub: PubSub) -> dict[str, Any] | None:
+        """The next message of an office's channel. A cluster's sharded pub/sub is read in bounded
+        polls (its per-node reader moves the subscription to the slot's new owner between them)."""
+        if self._sharded:
+            return await pubsub.get_sharded_message(timeout=SHARDED_POLL_SECONDS)  # type: ignore[attr-defined]
+        return await pubsub.get_message(timeout=None)
+
+    async def _follow(self, office: str) -> None:
+        """Follow one office's sharded channel (SSUBSCRIBE; the store SPUBLISHes each event in the
+        office's slot), reconnecting promptly when lost.
+
+        redis-py's own pub/sub does the rest: on one node or through Sentinel it reconnects and
+        subscribes again (to the new primary); on a cluster it moves the subscription to the node
+        that owns the office's slot after a failover or a resharding. Each (re)subscription is
+        confirmed by an ``ssubscribe`` message, and the hub then catches the office up from its
+        stream (or a snapshot): what was published while it was away is read there.
 
         The retry delay stays short (at most ``RECONNECT_MAX_SECONDS``): while the hub is away the
         displays are silent, and a refused connection costs Redis next to nothing.
         """
         delay = RECONNECT_FIRST_SECONDS
-        lost_at: float | None = None
-        loop = asyncio.get_running_loop()
+        channel = self.store.events_channel(office)
         while True:
-            pubsub = self._pubsub = self.store.redis.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.store.redis.pubsub()
+            self._pubsubs[office] = pubsub
             try:
-                # Each office's own sharded channel (SPUBLISH in the office's slot; 'smessage' messages).
-                await pubsub.ssubscribe(*[self.store.events_channel(office) for office in self.store.config.offices])
+                await pubsub.ssubscribe(channel)
                 # Subscribed first, then read state: nothing published in between is lost.
-                for office in self.store.config.offices:
-                    await self._resync(office)
-                if lost_at is not None:
-                    log.warning("Redis events channel back after %.1f s (%d attempts)", loop.time() - lost_at,
-                                self.failed_attempts)
-                self.connected, self.failed_attempts, lost_at = True, 0, None
-                self.ready.set()
+                await self._resync(office)
+                self._channel_back(office)
                 delay = RECONNECT_FIRST_SECONDS
                 while True:
-                    message = await pubsub.get_message(timeout=None)
+                    message = await self._next_message(pubsub)
                     if message is None:
                         continue
+                    if message["type"] == "ssubscribe":  # subscribed again (a reconnect, a failover, a move)
+                        await self._resync(office)
+                        continue
+                    if message["type"] != "smessage":
+                        continue
                     event = json.loads(message["data"])
-                    if event.get("office") not in self.subscribers:
+                    if event.get("office") != office:
                         continue
                     try:
                         self._deliver(event)
                     except GapError:
-                        log.warning("event gap at office %s; catching up", event["office"])
-                        await self._resync(event["office"])
+                        log.warning("event gap at office %s; catching up", office)
+                        await self._resync(office)
             except (RedisConnectionError, RedisTimeoutError, OSError) as e:
-                if lost_at is None:
-                    log.warning("lost the Redis events channel (%s); reconnecting", e)
-                    self.disconnects += 1 if self.connected else 0
-                    lost_at = loop.time()
-                self.connected = False
+                self._channel_lost(office, e)
                 self.failed_attempts += 1
                 self.retry_seconds = delay
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))  # jitter: servers don't retry in step

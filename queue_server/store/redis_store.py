@@ -22,6 +22,7 @@ from ..domain.model import Conflict, DomainError, NotFound, Role
 from ..domain.policy import transition_error
 from ..domain.tasks import task_transition_error
 from . import scripts
+from .connect import is_cluster
 
 DEFAULT_PREFIX: Final = "mg:"
 TOKEN_BYTES: Final = 16  # 128 bits: a status URL cannot be guessed from the ticket number
@@ -31,7 +32,17 @@ FUNCTION_MISSING: Final = ("Function not found", "No matching script", "NOSCRIPT
 CALLING_ORDER_OPS: Final = frozenset({"issue", "check_in", "call_next", "hand_over"})
 """The steps that compute queue scores (``score_of``), so need ``[calling] order``."""
 
+IDEMPOTENCY_SECONDS: Final = 86400
+"""How long a step's first answer is kept for a retry (``lua/main.lua`` ``once``)."""
+
 Result = dict[str, Any]
+
+
+class NotReplicated(DomainError):
+    """The step ran on the primary but too few replicas confirmed it in time (503 ``unavailable``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="unavailable")
 
 
 def _lists(value: Any) -> Any:
@@ -150,13 +161,40 @@ class QueueStore:
         loaded and the call once more."""
         keys_and_args = (f"{self.office_key(office)}evseq", json.dumps(request))
         try:
-            raw = await self.redis.fcall(f"mg_{op}", 1, *keys_and_args)
+            raw = await self._call(f"mg_{op}", office, keys_and_args, request.get("idem"))
         except ResponseError as e:
             if not any(m in str(e) for m in FUNCTION_MISSING):
                 raise
             await self.load_functions()
-            raw = await self.redis.fcall(f"mg_{op}", 1, *keys_and_args)
+            raw = await self._call(f"mg_{op}", office, keys_and_args, request.get("idem"))
         return json.loads(raw)
+
+    async def _call(self, function: str, office: str, keys_and_args: tuple[str, str], idem: str | None) -> bytes:
+        """FCALL, and where replicas must acknowledge (``[server] replica_acks``), ``WAIT`` right after
+        it on the same connection, in one round trip (a pipeline; on a cluster sent to the node that
+        owns the office's slot). WAIT waits for what *this connection* wrote, so a retry answered
+        from the idempotency record (which writes nothing) refreshes that record's expiry first: the
+        replica that acknowledges it has the first answer's write too (replication keeps order).
+        Fewer replicas in time: :class:`NotReplicated` (503), and the retry settles it."""
+        acks = self.config.server.replica_acks
+        if not acks:
+            return await self.redis.fcall(function, 1, *keys_and_args)
+        timeout = self.config.server.replica_ack_timeout_ms
+        target: dict[str, Any] = {}
+        if is_cluster(self.redis):
+            target = {"target_nodes": self.redis.get_node_from_key(keys_and_args[0])}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.fcall(function, 1, *keys_and_args)
+            if idem:
+                pipe.pexpire(f"{self.office_key(office)}idem:{idem}", IDEMPOTENCY_SECONDS * 1000)
+            pipe.execute_command("WAIT", acks, timeout, **target)
+            *results, acknowledged = await pipe.execute()
+        if target and self.redis.get_node_from_key(keys_and_args[0]).name != target["target_nodes"].name:
+            acknowledged = 0  # the slot moved under the call: the WAIT was not where the write went
+        if acknowledged < acks:
+            raise NotReplicated(f"the change is not yet confirmed by {acks} replica(s) of the store within {timeout} ms; "
+                                "try again with the same Idempotency-Key")
+        return results[0]
 
     async def _run(self, op: str, office: str, *, idem: str | None = None, actor: str | None = None,
                    day: str | None = None, errors: Callable[[Mapping[str, Any]], DomainError | None] | None = None,

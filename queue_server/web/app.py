@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final
 
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -20,6 +18,7 @@ from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
 from ..service_times import MeasuredServiceMinutes
 from ..store.bookings import Bookings
+from ..store.connect import connect
 from ..store.ratelimit import BOOKING_CODES, STATUS_TOKENS, GuessLimiter
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
@@ -34,8 +33,6 @@ from .ws import CONNECTIONS, PER_ADDRESS, close_connections
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-POOL_WAIT_SECONDS: Final = 5
-"""How long a request waits for a free Redis connection before it is answered 503."""
 
 
 @web.middleware
@@ -72,19 +69,15 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
     app[CLOCK] = clock or Clock(config.server.timezone)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
-        url = redis_url or config.server.redis_url
+        url = redis_url
         embedded = None
-        if not url:
+        if not url and config.server.deployment == "embedded":
             embedded = EmbeddedRedis(config.server.data_dir)
             await embedded.start()
             embedded.supervise()
             app[EMBEDDED] = embedded
             url = embedded.url
-        # A burst of requests beyond the pool waits its turn for a connection (a few seconds at most)
-        # rather than failing with 503: 200 visitors booking at once must each get an answer.
-        pool = BlockingConnectionPool.from_url(url, max_connections=64, timeout=POOL_WAIT_SECONDS,
-                                               health_check_interval=30)
-        redis = Redis.from_pool(pool)  # closed with the client
+        redis = connect(config.server, url)  # the configured deployment's client (store/connect.py)
         app[REDIS] = redis
         app[STORE] = QueueStore(redis, config, app[CLOCK], prefix=key_prefix)
         await app[STORE].move_untagged_keys()
