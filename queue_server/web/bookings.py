@@ -19,7 +19,8 @@ from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, STORE
 from .messages import ApiError, json_response
 from .openapi import _CSRF, _IDEM, add_paths, operation
 from .validation import Field, check_fields, max_length, one_of, read_body
-from .views import LANGUAGES, _idem, client_address, public_base
+from .guessing import booking_subject
+from .views import LANGUAGES, _idem, public_base
 
 BOOKING_STAFF: Final = (Role.CALLCENTER, Role.SUPERVISOR)
 """Who books, changes and cancels for a caller. Any signed-in staff may read bookings (the counter
@@ -110,7 +111,7 @@ async def book(request: web.Request) -> web.Response:
 
 
 async def _by_secret(request: web.Request) -> dict[str, Any]:
-    async with request.app[BOOKING_GUESSES].guard(client_address(request)):
+    async with request.app[BOOKING_GUESSES].guard(await booking_subject(request)):
         return await request.app[BOOKINGS].find_by_secret(request.match_info["secret"])
 
 
@@ -168,7 +169,7 @@ async def lookup(request: web.Request) -> web.Response:
     else:
         # A malformed code costs the store nothing (and is answered 400 before this); only misses count.
         rules.normalise_code(body["code"])
-        async with request.app[BOOKING_GUESSES].guard(client_address(request)):
+        async with request.app[BOOKING_GUESSES].guard(await booking_subject(request)):
             booking = await find(body["code"], offices)
     return json_response({"booking": _view(request, booking, staff=staff is not None), "secret": booking["secret"],
                           "link": _link(request, booking["office"], booking["secret"])})

@@ -22,7 +22,8 @@ from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, HUB, STORE
 from .messages import ApiError, json_response
 from .openapi import add_paths, operation
 from .validation import Field, max_length, one_of, read_body
-from .views import LANGUAGES, _idem, client_address, status_url
+from .guessing import booking_subject
+from .views import LANGUAGES, _idem, status_url
 
 CHECK_IN_SCHEMA: Final = {
     "code": Field(str, check=max_length(20)),
@@ -60,7 +61,7 @@ async def check_in(request: web.Request) -> web.Response:
     else:
         if body["code"] is not None:
             rules.normalise_code(body["code"])  # a malformed code is a 400 and costs no guess
-        async with request.app[BOOKING_GUESSES].guard(client_address(request)):
+        async with request.app[BOOKING_GUESSES].guard(await booking_subject(request, office.id)):
             booking = await find()
     # The estimate shown for a ticket of this procedure now (kept on the ticket for the reports, as at issue).
     outlook = request.app[HUB].state(office.id).estimates.get("procedures", {}).get(booking.get("procedure"))
