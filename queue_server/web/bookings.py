@@ -2,7 +2,8 @@
 check who asks, call ``store/bookings.py``, answer with ``domain.booking.booking_view``.
 
 Public answers never carry the notice reference or who booked; the secret link (``/book/{office}/b/
-{secret}``) is given to the one who booked, and to whoever knows the code (rate-limited lookups).
+{secret}``) is given to the one who booked, and to whoever knows the code (lookups whose misses are
+slowed per address: ``store/ratelimit.py`` ``MissPacer``).
 """
 
 from __future__ import annotations
@@ -341,7 +342,8 @@ OPENAPI_PATHS: Final = {
         "delete": _doc("Cancel it", "{booking}", params=[_param("secret"), _IDEM])},
     "/api/bookings/lookup": {"post": _doc(
         "A booking by its code (and its secret link, to change or cancel it). Unknown codes are a plain 404 and "
-        "count against the address (429 after 20 in 10 minutes); signed-in staff also see the reference",
+        "slow the address down (after 10, the next lookup waits 1, 2, 4 … 30 s: Retry-After on the 404, 429 within "
+        "the wait; never locked); signed-in staff also see the reference",
         "{booking, secret, link}", body={"type": "object", "additionalProperties": False, "required": ["code"],
                                          "properties": {"code": {"type": "string"}, "office": {"type": "string"}}})},
     "/api/callcenter/slots": {"get": _doc(

@@ -3,7 +3,8 @@
 ``POST /api/offices/{office}/check-in {code | secret, lang[, counter]}``: the booking code as typed
 (any case, with or without the hyphen) or the secret of the booking's link (its QR code, read by a
 scanner that types like a keyboard). With ``counter`` it is staff at that counter checking a visitor
-in (a lost QR code, no phone): signed in, and not counted as guesses. The answer is the issue
+in (a lost QR code, no phone): signed in, and not counted as guesses. Without it, misses count
+against the registered kiosk sending them, else the address (``web/guessing.py``). The answer is the issue
 answer (ticket, token, status URL, people ahead) plus the booking, so the kiosk prints and shows the
 ticket as for a walk-in.
 """
@@ -83,7 +84,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/offices/{office}/check-in", check_in)
     op = operation(
         "Check a booked visitor in: the booking code (any case, hyphen optional) or the secret of its link "
-        "(no sign-in, misses limited per address); with counter, staff at that counter (session, CSRF). "
+        "(no sign-in; misses slowed per registered kiosk — its cookie from /kiosk/setup — or per address, never "
+        "locked: a kiosk's miss is answered up to 1 s later, an address is told Retry-After); with counter, "
+        "staff at that counter (session, CSRF). "
         "Answers 201 like taking a ticket, plus booking and late. 409 check_in_too_early (details.opens), "
         "wrong_office / wrong_day (details: office, day, slot), already_checked_in (details.number), "
         "booking_not_active; 404 for an unknown code",
