@@ -54,11 +54,13 @@ async def kiosk_page(request: web.Request) -> web.Response:
     rules = office.bookings
     checkin = {"early_minutes": rules.checkin_early_minutes, "late_minutes": rules.late_minutes} if rules.procedures else None
     # Where to book, said on the hours' line when a procedure takes bookings (their buttons say the next
-    # free slot in the congestion section's texts): the address without its scheme, read off the screen.
+    # free slot in the congestion section's texts): the address without its scheme, read off the screen,
+    # and the booking line ([offices.bookings] phone) when the office has one.
     booking_url = f"{public_base(request)}/book/{office.id}".split("://", 1)[-1] if rules.procedures else None
     response = render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk", "checkin", "congestion"),
                        all_languages=True, office=office, checkin=checkin, code_alphabet=list(ALPHABET), page_data={
                            "checkin": checkin, "booking_url": booking_url,
+                           "booking_phone": rules.phone_view() if rules.procedures else None,
                            "office": office.id, "office_name": office.name, "print_mode": mode,
                            "default_lang": lang, "return_seconds": RETURN_SECONDS,
                            "idle_reset_seconds": IDLE_RESET_SECONDS,
