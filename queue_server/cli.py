@@ -1,4 +1,4 @@
-"""The ``madoguchi`` command: serve, check-config, add-user, report, export, staffing."""
+"""The ``madoguchi`` command: serve, check-config, add-user, add-kiosk, kiosks, remove-kiosk, report, export, staffing."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from .domain.model import DomainError, Role
 from .store.accounts import Accounts
 from .store.connect import connect
 from .store.embedded import EmbeddedRedis
+from .store.kiosks import SETUP_HOURS, Kiosks
+from .store.redis_store import DEFAULT_PREFIX
 
 if TYPE_CHECKING:  # the report commands import the archive lazily: `serve` does not need XlsxWriter loaded
     from .store.archive import Archive
@@ -101,6 +103,60 @@ def cmd_add_user(args: argparse.Namespace) -> int:
         return 1
     print(f"user {args.username} ({args.role}) saved")
     return 0
+
+
+def _kiosk_command(args: argparse.Namespace, work: Callable[[Kiosks, Config], Awaitable[str]]) -> int:
+    """Run ``work`` on the registry of kiosks and print what it says."""
+    config = _load(args.config)
+    if getattr(args, "office", None) and args.office not in config.offices:
+        print(f"error: no office {args.office!r}; offices: {', '.join(config.offices)}", file=sys.stderr)
+        return 1
+    said: list[str] = []
+
+    async def run(redis: Redis) -> None:
+        said.append(await work(Kiosks(redis, DEFAULT_PREFIX, Clock(config.server.timezone)), config))
+
+    try:
+        asyncio.run(_with_redis(config, run))
+    except DomainError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 1
+    print(*said, sep="\n")
+    return 0
+
+
+def cmd_add_kiosk(args: argparse.Namespace) -> int:
+    """Register a kiosk (or again: its old credential stops working) and print its one-time setup link."""
+
+    async def add(kiosks: Kiosks, config: Config) -> str:
+        code = await kiosks.add(args.office, args.name, actor="cli")
+        server = config.server
+        base = server.public_url or f"http://{server.host}:{server.port}"
+        return (f"kiosk {args.name} at {args.office} registered. Open this link once on the kiosk itself "
+                f"(valid {SETUP_HOURS} hours) and confirm:\n  {base}/kiosk/setup/{code}")
+
+    return _kiosk_command(args, add)
+
+
+def cmd_kiosks(args: argparse.Namespace) -> int:
+    """List the registered kiosks."""
+
+    async def listing(kiosks: Kiosks, config: Config) -> str:
+        rows = [f"{r['office']}/{r['name']}: " + ("set up" if r["token"] else "waiting for its setup link")
+                for r in await kiosks.all()]
+        return "\n".join(rows) or "no kiosk registered"
+
+    return _kiosk_command(args, listing)
+
+
+def cmd_remove_kiosk(args: argparse.Namespace) -> int:
+    """Revoke a kiosk's credential: its check-ins count against its address again."""
+
+    async def remove(kiosks: Kiosks, config: Config) -> str:
+        await kiosks.remove(args.office, args.name)
+        return f"kiosk {args.name} at {args.office} removed"
+
+    return _kiosk_command(args, remove)
 
 
 ArchiveWork = Callable[["Archive", Config], Awaitable[bytes]]
@@ -254,6 +310,19 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--config")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_add_user)
+    kiosk = sub.add_parser("add-kiosk", help="register a lobby kiosk (prints its one-time setup link)")
+    kiosk.add_argument("name", help="the kiosk's name, e.g. lobby-1")
+    kiosk.add_argument("--office", required=True, help="the office's id")
+    kiosk.add_argument("--config")
+    kiosk.set_defaults(func=cmd_add_kiosk)
+    kiosks = sub.add_parser("kiosks", help="list the registered kiosks")
+    kiosks.add_argument("--config")
+    kiosks.set_defaults(func=cmd_kiosks)
+    remove = sub.add_parser("remove-kiosk", help="revoke a registered kiosk")
+    remove.add_argument("name")
+    remove.add_argument("--office", required=True)
+    remove.add_argument("--config")
+    remove.set_defaults(func=cmd_remove_kiosk)
     report = sub.add_parser("report", help="the monthly report (月報) or a day's report from the visit archive")
     report.add_argument("--month", help="YYYY-MM")
     report.add_argument("--day", help="YYYY-MM-DD")

@@ -500,7 +500,7 @@ def _read_bookings(reader: _Reader, office: Mapping[str, Any], path: str, proced
     Values that work but serve visitors oddly (a slot shorter than the service, a deadline after the
     slot's day has begun) are warnings for ``check-config``."""
     bpath = f"{path}.bookings"
-    table = reader.table(office, bpath, set(_BOOKING_LIMITS))
+    table = reader.table(office, bpath, {*_BOOKING_LIMITS, "phone", "phone_hours", "phone_hours_texts"})
     values = {name: reader.get(table, bpath, name, int, default,
                                check=lambda v, lo=low, hi=high: None if lo <= v <= hi else f"must be {lo}–{hi}")
               for name, (default, low, high) in _BOOKING_LIMITS.items()}
@@ -565,7 +565,28 @@ def _read_bookings(reader: _Reader, office: Mapping[str, Any], path: str, proced
                 if not rules:
                     reader.warning(f"{path}.hours.special[{i}].booking_only",
                                    "no procedure of this office takes bookings: nothing is booking-only that day")
-    return OfficeBookings(procedures=rules, booking_only_dates=frozenset(only_dates), **values)
+    phone = reader.get(table, bpath, "phone", str, "", check=_phone_check)
+    phone_hours = reader.get(table, bpath, "phone_hours", str, "",
+                             check=lambda v: None if 0 < len(v.strip()) <= 40 else "must be 1–40 characters")
+    if phone_hours and not phone:
+        reader.problem(f"{bpath}.phone_hours", "says when the booking line answers: give the number as phone too")
+    if phone and not rules:
+        reader.warning(f"{bpath}.phone", "no procedure of this office takes bookings: the number is not shown")
+    return OfficeBookings(procedures=rules, booking_only_dates=frozenset(only_dates), phone=phone,
+                          phone_hours=phone_hours,
+                          phone_hours_texts=_localised(reader, table, bpath, "phone_hours_texts", phone_hours),
+                          **values)
+
+
+_PHONE: Final = re.compile(r"^\+?[0-9][0-9() -]*[0-9]$")
+
+
+def _phone_check(value: str) -> str | None:
+    """``[offices.bookings] phone``: what a caller dials, digits with hyphens (and a leading + abroad)."""
+    digits = sum(c.isdigit() for c in value)
+    if _PHONE.match(value) and 6 <= digits <= 15:
+        return None
+    return 'must be a phone number of 6–15 digits, with hyphens if you like, e.g. "0561-88-2650"'
 
 
 WS_LIMITS: Final[Mapping[str, tuple[type, int, int]]] = {

@@ -88,3 +88,30 @@ def test_odd_booking_values_are_warnings_that_check_config_shows(tmp_path: Path)
     assert "booking.close_days_before: bookings close 3 open days before a slot but open only 2 days" in warnings
     result = madoguchi("check-config", str(path))
     assert result.returncode == 0 and "late_minutes" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_booking_line_is_checked_and_check_config_names_its_key(tmp_path: Path) -> None:
+    path = write(tmp_path, 'phone = "0561-88-26S0"\nphone_hours = ""', "capacity = 2")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    problems = "\n".join(caught.value.problems)
+    assert 'offices[0].bookings.phone: must be a phone number of 6–15 digits' in problems
+    assert "offices[0].bookings.phone_hours: must be 1–40 characters" in problems
+    result = madoguchi("check-config", str(path))
+    assert result.returncode == 1 and "offices[0].bookings.phone:" in result.stdout
+    hours_alone = write(tmp_path, 'phone_hours = "平日 9:00〜17:00"', "capacity = 2")
+    with pytest.raises(ConfigError, match=r"offices\[0\].bookings.phone_hours: says when the booking line answers"):
+        load_config(hours_alone)
+    line = load_config(write(tmp_path, 'phone = "+81 561-88-2650"\nphone_hours = "平日 9:00〜17:00"\n'
+                                       'phone_hours_texts = { en = "weekdays 9:00–17:00" }', "capacity = 2"))
+    assert line.offices["main"].bookings.phone_view() == {
+        "number": "+81 561-88-2650", "tel": "tel:+81561882650",
+        "hours": {"ja": "平日 9:00〜17:00", "en": "weekdays 9:00–17:00"}}
+    assert any("phone_hours_texts: no text for zh, ko, pt, vi" in w for w in line.warnings)
+
+
+def test_the_demo_has_its_own_booking_line() -> None:
+    bookings = load_config(demo_config_path()).offices["honcho"].bookings
+    view = bookings.phone_view()
+    assert view is not None and view["number"] == "0561-01-2345" and view["tel"] == "tel:0561012345"
+    assert view["hours"] is not None and set(view["hours"]) == {"ja", "ja-easy", "en", "zh", "ko", "pt", "vi"}

@@ -23,11 +23,13 @@ from aiohttp import web
 
 from queue_server.config import Office
 from queue_server.domain.booking import ALPHABET
+from queue_server.web.guessing import KIOSK_COOKIE, registered_kiosk, set_kiosk_cookie
 from queue_server.web.keys import CONFIG
 from queue_server.web.pages import page_language, render_page
 from queue_server.web.views import public_base
 
 from .api import TOKEN, setup_api
+from .setup import setup_routes as setup_kiosk_setup
 
 PRINT_MODES: Final = ("auto", "browser", "off")
 RETURN_SECONDS: Final = 20       # the ticket screen goes back to the start by itself
@@ -52,15 +54,20 @@ async def kiosk_page(request: web.Request) -> web.Response:
     rules = office.bookings
     checkin = {"early_minutes": rules.checkin_early_minutes, "late_minutes": rules.late_minutes} if rules.procedures else None
     # Where to book, said on the hours' line when a procedure takes bookings (their buttons say the next
-    # free slot in the congestion section's texts): the address without its scheme, read off the screen.
+    # free slot in the congestion section's texts): the address without its scheme, read off the screen,
+    # and the booking line ([offices.bookings] phone) when the office has one.
     booking_url = f"{public_base(request)}/book/{office.id}".split("://", 1)[-1] if rules.procedures else None
-    return render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk", "checkin", "congestion"),
+    response = render_page(request, "kiosk.html", lang=lang, catalog_sections=("kiosk", "checkin", "congestion"),
                        all_languages=True, office=office, checkin=checkin, code_alphabet=list(ALPHABET), page_data={
                            "checkin": checkin, "booking_url": booking_url,
+                           "booking_phone": rules.phone_view() if rules.procedures else None,
                            "office": office.id, "office_name": office.name, "print_mode": mode,
                            "default_lang": lang, "return_seconds": RETURN_SECONDS,
                            "idle_reset_seconds": IDLE_RESET_SECONDS,
                            "warn_past_closing": request.app[CONFIG].warn_past_closing})
+    if await registered_kiosk(request, office.id) is not None:
+        set_kiosk_cookie(request, response, request.cookies[KIOSK_COOKIE])  # renewed: browsers cap a cookie's life
+    return response
 
 
 async def status_page(request: web.Request) -> web.Response:
@@ -88,6 +95,7 @@ async def congestion_page(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Register the kiosk's pages, its print endpoint and the status QR code."""
     setup_api(app)
+    setup_kiosk_setup(app)
     app.router.add_get("/kiosk/{office}", kiosk_page)
     app.router.add_get("/status/{token}", status_page)
     app.router.add_get("/congestion", congestion_page)

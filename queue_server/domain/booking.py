@@ -141,6 +141,16 @@ class OfficeBookings:
     reference_keep_days: int = 30
     procedures: dict[str, ProcedureBooking] = field(default_factory=dict)
     booking_only_dates: frozenset[dt.date] = frozenset()
+    phone: str = ""              # the booking line, as people dial it ("0561-88-2650"); "" for none
+    phone_hours: str = ""        # when it answers, in Japanese ("平日 9:00〜17:00"); "" to say nothing
+    phone_hours_texts: dict[str, str] = field(default_factory=dict)  # the same in the other languages
+
+    def phone_view(self) -> dict[str, Any] | None:
+        """The booking line for pages: ``{number, tel (a tel: link), hours: {lang: text} | None}``."""
+        if not self.phone:
+            return None
+        hours = {"ja": self.phone_hours, **self.phone_hours_texts} if self.phone_hours else None
+        return {"number": self.phone, "tel": "tel:" + re.sub(r"[^0-9+]", "", self.phone), "hours": hours}
 
     def takes_walk_ins(self, procedure: str, day: dt.date) -> bool:
         """Whether a numbered ticket may be taken without a booking for ``procedure`` on ``day``."""

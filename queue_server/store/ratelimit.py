@@ -1,7 +1,14 @@
 """Limits on what one client may try, kept in Redis so they hold across every server process.
 
-Two kinds:
+Three kinds:
 
+- ``MissPacer``: booking codes and booking links typed or scanned at a kiosk or on a phone. Misses
+  slow the subject down and never lock it: a registered kiosk (``store/kiosks.py``) has its answers
+  to misses held a moment (at most 1 s, 2 s once abnormal), an address is asked to wait a growing
+  time (429 with ``Retry-After``, at most 30 s) before its next lookup. ARCHITECTURE.md, "Guessing
+  booking codes", has the numbers. Keys ``P rl:bk:k:{office}/{kiosk}`` and ``P rl:bk:a:{address}``
+  (hash: ``n`` misses in a row, ``until`` epoch ms before which the next lookup waits, ``w`` misses
+  in the window that began at ``ws``, ``alerted``).
 - ``GuessLimiter``: lookups of a secret or code given by the public (status tokens today, booking
   codes later). Only *misses* count, so visitors looking up their own ticket are never slowed, while
   someone trying tokens is stopped for the rest of the window once they missed too often.
@@ -18,10 +25,12 @@ wait, which the web layer sends as ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -29,6 +38,8 @@ from redis.asyncio import Redis
 
 from ..clock import Clock
 from ..domain.model import DomainError, NotFound
+
+log = logging.getLogger(__name__)
 
 # One step each, so that processes counting the same subject at once never lose a count.
 _COUNT_MISS: Final = """
@@ -185,3 +196,136 @@ class FailureThrottle:
     async def succeeded(self, username: str) -> None:
         """A right password forgets the user name's failures (the address's stay: it may be guessing others)."""
         await self.redis.delete(self._keys(username, "")["user"])
+
+
+# -- booking codes: slowed, never locked ------------------------------------------------------------
+
+# "try" reserves the attempt's place in one step: it counts as a miss in advance (concurrent tries see
+# each other), waits for the delay earlier misses left, and leaves its own delay for the next one.
+# "hit" gives the advance count back (and for a kiosk forgets the misses in a row).
+_PACE: Final = """
+local key, op, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
+if op == 'hit' then
+  if redis.call('EXISTS', key) == 0 then return 0 end
+  local h = redis.call('HMGET', key, 'n', 'w', 'until')
+  local n, w = math.max((tonumber(h[1]) or 1) - 1, 0), math.max((tonumber(h[2]) or 1) - 1, 0)
+  if ARGV[3] == '1' then n = 0 end
+  redis.call('HSET', key, 'n', n, 'w', w)
+  -- this attempt's own delay is not owed: it found something
+  if tonumber(h[3]) == tonumber(ARGV[4]) then redis.call('HSET', key, 'until', now) end
+  return 1
+end
+local free, first, cap, abnormal = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local window, alert_after, max_wait = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local h = redis.call('HMGET', key, 'n', 'until', 'w', 'ws', 'alerted')
+local n, till, w, ws = tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]) or 0, tonumber(h[4]) or now
+local alerted = h[5] == '1'
+if now - ws >= window then w, ws, alerted = 0, now, false end
+-- a clock set back (tests, a corrected server clock) must not leave a wait of hours
+till = math.min(till, now + max_wait + math.max(cap, abnormal))
+local start = math.max(now, till)
+if start - now > max_wait then return {0, start - now, 0, n, 0, 0} end
+n, w = n + 1, w + 1
+local delay = 0
+if alert_after > 0 and w > alert_after then delay = abnormal
+elseif n > free then delay = math.min(first * 2 ^ (n - free - 1), cap) end
+till = start + delay
+local alert = 0
+if alert_after > 0 and w > alert_after and not alerted then alert, alerted = 1, true end
+redis.call('HSET', key, 'n', n, 'until', till, 'w', w, 'ws', ws, 'alerted', alerted and 1 or 0)
+redis.call('PEXPIRE', key, math.max(window, till - now))
+return {1, start - now, delay, n, alert, till}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PacePolicy:
+    """How misses slow one subject down (``MissPacer``)."""
+
+    free: int                 # misses in a row answered with no delay (typos)
+    first_ms: int             # the delay of the first miss beyond ``free``; each further one doubles it
+    cap_ms: int               # the longest delay
+    window_seconds: int       # misses are forgotten this long after the last one
+    hold: bool                # True: the server holds the answer to a miss (a kiosk never sees a refusal);
+                              # False: the next lookup before the delay ends is refused 429 with Retry-After
+    reset_on_hit: bool        # True: a hit forgets the misses in a row (the kiosk's next visitor starts afresh)
+    alert_after: int = 0      # more misses than this in one window are abnormal: audited once, each held abnormal_ms
+    abnormal_ms: int = 0
+    max_wait_ms: int = 0      # an attempt queued longer than this behind others' delays is refused (429)
+
+
+KIOSK_MISSES: Final = PacePolicy(free=5, first_ms=125, cap_ms=1000, window_seconds=600, hold=True,
+                                 reset_on_hit=True, alert_after=30, abnormal_ms=2000, max_wait_ms=10_000)
+"""A registered kiosk: one visitor's typos cost them at most a second each, the next visitor nothing.
+Only concurrent requests with one kiosk's credential (a script, not a person at a keypad) ever queue."""
+ADDRESS_MISSES: Final = PacePolicy(free=10, first_ms=1000, cap_ms=30_000, window_seconds=600, hold=False,
+                                   reset_on_hit=False)
+"""Any other client, by address (guest Wi-Fi and carrier NAT put many phones behind one): 10 misses
+free, then the address waits 1, 2, 4 … s (at most 30 s) before its next lookup. A hit is not counted
+but does not forget misses (else a guesser would mix in a code of their own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Who is guessing: a registered kiosk (``kind`` ``kiosk``, ``id`` ``office/name``) or an address."""
+
+    kind: str  # "kiosk" or "address"
+    id: str
+
+
+Alert = Callable[[Subject, int], Awaitable[None]]
+"""Called once a window when a subject's misses become abnormal (the audit trail)."""
+
+
+class MissPacer:
+    """Slows down misses at looking up booking codes and links, per kiosk or per address."""
+
+    def __init__(self, redis: Redis, prefix: str, clock: Clock, what: str,
+                 policies: Mapping[str, PacePolicy] | None = None, alert: Alert | None = None) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}rl:bk:"
+        self.clock = clock  # the office clock: tests move it past an address's delay
+        self.what = what
+        self.policies = dict(policies or {"kiosk": KIOSK_MISSES, "address": ADDRESS_MISSES})
+        self.alert = alert
+        self._pace = redis.register_script(_PACE)
+
+    def key(self, subject: Subject) -> str:
+        """The subject's Redis key."""
+        return f"{self.prefix}{subject.kind[0]}:{subject.id}"
+
+    @contextlib.asynccontextmanager
+    async def guard(self, subject: Subject) -> AsyncIterator[None]:
+        """Around one lookup: wait for (or, for an address, refuse within) an earlier miss's delay;
+        a ``NotFound`` from the lookup is a miss and is answered after its delay (kiosk) or says the
+        delay as ``retry_after`` (address)."""
+        policy, key = self.policies[subject.kind], self.key(subject)
+        ok, wait_ms, delay_ms, misses, alert, until = await self._pace(keys=[key], args=[
+            "try", self.clock.now_ms(), policy.free, policy.first_ms, policy.cap_ms, policy.abnormal_ms,
+            policy.window_seconds * 1000, policy.alert_after, policy.max_wait_ms])
+        if not ok:
+            raise RateLimited(f"too many unknown {self.what} from {'this kiosk' if policy.hold else 'your address'}; "
+                              f"try again in {math.ceil(wait_ms / 1000)} s", math.ceil(wait_ms / 1000))
+        if alert:
+            log.warning("%s %s: %d unknown %s in %d minutes", subject.kind, subject.id, misses, self.what,
+                        policy.window_seconds // 60)
+            if self.alert is not None:
+                await self.alert(subject, policy.alert_after + 1)
+        if wait_ms > 0:
+            await asyncio.sleep(wait_ms / 1000)  # only a held kiosk attempt queued behind another's miss
+        try:
+            yield
+        except NotFound as miss:
+            if policy.hold:
+                await asyncio.sleep(max(0, until - self.clock.now_ms()) / 1000)
+            elif delay_ms:
+                miss.retry_after = math.ceil(delay_ms / 1000)  # type: ignore[attr-defined]  # 404 + Retry-After
+            raise
+        except Exception:
+            await self._hit(key, policy, until)  # not a miss (a refusal of a found booking, an outage)
+            raise
+        else:
+            await self._hit(key, policy, until)
+
+    async def _hit(self, key: str, policy: PacePolicy, until: int) -> None:
+        await self._pace(keys=[key], args=["hit", self.clock.now_ms(), int(policy.reset_on_hit), until])

@@ -19,11 +19,12 @@ from ..store.embedded import EmbeddedRedis
 from ..service_times import MeasuredServiceMinutes
 from ..store.bookings import Bookings
 from ..store.connect import connect
-from ..store.ratelimit import BOOKING_CODES, STATUS_TOKENS, GuessLimiter
+from ..store.kiosks import Kiosks
+from ..store.ratelimit import STATUS_TOKENS, GuessLimiter, MissPacer, Subject
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
-from .keys import (ACCOUNTS, BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, REDIS, STORE,
-                   TOKEN_GUESSES)
+from .keys import (ACCOUNTS, BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, KIOSKS, REDIS,
+                   STORE, TOKEN_GUESSES)
 from .messages import ApiError, error_response
 from .metrics import METRICS, setup_metrics
 from .pages import setup_pages
@@ -84,7 +85,15 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         await app[STORE].load_functions()  # before any step: this server's own version of the library
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
         app[TOKEN_GUESSES] = GuessLimiter(redis, key_prefix, "token", STATUS_TOKENS, "status links")
-        app[BOOKING_GUESSES] = GuessLimiter(redis, key_prefix, "booking", BOOKING_CODES, "booking codes or links")
+        accounts = app[ACCOUNTS]
+
+        async def abnormal_misses(subject: Subject, misses: int) -> None:
+            # For the supervisor: a kiosk (or address) trying far more unknown codes than visitors mistype.
+            await accounts.audit("system", "booking_codes.abnormal_misses", subject=subject.kind, id=subject.id,
+                                 misses=str(misses))
+
+        app[BOOKING_GUESSES] = MissPacer(redis, key_prefix, app[CLOCK], "booking codes or links", alert=abnormal_misses)
+        app[KIOSKS] = Kiosks(redis, key_prefix, app[CLOCK])
         app[BOOKINGS] = Bookings(app[STORE], service_minutes=MeasuredServiceMinutes(app[STORE]).minutes)
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()

@@ -2,7 +2,8 @@
 check who asks, call ``store/bookings.py``, answer with ``domain.booking.booking_view``.
 
 Public answers never carry the notice reference or who booked; the secret link (``/book/{office}/b/
-{secret}``) is given to the one who booked, and to whoever knows the code (rate-limited lookups).
+{secret}``) is given to the one who booked, and to whoever knows the code (lookups whose misses are
+slowed per address: ``store/ratelimit.py`` ``MissPacer``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, STORE
 from .messages import ApiError, json_response
 from .openapi import _CSRF, _IDEM, add_paths, operation
 from .validation import Field, check_fields, max_length, one_of, read_body
-from .views import LANGUAGES, _idem, client_address, public_base
+from .guessing import booking_subject
+from .views import LANGUAGES, _idem, public_base
 
 BOOKING_STAFF: Final = (Role.CALLCENTER, Role.SUPERVISOR)
 """Who books, changes and cancels for a caller. Any signed-in staff may read bookings (the counter
@@ -110,7 +112,7 @@ async def book(request: web.Request) -> web.Response:
 
 
 async def _by_secret(request: web.Request) -> dict[str, Any]:
-    async with request.app[BOOKING_GUESSES].guard(client_address(request)):
+    async with request.app[BOOKING_GUESSES].guard(await booking_subject(request)):
         return await request.app[BOOKINGS].find_by_secret(request.match_info["secret"])
 
 
@@ -168,7 +170,7 @@ async def lookup(request: web.Request) -> web.Response:
     else:
         # A malformed code costs the store nothing (and is answered 400 before this); only misses count.
         rules.normalise_code(body["code"])
-        async with request.app[BOOKING_GUESSES].guard(client_address(request)):
+        async with request.app[BOOKING_GUESSES].guard(await booking_subject(request)):
             booking = await find(body["code"], offices)
     return json_response({"booking": _view(request, booking, staff=staff is not None), "secret": booking["secret"],
                           "link": _link(request, booking["office"], booking["secret"])})
@@ -340,7 +342,8 @@ OPENAPI_PATHS: Final = {
         "delete": _doc("Cancel it", "{booking}", params=[_param("secret"), _IDEM])},
     "/api/bookings/lookup": {"post": _doc(
         "A booking by its code (and its secret link, to change or cancel it). Unknown codes are a plain 404 and "
-        "count against the address (429 after 20 in 10 minutes); signed-in staff also see the reference",
+        "slow the address down (after 10, the next lookup waits 1, 2, 4 … 30 s: Retry-After on the 404, 429 within "
+        "the wait; never locked); signed-in staff also see the reference",
         "{booking, secret, link}", body={"type": "object", "additionalProperties": False, "required": ["code"],
                                          "properties": {"code": {"type": "string"}, "office": {"type": "string"}}})},
     "/api/callcenter/slots": {"get": _doc(

@@ -3,7 +3,8 @@
 ``POST /api/offices/{office}/check-in {code | secret, lang[, counter]}``: the booking code as typed
 (any case, with or without the hyphen) or the secret of the booking's link (its QR code, read by a
 scanner that types like a keyboard). With ``counter`` it is staff at that counter checking a visitor
-in (a lost QR code, no phone): signed in, and not counted as guesses. The answer is the issue
+in (a lost QR code, no phone): signed in, and not counted as guesses. Without it, misses count
+against the registered kiosk sending them, else the address (``web/guessing.py``). The answer is the issue
 answer (ticket, token, status URL, people ahead) plus the booking, so the kiosk prints and shows the
 ticket as for a walk-in.
 """
@@ -22,7 +23,8 @@ from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, HUB, STORE
 from .messages import ApiError, json_response
 from .openapi import add_paths, operation
 from .validation import Field, max_length, one_of, read_body
-from .views import LANGUAGES, _idem, client_address, status_url
+from .guessing import booking_subject
+from .views import LANGUAGES, _idem, status_url
 
 CHECK_IN_SCHEMA: Final = {
     "code": Field(str, check=max_length(20)),
@@ -60,7 +62,7 @@ async def check_in(request: web.Request) -> web.Response:
     else:
         if body["code"] is not None:
             rules.normalise_code(body["code"])  # a malformed code is a 400 and costs no guess
-        async with request.app[BOOKING_GUESSES].guard(client_address(request)):
+        async with request.app[BOOKING_GUESSES].guard(await booking_subject(request, office.id)):
             booking = await find()
     # The estimate shown for a ticket of this procedure now (kept on the ticket for the reports, as at issue).
     outlook = request.app[HUB].state(office.id).estimates.get("procedures", {}).get(booking.get("procedure"))
@@ -82,7 +84,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/offices/{office}/check-in", check_in)
     op = operation(
         "Check a booked visitor in: the booking code (any case, hyphen optional) or the secret of its link "
-        "(no sign-in, misses limited per address); with counter, staff at that counter (session, CSRF). "
+        "(no sign-in; misses slowed per registered kiosk — its cookie from /kiosk/setup — or per address, never "
+        "locked: a kiosk's miss is answered up to 1 s later, an address is told Retry-After); with counter, "
+        "staff at that counter (session, CSRF). "
         "Answers 201 like taking a ticket, plus booking and late. 409 check_in_too_early (details.opens), "
         "wrong_office / wrong_day (details: office, day, slot), already_checked_in (details.number), "
         "booking_not_active; 404 for an unknown code",

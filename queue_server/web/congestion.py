@@ -95,6 +95,8 @@ def _congestion_view(app: web.Application, state: OfficeState, day: dt.date, sta
     return {"office": office.id, "name": office.name, "date": day.isoformat(), "open": status == "open",
             "reception": status, "hours_today": hours.to_dict() if hours else None,
             "procedures": procedures, "seq": state.seq,
+            # The booking line ({number, tel, hours: {lang: text}}), where the office takes bookings.
+            "booking_phone": office.bookings.phone_view() if office.bookings.procedures else None,
             # The lobby's notice ({lang: text}, Japanese under "ja") and outage mode's prepared notice.
             "notice": {"ja": state.notice, **state.notices} if state.notice else None,
             "outage_notice": state.outage["notice"] if state.outage else None}

@@ -14,7 +14,8 @@ from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.bookings import Bookings
 from ..store.embedded import EmbeddedRedis
-from ..store.ratelimit import GuessLimiter
+from ..store.kiosks import Kiosks
+from ..store.ratelimit import GuessLimiter, MissPacer
 from ..store.redis_store import QueueStore
 
 CONFIG: Final = web.AppKey("config", Config)
@@ -29,5 +30,7 @@ EMBEDDED: Final = web.AppKey("embedded_valkey", EmbeddedRedis)
 TOKEN_GUESSES: Final = web.AppKey("token_guesses", GuessLimiter)
 """Misses at looking up status tokens, per client address (any public secret lookup goes through one)."""
 BOOKINGS: Final = web.AppKey("bookings", Bookings)
-BOOKING_GUESSES: Final = web.AppKey("booking_guesses", GuessLimiter)
-"""Misses at looking up booking codes and secret links, per client address (scope ``booking``)."""
+BOOKING_GUESSES: Final = web.AppKey("booking_guesses", MissPacer)
+"""Misses at looking up booking codes and secret links, per registered kiosk or client address (slowed, never locked)."""
+KIOSKS: Final = web.AppKey("kiosks", Kiosks)
+"""The registered kiosks (device credentials)."""

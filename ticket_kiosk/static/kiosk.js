@@ -13,7 +13,7 @@
 
 import { api, ApiError, newIdempotencyKey } from "/static/common/api.js";
 import { LiveConnection, offlineSign } from "/static/common/live.js";
-import { currentLanguage, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, slotText, t,
+import { currentLanguage, escapeHtml, nameHtml, officeDateTime, officeTime, pageData, roundMinutes, setLanguage, setText, slotText, t,
          tHtml, translateDocument } from "/static/common/page.js";
 import { aheadHtml, estimateHtml, hasMinutes } from "./wait.js";
 
@@ -105,11 +105,23 @@ function renderHours() {
   $("closed-banner").hidden = !state.office || state.office.open_now;
 }
 
-/** 「予約は <the booking page> または電話でできます」, where the office has procedures that take bookings. */
+/** 「予約は <the booking page> または電話 <the booking line>（受付 <its hours>）でできます」, where the
+ *  office has procedures that take bookings (without a configured line: 「…または電話でできます」). */
 function renderBookingHow() {
   const how = $("booking-how");
   how.hidden = !(config.booking_url && state.office && state.office.procedures.some((p) => p.bookable));
-  how.innerHTML = how.hidden ? "" : tHtml("kiosk.book_how", { url: config.booking_url });
+  const phone = config.booking_phone;
+  how.innerHTML = how.hidden ? "" : phone ? tHtml("kiosk.book_how_phone", { url: config.booking_url, phone: phoneName(phone) })
+    : tHtml("kiosk.book_how", { url: config.booking_url });
+}
+
+/** The booking line as a name for tHtml: the number kept on one line, then when it answers (the
+ *  visitor's language, else the Japanese). */
+function phoneName(phone) {
+  const hours = phone.hours && (phone.hours[currentLanguage()] || phone.hours.ja);
+  const after = hours ? t("common.booking_phone_hours", { hours }) : "";
+  return { text: phone.number + after,
+           html: `<span class="booking-phone-number">${escapeHtml(phone.number)}</span>${escapeHtml(after)}` };
 }
 
 function renderProcedures() {
