@@ -15,11 +15,12 @@ from aiohttp import web
 from ..domain import booking as rules
 from ..domain.model import DomainError, Role
 from .auth import current_staff, require_staff
+from .client_address import client_address
 from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, STORE
 from .messages import ApiError, json_response
 from .openapi import _CSRF, _IDEM, add_paths, operation
 from .validation import Field, check_fields, max_length, one_of, read_body
-from .views import LANGUAGES, _idem, client_address, public_base
+from .views import LANGUAGES, _idem, public_base
 
 BOOKING_STAFF: Final = (Role.CALLCENTER, Role.SUPERVISOR)
 """Who books, changes and cancels for a caller. Any signed-in staff may read bookings (the counter
