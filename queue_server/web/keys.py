@@ -31,3 +31,5 @@ TOKEN_GUESSES: Final = web.AppKey("token_guesses", GuessLimiter)
 BOOKINGS: Final = web.AppKey("bookings", Bookings)
 BOOKING_GUESSES: Final = web.AppKey("booking_guesses", GuessLimiter)
 """Misses at looking up booking codes and secret links, per client address (scope ``booking``)."""
+WORKER: Final = web.AppKey[int | None]("worker")
+"""This process's index under ``serve --workers N``; None when it is the only server process."""
