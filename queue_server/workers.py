@@ -54,8 +54,11 @@ def check_port(host: str, port: int) -> None:
         raise WorkersError("--workers needs a fixed port: the workers must all listen on the same one")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # SO_REUSEADDR, as the workers have: the connections of a server just stopped (TIME_WAIT) do
+        # not count, a listening socket does. Without SO_REUSEPORT: a listening worker counts too.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))  # without SO_REUSEPORT: refused if anything has the port bound
+            probe.bind((host, port))
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise WorkersError(f"port {port} on {host} is in use (another madoguchi serve?)") from None
