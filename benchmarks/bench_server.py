@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ ws_connections_per_address = 20000
 
 
 async def start_server(user: str, password: str, config: str = BENCH_CONFIG,
-                       tree: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``python -m queue_server serve`` on a fresh data folder, from ``tree`` (another checkout, to
-    compare) or this one, with one contractor ``user``; return the process and its URL once it answers."""
+                       tree: Path | None = None, options: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``python -m queue_server serve`` (with more ``options``, e.g. ``--workers 4``) on a fresh data
+    folder, from ``tree`` (another checkout, to compare) or this one, with one contractor ``user``; return
+    the process and its URL once it answers."""
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
     (workdir / "bench.toml").write_text(config, encoding="utf-8")
     cli = [sys.executable, "-m", "queue_server"]
@@ -52,7 +54,7 @@ async def start_server(user: str, password: str, config: str = BENCH_CONFIG,
     subprocess.run([*cli, "add-user", user, "--role", "contractor", "--config", str(workdir / "bench.toml"),
                     "--password-stdin"], input=password + "\n", text=True, check=True, capture_output=True, **where)
     port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen([*cli, "serve", "--config", str(workdir / "bench.toml"), "--port", str(port)],
+    server = subprocess.Popen([*cli, "serve", "--config", str(workdir / "bench.toml"), "--port", str(port), *options],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **where)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/idle_displays.py                          # 10,000 displays, 2,000 waiting
     .venv/bin/python benchmarks/idle_displays.py --displays 1000 --waiting 6000
+    .venv/bin/python benchmarks/idle_displays.py --workers 4                 # serve --workers 4, one port
 
 Starts its own server (embedded Valkey, the benchmark office of ``bench_server.py``) with the open-file
 limit raised to the hard limit, issues ``--waiting`` tickets, and measures the public lobby snapshot,
@@ -10,6 +11,8 @@ the congestion view and ``GET …/state`` (public and staff). Then ``--processes
 many PCs would), and keep them idle, answering the server's heartbeat pings. Once every display has
 its snapshot, the server process's RSS is read again: (after − before) / displays is what one idle
 display costs. Finally a few calls check that every display still receives each call, and how fast.
+With ``--workers N`` the server is ``serve --workers N``: the RSS is the sum over the N worker
+processes, and the displays each worker got (its ``Madoguchi-Worker`` handshake header) are counted.
 
 Targets (issue #10, item 23): lobby and congestion snapshots ≤ 20 KB with 2,000 waiting; ≤ 50 KB of
 server memory per idle display; 10,000 idle displays on one server process.
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -73,6 +77,7 @@ async def _displays(url: str, office: str, first: int, count: int, reports: Any,
     gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
     received: dict[str, list[float]] = {}
     alive, failed = 0, 0
+    per_worker: dict[str, int] = {}
     writers: list[asyncio.StreamWriter] = []
     subscribe = json.dumps({"id": 1, "type": "subscribe", "view": "lobby", "office": office}).encode()
 
@@ -90,6 +95,9 @@ async def _displays(url: str, office: str, first: int, count: int, reports: Any,
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
                 if not head.startswith(b"HTTP/1.1 101"):
                     raise ConnectionError(head.split(b"\r\n", 1)[0].decode())
+                worker = next((line.split(b":", 1)[1].strip().decode() for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"madoguchi-worker:")), "-")
+                per_worker[worker] = per_worker.get(worker, 0) + 1
                 writer.write(_frame(TEXT, subscribe))
                 while True:
                     opcode, payload = await asyncio.wait_for(_read_frame(reader), 60)
@@ -119,7 +127,7 @@ async def _displays(url: str, office: str, first: int, count: int, reports: Any,
     tasks = [asyncio.create_task(display(i)) for i in range(first, first + count)]
     while alive + failed < count:
         await asyncio.sleep(0.2)
-    reports.put(("ready", alive, failed))
+    reports.put(("ready", alive, failed, per_worker))
     await asyncio.get_running_loop().run_in_executor(None, stop.wait)
     for writer in writers:
         writer.close()
@@ -134,6 +142,22 @@ def client_process(url: str, office: str, first: int, count: int, reports: Any, 
 
 
 # --- the measurements -------------------------------------------------------------------------------
+
+async def worker_pids(url: str, workers: int) -> list[int]:
+    """The pid of each of ``serve --workers``' processes, once every one answers (``/api/health``)."""
+    pids: dict[int, int] = {}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        for _ in range(3000):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{url}/api/health") as r:
+                    if r.status == 200:
+                        worker = (await r.json())["worker"]
+                        pids[worker["index"]] = worker["pid"]
+            if len(pids) == workers:
+                return [pids[i] for i in range(workers)]
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"only workers {sorted(pids)} of {workers} answered")
+
 
 def rss_kib(pid: int) -> int:
     """Resident memory of a process, KiB (Linux)."""
@@ -173,6 +197,7 @@ async def main() -> None:
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--user", default="bench")
     parser.add_argument("--password", default="bench-password")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N (server processes on one port)")
     args = parser.parse_args()
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -180,8 +205,9 @@ async def main() -> None:
     if args.displays + 100 > hard:
         raise SystemExit(f"the open-file hard limit is {hard}: raise it (ulimit -Hn) for {args.displays} displays")
     print_calibration()
-    print(f"# idle lobby displays — open files {soft} → {hard}")
-    server, url = await start_server(args.user, args.password)
+    print(f"# idle lobby displays — open files {soft} → {hard}, {args.workers} server process(es)")
+    server, url = await start_server(args.user, args.password, options=("--workers", str(args.workers)))
+    pids = await worker_pids(url, args.workers) if args.workers > 1 else [server.pid]
     office, reports, stop = "bench", None, None
     procs: list[Any] = []
     try:
@@ -206,7 +232,7 @@ async def main() -> None:
                 for _ in range(20):
                     await first_message(warm, url, "snapshot", view="lobby", office=office)
             await asyncio.sleep(2)
-            before = rss_kib(server.pid)
+            before = sum(map(rss_kib, pids))
 
             ctx = mp.get_context("spawn")
             reports, stop = ctx.Queue(), ctx.Event()
@@ -217,21 +243,26 @@ async def main() -> None:
             for p in procs:
                 p.start()
             alive = failed = ready = 0
+            per_worker: dict[str, int] = {}
             loop = asyncio.get_running_loop()
             while ready < len(procs):
                 kind, *rest = await loop.run_in_executor(None, reports.get, True, 900)
                 if kind == "ready":
                     ready, alive, failed = ready + 1, alive + rest[0], failed + rest[1]
+                    for worker, n in rest[2].items():
+                        per_worker[worker] = per_worker.get(worker, 0) + n
                 elif kind == "error":
                     print(f"  ({rest[0]})")
             connect_s = time.monotonic() - began
             await asyncio.sleep(5)  # let the last snapshots' buffers go
-            after = rss_kib(server.pid)
+            after = sum(map(rss_kib, pids))
             per_display = (after - before) / max(alive, 1)
             print(f"\n| idle lobby displays | connected | failed | connect s | server RSS before MiB | after MiB | "
                   f"per display KiB |\n|---|---|---|---|---|---|---|\n"
                   f"| {args.displays} | {alive} | {failed} | {connect_s:.1f} | {before / 1024:.0f} | "
                   f"{after / 1024:.0f} | {per_display:.1f} |")
+            if args.workers > 1:
+                print("\ndisplays per worker: " + ", ".join(f"{w}: {n}" for w, n in sorted(per_worker.items())))
 
             latencies: list[float] = []
             delivered = 0
@@ -257,7 +288,7 @@ async def main() -> None:
                       f"| lobby view | {args.calls} | {delivered} of {alive * args.calls} | "
                       f"{percentile(latencies, 50) * 1000:.0f} | {percentile(latencies, 99) * 1000:.0f} | "
                       f"{max(latencies) * 1000:.0f} |")
-            print(f"\nserver RSS at the end: {rss_kib(server.pid) / 1024:.0f} MiB")
+            print(f"\nserver RSS at the end: {sum(map(rss_kib, pids)) / 1024:.0f} MiB")
     finally:
         if stop is not None:
             stop.set()

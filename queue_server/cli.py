@@ -24,6 +24,7 @@ from .store.connect import connect
 from .store.embedded import EmbeddedRedis
 from .store.kiosks import SETUP_HOURS, Kiosks
 from .store.redis_store import DEFAULT_PREFIX
+from .workers import WorkersError, follow_supervisor, serve_workers
 
 if TYPE_CHECKING:  # the report commands import the archive lazily: `serve` does not need XlsxWriter loaded
     from .store.archive import Archive
@@ -248,9 +249,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     config = dataclasses.replace(config, server=server)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = init_app(config, clock=Clock(server.timezone, offset_ms=round(args.clock_offset * 1000)))
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and args.worker_index is None:
+        return _supervise_workers(args, config)
+    worker = args.worker_index
+    app = init_app(config, clock=Clock(server.timezone, offset_ms=round(args.clock_offset * 1000)),
+                   worker=worker, workers=args.workers)
 
     async def announce(app: web.Application) -> None:
+        if args.parent_fd is not None:
+            follow_supervisor(asyncio.get_running_loop(), args.parent_fd)
+        if worker not in (None, 0):
+            return  # the first worker speaks for all of them
         if args.demo:
             for name, role, display in DEMO_USERS:
                 await app[ACCOUNTS].add_user(name, DEMO_PASSWORD, role, display)
@@ -263,6 +275,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             ("booking", "/book"), ("call centre", "/callcenter"), ("supervisor", "/supervisor"),
                             ("API (OpenAPI)", "/api/openapi.json")):
             print(f"  {label:14} {base}{path}", flush=True)
+        if args.workers > 1:
+            print(f"  {args.workers} server processes share port {server.port}", flush=True)
         if args.demo:
             print(f"  demo staff: {', '.join(n for n, _, _ in DEMO_USERS)} / password {DEMO_PASSWORD}", flush=True)
         for warning in config.warnings:
@@ -273,8 +287,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"  warning: {qr_warning}", flush=True)
 
     app.on_startup.append(announce)
-    web.run_app(app, host=server.host, port=server.port, print=None, access_log=None, loop=_event_loop())
+    web.run_app(app, host=server.host, port=server.port, print=None, access_log=None, loop=_event_loop(),
+                reuse_port=worker is not None or None)
     return 0
+
+
+def _supervise_workers(args: argparse.Namespace, config: Config) -> int:
+    """``serve --workers N``: this process supervises the Valkey and N workers, each ``serve`` itself."""
+    def command(index: int, redis_url: str, parent_fd: int) -> list[str]:
+        line = [sys.executable, "-m", "queue_server", "serve", "--host", config.server.host,
+                "--port", str(config.server.port), "--redis-url", redis_url, "--workers", str(args.workers),
+                "--worker-index", str(index), "--parent-fd", str(parent_fd), "--clock-offset", str(args.clock_offset)]
+        if args.config:
+            line += ["--config", str(Path(args.config).resolve())]
+        return line + (["--demo"] if args.demo else [])
+
+    try:
+        return asyncio.run(serve_workers(config, args.workers, command))
+    except WorkersError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:
@@ -299,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--clock-offset", type=float, default=0.0, metavar="SECONDS",
                        help="run the office clock this many seconds ahead of the system clock (negative: behind), "
                             "to try closing time or the day's change; for tests and demos")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="N server processes on the one port (SO_REUSEPORT, Linux), sharing one Valkey")
+    # Given by the supervisor of --workers to each worker, not by people.
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check-config", help="list every problem of a configuration file")
     check.add_argument("file")

@@ -98,13 +98,20 @@ class ServerSettings:
     always_open: bool = False
     secure_cookies: bool = False
     # WebSocket limits: one client (address) cannot crowd out the others. A lobby display needs
-    # one or two connections; behind a reverse proxy every client has the proxy's address.
+    # one or two connections; behind a reverse proxy the client's address is the one counted only
+    # when the proxy is in ``trusted_proxies`` (else every client has the proxy's address).
     ws_connections_per_address: int = 20
     ws_subscriptions_per_connection: int = 50
     ws_messages_per_second: float = 10.0   # sustained client messages per connection
     ws_message_burst: int = 60             # messages at once (a page subscribing to many views)
     metrics_allow: tuple[IPNetwork, ...] = (ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("::1/128"))
     """Addresses that may read ``/metrics`` (a Prometheus scraper cannot sign in); loopback by default."""
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    """Reverse proxies whose ``proxy_header`` names the client (limits and the audit then count the
+    client's address, not the proxy's); empty by default: every peer is the client."""
+    proxy_header: str = "X-Forwarded-For"
+    """The header the trusted proxies set: ``X-Forwarded-For`` or ``Forwarded`` (RFC 7239). Only one is
+    read, so a client cannot slip in the other one that the proxy passes through untouched."""
 
     @property
     def deployment(self) -> str:
@@ -589,6 +596,9 @@ def _phone_check(value: str) -> str | None:
     return 'must be a phone number of 6–15 digits, with hyphens if you like, e.g. "0561-88-2650"'
 
 
+PROXY_HEADERS: Final = ("X-Forwarded-For", "Forwarded")
+"""The headers ``server.proxy_header`` may name."""
+
 WS_LIMITS: Final[Mapping[str, tuple[type, int, int]]] = {
     # server key → (type, lowest, highest allowed)
     "ws_connections_per_address": (int, 1, 100_000),
@@ -690,8 +700,9 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
     )
     kiosk = reader.table(data, "kiosk", {"warn_past_closing"})
     srv = reader.table(data, "server", {"host", "port", "public_url", "data_dir", "redis_url", "timezone",
-                                        *DEPLOYMENT_KEYS, "replica_acks", "replica_ack_timeout_ms", "allowed_origins", "always_open", "secure_cookies", "metrics_allow",
-                                        *WS_LIMITS})
+                                        *DEPLOYMENT_KEYS, "replica_acks", "replica_ack_timeout_ms", "allowed_origins",
+                                        "always_open", "secure_cookies", "metrics_allow", "trusted_proxies",
+                                        "proxy_header", *WS_LIMITS})
     origins = reader.get(srv, "server", "allowed_origins", list, [])
     server = ServerSettings(
         host=reader.get(srv, "server", "host", str, "127.0.0.1"),
@@ -705,6 +716,9 @@ def parse_config(data: Mapping[str, Any], source: Path) -> Config:
         always_open=reader.get(srv, "server", "always_open", bool, False),
         secure_cookies=reader.get(srv, "server", "secure_cookies", bool, False),
         metrics_allow=_read_networks(reader, srv, "metrics_allow", ServerSettings.__dataclass_fields__["metrics_allow"].default),
+        trusted_proxies=_read_networks(reader, srv, "trusted_proxies", ()),
+        proxy_header=reader.get(srv, "server", "proxy_header", str, "X-Forwarded-For",
+                                check=lambda v: None if v in PROXY_HEADERS else f"must be one of {', '.join(PROXY_HEADERS)}"),
         **{name: _read_limit(reader, srv, name, kind, low, high) for name, (kind, low, high) in WS_LIMITS.items()},
     )
     cal = reader.table(data, "calling", {"order", "max_recalls", "near_turn_ahead", "booked_before_slot",

@@ -376,8 +376,10 @@ def forecast_in_worker(inputs: EstimateInputs) -> dict[str, Any]:
 class EstimateService:
     """Keeps every office's estimates fresh: a hub listener marks an office changed; one task recomputes."""
 
-    def __init__(self, hub: Hub, store: QueueStore) -> None:
+    def __init__(self, hub: Hub, store: QueueStore, *, busy_share: float = BUSY_SHARE) -> None:
         self.hub = hub
+        self.busy_share = busy_share
+        """The share of its time at most spent estimating (``serve --workers N``: each takes 1/N of it)."""
         self.store = store
         self.config = store.config
         self._records: dict[str, list[dict[str, Any]]] = {}
@@ -504,4 +506,4 @@ class EstimateService:
                     log.exception("estimating waits at %s failed", office_id)
             # A slow computation (a very long queue) spaces the next one out, so queue work keeps the CPU.
             spent = time.monotonic() - began
-            await asyncio.sleep(max(MIN_INTERVAL_SECONDS, spent * (1 - BUSY_SHARE) / BUSY_SHARE))
+            await asyncio.sleep(max(MIN_INTERVAL_SECONDS, spent * (1 - self.busy_share) / self.busy_share))

@@ -12,7 +12,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ..clock import Clock
 from ..config import Config
 from ..domain.model import DomainError
-from ..estimates import EstimateService
+from ..estimates import BUSY_SHARE, EstimateService
 from ..live import Hub
 from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
@@ -24,7 +24,7 @@ from ..store.ratelimit import STATUS_TOKENS, GuessLimiter, MissPacer, Subject
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
 from .keys import (ACCOUNTS, BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, KIOSKS, REDIS,
-                   STORE, TOKEN_GUESSES)
+                   STORE, TOKEN_GUESSES, WORKER)
 from .messages import ApiError, error_response
 from .metrics import METRICS, setup_metrics
 from .pages import setup_pages
@@ -34,6 +34,7 @@ from .ws import CONNECTIONS, PER_ADDRESS, close_connections
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+WORKER_HEADER: Final = "Madoguchi-Worker"
 
 
 @web.middleware
@@ -62,11 +63,22 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise
 
 
+async def _name_worker(request: web.Request, response: web.StreamResponse) -> None:
+    """Say which worker answered (``serve --workers``): an operator behind a proxy, and the tests, can tell."""
+    response.headers[WORKER_HEADER] = str(request.app[WORKER])
+
+
 def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | None = None,
-             key_prefix: str = DEFAULT_PREFIX) -> web.Application:
-    """Build the application; Redis, the embedded server and the hub open in ``cleanup_ctx``."""
+             key_prefix: str = DEFAULT_PREFIX, worker: int | None = None, workers: int = 1) -> web.Application:
+    """Build the application; Redis, the embedded server and the hub open in ``cleanup_ctx``.
+
+    ``worker``: this process's index among ``workers`` processes of ``serve --workers`` (None: the only one).
+    """
     app = web.Application(middlewares=[errors_middleware], client_max_size=64 * 1024)
     app[CONFIG] = config
+    app[WORKER] = worker
+    if worker is not None:
+        app.on_response_prepare.append(_name_worker)
     app[CLOCK] = clock or Clock(config.server.timezone)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
@@ -97,7 +109,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         app[BOOKINGS] = Bookings(app[STORE], service_minutes=MeasuredServiceMinutes(app[STORE]).minutes)
         app[HUB] = Hub(app[STORE])
         await app[HUB].start()
-        app[ESTIMATES] = EstimateService(app[HUB], app[STORE])
+        # Each worker estimates for its own displays; together they take the CPU one process would.
+        app[ESTIMATES] = EstimateService(app[HUB], app[STORE], busy_share=BUSY_SHARE / workers)
         app[ESTIMATES].start()
         app[ESTIMATES].timed.append(app[METRICS].estimated)
         app[METRICS].follow(app[HUB])

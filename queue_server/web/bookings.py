@@ -16,6 +16,7 @@ from aiohttp import web
 from ..domain import booking as rules
 from ..domain.model import DomainError, Role
 from .auth import current_staff, require_staff
+from .client_address import client_address
 from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, STORE
 from .messages import ApiError, json_response
 from .openapi import _CSRF, _IDEM, add_paths, operation

@@ -19,6 +19,7 @@ from ..domain import booking as rules
 from ..domain.state import public_ticket, staff_ticket
 from ..store.checkin import check_in as store_check_in
 from .auth import require_counter_staff
+from .client_address import client_address
 from .keys import BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, HUB, STORE
 from .messages import ApiError, json_response
 from .openapi import add_paths, operation

@@ -1,7 +1,7 @@
 """Who a booking-code lookup counts against: the registered kiosk that sent it, else the client's address.
 
 The one place the booking handlers (``bookings.py``, ``checkin.py``) read who is guessing; the address
-itself comes from ``views.client_address``. A kiosk is known by the device token in its HttpOnly cookie
+itself comes from ``client_address.client_address`` (the client behind a trusted proxy). A kiosk is known by the device token in its HttpOnly cookie
 (``store/kiosks.py``), and only at its own office's check-in: an unknown, revoked or forged token, or a
 kiosk's token sent anywhere else, counts as the address.
 """
@@ -15,7 +15,7 @@ from aiohttp import web
 from ..store.kiosks import Kiosk
 from ..store.ratelimit import Subject
 from .keys import CONFIG, KIOSKS
-from .views import client_address
+from .client_address import client_address
 
 KIOSK_COOKIE: Final = "madoguchi_kiosk"
 KIOSK_COOKIE_DAYS: Final = 400  # the longest a browser keeps a cookie; the kiosk page renews it on each load

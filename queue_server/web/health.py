@@ -8,12 +8,13 @@ otherwise. The JSON says which part is down, and how often the embedded Valkey w
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any, Final
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from .keys import EMBEDDED, HUB, REDIS
+from .keys import EMBEDDED, HUB, REDIS, WORKER
 from .messages import ApiError, error_body, json_response
 from .openapi import add_paths, operation
 
@@ -33,6 +34,8 @@ async def get_health(request: web.Request) -> web.Response:
         "events": {"connected": hub.connected, "disconnects": hub.disconnects,
                    "failed_attempts": hub.failed_attempts, "retry_seconds": hub.retry_seconds},
     }
+    if (worker := app[WORKER]) is not None:  # serve --workers: which process answered
+        body["worker"] = {"index": worker, "pid": os.getpid()}
     if (embedded := app.get(EMBEDDED)) is not None:
         body["embedded_valkey"] = {"running": embedded.running, "pid": embedded.pid, "restarts": embedded.restarts,
                                    "last_exit": embedded.last_exit}

@@ -34,3 +34,5 @@ BOOKING_GUESSES: Final = web.AppKey("booking_guesses", MissPacer)
 """Misses at looking up booking codes and secret links, per registered kiosk or client address (slowed, never locked)."""
 KIOSKS: Final = web.AppKey("kiosks", Kiosks)
 """The registered kiosks (device credentials)."""
+WORKER: Final = web.AppKey[int | None]("worker")
+"""This process's index under ``serve --workers N``; None when it is the only server process."""

@@ -16,7 +16,6 @@ may read them, since a Prometheus scraper cannot sign in.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -27,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from ..domain.state import OfficeState
 from ..live import Hub
+from .client_address import is_in, parse_address
 from .keys import CLOCK, CONFIG, EMBEDDED, HUB
 from .messages import ApiError
 from .openapi import add_paths, operation
@@ -135,13 +135,7 @@ class LiveCollector(Collector):
 
 def allowed(request: web.Request) -> bool:
     """Is the peer's address in ``server.metrics_allow``? (A reverse proxy's own address counts, not its clients'.)"""
-    try:
-        address = ipaddress.ip_address((request.remote or "").split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in request.app[CONFIG].server.metrics_allow)
+    return is_in(parse_address(request.remote or ""), request.app[CONFIG].server.metrics_allow)
 
 
 async def get_metrics(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from ..config import Office
 from ..domain.model import NotFound, Role
 from ..domain.state import public_ticket, staff_ticket
 from .auth import SESSION_COOKIE, current_staff, require_counter_staff, require_staff
+from .client_address import client_address
 from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE, TOKEN_GUESSES
 from .messages import ApiError, json_response
 from .validation import Field, max_length, one_of, read_body
@@ -141,11 +142,6 @@ async def ticket_by_token(request: web.Request, token: str) -> tuple[str, str, s
         if not (10 <= len(token) <= 64):
             raise NotFound("no ticket with this status link")
         return await request.app[STORE].resolve_token(token)
-
-
-def client_address(request: web.Request) -> str:
-    """The address limits are counted by: the peer's (a reverse proxy must pass clients through)."""
-    return request.remote or "unknown"
 
 
 async def get_ticket_status(request: web.Request) -> web.Response:

@@ -25,11 +25,12 @@ from ..domain.state import OfficeState, public_event, staff_event
 from ..domain.supervision import supervisor_view
 from ..live import Hub
 from .auth import current_staff, origin_allowed
+from .client_address import client_address
 from .keys import CONFIG, HUB, STORE
 from .messages import ApiError, dumps, error_body, error_response
 from .metrics import METRICS
 from .validation import Field, check_fields, one_of, parse_json
-from .views import client_address, ticket_by_token
+from .views import ticket_by_token
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +376,7 @@ async def _serve(request: web.Request) -> web.WebSocketResponse:
         async for frame in ws:
             allowed = conn.take_token()
             if allowed is None:
-                log.info("closing a WebSocket client from %s that kept flooding messages", request.remote)
+                log.info("closing a WebSocket client from %s that kept flooding messages", client_address(request))
                 await _close(conn, WSCloseCode.POLICY_VIOLATION, b"too many messages")
                 break
             if frame.type != WSMsgType.TEXT:
