@@ -296,8 +296,12 @@ def _supervise_workers(args: argparse.Namespace, config: Config) -> int:
     """``serve --workers N``: this process supervises the Valkey and N workers, each ``serve`` itself."""
     def command(index: int, redis_url: str, parent_fd: int) -> list[str]:
         line = [sys.executable, "-m", "queue_server", "serve", "--host", config.server.host,
-                "--port", str(config.server.port), "--redis-url", redis_url, "--workers", str(args.workers),
+                "--port", str(config.server.port), "--workers", str(args.workers),
                 "--worker-index", str(index), "--parent-fd", str(parent_fd), "--clock-offset", str(args.clock_offset)]
+        if redis_url:  # the supervisor's embedded Valkey (else the store in the configuration)
+            line += ["--redis-url", redis_url]
+        elif args.redis_url:
+            line += ["--redis-url", args.redis_url]
         if args.config:
             line += ["--config", str(Path(args.config).resolve())]
         return line + (["--demo"] if args.demo else [])

@@ -39,7 +39,7 @@ STABLE_SECONDS: Final = 60.0      # up this long: the next exit counts as a firs
 STOP_SECONDS: Final = 20.0        # a worker still running this long after SIGTERM is killed
 
 WorkerCommand = Callable[[int, str, int], Sequence[str]]
-"""``(index, redis_url, parent_fd)`` → the worker's command line."""
+"""``(index, redis_url, parent_fd)`` → the worker's command line (``redis_url`` empty: the configured store)."""
 
 
 class WorkersError(RuntimeError):
@@ -136,8 +136,10 @@ async def serve_workers(config: Config, count: int, command: WorkerCommand) -> i
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    embedded, url = None, server.redis_url
-    if not url:
+    embedded, url = None, ""
+    # With a store configured (redis_url; on the deploy branch also sentinel or a cluster: its
+    # ``deployment`` property) the workers connect to it themselves, as a single server does.
+    if getattr(server, "deployment", "redis" if server.redis_url else "embedded") == "embedded":
         # One Valkey for all: the workers get its unix socket and start none of their own.
         embedded = EmbeddedRedis(server.data_dir)
         await embedded.start()
