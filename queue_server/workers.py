@@ -139,7 +139,7 @@ async def serve_workers(config: Config, count: int, command: WorkerCommand) -> i
     embedded, url = None, ""
     # With a store configured (redis_url; on the deploy branch also sentinel or a cluster: its
     # ``deployment`` property) the workers connect to it themselves, as a single server does.
-    if getattr(server, "deployment", "redis" if server.redis_url else "embedded") == "embedded":
+    if server.deployment == "embedded":
         # One Valkey for all: the workers get its unix socket and start none of their own.
         embedded = EmbeddedRedis(server.data_dir)
         await embedded.start()
