@@ -137,8 +137,8 @@ async def serve_workers(config: Config, count: int, command: WorkerCommand) -> i
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     embedded, url = None, ""
-    # With a store configured (redis_url; on the deploy branch also sentinel or a cluster: its
-    # ``deployment`` property) the workers connect to it themselves, as a single server does.
+    # With a store configured (redis_url, sentinel or a cluster) the workers connect to it
+    # themselves, as a single server does.
     if server.deployment == "embedded":
         # One Valkey for all: the workers get its unix socket and start none of their own.
         embedded = EmbeddedRedis(server.data_dir)
