@@ -1,6 +1,6 @@
-"""Time from a counter's call to the lobby display holding playable announcement audio.
+"""Time from a counter's call to the lobby display holding playable announcement audio; and a burst.
 
-Against a running server (``madoguchi serve --demo``), as the display does it: a WebSocket
+Latency (the default), against a running server (``madoguchi serve --demo``), as the display does it: a WebSocket
 follows the office's lobby view; each measurement starts just before POST call-next (or recall)
 and ends when the call's event has arrived, the announcement endpoint has answered and every WAV
 it lists (chime and voice) has been downloaded in full.
@@ -21,6 +21,16 @@ folder (its own embedded Valkey and speech cache there, on a free port) and stop
 
 Demo staff ``staff`` / ``madoguchi-demo`` works at counter 5 (electronic certificates) of office ``honcho``:
 a card pickup would wait for its card preparation (back-office stage) before it can be called.
+
+Burst (``--burst``): what a real lobby display (Chromium, the page's own announcer) does with 11 calls
+in 27 s at six counters — first calls and recalls, a third of the visitors of another language.
+Starts its own server (embedded Valkey, empty speech cache) from each ``--tree`` in turn, ``--runs``
+times, alternating, so that an earlier build (e.g. ``git archive main``) and this one meet the same
+machine. Reported per build: calls spoken and not (and why), the delay from the call reaching the
+display to its announcement's first sound (p50, max), announcements made, visitor languages spoken
+or left out. ::
+
+    .venv/bin/python benchmarks/announce_latency.py --burst --tree /tmp/old-tree --tree . --runs 2
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -56,6 +67,31 @@ OFFICE: Final = "honcho"
 COUNTER: Final = "5"
 PROCEDURE: Final = "ecert"
 
+BURST_COUNTERS: Final = 6
+BURST_USER, BURST_PASSWORD = "bench", "bench-password"
+BURST_CONFIG: Final = """
+[server]
+always_open = true
+data_dir = "data"
+
+[[offices]]
+id = "bench"
+name = "ベンチマーク"
+
+[[offices.procedures]]
+id = "application"
+name = "交付申請受付"
+number = { range = [101, 999] }
+service_minutes = 15
+""" + "".join(f'\n[[offices.counters]]\nid = "{n}"\nprocedures = ["application"]\n'
+              for n in range(1, BURST_COUNTERS + 1))
+BURST: Final = [("1", "call-next"), ("2", "call-next"), ("3", "call-next"), ("1", "recall"), ("4", "call-next"),
+                ("5", "call-next"), ("2", "recall"), ("6", "call-next"), ("3", "recall"), ("4", "recall"),
+                ("5", "recall")]
+"""The burst's calls in order, evenly spread over ``--seconds``: six first calls, five recalls."""
+LANGS: Final = ["ja", "en", "ja", "zh", "ja", "ja"]
+"""The visitors' languages, ticket by ticket: the demo's usual mix has a few visitors of another language."""
+CHROMIUM: Final = os.environ.get("MADOGUCHI_CHROMIUM", "/usr/bin/chromium")
 
 
 class Bench:
@@ -183,6 +219,92 @@ def demo_server() -> Iterator[tuple[str, Path]]:
             server.wait()
 
 
+async def burst_run(tree: Path, browser: Any, seconds: float) -> list[dict[str, Any]]:
+    """One burst on a fresh server from ``tree``; the display's log of what it did with each call."""
+    from bench_server import start_server  # benchmarks/bench_server.py
+
+    server, url = await start_server(BURST_USER, BURST_PASSWORD, BURST_CONFIG, tree=tree)
+    try:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(base_url=url, cookie_jar=jar) as http:
+            async with http.post("/api/session", json={"username": BURST_USER, "password": BURST_PASSWORD}) as resp:
+                csrf = (await resp.json())["csrf_token"]
+            headers = {"X-CSRF-Token": csrf}
+            for counter in range(1, BURST_COUNTERS + 1):
+                async with http.post(f"/api/offices/bench/counters/{counter}/open", headers=headers) as resp:
+                    if resp.status != 200:
+                        raise SystemExit(f"opening counter {counter}: {await resp.text()}")
+            for lang in LANGS:
+                async with http.post("/api/offices/bench/tickets", json={"procedure": "application", "lang": lang}):
+                    pass
+            context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+            page = await context.new_page()
+            await page.goto(f"{url}/display/bench")
+            await page.wait_for_function("() => document.body.dataset.live === 'ready'")
+            started = time.perf_counter()
+            for index, (counter, action) in enumerate(BURST):
+                await asyncio.sleep(max(0.0, started + index * seconds / (len(BURST) - 1) - time.perf_counter()))
+                async with http.post(f"/api/offices/bench/counters/{counter}/{action}", headers=headers) as resp:
+                    if resp.status != 200:
+                        raise SystemExit(f"{action} at {counter}: {await resp.text()}")
+            # Done when every call has its outcome and nothing is being spoken any more.
+            await page.wait_for_function(
+                f"() => window.madoguchiDisplay.announcements.length >= {len(BURST)}"
+                " && !document.querySelector('.call-card.speaking')", timeout=120_000, polling=200)
+            log: list[dict[str, Any]] = await page.evaluate("() => window.madoguchiDisplay.announcements")
+            await context.close()
+            return log
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def burst_summary(name: str, logs: list[list[dict[str, Any]]]) -> str:
+    """One table row per build: every run's calls together."""
+    entries = [entry for log in logs for entry in log]
+    spoken = [entry for entry in entries if entry["outcome"] == "spoken"]
+    unspoken = Counter(entry["outcome"] for entry in entries if entry["outcome"] != "spoken")
+    delays = [entry["late_ms"] / 1000 for entry in spoken]
+    # The old display has no groups: one announcement per spoken call.
+    announcements = sum(len({e.get("group", i) for i, e in enumerate(log) if e["outcome"] == "spoken"}) for log in logs)
+    foreign = [entry for entry in spoken if entry.get("lang", "ja") != "ja" or entry.get("skipped")]
+    played = sum(1 for entry in foreign if len(entry.get("langs", [])) > 1)
+    left_out = sum(1 for entry in foreign if entry.get("skipped"))
+    not_spoken = ", ".join(f"{n} {outcome}" for outcome, n in sorted(unspoken.items())) or "0"
+    return (f"| {name} | {len(entries)} | {len(spoken)} | {not_spoken} | {statistics.median(delays):.1f} s | "
+            f"{max(delays):.1f} s | {announcements} | {played} / {left_out} |")
+
+
+async def burst(args: argparse.Namespace) -> None:
+    from playwright.async_api import async_playwright
+
+    trees = [Path(tree).resolve() for tree in args.tree or [str(ROOT)]]
+    names = {}
+    for tree in trees:
+        commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=False).stdout.strip()
+        names[tree] = f"{tree.name} ({commit})" if commit else str(tree)
+    logs: dict[Path, list[list[dict[str, Any]]]] = {tree: [] for tree in trees}
+    args_chromium = ["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args_chromium)
+        try:
+            for run in range(args.runs):
+                for tree in trees:
+                    log = await burst_run(tree, browser, args.seconds)
+                    logs[tree].append(log)
+                    print(f"run {run + 1}, {names[tree]}: " + json.dumps(log, ensure_ascii=False))
+        finally:
+            await browser.close()
+    print(f"\n{len(BURST)} calls in {args.seconds:g} s at {BURST_COUNTERS} counters, {args.runs} run(s) per build; "
+          f"load average {os.getloadavg()[0]:.1f}\n")
+    print("| build | calls | spoken | not spoken | start delay p50 | start delay max | announcements "
+          "| visitor language spoken / left out |")
+    print("|---|---:|---:|---|---:|---:|---:|---|")
+    for tree in trees:
+        print(burst_summary(names[tree], logs[tree]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running demo server (default: start one, see above)")
@@ -194,8 +316,16 @@ def main() -> None:
                                             "(default: the started server's; with --url var/demo/speech)")
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between calls")
     parser.add_argument("--json", help="also write the raw times (ms) to this file")
+    parser.add_argument("--burst", action="store_true", help="a burst of calls on a real display (see above)")
+    parser.add_argument("--tree", action="append", help="--burst: a checkout whose server to run (repeatable; "
+                        "default: this one)")
+    parser.add_argument("--runs", type=int, default=1, help="--burst: bursts per build, alternating builds")
+    parser.add_argument("--seconds", type=float, default=27.0, help="--burst: from the first call to the last")
     args = parser.parse_args()
     print_calibration()
+    if args.burst:  # starts a server of each build itself
+        asyncio.run(burst(args))
+        return
     if args.url:
         args.cache_dir = args.cache_dir or str(ROOT / "var" / "demo" / "speech")
         asyncio.run(run(args))

@@ -7,12 +7,13 @@
 // announcement (`takeGroup`; the server words it, `queue_server/speech/phrases.py`):
 //   「101 番、102 番のかた、3 番窓口へお越しください。」 several numbers to one counter;
 //   「101 番のかたは 3 番、205 番のかたは 5 番窓口へお越しください。」 several counters;
-//   recalls after them, in a sentence saying they are called again. A number is said once, at its
-//   newest counter (a recall joins its call). Each group asks for its audio as soon as it forms,
-//   while the announcement before it plays, so it is usually rendered when its turn comes.
+//   recalls after them, saying they are called again (「…、もう一度、…」). A number is said once, at
+//   its newest counter (a recall joins its call). Each group asks for its audio as soon as it forms,
+//   while the announcement before it plays; when its turn comes and a call of the last moment has
+//   made a group whose audio is still rendering, the group as it stood before (rendered) goes first.
 // After the Japanese clip with every number, each visitor language of the group follows with its
-// own numbers — unless calls wait and that clip would make the oldest of them start more than
-// LATE_LIMIT_MS after it happened; then it is left out. Calls spoken back to back get no chime.
+// own numbers — unless calls wait and that clip would make the calls behind it late (`timeFor`);
+// then it is left out. Calls spoken back to back get no chime.
 // A call is not spoken only when there is no point: its visitor reached the counter first
 // (`answered`), sound was blocked for five minutes, or more than MAX_QUEUE calls wait.
 // Every call's fate is kept in `log` (the newest LOG_SIZE): its group, when it started, what was
@@ -36,8 +37,13 @@ const CLIP_LOAD_MS = 10_000;        // a clip must start within this…
 const CLIP_SLACK_MS = 3_000;        // …and end within its duration plus this
 const GAP_MS = 700;                 // silence between two announcements
 const BACKLOG_GAP_MS = 250;         // …and between two announcements of a backlog
-export const LATE_LIMIT_MS = 10_000; // a second language may not make a waiting call start later than this
-const NEXT_START_MS = 600;          // allowance for the next announcement's answer after a second language
+export const LATE_LIMIT_MS = 10_000; // no call should start being spoken later than this after it happened
+// A visitor language is played while calls wait only if the oldest of them still starts within
+// LATE_LIMIT_MS − NEXT_RESERVE_MS: the delay also pushes back every call behind it and lets the next
+// announcement grow (calls arriving while it plays wait its whole length). With the reserve at 0 the
+// burst of benchmarks/announce_latency.py --burst (11 calls in 27 s) had its last call start 10.9 s late.
+const NEXT_RESERVE_MS = 5_000;
+const NEXT_START_MS = 600;          // allowance for the next announcement's answer after a visitor language
 const CONTINUING_MS = 2_000;        // an announcement starting this soon after the last one gets no chime
 const LOG_SIZE = 100;
 const FETCH_TIMEOUT_MS = 8_000;
@@ -92,7 +98,9 @@ export class Announcer {
     this.lastEnded = -Infinity;     // performance.now() when the last announcement ended
     this.unblockedAt = -Infinity;   // performance.now() when a tap last allowed sound
     this.groups = 0;                // announcements made: each call's log entry names its group
-    this.prefetched = new Map();    // group query -> the answer's promise, asked for while the previous plays
+    // Group query -> {count, clips (the answer's promise), ready}: asked for while the previous announcement
+    // plays, each for the first `count` calls of the queue as it stood (only appended to until the next take).
+    this.prefetched = new Map();
     this.prefetchTimer = null;
     // [{number, counter, recall, lang, at, outcome, late_ms, group, size, chime, langs, skipped}]
     this.log = [];
@@ -115,6 +123,7 @@ export class Announcer {
     this.queue.push({ ...call, key, queuedAt: performance.now() });
     if (this.queue.length > MAX_QUEUE) {
       const dropped = this.queue.shift();
+      this.prefetched.clear();
       console.warn("announcer: queue full, not announcing", dropped.number);
       this.record(dropped, "dropped");
     }
@@ -128,6 +137,7 @@ export class Announcer {
     const waiting = this.queue.filter((call) => call.number === number);
     if (!waiting.length) return;
     this.queue = this.queue.filter((call) => call.number !== number);
+    this.prefetched.clear();         // they were asked for as prefixes of the queue as it was
     for (const call of waiting) this.record(call, "answered");
   }
 
@@ -153,11 +163,29 @@ export class Announcer {
     clearTimeout(this.prefetchTimer);
     // A moment's wait: calls arriving together (a resync, a busy second) make one request.
     this.prefetchTimer = setTimeout(() => {
-      const { group } = takeGroup(this.queue);
+      const { group, rest } = takeGroup(this.queue);
       if (!group.length || this.prefetched.has(groupQuery(group))) return;
-      this.prefetched.set(groupQuery(group), this.fetchClips(group));
+      const ahead = { count: this.queue.length - rest.length, clips: this.fetchClips(group), ready: false };
+      ahead.clips.then((clips) => { ahead.ready = clips.length > 0; });
+      this.prefetched.set(groupQuery(group), ahead);
       if (this.prefetched.size > PREFETCHED) this.prefetched.delete(this.prefetched.keys().next().value);
     }, 150);
+  }
+
+  /** The next group and its answer: everything waiting; but when that group's audio is not ready and
+   *  an earlier group of the same queue (without the calls of the last moment) is, that one — the
+   *  calls it leaves wait for the next announcement rather than everyone for a render. */
+  nextGroup() {
+    const full = takeGroup(this.queue);
+    const asked = this.prefetched.get(groupQuery(full.group));
+    if (!(asked && asked.ready)) {
+      const ready = [...this.prefetched.values()].filter((ahead) => ahead.ready).sort((a, b) => b.count - a.count)[0];
+      const earlier = ready && takeGroup(this.queue.slice(0, ready.count));
+      if (earlier && this.prefetched.get(groupQuery(earlier.group)) === ready) {
+        return { ...earlier, rest: [...earlier.rest, ...this.queue.slice(ready.count)], clips: ready.clips };
+      }
+    }
+    return { ...full, clips: asked ? asked.clips : this.fetchClips(full.group) };
   }
 
   async run() {
@@ -166,16 +194,21 @@ export class Announcer {
     try {
       while (this.queue.length) {
         const now = performance.now();
-        for (const call of this.queue.filter((c) => now - c.queuedAt > STALE_MS)) {
-          console.warn("announcer: skipping a stale call", call.number);
-          this.record(call, "stale");
+        const stale = this.queue.filter((c) => now - c.queuedAt > STALE_MS);
+        if (stale.length) {
+          for (const call of stale) {
+            console.warn("announcer: skipping a stale call", call.number);
+            this.record(call, "stale");
+          }
+          this.queue = this.queue.filter((c) => !stale.includes(c));
+          this.prefetched.clear();
+          continue;
         }
-        const { group, taken, rest } = takeGroup(this.queue.filter((c) => now - c.queuedAt <= STALE_MS));
+        const { group, taken, rest, clips } = this.nextGroup();
         this.queue = rest;
-        if (!group.length) continue;
-        const query = groupQuery(group);
-        const clips = this.prefetched.get(query) || this.fetchClips(group);
         this.prefetched.clear();
+        if (this.queue.length) this.schedulePrefetch();   // calls left for the next announcement
+        const query = groupQuery(group);
         const chime = now - this.lastEnded > CONTINUING_MS;
         this.groups += 1;
         const spoken = taken.map((call) => ({ call, entry: this.record(call, "spoken", {
@@ -227,14 +260,15 @@ export class Announcer {
     }
   }
 
-  /** Whether a clip can play without making the oldest waiting call start more than LATE_LIMIT_MS late. */
+  /** Whether a visitor-language clip can play: nobody waits, or the oldest waiting call still starts
+   *  within LATE_LIMIT_MS − NEXT_RESERVE_MS of its arrival after it. */
   async timeFor(clip) {
     if (!this.queue.length) return true;
     const duration = clip.duration_ms ?? await this.clipDuration(clip.url);
     if (duration == null) return false;
     const oldest = this.queue.reduce((a, b) => (a.queuedAt <= b.queuedAt ? a : b));
     const nextStart = performance.now() + duration + BACKLOG_GAP_MS + NEXT_START_MS;
-    return nextStart - Math.max(oldest.queuedAt, this.unblockedAt) <= LATE_LIMIT_MS;
+    return nextStart - Math.max(oldest.queuedAt, this.unblockedAt) <= LATE_LIMIT_MS - NEXT_RESERVE_MS;
   }
 
   /** A clip's length in ms from the server (HEAD waits for its render), or null. */

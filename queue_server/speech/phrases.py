@@ -3,8 +3,8 @@
 One call is one sentence (``call``). Calls that waited behind each other on the display are spoken
 together (``group_text``): several numbers to one counter in one sentence (``calls``), several
 counters in one sentence where the language has the form (``spread``: 「101 番のかたは 3 番、205 番の
-かたは 5 番窓口へ」), else one sentence per counter; recalls after the first calls, in a sentence that
-says they are called again (``recall``).
+かたは 5 番窓口へ」), else one sentence per counter; recalls after the first calls, saying they are
+called again (``spread_recall`` inside that sentence, else a sentence of their own, ``recall``).
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ TICKET_NUMBER: Final = re.compile(r"([A-Z]*)[-\s]?([0-9]+)")
 _FIELDS: Final = {"call": {"number", "counter"}, "counter": {"counter_no"}, "number": {"letters", "digits"},
                   "calls": {"numbers", "counter"}, "listed": {"number"}, "comma": set(), "last": set(),
                   "recall": {"call"}}
-_SPREAD_FIELDS: Final = {"spread": {"parts"}, "spread_part": {"numbers", "counter"}, "spread_counter": {"counter_no"}}
-"""Optional, all three or none: several counters in one sentence. Without them each counter gets its own."""
+_SPREAD_FIELDS: Final = {"spread": {"parts"}, "spread_part": {"numbers", "counter"}, "spread_counter": {"counter_no"},
+                         "spread_recall": {"parts"}}
+"""Optional, all four or none: several counters in one sentence. Without them each counter gets its own."""
 _KEEP_SPACES: Final = frozenset({"comma", "last"})
 """Joiners are used as written (" and "); every other template is stripped."""
 
@@ -67,6 +68,7 @@ class Phrases:
     spread: str | None = None
     spread_part: str | None = None
     spread_counter: str | None = None
+    spread_recall: str | None = None
 
     def say_number(self, number: str) -> str:
         """A ticket number ("A012", "123") as this language's engine should read it."""
@@ -102,41 +104,57 @@ class Phrases:
         """The announcement of several calls spoken together: first calls, then recalls.
 
         Numbers keep the order given (the order they were called); each counter is named once, after
-        its numbers. A group of one call is that call's own sentence (``call_text``), or ``recall``
-        around it, so a call spoken alone sounds the same whether it came alone or not.
-        Each number must appear once (the caller keeps a number's newest call).
+        its numbers. With ``spread``, first calls and recalls share one sentence, the recalls after
+        ``spread_recall`` (「…5 番、もう一度、101 番のかたは 1 番窓口へ」): a second sentence would cost
+        about 3 s more than the marker. A group of one call is that call's own sentence
+        (``call_text``), or ``recall`` around it, so a call spoken alone sounds the same whether it
+        came alone or not. Each number must appear once (the caller keeps a number's newest call).
         """
         if not calls:
             raise PhraseError("an announcement needs at least one call")
         first = [call for call in calls if not call.recall]
         again = [call for call in calls if call.recall]
+        if first and again and self._spreads:
+            return resolve_particles(self._spread(first, again))
         sentences = [self._sentence(first)] if first else []
         if again:
             sentences.append(self.recall.format(call=self._sentence(again)))
         return resolve_particles(" ".join(sentences))
 
+    @property
+    def _spreads(self) -> bool:
+        """Whether this language says several counters in one sentence."""
+        return None not in (self.spread, self.spread_part, self.spread_counter, self.spread_recall)
+
     def _sentence(self, calls: Sequence[Called]) -> str:
-        """One sentence calling ``calls``: grouped by counter, in order of each counter's first call."""
-        counters: dict[tuple[str, str], list[str]] = {}
-        for call in calls:
-            counters.setdefault((call.counter_name, call.counter_no), []).append(call.number)
+        """One sentence calling ``calls`` (or one per counter, when the language can't spread them)."""
+        counters = _by_counter(calls)
         if len(counters) == 1:
             [((name, no), numbers)] = counters.items()
             if len(numbers) == 1:
                 return self.call.format(number=self.say_number(numbers[0]), counter=self.say_counter(name, no))
             return self.calls.format(numbers=self._list(numbers), counter=self.say_counter(name, no))
-        if self.spread is None or self.spread_part is None or self.spread_counter is None:
+        if not self._spreads:
             return " ".join(self._sentence([call for call in calls if (call.counter_name, call.counter_no) == key])
                             for key in counters)
+        return self._spread(calls, [])
+
+    def _spread(self, first: Sequence[Called], again: Sequence[Called]) -> str:
+        """Several counters in one sentence: 「101 番のかたは 3 番、205 番のかたは 5 番窓口へ」, recalls last."""
+        assert self.spread and self.spread_part and self.spread_counter and self.spread_recall  # see _spreads
+        groups = [*_by_counter(first).items(), *_by_counter(again).items()]
         # 「3 番、5 番窓口へ」: the short form only when the last counter, said in full, names them all.
-        short = all(unicodedata.normalize("NFKC", no).strip().isdecimal() for _, no in counters)
+        short = all(unicodedata.normalize("NFKC", no).strip().isdecimal() for (_, no), _ in groups)
         parts = []
-        for index, ((name, no), numbers) in enumerate(counters.items()):
-            if short and index < len(counters) - 1:
+        for index, ((name, no), numbers) in enumerate(groups):
+            if short and index < len(groups) - 1:
                 counter = self.spread_counter.format(counter_no=str(int(unicodedata.normalize("NFKC", no))))
             else:
                 counter = self.say_counter(name, no)
             parts.append(self.spread_part.format(numbers=self._list(numbers), counter=counter))
+        fresh = len(groups) - len(_by_counter(again))
+        if fresh < len(groups):
+            parts[fresh:] = [self.spread_recall.format(parts=self.comma.join(parts[fresh:]))]
         return self.spread.format(parts=self.comma.join(parts))
 
     def _list(self, numbers: Sequence[str]) -> str:
@@ -191,6 +209,14 @@ class PhraseCatalog:
             if phrases is not None:
                 texts.append((lang, phrases.group_text(own), tuple(call.number for call in own)))
         return texts
+
+
+def _by_counter(calls: Sequence[Called]) -> dict[tuple[str, str], list[str]]:
+    """Numbers per counter (name, number), counters in the order of their first call."""
+    counters: dict[tuple[str, str], list[str]] = {}
+    for call in calls:
+        counters.setdefault((call.counter_name, call.counter_no), []).append(call.number)
+    return counters
 
 
 def _parse(table: object, where: str) -> Phrases:

@@ -372,9 +372,11 @@ def test_a_recall_in_a_group_says_it_is_called_again_after_the_first_calls() -> 
     recall = dataclasses.replace(AT_5, recall=True)
 
     assert ja.group_text([recall]) == "もう一度お呼びします。受付番号 205 番のかた、5 番窓口へお越しください。"
-    assert ja.group_text([recall, AT_3]) == (
-        "受付番号 101 番のかた、3 番窓口へお越しください。 もう一度お呼びします。受付番号 205 番のかた、"
-        "5 番窓口へお越しください。")
+    # With first calls, in the same sentence after 「もう一度」: a sentence of their own would take ~3 s more.
+    assert ja.group_text([recall, AT_3, dataclasses.replace(AT_3_TOO, counter_name="4番窓口", counter_no="4")]) == (
+        "101 番のかたは 3 番、102 番のかたは 4 番、もう一度、205 番のかたは 5 番窓口へお越しください。")
+    assert ja.group_text([recall, dataclasses.replace(AT_3, recall=True)]) == (
+        "もう一度お呼びします。205 番のかたは 5 番、101 番のかたは 3 番窓口へお越しください。")
 
 
 def test_other_languages_give_each_counter_its_own_sentence() -> None:
@@ -406,6 +408,8 @@ def test_a_group_is_spoken_in_japanese_then_in_each_visitors_language_for_their_
      "ヒャクイチバンノカタワサンバン、エーニヒャクゴバンノカタワゴバンマドグチエオコシクダサイ。"),
     ("ja", [dataclasses.replace(AT_5, recall=True)],
      "モーイチドオヨビシマス。ウケツケバンゴーニヒャクゴバンノカタ、ゴバンマドグチエオコシクダサイ。"),
+    ("ja", [AT_3, dataclasses.replace(AT_5, recall=True)],
+     "ヒャクイチバンノカタワサンバン、モーイチド、ニヒャクゴバンノカタワゴバンマドグチエオコシクダサイ。"),
     ("ja-easy", [AT_3, AT_5], "ヒャクイチバンノカタワサンバン、ニヒャクゴバンノカタワゴバンノマドグチニキテクダサイ。"),
     ("ja-easy", [AT_3, AT_3_TOO], "ヒャクイチバントヒャクニバンノカタ、サンバンノマドグチニキテクダサイ。"),
 ])
@@ -436,7 +440,8 @@ async def test_a_group_is_spoken_whole_and_shorter_than_its_calls_one_by_one(ser
 
 
 @pytest.mark.parametrize(("table", "message"), [
-    ({"spread": "{parts}"}, "spread, spread_part, spread_counter go together; missing spread_part, spread_counter"),
+    ({"spread": "{parts}"},
+     "spread, spread_part, spread_counter, spread_recall go together; missing spread_part, spread_counter, spread_recall"),
     ({"calls": "{numbers} {counter} {lang}"}, "calls: unknown placeholders ['lang']"),
     ({"recall": ""}, "recall is required and must be a non-empty string"),
 ])
