@@ -22,6 +22,8 @@ def _page(request: web.Request, *, office: str = "", name: str = "", used: bool 
                            office_name=request.app[CONFIG].offices[office].name if office else "", name=name,
                            used=used)
     response.headers["Cache-Control"] = "no-store"  # the page holds a one-time code
+    # The confirming POST must carry this server's Origin (no-referrer, every page's default, sends "null").
+    response.headers["Referrer-Policy"] = "same-origin"
     if used:
         response.set_status(404)
     return response

@@ -9,8 +9,7 @@ Three kinds:
   booking codes", has the numbers. Keys ``P rl:bk:k:{office}/{kiosk}`` and ``P rl:bk:a:{address}``
   (hash: ``n`` misses in a row, ``until`` epoch ms before which the next lookup waits, ``w`` misses
   in the window that began at ``ws``, ``alerted``).
-- ``GuessLimiter``: lookups of a secret or code given by the public (status tokens today, booking
-  codes later). Only *misses* count, so visitors looking up their own ticket are never slowed, while
+- ``GuessLimiter``: lookups of a secret given by the public (status tokens). Only *misses* count, so visitors looking up their own ticket are never slowed, while
   someone trying tokens is stopped for the rest of the window once they missed too often.
   Key ``P rl:{scope}:{subject}`` (string counter, expires with the window).
 - ``FailureThrottle``: failed sign-ins, per user name and per client address. After a few free
@@ -85,9 +84,6 @@ class GuessLimit:
 
 STATUS_TOKENS: Final = GuessLimit(misses=30, window_seconds=600)
 """A visitor's own status link never misses; 30 unknown tokens in 10 minutes is someone trying."""
-BOOKING_CODES: Final = GuessLimit(misses=20, window_seconds=600)
-"""Booking codes are typed by hand (the check character catches typos before any lookup), so an
-unknown well-formed code is rare: 20 in 10 minutes is someone trying codes (or secret links)."""
 
 
 class GuessLimiter:

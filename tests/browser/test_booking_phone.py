@@ -17,7 +17,8 @@ from queue_server.config import Config, load_config
 
 from ..conftest import TESTS
 from .conftest import LiveServer, OpenPage
-from .test_kiosk import open_kiosk, text
+from .test_kiosk import LANDSCAPE, PORTRAIT, open_kiosk, text
+from .test_kiosk_wait import LOWEST_EDGE
 
 pytestmark = pytest.mark.browser
 
@@ -50,10 +51,15 @@ async def test_the_kiosk_says_the_booking_line_where_it_says_where_to_book(
     await expect(kiosk.locator("#booking-how")).to_have_text(
         text("ja", "kiosk.book_how_phone", url=booking_url(live_server), phone=phone))
     await expect(kiosk.locator("#booking-how .booking-phone-number")).to_have_text(PHONE)
+    assert await kiosk.evaluate(LOWEST_EDGE) <= PORTRAIT[1], "the start screen runs off the screen"
     await kiosk.click("button.language[data-lang=en]")
     phone_en = PHONE + text("en", "common.booking_phone_hours", hours=HOURS_EN)
     await expect(kiosk.locator("#booking-how")).to_have_text(
         text("en", "kiosk.book_how_phone", url=booking_url(live_server), phone=phone_en))
+    assert await kiosk.evaluate(LOWEST_EDGE) <= PORTRAIT[1], "the start screen runs off the screen"
+    landscape = await open_kiosk(open_page, viewport=LANDSCAPE)
+    await expect(landscape.locator("#booking-how .booking-phone-number")).to_have_text(PHONE)
+    assert await landscape.evaluate(LOWEST_EDGE) <= LANDSCAPE[1], "the start screen runs off the screen"
 
 
 @pytest.mark.parametrize("path", ["/book/main", "/congestion/main", "/congestion"])
