@@ -59,9 +59,6 @@ async def test_200_simultaneous_bookings_of_a_10_place_slot_give_exactly_10(
     assert len(listed) == 10 and all(b["state"] == "booked" for b in listed)
 
 
-@pytest.mark.xfail(strict=False, reason="known regression from the booking-code pacer (MissPacer, issue 15 item 7): "
-                   "after some rounds of racing changes from one address the address is answered 429; open, "
-                   "see the closing note of this round")
 async def test_changes_and_a_cancel_racing_on_one_booking_leave_it_consistent(
         make_client: Callable[..., Awaitable[TestClient]], user: Callable[..., Api]) -> None:
     client = await make_client(office_with(3))

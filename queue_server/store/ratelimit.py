@@ -208,7 +208,7 @@ if op == 'hit' then
   if ARGV[3] == '1' then n = 0 end
   redis.call('HSET', key, 'n', n, 'w', w)
   -- this attempt's own delay is not owed: it found something
-  if tonumber(h[3]) == tonumber(ARGV[4]) then redis.call('HSET', key, 'until', now) end
+  if tonumber(h[3]) == tonumber(ARGV[4]) and tonumber(h[3]) > now then redis.call('HSET', key, 'until', now) end
   return 1
 end
 local free, first, cap, abnormal = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -225,7 +225,10 @@ n, w = n + 1, w + 1
 local delay = 0
 if alert_after > 0 and w > alert_after then delay = abnormal
 elseif n > free then delay = math.min(first * 2 ^ (n - free - 1), cap) end
-till = start + delay
+-- Only a delay moves `until`: concurrent requests are stamped by the server's clock before they
+-- reach Valkey, so one stamped a millisecond earlier may arrive second and must not take the
+-- other's stamp for a wait (a 429 to an honest client's parallel requests).
+if delay > 0 then till = start + delay end
 local alert = 0
 if alert_after > 0 and w > alert_after and not alerted then alert, alerted = 1, true end
 redis.call('HSET', key, 'n', n, 'until', till, 'w', w, 'ws', ws, 'alerted', alerted and 1 or 0)
