@@ -18,6 +18,7 @@ from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
 from ..service_times import MeasuredServiceMinutes
 from ..store.bookings import Bookings
+from ..store.connect import close as close_client
 from ..store.connect import connect
 from ..store.ratelimit import BOOKING_CODES, STATUS_TOKENS, GuessLimiter
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
@@ -98,7 +99,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
             await app[ESTIMATES].stop()
             await app[HUB].stop()
             app[ACCOUNTS].close()
-            await redis.aclose()
+            await close_client(redis)
             if embedded is not None:
                 await embedded.stop()
 
