@@ -251,6 +251,12 @@ class Hub:
                         if confirmations < 0:  # subscribed again by redis-py (a reconnect, a failover, a move)
                             await self._resync(office, fresh=True)
                         continue
+                    if message["type"] == "sunsubscribe":
+                        # Not ours: the node gave the office's slot away (a resharding) and dropped the
+                        # subscription. A keyed command teaches redis-py the slot's new owner (MOVED);
+                        # then subscribe again there, at once.
+                        await self.store.latest_event_seq(office)
+                        raise RedisConnectionError(f"the events channel of {office} moved to another node")
                     if message["type"] != "smessage":
                         continue
                     event = json.loads(message["data"])
