@@ -101,7 +101,8 @@ async def _send(session: aiohttp.ClientSession, load: Load, path: str, body: dic
         await asyncio.sleep(0.05 + random.random() * 0.1)  # the page's retry delay, jittered
 
 
-async def clients(url: str, load: Load, stop: asyncio.Event, count: int = 16, booking_share: float = 0.25) -> None:
+async def clients(url: str, load: Load, stop: asyncio.Event, count: int = 16, booking_share: float = 0.25,
+                  office: str = "main") -> None:
     """``count`` clients issuing tickets (and, a quarter of the time, booking a pickup) until ``stop``."""
     async with aiohttp.ClientSession(base_url=url, connector=aiohttp.TCPConnector(limit=count)) as session:
 
@@ -109,14 +110,14 @@ async def clients(url: str, load: Load, stop: asyncio.Event, count: int = 16, bo
             while not stop.is_set():
                 if random.random() < booking_share:
                     day, slot = random.choice(BOOKING_DAYS), f"{random.randint(9, 15):02d}:{random.choice((0, 30)):02d}"
-                    status, body = await _send(session, load, "/api/offices/main/bookings",
+                    status, body = await _send(session, load, f"/api/offices/{office}/bookings",
                                                {"procedure": "pickup", "day": day, "slot": slot})
                     if status == 409 and body["error"]["code"] == "slot_full":
                         load.full += 1
                         continue
                     assert status in (201, 422), body  # 422: a slot outside the day's hours
                 else:
-                    status, body = await _send(session, load, "/api/offices/main/tickets", {"procedure": "application"})
+                    status, body = await _send(session, load, f"/api/offices/{office}/tickets", {"procedure": "application"})
                     assert status == 201, body
 
         await asyncio.gather(*(client() for _ in range(count)))
