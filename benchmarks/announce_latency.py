@@ -12,8 +12,12 @@ it lists (chime and voice) has been downloaded in full.
 
 Run::
 
-    madoguchi serve --demo &                       # or: .venv/bin/python -m queue_server serve --demo
-    .venv/bin/python benchmarks/announce_latency.py [--calls 100] [--lang ja|en|…] [--cache-dir var/demo/speech]
+    .venv/bin/python benchmarks/announce_latency.py [--calls 100] [--lang ja|en|…]   # starts its own demo server
+    madoguchi serve --demo &                       # or against one that runs: --url (and its --cache-dir)
+    .venv/bin/python benchmarks/announce_latency.py --url http://127.0.0.1:8080 [--cache-dir var/demo/speech]
+
+Without ``--url`` the script runs ``serve --demo`` on the demo configuration copied into a temporary
+folder (its own embedded Valkey and speech cache there, on a free port) and stops it at the end.
 
 Demo staff ``staff`` / ``madoguchi-demo`` works at counter 5 (electronic certificates) of office ``honcho``:
 a card pickup would wait for its card preparation (back-office stage) before it can be called.
@@ -23,18 +27,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import shutil
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
 
+from bench_server import wait_until_up
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
+
+SMOKE_ARGS = ["--calls", "2", "--pause", "0"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 OFFICE: Final = "honcho"
@@ -146,20 +161,48 @@ async def run(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(dict(rows), indent=1), encoding="utf-8")
 
 
+@contextlib.contextmanager
+def demo_server() -> Iterator[tuple[str, Path]]:
+    """``serve --demo`` on a copy of the demo configuration in a temporary folder: its URL and speech cache."""
+    with tempfile.TemporaryDirectory(prefix="madoguchi-bench-") as tmp:
+        config = Path(tmp) / "config" / "demo.toml"     # its data_dir "../var/demo": inside tmp
+        config.parent.mkdir()
+        shutil.copy(ROOT / "config" / "demo.toml", config)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "queue_server", "serve", "--demo", "--config", str(config),
+                                   "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_until_up(url))
+            yield url, Path(tmp) / "var" / "demo" / "speech"
+        finally:
+            server.terminate()
+            server.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--url", help="a running demo server (default: start one, see above)")
     parser.add_argument("--user", default="staff")
     parser.add_argument("--password", default="madoguchi-demo")
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--lang", default="ja", help="the visitor's language (ja: one voice clip; others: two)")
-    parser.add_argument("--cache-dir", default=str(ROOT / "var" / "demo" / "speech"),
-                        help="the server's speech cache, emptied first so every new number is cold")
+    parser.add_argument("--cache-dir", help="the server's speech cache, emptied first so every new number is cold "
+                                            "(default: the started server's; with --url var/demo/speech)")
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between calls")
     parser.add_argument("--json", help="also write the raw times (ms) to this file")
     args = parser.parse_args()
     print_calibration()
-    asyncio.run(run(args))
+    if args.url:
+        args.cache_dir = args.cache_dir or str(ROOT / "var" / "demo" / "speech")
+        asyncio.run(run(args))
+        return
+    with demo_server() as (url, cache):
+        args.url, args.cache_dir = url, args.cache_dir or str(cache)
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ from bench_server import start_server  # benchmarks/ (scripts run from this fold
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile
 
+SMOKE_ARGS = ["--tickets", "40", "--clients", "20", "--calls", "3"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 
 async def issue_load(url: str, office: str, procedure: str, concurrency: int, total: int) -> dict[str, float]:
     """Issue ``total`` tickets from ``concurrency`` parallel clients; throughput and latency."""

@@ -31,6 +31,9 @@ from queue_server.store.checkin import check_in
 from queue_server.store.embedded import EmbeddedRedis
 from queue_server.store.redis_store import QueueStore
 
+SMOKE_ARGS = ["--waiting", "20", "--booked", "0", "5", "--calls", "5"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 MINUTE = 60_000
 
 

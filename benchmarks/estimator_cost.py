@@ -8,11 +8,13 @@ to start, every third pickup held for its card, 2 back-office people with 30 mor
 
     .venv/bin/python benchmarks/estimator_cost.py --calls 200
     .venv/bin/python benchmarks/estimator_cost.py --calls 100 --against /tmp/old-tree   # A/B
+    .venv/bin/python benchmarks/estimator_cost.py --learn --bookings-and-cards --against /tmp/main
 
-``--against TREE`` loads a second copy of the estimator from another checkout (e.g. ``git worktree
-add --detach /tmp/old-tree main``) and times the two alternately, call by call, on the same
-offices built by each tree's own ``busy_office``: on a shared machine the load then falls on both
-alike, which timing them one after the other does not promise.
+``--against TREE`` (repeatable) loads another copy of the estimator from another checkout (e.g.
+``git worktree add --detach /tmp/old-tree main``) and times them alternately, call by call, on the
+same offices built by each tree's own ``busy_office``: on a shared machine the load then falls on
+all alike, which timing them one after the other does not promise. ``--learn`` times the worker's
+whole step, learning the service model from a morning's visits and then estimating.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ from queue_server.domain.model import CallingOrder, NumberFormat, Procedure
 from queue_server.domain.service_model import MeasuredDuration, ServiceModel, Stage
 
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
+
+SMOKE_ARGS = ["--calls", "3", "--waiting", "30", "--runs", "20"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
 
 MIN: Final = 60_000
 NOW: Final = 1_800_000_000_000 + 10 * 60 * MIN  # 10:00
@@ -122,11 +127,33 @@ def bookings_and_cards(snap: OfficeSnapshot, rng: random.Random) -> OfficeSnapsh
                                back_office=BackOffice(2, tuple(tasks), ("pickup",)))
 
 
-def _load_tree(tree: Path) -> tuple[Callable[..., Any], Callable[..., Any], Any]:
-    """``estimate_waits``, ``busy_office`` and ``CallingOrder`` of the checkout at ``tree``, loaded apart.
+@dataclasses.dataclass
+class Tree:
+    """One checkout's estimator, office builders and model classes (loaded apart from the others)."""
 
-    The ``queue_server`` modules already imported are set aside and put back afterwards, so both
-    copies stay usable in this process.
+    name: str
+    estimate: Callable[..., Any]
+    busy_office: Callable[..., Any]
+    bookings_and_cards: Callable[..., Any] | None
+    orders: Any
+    learn: Callable[..., Any]
+    measured: Callable[..., Any]
+    procedure: Callable[..., Any]
+    number_format: Callable[..., Any]
+    service_stage: Any
+
+
+def _this_tree() -> Tree:
+    """The checkout this script is run from."""
+    return Tree("this tree", estimate_waits, busy_office, bookings_and_cards, CallingOrder, ServiceModel.learn,
+                MeasuredDuration, Procedure, NumberFormat, Stage.SERVICE)
+
+
+def _load_tree(tree: Path) -> Tree:
+    """The estimator of the checkout at ``tree``, loaded apart.
+
+    The ``queue_server`` modules already imported are set aside and put back afterwards, so every
+    copy stays usable in this process.
     """
     saved = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in ("queue_server", "estimator_cost")}
     for name in saved:
@@ -134,8 +161,11 @@ def _load_tree(tree: Path) -> tuple[Callable[..., Any], Callable[..., Any], Any]
     sys.path[:0] = [str(tree), str(tree / "benchmarks")]
     try:
         cost = importlib.import_module("estimator_cost")
-        order_cls = importlib.import_module("queue_server.domain.model").CallingOrder
-        return cost.estimate_waits, cost.busy_office, order_cls
+        model = importlib.import_module("queue_server.domain.model")
+        learning = importlib.import_module("queue_server.domain.service_model")
+        return Tree(str(tree), cost.estimate_waits, cost.busy_office, getattr(cost, "bookings_and_cards", None),
+                    model.CallingOrder, learning.ServiceModel.learn, learning.MeasuredDuration, model.Procedure,
+                    model.NumberFormat, learning.Stage.SERVICE)
     finally:
         del sys.path[:2]
         for name in [n for n in sys.modules if n.split(".")[0] in ("queue_server", "estimator_cost")]:
@@ -149,16 +179,33 @@ def _pct(times: list[float]) -> tuple[float, float, float]:
     return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))], times[-1]
 
 
+VISITS_LEARNED: Final = 60
+"""Finished visits per procedure the timed learning step sees (with ``--learn``), plus 6 at the counters now."""
+
+
+def _learning(tree: Tree, rng: random.Random, counters: int) -> Callable[[], Any]:
+    """The estimate worker's learning step for ``tree``: its ``ServiceModel.learn`` on a morning's visits."""
+    procedures = [tree.procedure(p, p, tree.number_format(), m) for p, m in PROCEDURES.items()]
+    measured = [tree.measured(p, tree.service_stage, rng.lognormvariate(0, 0.7) * m, str(rng.randint(1, counters)))
+                for p, m in PROCEDURES.items() for _ in range(VISITS_LEARNED)]
+    measured += [tree.measured(p, tree.service_stage, 5.0, str(k + 1), ongoing=True)
+                 for k, p in enumerate(list(PROCEDURES)[:6])]
+    return lambda: tree.learn(procedures, measured)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Time the estimator and print p50/p95 per calling order."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--waiting", type=int, default=300)
     parser.add_argument("--counters", type=int, default=8)
-    parser.add_argument("--runs", type=int, default=DEFAULT_RUNS)
-    parser.add_argument("--against", type=Path, help="another checkout whose estimator is timed alternately (A/B)")
+    parser.add_argument("--runs", type=int, default=None, help="runs per estimate (default: each tree's own)")
+    parser.add_argument("--against", type=Path, action="append", default=[],
+                        help="another checkout whose estimator is timed alternately (A/B); may be repeated")
     parser.add_argument("--bookings-and-cards", action="store_true",
-                        help="add bookings to come, booked and held tickets and a back office (not with --against)")
+                        help="add bookings to come, booked and held tickets and a back office "
+                             "(trees without them are left out)")
+    parser.add_argument("--learn", action="store_true", help="time learning the service model too (learn + estimate)")
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as promised
@@ -166,34 +213,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}, pinned to one core")
     if hasattr(os, "getloadavg"):  # other processes on the machine make the timings upper bounds
         print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
-    print(f"{args.waiting} waiting, {args.counters} counters, {args.runs} runs per estimate, {args.calls} calls\n")
-    trees: list[tuple[str, Callable[..., Any], Callable[..., Any], Any]] = [("this tree", estimate_waits, busy_office, CallingOrder)]
-    if args.against is not None:
-        trees.append((str(args.against), *_load_tree(args.against.resolve())))
-        print("| calling order | tree | p50 (ms) | p95 (ms) | max (ms) |")
-        print("|---|---|---:|---:|---:|")
-    else:
-        print("| calling order | p50 (ms) | p95 (ms) | max (ms) |")
-        print("|---|---:|---:|---:|")
+    trees = [_this_tree(), *(_load_tree(t.resolve()) for t in args.against)]
+    if args.bookings_and_cards:
+        for tree in [t for t in trees if t.bookings_and_cards is None]:
+            print(f"(left out: {tree.name} has no bookings and cards)")
+        trees = [t for t in trees if t.bookings_and_cards is not None]
+    runs = f"{args.runs}" if args.runs else "each tree's default"
+    print(f"{args.waiting} waiting, {args.counters} counters, {runs} runs per estimate, {args.calls} calls, "
+          f"{'learn + estimate' if args.learn else 'estimate'}{', bookings and cards' if args.bookings_and_cards else ''}\n")
+    print("| calling order | tree | p50 (ms) | p95 (ms) | max (ms) |")
+    print("|---|---|---:|---:|---:|")
+    extra = {"runs": args.runs} if args.runs else {}
     for order in CallingOrder:
-        offices = []
-        for _, estimate, build, orders in trees:
+        offices, learns = [], []
+        for tree in trees:
             rng = random.Random(1)
-            snapshots = [build(rng, orders(order.value), args.waiting, args.counters) for _ in range(10)]
+            snapshots = [tree.busy_office(rng, tree.orders(order.value), args.waiting, args.counters) for _ in range(10)]
             if args.bookings_and_cards:
-                snapshots = [bookings_and_cards(snap, rng) for snap in snapshots]
-            estimate(snapshots[0], runs=args.runs)  # warm up
+                snapshots = [tree.bookings_and_cards(snap, rng) for snap in snapshots]
+            tree.estimate(snapshots[0], **extra)  # warm up
             offices.append(snapshots)
+            learns.append(_learning(tree, random.Random(2), args.counters) if args.learn else None)
         times: list[list[float]] = [[] for _ in trees]
         for i in range(args.calls):
-            for k, (_, estimate, _, _) in enumerate(trees):  # alternately: the same load on both
+            for k, tree in enumerate(trees):  # alternately: the same load on each
                 started = time.perf_counter()
-                estimate(offices[k][i % len(offices[k])], runs=args.runs, seed=i)
+                if learns[k] is not None:
+                    learns[k]()
+                tree.estimate(offices[k][i % len(offices[k])], seed=i, **extra)
                 times[k].append(1000 * (time.perf_counter() - started))
-        for k, (name, *_) in enumerate(trees):
+        for k, tree in enumerate(trees):
             p50, p95, top = _pct(times[k])
-            tree = f" {name} |" if args.against is not None else ""
-            print(f"| {order.value} |{tree} {p50:.1f} | {p95:.1f} | {top:.1f} |")
+            print(f"| {order.value} | {tree.name} | {p50:.1f} | {p95:.1f} | {top:.1f} |")
     if hasattr(os, "getloadavg"):
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 

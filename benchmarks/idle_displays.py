@@ -35,6 +35,9 @@ from bench_server import start_server  # benchmarks/ (scripts run from this fold
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile
 
+SMOKE_ARGS = ["--displays", "20", "--processes", "1", "--waiting", "50", "--calls", "2"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 CONNECTS_AT_ONCE: Final = 64       # handshakes in flight per client process (the server's accept backlog is 128)
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 

@@ -3,8 +3,9 @@
 A private Valkey gets a fiscal year (April 2026 – March 2027) of archive records for four offices,
 about 150,000 visits (plus the back-office task records of card pickups and booking records). The
 records have the shape ``lua/archive.lua`` writes; to check that, and to measure what a record
-costs in memory, one day of visits is first played through the real store steps (issue, call,
-start, finish, some hand-overs) and its stream measured with MEMORY USAGE.
+costs in memory, a day of visits (``--sample``; more than one office day if the procedure's numbers
+run out) is first played through the real store steps (issue, call, start, finish, some hand-overs)
+and its stream measured with MEMORY USAGE.
 
 Timed: reading the records from Valkey, computing the figures and writing the ``.xlsx`` — as
 ``madoguchi report`` does — and then the same under tracemalloc for the peak of Python memory.
@@ -39,6 +40,9 @@ from queue_server.store.redis_store import QueueStore
 
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 
+SMOKE_ARGS = ["--per-day", "2", "--sample", "250"]  # more visits than the 200 numbers of a day
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 PREFIX: Final = "bench:"
 TOKYO: Final = dt.timezone(dt.timedelta(hours=9))
 MINUTE: Final = 60_000
@@ -68,14 +72,26 @@ def four_offices() -> Config:
 
 
 async def sample_day(redis: Redis, config: Config, visits: int) -> tuple[dict[str, Any], float]:
-    """Play ``visits`` visits through the real store steps; return one record and bytes per record."""
+    """Play ``visits`` visits through the real store steps; return one record and bytes per record.
+
+    The visits fill as many office days of November as the procedure's numbers need (the demo's
+    ``application`` has 200 a day: its range 100–299)."""
     clock = SetClock()
     store = QueueStore(redis, config, clock, prefix="sample:")
-    t = int(dt.datetime(2026, 11, 5, 9, 0, tzinfo=TOKYO).timestamp() * 1000)
-    clock.t = t
-    await store.set_counter_status("honcho", "3", "open")
-    await store.set_counter_status("honcho", "6", "open")
+    number = config.offices["honcho"].procedures["application"].number
+    per_day = number.last - number.first + 1
+    day = dt.date(2026, 11, 5)
+    t = 0
     for i in range(visits):
+        if i % per_day == 0:     # the first visit of a new office day (a weekday)
+            if i:
+                day += dt.timedelta(days=1)
+                while day.weekday() >= 5:
+                    day += dt.timedelta(days=1)
+            clock.t = t = int(dt.datetime.combine(day, dt.time(9, 0), TOKYO).timestamp() * 1000)
+            await store.start_day("honcho")
+            await store.set_counter_status("honcho", "3", "open")
+            await store.set_counter_status("honcho", "6", "open")
         clock.t = t = t + 20_000
         # A procedure without back-office stages: a pickup would wait held for its card preparation.
         await store.issue("honcho", "application", estimate_minutes=20.0)

@@ -22,6 +22,9 @@ from queue_server.speech.service import SpeechService
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile  # benchmarks/stats.py (scripts run from this folder)
 
+SMOKE_ARGS = ["--calls", "2"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 FIRST_NUMBER: Final = 101
 
 

@@ -22,6 +22,9 @@ from queue_server.web.messages import dumps
 
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 
+SMOKE_ARGS = ["--waiting", "50", "--calls", "5"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 DAY: Final = "20261201"
 MIN: Final = 60_000
 START: Final = 1_800_000_000_000

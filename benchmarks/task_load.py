@@ -24,6 +24,9 @@ from bench_server import start_server  # benchmarks/ (scripts run from this fold
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile
 
+SMOKE_ARGS = ["--tasks", "20", "--people", "2", "--lists", "3"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 CONFIG = """
 [server]
 always_open = true

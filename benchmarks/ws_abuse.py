@@ -28,6 +28,9 @@ from bench_live import ROOT, Display, Server, Staff, display_sessions  # benchma
 from calibration import print_calibration  # benchmarks/calibration.py: the machine's speed first
 from stats import percentile
 
+SMOKE_ARGS = ["--displays", "10", "--calls", "3", "--stalled", "20", "--flooders", "1", "--waiting", "50"]
+"""A small run for tests/test_benchmarks.py: it must exit 0 and print its figures, in seconds."""
+
 ABUSER = "127.0.2.1"
 SUBSCRIBE = json.dumps({"id": 1, "type": "subscribe", "view": "lobby", "office": "bench"}).encode()
 

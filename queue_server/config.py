@@ -53,6 +53,8 @@ class Office:
     bookings: OfficeBookings = field(default_factory=OfficeBookings)
     back_office_people: int = 1
     """People planned on back-office work (card preparation, post-issuance), for estimates."""
+    back_office_people_by_hour: Mapping[int, int] = field(default_factory=dict)
+    """Hours (0–23, local) whose plan differs from ``back_office_people`` (``people_by_hour = { "12" = 1 }``)."""
     cards_kept_at: str = ""
     """A branch whose cards another office keeps and prepares (``[offices.back_office] cards_kept_at``);
     empty: its own back office does its tasks."""
@@ -430,16 +432,24 @@ def _read_office(reader: _Reader, data: Any, path: str) -> Office | None:
         counters[cid] = Counter(id=cid, name=reader.get(ctr, cpath, "name", str, f"{cid}番窓口"),
                                 procedures=tuple(p for p in served if isinstance(p, str)), staff=Role(staff),
                                 breaks=tuple(breaks))
-    back_office = reader.table(data, f"{path}.back_office", {"people", "cards_kept_at"})
+    back_office = reader.table(data, f"{path}.back_office", {"people", "people_by_hour", "cards_kept_at"})
     people = reader.get(back_office, f"{path}.back_office", "people", int, 1,
                         check=lambda v: None if 0 <= v <= 100 else "must be 0–100 (people on back-office work)")
+    by_hour: dict[int, int] = {}
+    for hour, planned in reader.get(back_office, f"{path}.back_office", "people_by_hour", dict, {}).items():
+        if not (hour.isdigit() and 0 <= int(hour) <= 23) or isinstance(planned, bool) or not isinstance(planned, int) \
+                or not 0 <= planned <= 100:
+            reader.problem(f"{path}.back_office.people_by_hour.{hour}",
+                           'must be an hour "0"–"23" = 0–100 people on back-office work in that hour')
+            continue
+        by_hour[int(hour)] = planned
     kept_at = reader.get(back_office, f"{path}.back_office", "cards_kept_at", str, "",
                        check=lambda v: None if v == "" else _id_check(v))
     hours = _read_hours(reader, data, path)
     return Office(id=office_id, name=name, short_name=reader.get(data, path, "short_name", str, name),
                   procedures=procedures, counters=counters, hours=hours,
                   bookings=_read_bookings(reader, data, path, procedures, hours),
-                  back_office_people=people, cards_kept_at="" if kept_at == office_id else kept_at)
+                  back_office_people=people, back_office_people_by_hour=by_hour, cards_kept_at="" if kept_at == office_id else kept_at)
 
 
 def _read_stages(reader: _Reader, proc: Mapping[str, Any], path: str, priors: Mapping[str, float]) -> tuple[str, ...]:

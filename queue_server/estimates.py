@@ -7,8 +7,9 @@ and hands the result to the hub, which tells every subscriber.
 Its inputs besides the tickets and counters: today's bookings not yet checked in (``O bkday:{day}``,
 ``O bk:{id}``) as expected arrivals, with the no-show rate and lateness learned from the bookings of
 the last four weeks (check-in time against slot start); the back office — open and claimed tasks
-of every office whose cards the same back office prepares, the people on back-office work (those
-claiming a task now, else the configured ``[offices.back_office] people``) — and the measured
+of every office whose cards the same back office prepares, the people on back-office work (the
+plan, ``[offices.back_office] people`` and ``people_by_hour``, at least those active on tasks
+lately: :func:`back_office_view`) — and the measured
 back-office tasks (``O tasktimes``) for the preparation and post-issuance times.
 """
 
@@ -55,6 +56,8 @@ WORKER_NICENESS: Final = 10
 PR_SET_PDEATHSIG: Final = 1          # linux/prctl.h: a signal for this process when its parent dies
 BOOKING_HISTORY_DAYS: Final = 28     # past days whose bookings teach the no-show rate and lateness
 TASK_TIMES_READ: Final = 2000        # measured back-office tasks read for the model, newest first
+ACTIVE_MINUTES: Final = 15            # a back-office task finished this recently: its person is on duty now
+BACK_OFFICE_PLAN_HOURS: Final = 24    # hours of the back office's plan the estimate follows
 BOOKING_FIELDS: Final = ("id", "procedure", "day", "state", "slot_start", "slot_end", "changed_at", "task")
 
 
@@ -161,22 +164,45 @@ def booking_outcomes(bookings: list[dict[str, Any]], today: str) -> list[Booking
     return out
 
 
+def people_on_back_office(work: Office, active: int, now: dt.datetime) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """The people the estimate plans the back office with, and the planned hours with fewer (``BackOffice``).
+
+    The plan (``[offices.back_office] people``, per hour ``people_by_hour``) for the next
+    BACK_OFFICE_PLAN_HOURS hours; in the current hour at least the ``active`` people (claiming a
+    task now, or finished one lately): somebody on the panel is on duty whatever the plan says.
+    """
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    plan = []
+    for k in range(BACK_OFFICE_PLAN_HOURS):
+        start = hour + dt.timedelta(hours=k)
+        planned = getattr(work, "back_office_people_by_hour", {}).get(start.hour, getattr(work, "back_office_people", 1))
+        plan.append((int(start.timestamp() * 1000), int((start + dt.timedelta(hours=1)).timestamp() * 1000),
+                     max(planned, active) if k == 0 else planned))
+    people = max(n for _, _, n in plan)
+    return people, tuple(p for p in plan if p[2] < people)
+
+
 def back_office_view(office: Office, state: OfficeState, others: Sequence[tuple[Office, OfficeState]],
-                     config: Config) -> BackOffice:
+                     config: Config, now: dt.datetime | None = None,
+                     task_records: Sequence[Mapping[str, Any]] = ()) -> BackOffice:
     """The back office that prepares ``office``'s cards, as the estimate needs it.
 
     Tasks of the other offices it works for (``others``) come with their ids prefixed by their
     office and, when a visitor waits there for the card, that visitor's priority and issue time
-    (their ``line_score``): the panel puts those first too.
+    (their ``line_score``): the panel puts those first too. Its people: the plan
+    (:func:`people_on_back_office`), at least those active now — claiming a task, or having
+    finished one (``task_records``, the store's ``O tasktimes``) in the last ACTIVE_MINUTES.
+    There is no sign-in of the panel apart from the staff session, so recent work is the sign
+    that somebody is on back-office duty; a person between two tasks still counts.
     """
     tasks: list[BackOfficeTask] = []
-    claimers: set[str] = set()
+    active: set[str] = set()
     for where, live in [(office, state), *others]:
         for task in getattr(live, "tasks", {}).values():
             if task.get("state") not in ("open", "claimed") or task.get("kind") not in ("prepare", "post"):
                 continue
             if task.get("state") == "claimed":
-                claimers.add(f"{where.id}:{task.get('claimed_by') or task['id']}")
+                active.add(task.get("claimed_by") or f"{where.id}:{task['id']}")
             held = live.waiting.get(task.get("ticket") or "")
             held = held if held is not None and held.get("prep") == "pending" else None
             due = task.get("due_at")
@@ -191,9 +217,12 @@ def back_office_view(office: Office, state: OfficeState, others: Sequence[tuple[
                          if held is not None else None)
                 tasks.append(BackOfficeTask(f"{where.id}:{task['id']}", line_score=score, **common))
     work = config.offices.get(getattr(office, "work_office", office.id), office)
-    people = len(claimers) or int(getattr(work, "back_office_people", 1))
+    now = now or dt.datetime.now(dt.UTC)
+    since = now.timestamp() * 1000 - ACTIVE_MINUTES * 60_000
+    active |= {str(r["by"]) for r in task_records if r.get("by") and float(r.get("done_at") or 0) >= since}
+    people, off_duty = people_on_back_office(work, len(active), now)
     prepared = tuple(p.id for p in office.procedures.values() if "prepare" in getattr(p, "stages", ()))
-    return BackOffice(people, tuple(tasks), prepared)
+    return BackOffice(people, tuple(tasks), prepared, off_duty)
 
 
 def ongoing_visits(active: Mapping[str, Mapping[str, Any]], now_ms: int) -> list[MeasuredDuration]:
@@ -251,7 +280,8 @@ class EstimateInputs:
                    active=dict(state.active), walk_ins_per_hour=state.issued_last_hour(now_ms), records=records,
                    clock_zone=clock.zone, booked_before_slot=config.calling.booked_before_slot,
                    bookings=list(bookings or ()), booking_history=list(booking_history or ()),
-                   task_records=list(task_records or ()), back_office=back_office_view(office, state, others, config),
+                   task_records=list(task_records or ()),
+                   back_office=back_office_view(office, state, others, config, clock.local(now_ms), task_records or ()),
                    no_show_prior=config.estimates.booking_no_show_prior,
                    lateness_prior_minutes=config.estimates.booking_lateness_minutes_prior)
 
@@ -329,7 +359,7 @@ class EstimateInputs:
                               waiting=waiting, counters=tuple(counters), service=model,
                               expected=self.expected(behaviour or self.behaviour()),
                               procedures=tuple(self.office.procedures), walk_ins_per_hour=self.walk_ins_per_hour,
-                              back_office=self.back_office)
+                              back_office=self.back_office, booked_before_slot=self.booked_before_slot)
 
 
 def runs_for(waiting: int) -> int:

@@ -1,8 +1,12 @@
-"""Every benchmark run starts with the machine-speed calibration line (figures are never asserted)."""
+"""Every benchmark runs: each script under benchmarks/ declares a small configuration, ``SMOKE_ARGS``
+(a module constant: its command-line options for a run of seconds), and runs with it to the end and
+prints its figures; every run starts with the machine-speed calibration line. Figures are never
+asserted: a smoke run on a shared machine measures nothing (benchmarks/README.md)."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -37,3 +41,33 @@ def test_every_benchmark_script_prints_the_calibration_when_it_runs(script: Path
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
              and isinstance(node.func, ast.Name) and node.func.id == "print_calibration"]
     assert calls, f"{script.name} does not print the machine-speed calibration (benchmarks/calibration.py)"
+
+
+def smoke_args(script: Path) -> list[str] | None:
+    """The script's ``SMOKE_ARGS = [...]`` (read, not imported: importing would start nothing, but the
+    literal is what the test runs), or None when it has none."""
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "SMOKE_ARGS" for t in targets) and node.value is not None:
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, list) and all(isinstance(a, str) for a in value), \
+                f"{script.name}: SMOKE_ARGS must be a list of strings (command-line options)"
+            return value
+    return None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", scripts(), ids=lambda p: p.name)
+def test_every_benchmark_runs_to_its_figures_in_its_small_configuration(script: Path) -> None:
+    args = smoke_args(script)
+    assert args is not None, (f"{script.name} has no SMOKE_ARGS: give it a module constant with the options of a "
+                              "run of a few seconds (benchmarks/README.md)")
+    root = BENCHMARKS.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, str(script), *args], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=PATIENCE_S, check=False)
+    assert done.returncode == 0, f"{script.name} {' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert lines and LINE.match(lines[0]), f"{script.name} did not start with the calibration line:\n{done.stdout}"
+    figures = [line for line in lines[1:] if re.search(r"\d", line)]
+    assert figures, f"{script.name} printed no figures after the calibration:\n{done.stdout}"

@@ -23,8 +23,8 @@ from .conftest import Api
 from .waiting import PATIENCE_S
 
 # At the top of a module (column 0, the areas' `do` blocks are not indented): constants, the ops and
-# lib tables and the op registry, functions. A per-call value there would be an upvalue shared by calls.
-CHUNK_LOCAL = re.compile(r"^local (function \w+|[A-Z][A-Z0-9_]*(, [A-Z][A-Z0-9_]*)*|ops|op_names|lib)\b")
+# lib tables and the op registry (filled as the library loads), functions. A per-call value there would be an upvalue shared by calls.
+CHUNK_LOCAL = re.compile(r"^local (function \w+|[A-Z][A-Z0-9_]*(, [A-Z][A-Z0-9_]*)*|ops|op_names|op_flags|lib)\b")
 
 
 def test_the_library_chunk_keeps_no_per_call_state() -> None:
@@ -54,8 +54,11 @@ async def test_a_node_without_the_library_gets_it_and_the_step_runs(
         assert (await redis.fcall("mg_version", 0)).decode() == scripts.version()
         (library,) = await redis.function_list(library="madoguchi")
         functions = dict(zip(library[::2], library[1::2], strict=True))[b"functions"]
-        names = {dict(zip(f[::2], f[1::2], strict=True))[b"name"].decode() for f in functions}
-        assert {"mg_issue", "mg_call_next", "mg_start_day", "mg_snapshot", "mg_version"} <= names
+        described = [dict(zip(f[::2], f[1::2], strict=True)) for f in functions]
+        flags = {d[b"name"].decode(): {x.decode() for x in d[b"flags"]} for d in described}
+        assert {"mg_issue", "mg_call_next", "mg_start_day", "mg_snapshot", "mg_version"} <= set(flags)
+        # Only the steps that truly write nothing say so (a new day is begun by mg_start_day).
+        assert {name for name, f in flags.items() if "no-writes" in f} == {"mg_snapshot", "mg_version"}
     finally:
         await store.load_functions()
         await redis.aclose()

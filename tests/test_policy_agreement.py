@@ -198,12 +198,14 @@ MINUTE = 60_000
 async def test_store_calls_booked_tickets_exactly_when_the_policy_does(valkey_url: str, order: CallingOrder) -> None:
     """Random offices with walk-ins and booked visitors checked in before, at and after their slot's
     start (some too late: walk-ins); the office clock moves on a few minutes between calls, so slots
-    start while people wait. The clock is set to whole minutes and slots start on the half minute."""
+    start while people wait. The clock is set to whole minutes and slots start on the half minute.
+    Each of the three ``booked_before_slot`` rules on a third of the offices."""
     redis = Redis.from_url(valkey_url)
     rng = random.Random(f"agreement-booked-{order.value}")
-    compared = booked_first = booked_waiting = 0
+    compared = booked_first = booked_waiting = kept_back = 0
+    rules = list(BookedBeforeSlot)
     for n in range(OFFICES):
-        before_slot = rng.choice([BookedBeforeSlot.WALK_IN, BookedBeforeSlot.WALK_IN, BookedBeforeSlot.AT_CHECK_IN])
+        before_slot = rules[n % len(rules)]
         config = random_office(rng, order, before_slot)
         office = config.offices["o"]
         clock = Clock()
@@ -239,9 +241,14 @@ async def test_store_calls_booked_tickets_exactly_when_the_policy_does(valkey_ur
                 booked_first += called.booked and not called.handed_over_from and any(
                     t.order < called.order and t.priority == called.priority and not t.booked
                     for t in queues[called.procedure])
+                # keep_for_slot: an earlier booked visitor whose slot is still to come passed over for a walk-in.
+                kept_back += before_slot is BookedBeforeSlot.KEEP_FOR_SLOT and not called.booked and any(
+                    t.booked and not t.handed_over_from and t.order < called.order and t.priority == called.priority
+                    and t.slot_start is not None and t.slot_start > now for t in queues[called.procedure])
             now += rng.randint(0, 4) * MINUTE
             set_time(now)
     await redis.aclose()
     assert compared > OFFICES * 5
     assert booked_first > OFFICES // 2  # booked visitors did go before earlier walk-ins
     assert booked_waiting > OFFICES * 5
+    assert kept_back > OFFICES // 6  # the third rule kept early booked visitors for their slot

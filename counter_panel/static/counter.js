@@ -230,7 +230,8 @@ function precedenceFrom(ticket) {
 function sortKey(ticket) {
   const priority = page.calling_order === "waited" ? 0 : -(ticket.priority || 0);
   const from = precedenceFrom(ticket);
-  const tier = ticket.returning ? 0 : from !== null && from <= serverNow() ? 1 : 2;
+  const kept = from !== null && page.booked_before_slot === "keep_for_slot";  // last of the class until the slot
+  const tier = ticket.returning ? 0 : from !== null && from <= serverNow() ? 1 : kept ? 3 : 2;
   return [priority, tier, ticket.order || 0, ticket.seq || 0];
 }
 

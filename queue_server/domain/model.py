@@ -83,11 +83,14 @@ class BookedBeforeSlot(enum.StrEnum):
     """How a booked visitor checked in before their slot starts waits (``[calling] booked_before_slot``).
 
     ``walk_in`` (default): like a walk-in who arrived then, until the slot starts, then before the
-    walk-ins of their priority class; ``at_check_in``: before the walk-ins from the moment of check-in.
+    walk-ins of their priority class; ``at_check_in``: before the walk-ins from the moment of check-in;
+    ``keep_for_slot``: kept for the slot — until it starts, called only when nobody else of their
+    priority class waits, then before the walk-ins.
     """
 
     WALK_IN = "walk_in"
     AT_CHECK_IN = "at_check_in"
+    KEEP_FOR_SLOT = "keep_for_slot"
 
 
 @dataclass(frozen=True, slots=True)

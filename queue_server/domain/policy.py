@@ -11,7 +11,7 @@ picks by the office's configured :class:`CallingOrder`:
     the counter's procedures in the order its configuration lists them: the first one with
     anybody waiting, and within it the highest priority class, then the longest in line.
 
-Inside a priority class tickets fall in three tiers (:func:`effective_tier`), then time in line:
+Inside a priority class tickets fall in four tiers (:func:`effective_tier`), then time in line:
 
 0. **returning** — a visitor handed over with their place kept (the case moves on to city staff
    or another procedure), among themselves by their original place. They have already waited
@@ -28,16 +28,24 @@ Inside a priority class tickets fall in three tiers (:func:`effective_tier`), th
    arrived at check-in: coming early gains nothing over the walk-ins, but costs nothing either —
    an early arrival called before the slot is simply served early. ``"at_check_in"`` gives the
    precedence from the check-in on (offices that let booked visitors check in only shortly
-   before the slot). A visitor checked in too late (``late``) is a walk-in from the check-in,
+   before the slot). ``"keep_for_slot"`` keeps them for their slot: until it starts they are
+   tier 3 (below), so a counter calls one early only when no walk-in of their class is waiting.
+   A visitor checked in too late (``late``) is a walk-in from the check-in,
    and a booked ticket handed over goes on by the hand-over rule (returning or the back of
    the line), not by its booking. Returning visitors still come first: their case is open.
 2. **everybody else** — by time in line.
+3. **booked, kept for the slot** — with ``booked_before_slot = "keep_for_slot"``, a booked visitor
+   checked in before the slot, until it starts; among themselves by their place. Offices that
+   plan their booked and walk-in work apart keep the early arrivals out of the walk-ins' time,
+   but a counter with nobody else to call still serves them early rather than stand idle.
 
-Each queue is kept sorted by :func:`queue_score` with the *stored* tier (0 or 2); only a
-booked ticket's tier changes with time, so call-next compares the queue heads with the booked
-tickets whose precedence has begun, rescored with tier 1 (:func:`effective_score`). The Lua
-step (``store/lua/counters.lua``: ``D q:{procedure}`` and ``D bq:{procedure}``) implements
-exactly this; a test plays both on random offices.
+Each queue is kept sorted by :func:`queue_score` with the *stored* tier (:func:`stored_tier`: 0,
+2, or 3 for a ticket kept for its slot); only a booked ticket's tier changes with time, and only
+downwards (3 or 2 to 1), so stored scores are never below the effective ones, and call-next
+compares the queue heads with the booked tickets whose precedence has begun, rescored with tier
+1 (:func:`effective_score`). The Lua step (``store/lua/counters.lua``: ``D q:{procedure}`` and
+``D bq:{procedure}``; ``store/lua/checkin.lua`` stores tier 3) implements exactly this; a test
+plays both on random offices.
 
 A ticket is not callable until its card is prepared (``prep == "pending"``: a same-day visitor of a
 procedure with a ``prepare`` stage, or a booked visitor checking in before their card's preparation
@@ -59,12 +67,15 @@ TIER_WEIGHT: Final = 10**9
 TIER_RETURNING: Final = 0
 TIER_BOOKED: Final = 1
 TIER_OTHER: Final = 2
-PRIORITY_WEIGHT: Final = 3 * TIER_WEIGHT
-"""Score distance between two priority classes: the three tiers fit in one class."""
+TIER_KEPT: Final = 3
+"""A booked visitor kept for their slot (``keep_for_slot``) before it starts."""
+TIERS: Final = 4
+PRIORITY_WEIGHT: Final = TIERS * TIER_WEIGHT
+"""Score distance between two priority classes: the four tiers fit in one class."""
 
 
 def queue_score(priority: int, order: int, calling_order: CallingOrder, tier: int = TIER_OTHER) -> int:
-    """The sort key of a waiting ticket: lower is called first (``(9 − p)·3·10⁹ + tier·10⁹ + order``;
+    """The sort key of a waiting ticket: lower is called first (``(9 − p)·4·10⁹ + tier·10⁹ + order``;
     ``waited``: ``tier·10⁹ + order``).
 
     Scores stay below 2**53, so Redis (doubles) and Lua keep them exact.
@@ -74,18 +85,21 @@ def queue_score(priority: int, order: int, calling_order: CallingOrder, tier: in
     return (MAX_PRIORITY - priority) * PRIORITY_WEIGHT + tier * TIER_WEIGHT + order
 
 
-def stored_tier(returning: bool) -> int:
-    """The tier a ticket's stored queue score uses: returning or not (the booked tier depends on the time)."""
-    return TIER_RETURNING if returning else TIER_OTHER
+def stored_tier(returning: bool, kept_for_slot: bool = False) -> int:
+    """The tier a ticket's stored queue score uses: returning, kept for its slot (a booked visitor checked in
+    on time under ``keep_for_slot``), or other; the booked tier 1 depends on the time."""
+    if returning:
+        return TIER_RETURNING
+    return TIER_KEPT if kept_for_slot else TIER_OTHER
 
 
 def booked_precedence_from(booked: bool, handed_over: bool, slot_start: int | None, checked_in_at: int,
                            booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int | None:
     """From when (epoch ms) a ticket has the booked precedence, or None if it never has.
 
-    Only a booked visit checked in on time (``booked``), before any hand-over; from its slot's start,
-    or with ``at_check_in`` from the check-in (the ticket's ``issued_at``). The store keeps the same
-    time as the ticket's score in ``D bq:{procedure}``.
+    Only a booked visit checked in on time (``booked``), before any hand-over; from its slot's start
+    (``walk_in``, ``keep_for_slot``), or with ``at_check_in`` from the check-in (the ticket's
+    ``issued_at``). The store keeps the same time as the ticket's score in ``D bq:{procedure}``.
     """
     if not booked or handed_over or slot_start is None:
         return None
@@ -98,8 +112,10 @@ def precedence_from(ticket: Ticket, booked_before_slot: BookedBeforeSlot = Booke
                                   booked_before_slot)
 
 
-def effective_tier(returning: bool, precedence: int | None, now: int | None) -> int:
-    """The tier a ticket is called by at ``now``: returning, booked with its precedence begun, or other.
+def effective_tier(returning: bool, precedence: int | None, now: int | None,
+                   booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int:
+    """The tier a ticket is called by at ``now``: returning, booked with its precedence begun, other, or
+    (``keep_for_slot``) booked and kept for a slot still to start.
 
     ``now`` None: no booked precedence has begun (a caller with no clock, e.g. a replay without bookings).
     """
@@ -107,14 +123,16 @@ def effective_tier(returning: bool, precedence: int | None, now: int | None) -> 
         return TIER_RETURNING
     if precedence is not None and now is not None and precedence <= now:
         return TIER_BOOKED
+    if precedence is not None and booked_before_slot is BookedBeforeSlot.KEEP_FOR_SLOT:
+        return TIER_KEPT
     return TIER_OTHER
 
 
 def effective_score(ticket: Ticket, now: int | None, calling_order: CallingOrder,
                     booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int:
     """The score call-next compares at ``now``: the stored score, or tier 1 for a booked ticket whose
-    precedence has begun."""
-    tier = effective_tier(ticket.returning, precedence_from(ticket, booked_before_slot), now)
+    precedence has begun (tier 3 before, kept for the slot under ``keep_for_slot``)."""
+    tier = effective_tier(ticket.returning, precedence_from(ticket, booked_before_slot), now, booked_before_slot)
     return queue_score(ticket.priority, ticket.order, calling_order, tier)
 
 
@@ -127,7 +145,9 @@ def choose_next(
 ) -> Ticket | None:
     """The ticket call-next gives a counter serving ``served`` (in preference order) at ``now``, or None.
 
-    ``queues`` maps a procedure id to its waiting tickets in any order.
+    ``queues`` maps a procedure id to its waiting tickets in any order. Under ``keep_for_slot`` a
+    booked visitor whose slot has not started is given out only when nobody else of their priority
+    class is callable (in ``counter_procedure_order``: in that procedure).
     """
 
     def score(t: Ticket) -> tuple[int, int]:
@@ -150,7 +170,8 @@ def callable_now(ticket: Ticket) -> bool:
 
 def people_ahead(ticket: Ticket, waiting: Iterable[Ticket], calling_order: CallingOrder, now: int | None = None,
                  booked_before_slot: BookedBeforeSlot = BookedBeforeSlot.WALK_IN) -> int:
-    """How many tickets in the same procedure queue would be called before ``ticket`` at ``now``."""
+    """How many tickets in the same procedure queue would be called before ``ticket`` at ``now``
+    (by :func:`effective_score`: a booked visitor kept for their slot has everybody of their class ahead)."""
 
     def score(t: Ticket) -> tuple[int, int]:
         return effective_score(t, now, calling_order, booked_before_slot), t.seq

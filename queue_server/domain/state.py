@@ -267,7 +267,7 @@ class OfficeState:
 
     def _sort_key(self, ticket: Mapping[str, Any], now: int | None) -> tuple[int, int]:
         """The calling order at ``now`` (``policy.effective_score``, then ``seq``)."""
-        tier = effective_tier(bool(ticket.get("returning")), self._precedence(ticket), now)
+        tier = effective_tier(bool(ticket.get("returning")), self._precedence(ticket), now, self.booked_before_slot)
         return (queue_score(int(ticket.get("priority", 0)), int(ticket["order"]), self.calling_order, tier),
                 int(ticket["seq"]))
 

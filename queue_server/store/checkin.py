@@ -85,4 +85,5 @@ async def check_in(store: QueueStore, office_id: str, booking: Mapping[str, Any]
         "check_in", office_id, idem=idem, actor=actor, errors=refused, booking=str(booking["id"]), lang=lang,
         token=store.new_token(office_id), formats=formats, estimate_minutes=estimate_minutes,
         early_ms=rules.checkin_early_minutes * 60_000, late_ms=rules.late_minutes * 60_000,
-        at_check_in=store.config.calling.booked_before_slot is BookedBeforeSlot.AT_CHECK_IN)
+        at_check_in=store.config.calling.booked_before_slot is BookedBeforeSlot.AT_CHECK_IN,
+        keep_for_slot=store.config.calling.booked_before_slot is BookedBeforeSlot.KEEP_FOR_SLOT)

@@ -122,6 +122,17 @@ def page_language(request: web.Request, default: str = DEFAULT_LANGUAGE) -> str:
     return lang if lang in LANGUAGES else default
 
 
+def ruby_texts(catalogs: Mapping[str, Catalog], config: Config) -> list[str]:
+    """Every text the pages show with readings: the やさしい日本語 catalog, office, procedure and counter names."""
+    texts = list(catalogs["ja-easy"].values())
+    for office in config.offices.values():
+        texts.append(office.name)
+        for p in office.procedures.values():
+            texts += [p.names.get("ja-easy", p.name), p.descriptions.get("ja-easy", p.description)]
+        texts += [c.name for c in office.counters.values()]
+    return [text for text in texts if text]
+
+
 def names_html(config: Config, japanese: JapaneseText) -> dict[str, Any]:
     """Office, procedure and counter names (and procedure descriptions) as HTML per Japanese language.
 
@@ -146,13 +157,29 @@ def _phrases(context: jinja2.runtime.Context, text: str) -> Markup:
     lang = context.get("lang", DEFAULT_LANGUAGE)
     if lang not in JAPANESE_LANGUAGES:
         return escape(text)
+    if isinstance(text, FilledText) and lang in RUBY_LANGUAGES:
+        # As page.js tHtml: the catalog text's readings (analysed at startup), the values filled in.
+        return context["japanese_text"].filled_html(text.template, text.params, ruby=True)
     return context["japanese_text"].html(str(text), ruby=lang in RUBY_LANGUAGES)
+
+
+class FilledText(str):
+    """What ``t(key, name=value)`` gives: the text filled in, knowing its catalog text and values."""
+
+    template: str
+    params: Mapping[str, Any]
 
 
 @jinja2.pass_context
 def _t(context: jinja2.runtime.Context, key: str, **params: Any) -> str:
     """Jinja global ``t(key, name=value)``: the text in the page's language (``lang`` in the context)."""
-    return translate(context["catalogs"], context.get("lang", DEFAULT_LANGUAGE), key, **params)
+    lang = context.get("lang", DEFAULT_LANGUAGE)
+    text = translate(context["catalogs"], lang, key, **params)
+    if not params:
+        return text
+    filled = FilledText(text)
+    filled.template, filled.params = translate(context["catalogs"], lang, key), params
+    return filled
 
 
 def render_page(request: web.Request, template: str, *, lang: str = DEFAULT_LANGUAGE,
@@ -191,8 +218,10 @@ def _front_end_dirs() -> list[tuple[str, Path]]:
 def setup_pages(app: web.Application) -> None:
     """Templates, static files and catalogs; then every front-end registers its pages."""
     app[CATALOGS] = load_catalogs()
-    # Phrases and readings of every Japanese text the pages show, computed once, here.
+    # Phrases and readings of every Japanese text the pages show, computed once, here; the readings
+    # come from readings.json, or for a city's own texts from a child process (web/japanese.py).
     japanese = app[JAPANESE_TEXT] = JapaneseText(app[CONFIG].readings)
+    japanese.prepare(ruby_texts(app[CATALOGS], app[CONFIG]))
     app[CATALOGS_HTML] = {lang: japanese.catalog_html(app[CATALOGS][lang], lang) for lang in JAPANESE_LANGUAGES}
     app[NAMES_HTML] = names_html(app[CONFIG], japanese)
     dirs = _front_end_dirs()

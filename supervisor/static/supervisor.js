@@ -21,6 +21,7 @@ let live = null;
 const views = new Map();           // office id -> the latest supervisor view
 let dialogCounter = null;          // {office, counter} being edited in the procedures dialog
 let closing = null;                // office id whose close-out asks for confirmation
+const noticeFills = new Map();     // office id -> fills its open, untouched notice editor from the view
 
 // --- small helpers ---------------------------------------------------------------------------
 
@@ -53,15 +54,16 @@ function errorText(error) {
 const message = messageLine();
 const showMessage = (text, kind = "error") => message.show(text, kind);
 
-/** Run an action with its button disabled; a failure shows the server's reason. */
-async function act(node, action, done) {
+/** Run an action with its button disabled; a failure shows the server's reason (``failed(error)``: the
+ *  whole text instead). */
+async function act(node, action, done, failed = errorText) {
   if (node) node.disabled = true;
   try {
     const answer = await action();
     if (done) showMessage(done, "info");
     return answer;
   } catch (e) {
-    showMessage(errorText(e));
+    showMessage(failed(e));
     return null;
   } finally {
     if (node) node.disabled = false;
@@ -108,6 +110,7 @@ function signedIn() {
     view: (data, msg) => {
       views.set(msg.office, data);
       renderOffice(msg.office);
+      noticeFills.get(msg.office)?.();
       renderOutages();
       document.body.dataset.live = "ready";
     },
@@ -486,20 +489,41 @@ function noticeEditor(office) {
   }
   const save = el("button", "btn btn-primary", t("supervisor.notice_save"));
   save.type = "submit";
-  form.append(ja, others, save);
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const texts = Object.fromEntries(page.notice_languages.map((lang) => [lang, form.elements[lang].value]));
-    act(save, () => put(`/api/offices/${encodeURIComponent(office.id)}/notice`, { text: jaInput.value, texts }),
-        t("supervisor.notice_saved"));
-  });
-  // The editor starts from the notice as it is (filled once the live view arrives, never over typing).
-  details.addEventListener("toggle", () => {
+  // A failed save, beside the form (the page's message line may be scrolled out of sight).
+  const failure = el("p", "sv-notice-failed notice notice-error");
+  failure.setAttribute("role", "alert");
+  failure.hidden = true;
+  form.append(ja, others, save, failure);
+  // Once the supervisor has typed, the form is theirs: a live view (or the details' "toggle" event,
+  // which the browser fires a moment after the click, possibly after the first keys) never
+  // overwrites it; a saved or closed form follows the office's notice again.
+  let edited = false;
+  form.addEventListener("input", () => { edited = true; });
+  const fill = () => {
     const view = views.get(office.id);
-    if (!details.open || !view) return;
+    if (edited || !details.open || !view) return;
     jaInput.value = view.notice || "";
     for (const lang of page.notice_languages) form.elements[lang].value = (view.notices || {})[lang] || "";
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (save.disabled) return;
+    const texts = Object.fromEntries(page.notice_languages.map((lang) => [lang, form.elements[lang].value]));
+    failure.hidden = true;
+    const failed = (error) => {
+      failure.textContent = t("supervisor.notice_save_failed", { reason: errorText(error) });
+      failure.hidden = false;
+      return failure.textContent;
+    };
+    const saved = await act(save, () => put(`/api/offices/${encodeURIComponent(office.id)}/notice`, { text: jaInput.value, texts }),
+                            t("supervisor.notice_saved"), failed);
+    if (saved) edited = false;           // kept as typed otherwise, to try again
   });
+  details.addEventListener("toggle", () => {
+    if (!details.open) edited = false;
+    fill();
+  });
+  noticeFills.set(office.id, fill);
   details.append(form);
   return details;
 }

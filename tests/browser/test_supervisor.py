@@ -170,6 +170,41 @@ async def test_the_notice_edited_on_the_console_shows_in_the_display_s_language(
     await expect(english.locator("#notice-text")).to_have_text("It will be busy this afternoon")
 
 
+
+async def test_what_the_supervisor_types_is_kept_when_the_editor_s_toggle_comes_after_it(open_page: OpenPage) -> None:
+    # The browser fires <details>' "toggle" a task after the click; a loaded machine (or keys typed at
+    # once) can put the first keys before it. It once refilled the form from the office's empty notice
+    # then, and the console saved "" (and said 更新しました): the display's notice stayed empty.
+    console = await open_console(open_page)
+    editor = console.locator(".sv-office[data-office=main] .sv-notice")
+    kept = await editor.evaluate("""async (details) => {
+        const toggled = new Promise((done) => details.addEventListener("toggle", done, { once: true }));
+        details.open = true;                                      // the toggle event is only queued
+        const ja = details.querySelector("textarea[name=ja]");
+        ja.value = "窓口 3 番は午後から休止します";
+        ja.dispatchEvent(new InputEvent("input", { bubbles: true }));
+        await toggled;
+        return ja.value;
+    }""")
+    assert kept == "窓口 3 番は午後から休止します"
+
+
+async def test_a_notice_the_server_refuses_is_shown_as_not_saved_and_kept_in_the_form(open_page: OpenPage) -> None:
+    display = await open_page("/display/main", viewport=(1920, 1080))
+    await expect(display.locator("body")).to_have_attribute("data-live", "ready")
+    console = await open_console(open_page)
+    editor = console.locator(".sv-office[data-office=main] .sv-notice")
+    await editor.locator("summary").click()
+    await editor.locator("textarea[name=ja]").fill("本日は午後から混み合います")
+    await console.context.clear_cookies()          # the session has ended (signed out elsewhere, expired)
+    await editor.locator("button[type=submit]").click()
+    failed = text("ja", "supervisor.notice_save_failed", reason=text("ja", "error.unauthorized.message"))
+    await expect(editor.locator(".sv-notice-failed")).to_have_text(failed)
+    await expect(editor.locator(".sv-notice-failed")).to_be_visible()
+    await expect(console.locator("#message")).to_have_text(failed)
+    await expect(editor.locator("textarea[name=ja]")).to_have_value("本日は午後から混み合います")
+    await expect(display.locator("#notice")).to_be_hidden()
+
 async def test_the_reports_panel_links_the_archive_s_daily_and_monthly_downloads(open_page: OpenPage,
                                                                                  web_user: MakeUser) -> None:
     console = await open_console(open_page)

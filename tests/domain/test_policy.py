@@ -84,6 +84,33 @@ def test_a_booked_ticket_waits_like_a_walk_in_until_its_slot_starts_then_goes_fi
     assert choose_next(queues, ("pickup",), CallingOrder.WAITED, now=100).number == "700"
 
 
+def test_keep_for_slot_calls_an_early_booked_visitor_only_when_no_walk_in_of_their_class_waits() -> None:
+    keep = BookedBeforeSlot.KEEP_FOR_SLOT
+    early = booked("700", 1, slot_start=100)  # checked in first, slot at 100
+    walk_ins = [ticket("300", "pickup", 2), ticket("301", "pickup", 3)]
+    queues = {"pickup": [early, *walk_ins]}
+    order = CallingOrder.PRIORITY_THEN_WAITED
+    # Before the slot: behind every walk-in of the class, though checked in before them.
+    assert choose_next(queues, ("pickup",), order, now=99, booked_before_slot=keep).number == "300"
+    assert people_ahead(early, queues["pickup"], order, now=99, booked_before_slot=keep) == 2
+    assert people_ahead(walk_ins[0], queues["pickup"], order, now=99, booked_before_slot=keep) == 0
+    # (As a walk-in, the default, they would have been first.)
+    assert choose_next(queues, ("pickup",), order, now=99).number == "700"
+    # Nobody else waiting: called early rather than leave the counter idle.
+    assert choose_next({"pickup": [early]}, ("pickup",), order, now=99, booked_before_slot=keep).number == "700"
+    # A higher class still goes first; a lower one waits behind the kept visitor.
+    queues["pickup"] = [early, ticket("302", "pickup", 4, priority=1)]
+    assert choose_next(queues, ("pickup",), order, now=99, booked_before_slot=keep).number == "302"
+    lower = dataclasses.replace(booked("701", 5, slot_start=100), priority=1)
+    queues["pickup"] = [lower, ticket("303", "pickup", 6)]
+    assert choose_next(queues, ("pickup",), order, now=99, booked_before_slot=keep).number == "701"
+    # From the slot's start: before the walk-ins, as under every rule.
+    queues["pickup"] = [early, *walk_ins]
+    assert choose_next(queues, ("pickup",), order, now=100, booked_before_slot=keep).number == "700"
+    # Under "waited" there are no classes: behind everybody until the slot.
+    assert choose_next(queues, ("pickup",), CallingOrder.WAITED, now=99, booked_before_slot=keep).number == "300"
+
+
 def test_the_booked_precedence_stays_inside_its_class_after_returning_visitors() -> None:
     queues = {"pickup": [booked("700", 3, slot_start=0), ticket("302", "pickup", 4, priority=1)],
               "review": [ticket("305", "review", 9, order=1, returning=True)]}

@@ -2,7 +2,8 @@
 do
 
 -- req: booking (id), lang, token, formats {procedure → {number, booked}}, early_ms, late_ms,
--- at_check_in (the booked precedence from the check-in rather than the slot's start).
+-- at_check_in (the booked precedence from the check-in rather than the slot's start), keep_for_slot
+-- (until the slot starts, after everybody else of the class: the stored score's tier 3).
 -- On time: a booked ticket (`booked` = 1) from the procedure's booked numbers, in the queue with a
 -- walk-in's score and in `D bq:{procedure}` from when its precedence begins. More than late_ms late:
 -- a walk-in from now (`late` = 1), with the procedure's own numbers and no precedence, whether or not
@@ -41,6 +42,11 @@ op('check_in', function(s)
   if err then return err end
   if not late then
     redis.call('ZADD', s.D .. 'bq:' .. t.procedure, s.req.at_check_in and s.now or slot_start, t.number)
+  end
+  if not late and s.req.keep_for_slot then  -- in the queue, or held for the card: the same place, tier 3
+    set_ticket(s, t, {score = score_of(s, t.priority, t.order, TIER_KEPT)})
+    local line = t.prep == 'pending' and s.D .. 'hold:' .. t.procedure or s.D .. 'q:' .. t.procedure
+    redis.call('ZADD', line, t.score, t.number)
   end
   lib.save_booking(s, b, {state = 'checked_in', ticket = s.today .. '|' .. t.number, late = late and 1 or 0,
                        changed_at = s.now, actor = s.req.actor or ''})

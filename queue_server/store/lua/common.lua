@@ -80,6 +80,16 @@ local function current_ticket(s, counter)
   return hash_table(ticket_key(s, day, number))
 end
 
+-- Only the number and state of the counter's current ticket (nil: none), which say whether it is busy.
+local function current_state(s, counter)
+  if not counter.ticket or counter.ticket == '' then return nil end
+  local sep = string.find(counter.ticket, '|', 1, true)
+  local number = string.sub(counter.ticket, sep + 1)
+  local state = redis.call('HGET', ticket_key(s, string.sub(counter.ticket, 1, sep - 1), number), 'state')
+  if not state then return nil end
+  return {number = number, state = state}
+end
+
 local function emit(s, ev)
   local seq = redis.call('INCR', s.O .. 'evseq')
   ev.seq = seq
@@ -90,7 +100,13 @@ local function emit(s, ev)
   local payload = cjson.encode(ev)
   redis.call('XADD', s.O .. 'events', 'MAXLEN', '~', 200000, seq .. '-0', 'e', payload)
   redis.call('SPUBLISH', s.O .. 'events', payload)
-  return ev
+  return ev, payload
+end
+
+-- A step's answer: `fields` (a table with `ok`) and the event `emit` announced, spliced in as the
+-- JSON emit already wrote (encoding the event again would cost as much as the first time).
+local function answer_event(fields, payload)
+  return string.sub(cjson.encode(fields), 1, -2) .. ',"event":' .. payload .. '}'
 end
 
 local function public_counter(c)
@@ -109,15 +125,21 @@ local function check_state(op, t)
 end
 
 -- policy.queue_score: inside a priority class, tier 0 (returning: handed over, place kept), tier 1
--- (booked, slot started), tier 2 (everybody else), then time in line. Stored scores use tier 0 or
--- 2; a booked ticket's tier 1 is computed when its precedence has begun (`D bq:{procedure}`).
+-- (booked, slot started), tier 2 (everybody else), tier 3 (booked, kept for a slot still to start:
+-- booked_before_slot = "keep_for_slot"), then time in line. Stored scores use tier 0, 2 or 3; a
+-- booked ticket's tier 1 is computed when its precedence has begun (`D bq:{procedure}`).
 local TIER = 1000000000
-local TIER_RETURNING, TIER_BOOKED, TIER_OTHER = 0, 1, 2
+local TIER_RETURNING, TIER_BOOKED, TIER_OTHER, TIER_KEPT = 0, 1, 2, 3
 local function score_of(s, priority, order, tier)
   tier = tier or TIER_OTHER
   local calling_order = s.req.calling_order or error('this step needs calling_order in its request')
   if calling_order == 'waited' then return tier * TIER + order end
-  return (9 - priority) * 3 * TIER + tier * TIER + order
+  return (9 - priority) * 4 * TIER + tier * TIER + order
+end
+
+-- LPUSH `value` to the list `key`, kept to its newest `keep` (trimmed only once it is longer).
+local function push_capped(key, value, keep)
+  if redis.call('LPUSH', key, value) > keep then redis.call('LTRIM', key, 0, keep - 1) end
 end
 
 -- Set `fields` on the table `obj` and on the hash `key` alike.
@@ -171,8 +193,10 @@ end
 -- are out of reach, so the names are kept in a list as well).
 local ops = {}       -- operation name → function(s)
 local op_names = {}  -- the names, in the order the areas define them
-local function op(name, fn)
+local op_flags = {}  -- name → the function's flags: {'no-writes'} for a step that truly writes nothing
+local function op(name, fn, flags)
   ops[name] = fn
   op_names[#op_names + 1] = name
+  op_flags[name] = flags
 end
 local lib = {}  -- helpers one area module lends another

@@ -5,27 +5,38 @@ do
 local function counter_ready_to_call(s)
   local c = load_counter(s, s.req.counter)
   if c.status ~= 'open' then return nil, fail('counter_not_open', {counter = c.id, status = c.status}) end
-  local cur = current_ticket(s, c)
+  local cur = current_state(s, c)
   if cur and (cur.state == 'called' or cur.state == 'serving') then
     return nil, fail('counter_busy', {counter = c.id, number = cur.number, state = cur.state})
   end
   return c, nil
 end
 
+-- The call (or recall) in the day's recent calls, the newest 20.
+local function push_call(s, c, t, recall)
+  push_capped(s.D .. 'recent', cjson.encode({number = t.number, day = t.day, counter = c.id, procedure = t.procedure,
+                                             lang = t.lang, at = s.now, recall = recall}), 20)
+end
+
+-- Emit `ev`, ticket t's event at counter c, and answer with the ticket, the counter and the event.
+local function announce(s, c, t, ev)
+  local counter = public_counter(c)
+  ev.ticket, ev.counter = t, counter
+  local _, payload = emit(s, ev)
+  return answer_event({ok = true, ticket = t, counter = counter}, payload)
+end
+
 local function do_call(s, c, t, event_type)
   redis.call('ZREM', s.D .. 'q:' .. t.procedure, t.number)
-  redis.call('ZREM', s.D .. 'bq:' .. t.procedure, t.number)
+  -- Only an on-time booked ticket is in `D bq:` (checkin.lua).
+  if t.booked == 1 then redis.call('ZREM', s.D .. 'bq:' .. t.procedure, t.number) end
   local fields = {state = 'called', counter = c.id, called_at = s.now, recalls = 0}
   -- The visit's wait ends at its first call (recalls and calls after a hand-over move called_at).
   if not t.first_called_at then fields.first_called_at = s.now end
   set_ticket(s, t, fields)
   set_counter(s, c, {ticket = t.day .. '|' .. t.number, since = s.now, staff = s.req.actor or ''})
-  local call = {number = t.number, day = t.day, counter = c.id, procedure = t.procedure, lang = t.lang, at = s.now,
-                recall = false}
-  redis.call('LPUSH', s.D .. 'recent', cjson.encode(call))
-  redis.call('LTRIM', s.D .. 'recent', 0, 19)
-  local ev = emit(s, {type = event_type, ticket = t, counter = public_counter(c)})
-  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+  push_call(s, c, t, false)
+  return announce(s, c, t, {type = event_type})
 end
 
 -- The counter's current ticket, checked for `op`; returns counter, ticket or an error string.
@@ -42,10 +53,9 @@ end
 
 local function release(s, c, t, event_type, extra)
   set_counter(s, c, {ticket = '', since = s.now})
-  local ev = {type = event_type, ticket = t, counter = public_counter(c)}
+  local ev = {type = event_type}
   if extra then for k, v in pairs(extra) do ev[k] = v end end
-  ev = emit(s, ev)
-  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+  return announce(s, c, t, ev)
 end
 
 op('call_next', function(s)
@@ -53,24 +63,33 @@ op('call_next', function(s)
   if err then return err end
   -- Among the served procedures, compare the queue heads and the booked tickets whose slot has
   -- started, rescored with the booked tier (see policy.choose_next).
+  -- Candidates are compared by number and score; a ticket is read whole only once it is chosen
+  -- (and its seq only on a tie of scores).
   local best, best_score, best_seq
-  local function consider(t, score)
-    if not best or score < best_score or (score == best_score and t.seq < best_seq) then
-      best, best_score, best_seq = t, score, t.seq
+  local function seq_of(number) return tonumber(redis.call('HGET', s.D .. 't:' .. number, 'seq')) end
+  local function consider(number, score)
+    if best and score > best_score then return end
+    if best and score == best_score then
+      best_seq = best_seq or seq_of(best)
+      local seq = seq_of(number)
+      if seq >= best_seq then return end
+      best, best_score, best_seq = number, score, seq
+      return
     end
+    best, best_score, best_seq = number, score, nil
   end
   for _, proc in ipairs(lib.counter_procedures(s, c) or s.req.procedures) do
     local head = redis.call('ZRANGE', s.D .. 'q:' .. proc, 0, 0, 'WITHSCORES')
     if #head > 0 then
-      consider(hash_table(s.D .. 't:' .. head[1]), tonumber(head[2]))
+      consider(head[1], tonumber(head[2]))
       for number, score in pairs(booked_started(s, proc)) do
-        if score < best_score then consider(hash_table(s.D .. 't:' .. number), score) end
+        if score < best_score then consider(number, score) end
       end
       if s.req.calling_order == 'counter_procedure_order' then break end
     end
   end
   if not best then return fail('queue_empty', {counter = c.id}) end
-  return do_call(s, c, best, 'ticket.called')
+  return do_call(s, c, hash_table(s.D .. 't:' .. best), 'ticket.called')
 end)
 
 op('call_number', function(s)
@@ -91,20 +110,15 @@ op('recall', function(s)
   local c, t, err = counter_ticket(s, 'recall')
   if err then return err end
   set_ticket(s, t, {recalls = (t.recalls or 0) + 1, called_at = s.now})
-  local call = {number = t.number, day = t.day, counter = c.id, procedure = t.procedure, lang = t.lang, at = s.now,
-                recall = true}
-  redis.call('LPUSH', s.D .. 'recent', cjson.encode(call))
-  redis.call('LTRIM', s.D .. 'recent', 0, 19)
-  local ev = emit(s, {type = 'ticket.recalled', ticket = t, counter = public_counter(c)})
-  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+  push_call(s, c, t, true)
+  return announce(s, c, t, {type = 'ticket.recalled'})
 end)
 
 op('start', function(s)
   local c, t, err = counter_ticket(s, 'start')
   if err then return err end
   set_ticket(s, t, {state = 'serving', started_at = s.now})
-  local ev = emit(s, {type = 'ticket.serving', ticket = t, counter = public_counter(c)})
-  return cjson.encode({ok = true, ticket = t, counter = public_counter(c), event = ev})
+  return announce(s, c, t, {type = 'ticket.serving'})
 end)
 
 op('finish', function(s)
@@ -112,9 +126,8 @@ op('finish', function(s)
   if err then return err end
   set_ticket(s, t, {state = 'done', finished_at = s.now})
   -- Measured service times feed the wait estimator; kept across days, newest first.
-  redis.call('LPUSH', s.O .. 'services', cjson.encode({procedure = t.procedure, counter = c.id, day = t.day,
-    called_at = t.called_at, started_at = t.started_at, finished_at = s.now}))
-  redis.call('LTRIM', s.O .. 'services', 0, 19999)
+  push_capped(s.O .. 'services', cjson.encode({procedure = t.procedure, counter = c.id, day = t.day,
+    called_at = t.called_at, started_at = t.started_at, finished_at = s.now}), 20000)
   lib.archive_visit(s, t)
   -- Post-issuance work follows the handover (tasks.lua); it is not bound to the day.
   if s.req.post_procedures and s.req.post_procedures[t.procedure] then
@@ -164,7 +177,7 @@ end)
 
 op('counter_status', function(s)
   local c = load_counter(s, s.req.counter)
-  local cur = current_ticket(s, c)
+  local cur = current_state(s, c)
   if s.req.status ~= 'open' and cur and (cur.state == 'called' or cur.state == 'serving') then
     return fail('counter_busy', {counter = c.id, number = cur.number, state = cur.state})
   end

@@ -51,7 +51,8 @@ end
 for i = 1, #op_names do
   local name = op_names[i]
   local step = ops[name]
-  redis.register_function{function_name = 'mg_' .. name, callback = function(keys, args) return run(name, step, keys, args) end}
+  redis.register_function{function_name = 'mg_' .. name, flags = op_flags[name],
+                           callback = function(keys, args) return run(name, step, keys, args) end}
 end
 redis.register_function{function_name = 'mg_version', callback = function() return VERSION end, flags = {'no-writes'}}
 

@@ -44,7 +44,7 @@ op('snapshot', function(s)
     waiting = waiting, active = serving, counters = counters, recent = recent, paused = paused,
     notice = redis.call('GET', s.O .. 'notice') or '', notices = hash_table(s.O .. 'notices') or {},
     outage = lib.outage(s), tasks = tasks, tasktimes = tasktimes})
-end)
+end, {'no-writes'})  -- it only reads: a new day is begun by mg_start_day first (main.lua)
 
 
 end

@@ -208,9 +208,8 @@ op('task_finish', function(s)
   if err then return err end
   set_task(s, task, {state = 'done', done_at = s.now, done_by = s.req.actor or ''})
   redis.call('ZREM', s.O .. 'tasks', task.id)
-  redis.call('LPUSH', s.O .. 'tasktimes', cjson.encode({kind = task.kind, procedure = task.procedure,
-    claimed_at = task.claimed_at, done_at = s.now, by = task.claimed_by}))
-  redis.call('LTRIM', s.O .. 'tasktimes', 0, 19999)
+  push_capped(s.O .. 'tasktimes', cjson.encode({kind = task.kind, procedure = task.procedure,
+    claimed_at = task.claimed_at, done_at = s.now, by = task.claimed_by}), 20000)
   archive_task(s, task)
   local ev = emit(s, {type = 'task.done', task = task_view(task)})
   local ready

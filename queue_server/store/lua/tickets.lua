@@ -43,9 +43,9 @@ op('issue', function(s)
   if err then return err end
   local ahead = ahead_of(s, t)
   t.token = nil  -- events are public: the status token never leaves in one
-  local ev = emit(s, {type = 'ticket.issued', ticket = t})
+  local _, payload = emit(s, {type = 'ticket.issued', ticket = t})
   if t.task then lib.create_task(s, {id = t.task, kind = 'prepare', procedure = t.procedure, ticket = s.today .. '|' .. t.number}) end
-  return cjson.encode({ok = true, ticket = t, token = s.req.token, ahead = ahead, event = ev})
+  return answer_event({ok = true, ticket = t, token = s.req.token, ahead = ahead}, payload)
 end)
 
 op('cancel', function(s)
