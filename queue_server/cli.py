@@ -20,6 +20,7 @@ from .clock import Clock
 from .config import Config, ConfigError, load_config
 from .domain.model import DomainError, Role
 from .store.accounts import Accounts
+from .store.connect import close as close_client
 from .store.connect import connect
 from .store.embedded import EmbeddedRedis
 from .store.kiosks import SETUP_HOURS, Kiosks
@@ -69,7 +70,7 @@ async def _with_redis(config: Config, action) -> None:  # type: ignore[no-untype
     try:
         await action(redis)
     finally:
-        await redis.aclose()
+        await close_client(redis)
         if embedded is not None:
             await embedded.stop()
 

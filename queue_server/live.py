@@ -129,17 +129,19 @@ class Hub:
         """Remove a subscriber; unknown ones are ignored."""
         self.subscribers[office].discard(subscriber)
 
-    async def _resync(self, office: str, today: str = "") -> None:
+    async def _resync(self, office: str, today: str = "", fresh: bool = False) -> None:
         """Catch up from the stream when a few events were missed; otherwise rebuild from a snapshot.
         Rebuild too when the events read leave the state before business day ``today`` (a day that
-        had no tickets).
+        had no tickets), and always when ``fresh`` (after the channel was lost: a failover may have
+        promoted a replica whose stream lacks the last events this hub applied, which were never
+        acknowledged, so the numbers alone cannot tell what is still true).
 
         Many missed events (after an outage) are not replayed one by one: that burst would fill
         every client's outgoing queue and look like a client that stopped reading. One fresh
         snapshot per subscriber says the same in one message.
         """
         state = self.states.get(office)
-        if state is not None:
+        if state is not None and not fresh:
             latest = await self.store.latest_event_seq(office)
             if state.seq <= latest <= state.seq + CATCH_UP_MAX_EVENTS:
                 events = await self.store.events_since(office, state.seq)
@@ -222,8 +224,8 @@ class Hub:
         redis-py's own pub/sub does the rest: on one node or through Sentinel it reconnects and
         subscribes again (to the new primary); on a cluster it moves the subscription to the node
         that owns the office's slot after a failover or a resharding. Each (re)subscription is
-        confirmed by an ``ssubscribe`` message, and the hub then catches the office up from its
-        stream (or a snapshot): what was published while it was away is read there.
+        confirmed by an ``ssubscribe`` message, and the hub then rebuilds the office from a fresh
+        snapshot (see ``_resync``): what was published while it was away is in it.
 
         The retry delay stays short (at most ``RECONNECT_MAX_SECONDS``): while the hub is away the
         displays are silent, and a refused connection costs Redis next to nothing.
@@ -236,16 +238,25 @@ class Hub:
             try:
                 await pubsub.ssubscribe(channel)
                 # Subscribed first, then read state: nothing published in between is lost.
-                await self._resync(office)
+                await self._resync(office, fresh=office in self._following)
                 self._channel_back(office)
                 delay = RECONNECT_FIRST_SECONDS
+                confirmations = 1  # the one of the SSUBSCRIBE above; any later one is a resubscription
                 while True:
                     message = await self._next_message(pubsub)
                     if message is None:
                         continue
-                    if message["type"] == "ssubscribe":  # subscribed again (a reconnect, a failover, a move)
-                        await self._resync(office)
+                    if message["type"] == "ssubscribe":
+                        confirmations -= 1
+                        if confirmations < 0:  # subscribed again by redis-py (a reconnect, a failover, a move)
+                            await self._resync(office, fresh=True)
                         continue
+                    if message["type"] == "sunsubscribe":
+                        # Not ours: the node gave the office's slot away (a resharding) and dropped the
+                        # subscription. A keyed command teaches redis-py the slot's new owner (MOVED);
+                        # then subscribe again there, at once.
+                        await self.store.latest_event_seq(office)
+                        raise RedisConnectionError(f"the events channel of {office} moved to another node")
                     if message["type"] != "smessage":
                         continue
                     event = json.loads(message["data"])

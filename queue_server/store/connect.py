@@ -48,6 +48,15 @@ def replicated(server: ServerSettings) -> bool:
     return server.replica_acks > 0
 
 
+async def close(client: Client) -> None:
+    """Close the client and its connections; through Sentinel also the clients that asked the
+    Sentinels where the primary is (the pool's ``sentinel_manager``)."""
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    await client.aclose()
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
+
+
 def connect(server: ServerSettings, url: str | None = None) -> Client:
     """The client of the configured deployment; ``url`` replaces ``redis_url`` (the embedded
     Valkey's socket, a test's server). Nothing is connected until the first command."""

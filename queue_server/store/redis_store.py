@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from ..clock import Clock
@@ -29,6 +30,8 @@ TOKEN_BYTES: Final = 16  # 128 bits: a status URL cannot be guessed from the tic
 STREAM_READ_LIMIT: Final = 1000
 FUNCTION_MISSING: Final = ("Function not found", "No matching script", "NOSCRIPT")
 """What FCALL answers on a node without the library (restarted without persistence, a new primary, a new node)."""
+READ_ONLY_OPS: Final = frozenset({"snapshot"})
+"""Steps that change nothing, so have nothing for replicas to confirm (no WAIT)."""
 CALLING_ORDER_OPS: Final = frozenset({"issue", "check_in", "call_next", "hand_over"})
 """The steps that compute queue scores (``score_of``), so need ``[calling] order``."""
 
@@ -38,11 +41,9 @@ IDEMPOTENCY_SECONDS: Final = 86400
 Result = dict[str, Any]
 
 
-class NotReplicated(DomainError):
-    """The step ran on the primary but too few replicas confirmed it in time (503 ``unavailable``)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="unavailable")
+class NotReplicated(RedisConnectionError):
+    """The step ran on the primary but too few replicas confirmed it in time: to its callers the
+    store is unavailable for now, like a lost connection (503 ``unavailable``; the hub retries)."""
 
 
 def _lists(value: Any) -> Any:
@@ -177,7 +178,7 @@ class QueueStore:
         replica that acknowledges it has the first answer's write too (replication keeps order).
         Fewer replicas in time: :class:`NotReplicated` (503), and the retry settles it."""
         acks = self.config.server.replica_acks
-        if not acks:
+        if not acks or function[3:] in READ_ONLY_OPS:
             return await self.redis.fcall(function, 1, *keys_and_args)
         timeout = self.config.server.replica_ack_timeout_ms
         target: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from ..store.accounts import Accounts
 from ..store.embedded import EmbeddedRedis
 from ..service_times import MeasuredServiceMinutes
 from ..store.bookings import Bookings
+from ..store.connect import close as close_client
 from ..store.connect import connect
 from ..store.kiosks import Kiosks
 from ..store.ratelimit import STATUS_TOKENS, GuessLimiter, MissPacer, Subject
@@ -120,7 +121,7 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
             await app[ESTIMATES].stop()
             await app[HUB].stop()
             app[ACCOUNTS].close()
-            await redis.aclose()
+            await close_client(redis)
             if embedded is not None:
                 await embedded.stop()
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from queue_server.clock import Clock
 from queue_server.config import Config, SentinelSettings
 from queue_server.domain.model import Role
 from queue_server.web.app import init_app
@@ -79,8 +80,8 @@ async def make_client(aiohttp_client: Callable[..., Awaitable[TestClient]], conf
                       key_prefix: str) -> Callable[..., Awaitable[TestClient]]:
     """Start the real app on the deployment (on a real socket) and return a client for it."""
 
-    async def make(cfg: Config | None = None) -> TestClient:
-        app = init_app(deployed(cfg or config, deployment), key_prefix=key_prefix)
+    async def make(cfg: Config | None = None, clock: Clock | None = None) -> TestClient:
+        app = init_app(deployed(cfg or config, deployment), clock=clock, key_prefix=key_prefix)
         client = await aiohttp_client(app)
         for name, role in (("staff", Role.CONTRACTOR), ("city", Role.CITY), ("boss", Role.SUPERVISOR)):
             await client.app[ACCOUNTS].add_user(name, PASSWORD, role)

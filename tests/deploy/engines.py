@@ -40,7 +40,7 @@ def wait_for(look: Callable[[], T | None], what: str, timeout: float = START_TIM
     while True:
         try:
             result = look()
-        except (RedisError, OSError):
+        except (RedisError, OSError, LookupError):  # LookupError: a topology still settling
             result = None
         if result:
             return result
@@ -285,19 +285,20 @@ class ValkeyCluster(Deployment):
 
     def move_slot(self, key: str, target: Node) -> Node:
         """Move ``key``'s slot (and its keys) from its owner to primary ``target`` while clients run:
-        IMPORTING/MIGRATING, MIGRATE in batches, then NODE on both. Returns the former owner."""
+        IMPORTING/MIGRATING, MIGRATE (every key the slot holds at once, again until none is left), then
+        NODE on both. Returns the former owner."""
         source = self.owner(key)
         with source.client() as src, target.client() as dst:
             slot = int(src.execute_command("CLUSTER", "KEYSLOT", key))
             source_id, target_id = self.ids[source.port], self.ids[target.port]
             dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
             src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
-            while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100):
+            while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100_000):
                 src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 10000, "KEYS", *keys)
             dst.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
             src.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
-        for node in self.nodes:  # tell the rest at once rather than through gossip
-            if node.alive and node not in (source, target):
+        for node in self.primaries():  # tell the other primaries at once rather than through gossip
+            if node not in (source, target):
                 with node.client() as c:
                     c.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
         return source
@@ -350,7 +351,8 @@ class SentinelGroup(Deployment):
                     ports.add(int(port))
         if len(ports) != 1:
             raise LookupError(f"the Sentinels disagree on the primary: {sorted(ports)}")
-        return next(n for n in self.data_nodes if n.port == ports.pop())
+        port = ports.pop()
+        return next(n for n in self.data_nodes if n.port == port)
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         """Every live Sentinel sees the same primary, every live replica linked to it, and the others."""
