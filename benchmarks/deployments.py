@@ -21,7 +21,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 from api_load import issue_load  # benchmarks/ (scripts run from this folder)
@@ -31,6 +31,9 @@ from stats import percentile
 
 from tests.deploy.engines import SERVICE, SentinelGroup, ValkeyCluster, wait_for
 from tests.deploy.load import Load, clients
+
+SMOKE_ARGS: Final = ["--tickets", "64", "--only", "single", "--only", "cluster", "--no-failover"]
+"""A small configuration the test suite runs (tests/test_benchmarks.py): the embedded node and a cluster."""
 
 COUNTERS = 16
 OFFICE = BENCH_CONFIG.replace(
