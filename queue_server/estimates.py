@@ -16,15 +16,12 @@ back-office tasks (``O tasktimes``) for the preparation and post-issuance times.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import logging
 import multiprocessing
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Final
 
 from .aio import stop_tasks
+from .child_process import exit_with_server
 from .clock import Clock
 from .config import Config, Office
 from .domain.estimate import (DEFAULT_RUNS, BackOffice, BackOfficeTask, CounterState, ExpectedArrival,
@@ -53,7 +51,6 @@ OPEN_DAY_FALLBACK_HOURS: Final = 8   # hours of work assumed ahead when open out
 RUNS_FULL_UP_TO: Final = 600        # waiting tickets up to which every estimate simulates DEFAULT_RUNS futures
 MIN_RUNS: Final = 100
 WORKER_NICENESS: Final = 10
-PR_SET_PDEATHSIG: Final = 1          # linux/prctl.h: a signal for this process when its parent dies
 BOOKING_HISTORY_DAYS: Final = 28     # past days whose bookings teach the no-show rate and lateness
 TASK_TIMES_READ: Final = 2000        # measured back-office tasks read for the model, newest first
 ACTIVE_MINUTES: Final = 15            # a back-office task finished this recently: its person is on duty now
@@ -61,39 +58,11 @@ BACK_OFFICE_PLAN_HOURS: Final = 24    # hours of the back office's plan the esti
 BOOKING_FIELDS: Final = ("id", "procedure", "day", "state", "slot_start", "slot_end", "changed_at", "task")
 
 
-def _exit_with_server() -> None:
-    """Make this worker process end as soon as the server that asked for it does, even after a kill -9.
-
-    A pool worker never notices on its own: it blocks reading its task queue, whose write end it
-    holds itself, and under the forkserver it also holds the forkserver's "server alive" pipe, so
-    the forkserver (and the resource tracker behind it) would wait on the worker for ever too.
-    ``parent_process().sentinel`` is a pipe from the server itself (a process handle on Windows):
-    it becomes ready when the server is gone, however it died. A daemon thread waits on it.
-    """
-    parent = multiprocessing.parent_process()
-    if parent is not None:
-        def watch() -> None:
-            parent.join()  # returns when the sentinel is ready: the server has exited
-            os._exit(0)  # nothing to flush: a result now would have no one to read it
-
-        threading.Thread(target=watch, name="server-watchdog", daemon=True).start()
-    if sys.platform.startswith("linux"):
-        # Belt and braces where the kernel offers it: a SIGKILL when the direct parent goes (the
-        # server itself under "spawn"/"fork"), which works even while the worker holds the GIL.
-        with contextlib.suppress(OSError, AttributeError):
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() == 1:
-            os._exit(0)  # the parent died before the signal was armed
-
-
 def _init_worker(niceness: int) -> None:
     """The estimates worker's start: a lower CPU priority, and a lifetime bound to the server's."""
     if niceness:
         os.nice(niceness)
-    _exit_with_server()
+    exit_with_server()
 
 
 def _minutes(value: float | None) -> float | None:

@@ -77,9 +77,9 @@ def _pyopenjtalk() -> ModuleType:
 
 def _init_open_jtalk_worker() -> None:
     """The worker's start: it ends with the server, however the server ends (as the estimates worker)."""
-    from queue_server.estimates import _exit_with_server
+    from queue_server.child_process import exit_with_server
 
-    _exit_with_server()
+    exit_with_server()
 
 
 def _open_jtalk_tts(text: str, speed: float, half_tone: float) -> tuple[np.ndarray, int]:
