@@ -95,15 +95,10 @@ async def failover_gap(url: str, deployment: SentinelGroup | ValkeyCluster) -> d
             await asyncio.sleep(0.01)
 
     await acknowledged(200)
-    primary = deployment.primary() if isinstance(deployment, SentinelGroup) else deployment.owner(EVSEQ)
+    primary = deployment.primary_of(EVSEQ)
     killed = time.monotonic()
     primary.kill()
-
-    def promoted() -> bool:
-        now = deployment.primary() if isinstance(deployment, SentinelGroup) else deployment.owner(EVSEQ)
-        return now is not primary and now.info("replication").get("role") == "master"
-
-    await asyncio.to_thread(wait_for, promoted, "the replica promoted", 120)
+    await asyncio.to_thread(wait_for, lambda: deployment.promoted_from(primary, EVSEQ), "the replica promoted", 120)
     promoted_s = time.monotonic() - killed
     primary.start()
     await asyncio.to_thread(deployment.wait_healthy, 120)

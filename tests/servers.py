@@ -40,6 +40,13 @@ def madoguchi(*args: str, stdin: str | None = None) -> subprocess.CompletedProce
                           text=True, timeout=2 * PATIENCE_S, check=False)
 
 
+def add_staff(config: Path, password: str = "test-password-1") -> None:
+    """Create the contractor user ``staff`` with ``password`` through the real command line."""
+    added = madoguchi("add-user", "staff", "--role", "contractor", "--config", str(config), "--password-stdin",
+                      stdin=password + "\n")
+    assert added.returncode == 0, added.stderr
+
+
 class ServerProcess:
     """``madoguchi serve`` in a child process on its own port."""
 

@@ -27,7 +27,7 @@ from queue_server.web.app import init_app
 from queue_server.web.keys import ACCOUNTS, CLOCK, STORE
 
 from .conftest import PASSWORD, Api, api_users
-from .servers import ServerProcess, madoguchi, write_config
+from .servers import ServerProcess, add_staff, write_config
 from .test_api_lifecycle import receive
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
@@ -217,9 +217,7 @@ async def test_servers_started_the_next_morning_close_out_what_the_day_left_open
     valkey = EmbeddedRedis(tmp_path / "valkey")
     await valkey.start()
     config = write_config(tmp_path, redis_url=valkey.url)
-    added = madoguchi("add-user", "staff", "--role", "contractor", "--config", str(config), "--password-stdin",
-                      stdin=f"{PASSWORD}\n")
-    assert added.returncode == 0, added.stderr
+    add_staff(config, PASSWORD)
 
     def at(moment: dt.datetime) -> tuple[str, ...]:
         return ("--clock-offset", str(offset_to(moment) / 1000))

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .servers import ServerProcess, madoguchi, write_config
+from .servers import ServerProcess, add_staff, write_config
 from .waiting import PATIENCE_S
 
 pytestmark = pytest.mark.slow
@@ -24,9 +24,7 @@ async def sign_in(session: aiohttp.ClientSession, base: str, username: str) -> s
 
 async def test_every_acknowledged_ticket_survives_sigkill_of_server_and_valkey(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    added = madoguchi("add-user", "staff", "--role", "contractor", "--config", str(config), "--password-stdin",
-                      stdin="test-password-1\n")
-    assert added.returncode == 0, added.stderr
+    add_staff(config)
     server = ServerProcess(config)
     await server.start()
     acknowledged: list[str] = []
@@ -64,9 +62,7 @@ async def _issue_kill_restart(server: ServerProcess, tmp_path: Path, acknowledge
 
 async def test_a_call_through_one_server_reaches_a_websocket_client_of_another(tmp_path: Path, valkey_url: str) -> None:
     config = write_config(tmp_path, redis_url=valkey_url)  # both processes on the tests' Valkey
-    added = madoguchi("add-user", "staff", "--role", "contractor", "--config", str(config), "--password-stdin",
-                      stdin="test-password-1\n")
-    assert added.returncode == 0, added.stderr
+    add_staff(config)
     first, second = ServerProcess(config), ServerProcess(config)
     await asyncio.gather(first.start(), second.start())
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .servers import ServerProcess, madoguchi, write_config
+from .servers import ServerProcess, add_staff, write_config
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the server's mappings from /proc")
 
@@ -32,9 +32,7 @@ def dictionaries_mapped(pid: int) -> list[str]:
 async def test_the_easy_japanese_pages_carry_the_right_readings_and_the_server_maps_no_dictionary(
         tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    added = madoguchi("add-user", "staff", "--role", "contractor", "--config", str(config), "--password-stdin",
-                      stdin="test-password-1\n")
-    assert added.returncode == 0, added.stderr
+    add_staff(config)
     server = ServerProcess(config)
     await server.start()
     assert server.process is not None

@@ -19,7 +19,7 @@ from queue_server.config import load_config
 from queue_server.web.keys import STORE
 
 from .conftest import TESTS, Api, api_users
-from .servers import ServerProcess, madoguchi, write_config
+from .servers import ServerProcess, add_staff, write_config
 from .test_tasks import tasks
 from .waiting import wait_until
 
@@ -82,9 +82,7 @@ async def sign_in(session: aiohttp.ClientSession, base: str) -> str:
 @pytest.mark.slow
 async def test_a_kill_of_server_and_valkey_mid_work_loses_no_task_and_duplicates_none(tmp_path: Path) -> None:
     config = write_config(tmp_path, source="backoffice.toml")
-    added = madoguchi("add-user", "staff", "--role", "contractor", "--config", str(config), "--password-stdin",
-                      stdin="test-password-1\n")
-    assert added.returncode == 0, added.stderr
+    add_staff(config)
     server = ServerProcess(config)
     await server.start()
     try:

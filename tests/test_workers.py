@@ -19,7 +19,7 @@ import pytest
 from queue_server.store.ratelimit import ADDRESS_FAILURES
 from queue_server.web.app import WORKER_HEADER
 
-from .servers import ServerProcess, madoguchi, write_config
+from .servers import ServerProcess, add_staff, madoguchi, write_config
 from .test_api_lifecycle import receive
 from .waiting import wait_until
 
@@ -34,9 +34,7 @@ def workers_config(directory: Path) -> Path:
     config = write_config(directory)
     config.write_text(config.read_text(encoding="utf-8").replace(
         "[server]\n", '[server]\ntrusted_proxies = ["127.0.0.1"]\n', 1), encoding="utf-8")
-    added = madoguchi("add-user", "staff", "--role", "contractor", "--config", str(config), "--password-stdin",
-                      stdin=f"{PASSWORD}\n")
-    assert added.returncode == 0, added.stderr
+    add_staff(config, PASSWORD)
     return config
 
 

@@ -170,6 +170,15 @@ class Deployment:
     def start(self) -> None:
         raise NotImplementedError
 
+    def primary_of(self, key: str) -> Node:
+        """The primary that serves ``key`` now (the whole data set's, or its slot's)."""
+        raise NotImplementedError
+
+    def promoted_from(self, old: Node, key: str) -> bool:
+        """Whether ``key`` is served by a primary other than ``old`` now (a replica was promoted)."""
+        now = self.primary_of(key)
+        return now is not old and now.info("replication").get("role") == "master"
+
 
 class ValkeyCluster(Deployment):
     """3 primaries, each with one replica; the slots split in three equal ranges."""
@@ -283,6 +292,9 @@ class ValkeyCluster(Deployment):
                     return next(n for n in self.nodes if n.port == int(primary[1]))
         raise LookupError(f"no node serves slot {slot}")
 
+    def primary_of(self, key: str) -> Node:
+        return self.owner(key)
+
     def move_slot(self, key: str, target: Node) -> Node:
         """Move ``key``'s slot (and its keys) from its owner to primary ``target`` while clients run:
         IMPORTING/MIGRATING, MIGRATE (every key the slot holds at once, again until none is left), then
@@ -353,6 +365,9 @@ class SentinelGroup(Deployment):
             raise LookupError(f"the Sentinels disagree on the primary: {sorted(ports)}")
         port = ports.pop()
         return next(n for n in self.data_nodes if n.port == port)
+
+    def primary_of(self, key: str) -> Node:
+        return self.primary()  # one primary holds every key
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
         """Every live Sentinel sees the same primary, every live replica linked to it, and the others."""

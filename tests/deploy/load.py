@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from ..servers import ServerProcess, madoguchi
+from ..servers import ServerProcess, add_staff
 from .engines import SERVICE, SentinelGroup, ValkeyCluster
 
 TESTS: Final = Path(__file__).parent.parent
@@ -41,9 +41,7 @@ async def start_server(directory: Path, deployment: SentinelGroup | ValkeyCluste
     config = directory / "office.toml"
     config.write_text(text.replace("[server]\n", f'[server]\ndata_dir = "data"\n{deployment_toml(deployment)}{extra}', 1),
                       encoding="utf-8")
-    added = await asyncio.to_thread(madoguchi, "add-user", "staff", "--role", "contractor", "--config", str(config),
-                                    "--password-stdin", stdin=PASSWORD + "\n")
-    assert added.returncode == 0, added.stderr
+    await asyncio.to_thread(add_staff, config, PASSWORD)
     offset = MONDAY_10.timestamp() - time.time()
     server = ServerProcess(config, options=("--clock-offset", f"{offset:.3f}"))
     await server.start()

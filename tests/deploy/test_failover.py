@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .engines import Node, SentinelGroup, ValkeyCluster, wait_for
+from .engines import SentinelGroup, ValkeyCluster, wait_for
 from .load import Load, check_everything_acknowledged_survived, clients, lobby_display, start_server, waiting_shown
 
 pytestmark = pytest.mark.slow
@@ -65,18 +65,10 @@ async def _failover_under_load(tmp_path: Path, deployment: SentinelGroup | Valke
             return load.acknowledged >= count
 
         await _until(lambda: acknowledged(BEFORE), f"{BEFORE} requests acknowledged")
-        if isinstance(deployment, SentinelGroup):
-            primary: Node = await asyncio.to_thread(deployment.primary)
-        else:
-            primary = await asyncio.to_thread(deployment.owner, EVSEQ)
+        primary = await asyncio.to_thread(deployment.primary_of, EVSEQ)
         killed_at = time.monotonic()
         primary.kill()
-
-        def promoted() -> bool:
-            now = deployment.primary() if isinstance(deployment, SentinelGroup) else deployment.owner(EVSEQ)
-            return now is not primary and now.info("replication").get("role") == "master"
-
-        await asyncio.to_thread(wait_for, promoted, "the replica promoted", 120)
+        await asyncio.to_thread(wait_for, lambda: deployment.promoted_from(primary, EVSEQ), "the replica promoted", 120)
         promoted_after = time.monotonic() - killed_at
         primary.start()  # its supervisor starts it again; it comes back as the new primary's replica
         await asyncio.to_thread(deployment.wait_healthy, 120)
