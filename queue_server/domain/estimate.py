@@ -931,227 +931,64 @@ class _Simulation:
         z += scale.astype(np.float32)
         return np.exp(z, out=z)
 
-    @staticmethod
-    def _drop_linked(a_link: NDArray[np.intp], cols: NDArray[np.intp], rows: NDArray[np.intp],
-                     *state: NDArray[np.float64]) -> None:
-        """Runs ``rows`` called A columns ``cols``: a booked ticket's linked special candidate leaves them."""
-        link = a_link[cols]
-        hit = link >= 0
-        if hit.any():
-            r, j = rows[hit], link[hit]
-            for x in state:
-                x[r, j] = _INF
-
     def run(self) -> NDArray[np.float64]:
         """Play all runs forward; minutes until each ready slot is called (inf: not today).
 
-        The loop is the hot path. The ready queues (A, the same keys in every run) and the
-        streams to come (B, per run) share one per-run layout: columns ``0..na-1`` are A, the
-        rest B, so a step picks among ``nq + ns`` heads with one pointer each and one set of
-        lookups. Every array is indexed flat (row base + column), which numpy does several
-        times faster than 2-D fancy indexing. The special candidates (S: held tickets, booked
-        ones whose key drops at their slot, booked visitors to come) are few; each is a column
-        of its own whose key is worked out every step, and leaves (callable-from inf) once called.
+        Every random draw is laid out first: the ready queues (A, the same keys in every run) and
+        the streams to come (B, per run) share one per-run layout, columns ``0..na-1`` A and the
+        rest B, each queue and stream followed by an inf sentinel, so a step picks among
+        ``nq + ns`` heads with one pointer each. The special candidates (S: held tickets, booked
+        ones whose key drops at their slot, booked visitors to come) are a column each, with
+        their keys before and after the switch and the time they become callable. The step loop
+        itself (:func:`.estimate_loop.play`) is compiled.
         """
+        from .estimate_loop import play  # numba's compiler only where estimates are made
+
         runs = self.runs
         nq = len(self.procedures)
         ns = len(self.streams)
-        ar = np.arange(runs)
         free = self._initial_free()
         nc = free.shape[1]
-        key_a = self.key_a
-        na = len(key_a)
+        na = len(self.key_a)
         walk_ins = self._walk_in_arrivals()
-        n_sp = len(self.special) + len(self.snap.expected)
+        n_special = len(self.special)
+        n_sp = n_special + len(self.snap.expected)
         needs_office = bool(self.special) or any(e.task for e in self.snap.expected)
         finish, ready = self._play_back_office(walk_ins) if needs_office or self.snap.back_office.prep_procedures else ({}, [None] * ns)
-        sp_calls = np.full((runs, len(self.special)), _INF)
+        calls = np.full((runs, na), _INF)
+        sp_calls = np.full((runs, n_special), _INF)
         if nc == 0:
-            return np.hstack([np.full((runs, na), _INF), sp_calls])
+            return np.hstack([calls, sp_calls])
 
-        # Candidates: columns 0..nq-1 of the heads are the ready queues', then one per stream.
         dur_a = self._service(self.proc_a, (runs, na))
         dur_a[:, self.phantom_a] = 0.0
         key_all, arrive_all, dur_all, start_b = self._layout(na, walk_ins, ready)
-        width = key_all.shape[1]
-        key_all[:, :na] = key_a
+        key_all[:, :na] = self.key_a
         dur_all[:, :na] = dur_a
-        walk_all = np.full(width, self.walk_up)
+        walk_all = np.full(key_all.shape[1], self.walk_up)
         walk_all[:na][self.phantom_a] = 0.0
-        calls = np.empty((runs, width))  # only the A part is read: the rest need not be set
-        calls[:, :na] = _INF
-        ptr = np.broadcast_to(np.concatenate([self.queue_start, start_b]), (runs, nq + ns)).copy()
-        heads = key_all[ar[:, None], ptr]
-        head_at = arrive_all[ar[:, None], ptr]
         stream_q = np.array([qi for (qi, _), _ in self.streams], dtype=np.intp)
         offset = np.hstack([self.offset, self.offset[:, stream_q]])
-        stream_served = self.served_zero[:, stream_q]
-        factor = self.factor
-        n_breaks = self.break_start.shape[1]
-        break_start, break_end = self.break_start.ravel(), self.break_end.ravel()
 
-        # The special candidates' state, per live run; ``sp_avail`` becomes inf once called.
         sp_q = np.array([qi for _, qi, *_ in self.special] + [self.procedures.index(e.procedure) for e in self.snap.expected],
                         dtype=np.intp)
-        sp_hi = 0
         if n_sp:
             sp_before, sp_after, sp_switch, sp_avail, sp_dur = self._specials(finish)
-            # Columns in the order they can first be called in any run: a step looks only at
-            # those callable by now in some run (up to ``sp_hi``); the ones gone (called, or
-            # never coming) in every run still going are dropped now and then.
-            sp_walk = np.full(n_sp, self.walk_up)
-            sp_walk[: len(self.special)][[who < 0 for who, *_ in self.special]] = 0.0
-            sp_link = np.r_[self.special_link, np.full(n_sp - len(self.special), -1)]
-            sp_out = np.where(sp_link >= 0, -1, np.r_[np.arange(len(self.special)), np.full(n_sp - len(self.special), -1)])
-            perm = np.argsort(sp_avail.min(axis=0), kind="stable")
-            sp_before, sp_after, sp_switch, sp_avail, sp_dur = (x[:, perm] for x in (sp_before, sp_after, sp_switch, sp_avail, sp_dur))
-            sp_q, sp_walk, sp_out, sp_link = sp_q[perm], sp_walk[perm], sp_out[perm], sp_link[perm]
-            a_link = np.full(width, -1, dtype=np.intp)  # A column → its linked special column
-            a_link[sp_link[sp_link >= 0]] = np.flatnonzero(sp_link >= 0)
-            sp_first = sp_avail.min(axis=0)
-            sp_offset = self.offset[:, sp_q]
-            sp_served = self.served_zero[:, sp_q]
-            sp_needed = sp_out >= 0
-        has_links = bool(n_sp) and bool((sp_link >= 0).any())
+        else:
+            sp_before = sp_after = sp_switch = sp_avail = sp_dur = np.empty((runs, 0))
+        sp_walk = np.full(n_sp, self.walk_up)
+        sp_walk[:n_special][[who < 0 for who, *_ in self.special]] = 0.0
+        sp_link = np.r_[self.special_link, np.full(n_sp - n_special, -1)].astype(np.intp)
+        sp_out = np.where(sp_link >= 0, -1, np.r_[np.arange(n_special), np.full(n_sp - n_special, -1)]).astype(np.intp)
+        a_link = np.full(key_all.shape[1], -1, dtype=np.intp)  # A column → its linked special column
+        a_link[sp_link[sp_link >= 0]] = np.flatnonzero(sp_link >= 0)
 
-        cols = nq + ns
-        free_f, calls_f, ptr_f, heads_f, head_at_f = free.ravel(), calls.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
-        key_f, arrive_f, dur_f = key_all.ravel(), arrive_all.ravel(), dur_all.ravel()
-        row_c, row_w, row_h = ar * nc, ar * width, ar * cols
-
-        # Every ready slot but the sentinels is a ticket or phantom whose call we need; a
-        # queue's pointer counts its calls, so a run is done once its A pointers sum to this
-        # (and its special tickets and phantoms are called or never will be).
-        # Done runs (and runs no counter will ever call in) are dropped from the state arrays
-        # now and then; their calls are final, and the rest carry their own row (``live``)
-        # into the full-size arrays (calls, durations, arrivals).
-        per_run = int(self.queue_start.sum()) + self.real_slots
-        live = ar
-        # Free times only grow, so once every run's earliest is past the last arrival (or the
-        # last planned break) the arrival mask (the break shift) can change nothing any more.
-        arriving = arrive_all[np.isfinite(arrive_all)]
-        last_arrival = float(arriving.max()) if ns and arriving.size else -_INF
-        ends = self.break_end[np.isfinite(self.break_start)]
-        last_break = float(ends.max()) if ends.size else -_INF
-        pending_arrivals, pending_breaks = last_arrival >= 0, n_breaks > 0
-        for step in range((width + n_sp + 2) * (nc + 2)):
-            # Checked every few steps only: a step after every run has ended changes nothing.
-            if step % _CHECK_EVERY == 0:
-                earliest = free.min(axis=1)
-                done = (ptr[:, :nq].sum(axis=1) >= per_run) | (earliest == _INF)
-                if n_sp:
-                    done &= ~np.isfinite(sp_avail[:, sp_needed]).any(axis=1) | (earliest == _INF)
-                    # Columns called (or never coming) in every run still going leave the arrays.
-                    keep = np.isfinite(sp_avail).any(axis=0)
-                    if n_sp - int(keep.sum()) >= max(4, sp_hi // 4):
-                        index = np.cumsum(keep) - 1
-                        linked_a = np.flatnonzero(a_link >= 0)
-                        a_link[linked_a] = np.where(keep[a_link[linked_a]], index[a_link[linked_a]], -1)
-                        sp_before, sp_after, sp_switch, sp_avail, sp_dur = (
-                            x[:, keep] for x in (sp_before, sp_after, sp_switch, sp_avail, sp_dur))
-                        sp_offset, sp_served = sp_offset[:, keep], sp_served[:, keep]
-                        sp_q, sp_walk, sp_out, sp_link, sp_first, sp_needed = (
-                            x[keep] for x in (sp_q, sp_walk, sp_out, sp_link, sp_first, sp_needed))
-                        sp_hi, n_sp = int(keep[:sp_hi].sum()), int(keep.sum())
-                n_done = int(np.count_nonzero(done))
-                if n_done == len(live):
-                    break
-                t_min = float(earliest.min())
-                pending_arrivals = pending_arrivals and t_min <= last_arrival
-                pending_breaks = pending_breaks and t_min < last_break
-                if n_done * _COMPACT_SHARE >= len(live):
-                    keep = ~done
-                    live = live[keep]
-                    free, ptr, heads, head_at = free[keep], ptr[keep], heads[keep], head_at[keep]
-                    free_f, ptr_f, heads_f, head_at_f = free.ravel(), ptr.ravel(), heads.ravel(), head_at.ravel()
-                    if n_sp:
-                        sp_before, sp_after, sp_switch = sp_before[keep], sp_after[keep], sp_switch[keep]
-                        sp_avail, sp_dur = sp_avail[keep], sp_dur[keep]
-                    ar = np.arange(len(live))
-                    row_c, row_w, row_h = ar * nc, live * width, ar * cols
-            c = free.argmin(axis=1)
-            at_c = row_c + c
-            t = free_f[at_c]
-            k = offset.take(c, axis=0)
-            k += heads
-            if pending_arrivals:
-                np.copyto(k[:, nq:], _INF, where=head_at[:, nq:] > t[:, None])  # not arrived yet
-            j = k.argmin(axis=1)
-            at_j = row_h + j
-            best = k.ravel()[at_j]
-            if sp_hi < n_sp:
-                t_top = float(t[t < _INF].max(initial=-_INF))
-                while sp_hi < n_sp and sp_first[sp_hi] <= t_top:
-                    sp_hi += 1
-            if sp_hi:
-                w = slice(0, sp_hi)
-                ks = sp_offset[:, w].take(c, axis=0)
-                ks += np.where(sp_switch[:, w] <= t[:, None], sp_after[:, w], sp_before[:, w])
-                np.copyto(ks, _INF, where=sp_avail[:, w] > t[:, None])  # not callable yet, or called already
-                js = ks.argmin(axis=1)
-                use_sp = ks[ar, js] < best
-                take = (best < _INF) & ~use_sp
-            else:
-                use_sp = None
-                take = best < _INF
-            col = ptr_f[at_j]
-            at_i = row_w + col
-            nxt = dur_f[at_i]
-            nxt *= factor.take(c)
-            nxt += walk_all.take(col)
-            nxt += t
-            if has_links:
-                # A head already called as its linked special (booked, from the slot's start): skipped.
-                skip = take & (col < na) & (calls_f[at_i] < _INF)
-                if skip.any():
-                    take_real = take & ~skip
-                else:
-                    skip = None
-            if take.all() and (not has_links or skip is None):  # the usual case: every run calls somebody
-                calls_f[at_i] = t
-                if has_links:
-                    self._drop_linked(a_link, col, np.arange(len(col)), sp_avail, sp_before, sp_after)
-                ptr_f[at_j] = col + 1
-                at_i += 1
-            else:
-                # Runs where nobody is there to call: the head stays, and the counter waits for
-                # the next arrival it serves. Runs calling a special candidate leave the heads as
-                # they are too; runs skipping a head already called are free again at once.
-                real = take if not has_links or skip is None else take_real
-                calls_f[at_i[real]] = t[real]
-                if has_links:
-                    self._drop_linked(a_link, col[real], np.flatnonzero(real), sp_avail, sp_before, sp_after)
-                idle = np.flatnonzero(~take if use_sp is None else ~(take | use_sp))  # nobody to call
-                if ns:
-                    nxt[idle] = (head_at[idle, nq:] + stream_served[c[idle]]).min(axis=1)
-                else:
-                    nxt[idle] = _INF
-                if n_sp:
-                    nxt[idle] = np.minimum(nxt[idle], (sp_avail[idle] + sp_served[c[idle]]).min(axis=1))
-                if use_sp is not None:
-                    chosen = np.flatnonzero(use_sp)
-                    if chosen.size:
-                        jc, cc = js[chosen], c[chosen]
-                        out = sp_out[jc]
-                        mine = out >= 0
-                        sp_calls[live[chosen[mine]], out[mine]] = t[chosen[mine]]
-                        linked = sp_link[jc] >= 0
-                        calls_f[live[chosen[linked]] * width + sp_link[jc[linked]]] = t[chosen[linked]]
-                        nxt[chosen] = t[chosen] + sp_walk[jc] + sp_dur[chosen, jc] * factor[cc]
-                        # Gone: never callable (a counter at inf would still see avail inf ≤ t), no wake-up.
-                        sp_avail[chosen, jc] = sp_before[chosen, jc] = sp_after[chosen, jc] = _INF
-                if has_links and skip is not None:
-                    nxt[skip] = t[skip]
-                ptr_f[at_j] = col + take
-                at_i += take
-            heads_f[at_j] = key_f[at_i]
-            head_at_f[at_j] = arrive_f[at_i]
-            for b in range(n_breaks if pending_breaks else 0):  # a free time inside a break moves to its end
-                at_b = c * n_breaks + b
-                s, e = break_start.take(at_b), break_end.take(at_b)
-                nxt = np.where((nxt >= s) & (nxt < e), e, nxt)
-            free_f[at_c] = nxt
-        return np.hstack([calls[:, :na], sp_calls])
+        play(free, key_all, arrive_all, dur_all, walk_all, na, np.concatenate([self.queue_start, start_b]).astype(np.intp),
+             nq, offset, np.ascontiguousarray(self.served_zero[:, stream_q]), self.factor[:nc], self.break_start, self.break_end,
+             int(self.real_slots), sp_before, sp_after, sp_switch, sp_avail, sp_dur, sp_walk,
+             np.ascontiguousarray(self.offset[:, sp_q]), np.ascontiguousarray(self.served_zero[:, sp_q]),
+             sp_out, sp_link, a_link, calls, sp_calls)
+        return np.hstack([calls, sp_calls])
 
 
 # Acklam's rational approximation of the standard normal quantile (relative error < 1.2e-9).

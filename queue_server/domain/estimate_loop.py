@@ -1,0 +1,148 @@
+"""The wait estimator's step loop, compiled: every run played forward on its own, one call per step.
+
+:meth:`.estimate._Simulation.run` lays out every random draw in arrays first (visit durations,
+arrivals, card-ready times); what is left is plain bookkeeping, a few comparisons per candidate per
+step, which numpy could only do in lock-step over all runs at a dozen array calls a step. Numba
+compiles this loop instead (the first call in a process loads it from numba's cache, or compiles it
+in a few seconds), so its cost is the work itself: about 1 µs a step.
+
+The rules are the estimator's (see :mod:`.estimate`): the earliest-free counter (the first listed
+on a tie) takes the best key among the heads of the ready queues (A: the same in every run), the
+walk-in streams to come (B: per run, each head only once arrived) and the special candidates (S:
+held tickets, booked ones whose key drops at their slot's start, booked visitors to come), the
+heads winning ties. Nobody to call: the counter waits for the next arrival it serves.
+
+Imported only where an estimate is made (the estimates worker, the benchmarks, the tests), so the
+server's main process never loads numba's compiler.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+_INF = np.inf
+
+
+@njit(cache=True, nogil=True)
+def play(
+    free0: NDArray[np.float64],  # (runs, counters): each counter's first free time
+    key: NDArray[np.float64],  # (runs, width): A's keys (the same per run), then each stream's
+    arrive: NDArray[np.float64],  # (runs, width): callable from (A: 0), inf in the streams' sentinels
+    dur: NDArray[np.float64],  # (runs, width): visit durations at an average counter
+    walk: NDArray[np.float64],  # (width,): walk-up minutes per column (phantoms: 0)
+    na: int,  # A's columns (tickets, phantoms, a sentinel per queue)
+    ptr0: NDArray[np.intp],  # (nq + ns,): each queue's and stream's first column
+    nq: int,
+    offset: NDArray[np.float64],  # (counters, nq + ns): key offset, inf where the counter does not serve it
+    served_b: NDArray[np.float64],  # (counters, ns): 0 where the counter serves the stream, else inf
+    factor: NDArray[np.float64],  # (counters,): each counter's speed factor
+    break_start: NDArray[np.float64],  # (counters, breaks), sorted, inf padded
+    break_end: NDArray[np.float64],
+    real_slots: int,  # A's columns that are no sentinel: the calls each run must make
+    sp_before: NDArray[np.float64],  # (runs, n_sp): key before the switch
+    sp_after: NDArray[np.float64],  # (runs, n_sp): key from the switch on
+    sp_switch: NDArray[np.float64],  # (runs, n_sp)
+    sp_avail: NDArray[np.float64],  # (runs, n_sp): callable from (inf: never)
+    sp_dur: NDArray[np.float64],  # (runs, n_sp)
+    sp_walk: NDArray[np.float64],  # (n_sp,)
+    sp_offset: NDArray[np.float64],  # (counters, n_sp)
+    sp_served: NDArray[np.float64],  # (counters, n_sp): 0 where the counter serves the special's queue, else inf
+    sp_out: NDArray[np.intp],  # (n_sp,): the result column of a special ticket or phantom, -1 none
+    sp_link: NDArray[np.intp],  # (n_sp,): the A column of a booked ticket's second candidate, -1 none
+    a_link: NDArray[np.intp],  # (width,): A column → its linked special, -1 none
+    calls: NDArray[np.float64],  # out (runs, na): minutes until each A column is called, inf preset
+    sp_calls: NDArray[np.float64],  # out (runs, n_out): the special tickets' and phantoms', inf preset
+) -> None:
+    """Play every run forward, writing the calls of A's columns and of the special tickets."""
+    runs, nc = free0.shape
+    heads = ptr0.shape[0]
+    n_sp = sp_avail.shape[1]
+    n_breaks = break_start.shape[1]
+    free = np.empty(nc)
+    ptr = np.empty(heads, dtype=np.intp)
+    gone = np.empty(n_sp, dtype=np.bool_)
+    for r in range(runs):
+        free[:] = free0[r]
+        ptr[:] = ptr0
+        gone[:] = False
+        order = np.argsort(sp_avail[r], kind="mergesort")  # the specials by the time they become callable
+        needed = 0
+        for s in range(n_sp):
+            if sp_out[s] >= 0 and sp_avail[r, s] < _INF:
+                needed += 1
+        lo = 0  # specials before order[lo] are all gone
+        passed = 0  # A columns called or skipped
+        while passed < real_slots or needed > 0:
+            c = 0
+            for i in range(1, nc):
+                if free[i] < free[c]:
+                    c = i
+            t = free[c]
+            if t == _INF:
+                break
+            best = _INF
+            bj = -1
+            for j in range(heads):
+                col = ptr[j]
+                if arrive[r, col] > t:
+                    continue  # not arrived yet
+                k = offset[c, j] + key[r, col]
+                if k < best:
+                    best = k
+                    bj = j
+            while lo < n_sp and gone[order[lo]]:
+                lo += 1
+            best_s = _INF
+            bs = -1
+            for i in range(lo, n_sp):
+                s = order[i]
+                if sp_avail[r, s] > t:
+                    break
+                if gone[s]:
+                    continue
+                k = sp_offset[c, s] + (sp_after[r, s] if sp_switch[r, s] <= t else sp_before[r, s])
+                if k < best_s or (k == best_s and s < bs):  # a tie: the first listed
+                    best_s = k
+                    bs = s
+            if best_s < best:  # a special candidate: the heads stay as they are
+                out = sp_out[bs]
+                if out >= 0:
+                    sp_calls[r, out] = t
+                    needed -= 1
+                if sp_link[bs] >= 0:
+                    calls[r, sp_link[bs]] = t
+                gone[bs] = True
+                nxt = t + sp_walk[bs] + sp_dur[r, bs] * factor[c]
+            elif best < _INF:
+                col = ptr[bj]
+                ptr[bj] = col + 1
+                if bj < nq:
+                    passed += 1
+                if col < na and calls[r, col] < _INF:
+                    nxt = t  # called already as its linked special (booked, from the slot's start): skipped
+                else:
+                    if col < na:
+                        calls[r, col] = t
+                        linked = a_link[col]
+                        if linked >= 0 and not gone[linked]:
+                            gone[linked] = True
+                    nxt = dur[r, col] * factor[c] + walk[col] + t
+            else:
+                # Nobody to call: the counter waits for the next arrival it serves (inf: none).
+                nxt = _INF
+                for j in range(nq, heads):
+                    a = arrive[r, ptr[j]] + served_b[c, j - nq]
+                    if a < nxt:
+                        nxt = a
+                for i in range(lo, n_sp):
+                    s = order[i]
+                    if not gone[s]:
+                        a = sp_avail[r, s] + sp_served[c, s]
+                        if a < nxt:
+                            nxt = a
+            for b in range(n_breaks):  # a free time inside a break moves to its end
+                if break_start[c, b] <= nxt < break_end[c, b]:
+                    nxt = break_end[c, b]
+            free[c] = nxt
