@@ -668,28 +668,23 @@ class _Simulation:
 
     def _booked_arrivals(self) -> NDArray[np.float64]:
         """When each booked visitor to come checks in, per run (minutes; inf: does not come)."""
-        runs, rng, now = self.runs, self.rng, self.snap.now
-        out = np.empty((runs, len(self.snap.expected)))
-        for k, e in enumerate(self.snap.expected):
-            mean = (e.at - now) / MS_PER_MINUTE + e.lateness_minutes
-            sd = max(e.spread_minutes, 0.0)
-            end = (e.slot_end - now) / MS_PER_MINUTE if e.slot_end is not None else _INF
-            # Not checked in yet: they come later than now, if at all, and the no-show is the
-            # likelier the more of the lateness has passed (Bayes). Past all of it: at once, if at all.
-            still = 1.0 if sd == 0 and mean >= 0 else 0.0 if sd == 0 else float(_norm_cdf(np.array([mean / sd]))[0])
-            if still < 1e-6:
-                arrive, show = np.zeros(runs), e.show_probability
-            else:
-                p = e.show_probability * still
-                show = p / (p + 1 - e.show_probability) if p < 1 else 1.0
-                if sd == 0:
-                    arrive = np.full(runs, mean)
-                else:
-                    u = (1 - still) + still * rng.random(runs)
-                    arrive = np.maximum(mean + sd * _norm_ppf(np.clip(u, 1e-12, 1 - 1e-12)), 0.0)
-            came = (rng.random(runs) < show) & (arrive <= end)
-            out[:, k] = np.where(came, arrive, _INF)
-        return out
+        runs, rng, now, expected = self.runs, self.rng, self.snap.now, self.snap.expected
+        mean = np.array([(e.at - now) / MS_PER_MINUTE + e.lateness_minutes for e in expected])
+        sd = np.array([max(e.spread_minutes, 0.0) for e in expected])
+        end = np.array([(e.slot_end - now) / MS_PER_MINUTE if e.slot_end is not None else _INF for e in expected])
+        show_probability = np.array([e.show_probability for e in expected])
+        # Not checked in yet: they come later than now, if at all, and the no-show is the likelier
+        # the more of the lateness has passed (Bayes). Past all of it: at once, if at all.
+        spread = sd > 0
+        still = np.where(spread, _norm_cdf(np.divide(mean, sd, out=np.zeros_like(mean), where=spread)), mean >= 0)
+        gone_by = still < 1e-6
+        p = show_probability * still
+        show = np.where(gone_by, show_probability, np.where(p < 1, p / np.maximum(p + 1 - show_probability, 1e-300), 1.0))
+        u = np.clip((1 - still) + still * rng.random((runs, len(expected))), 1e-12, 1 - 1e-12)
+        arrive = np.where(spread, np.maximum(mean + sd * _norm_ppf(u), 0.0), mean)
+        arrive[:, gone_by] = 0.0
+        came = (rng.random((runs, len(expected))) < show) & (arrive <= end)
+        return np.where(came, arrive, _INF)
 
     def _play_back_office(self, walk_ins: Sequence[NDArray[np.float64]]) -> tuple[dict[str, NDArray[np.float64]], list[NDArray[np.float64] | None]]:
         """When each preparation in the back office ends, per run (minutes from now; inf: never).
@@ -777,54 +772,22 @@ class _Simulation:
             for b, (s, e) in enumerate(sorted(periods)):
                 off_start[k, b], off_end[k, b] = s, e
 
-        def on_duty(p: NDArray[np.intp], t: NDArray[np.float64]) -> NDArray[np.float64]:
-            for b in range(off_width):
-                t = np.where((t >= off_start[p, b]) & (t < off_end[p, b]), off_end[p, b], t)
-            return t
+        for b in range(off_width):  # a free time inside a planned time off moves to its end
+            free = np.where((free >= off_start[:, b]) & (free < off_end[:, b]), off_end[:, b], free)
 
-        for k in range(free.shape[1]):
-            free[:, k] = on_duty(np.full(runs, k), free[:, k])
+        # The cards of visitors waiting now in order, then the walk-ins' cards (each from its
+        # arrival: inf, that walk-in never came), first come first served, before the rest (due,
+        # post) whenever one exists by the time a person is free: two lists merged per run,
+        # walk-ins sorted by arrival and the rest in order (compiled: :func:`.estimate_loop.work_through`).
+        from .estimate_loop import work_through
 
-        ends = np.full((runs, n_tasks), _INF)
-        ar = np.arange(runs)
         n0 = len(first)
-        for j in range(n0):  # the cards of visitors waiting now: in order, to whoever is free first
-            p = free.argmin(axis=1)
-            ends[:, j] = free[ar, p] + dur[:, j]
-            free[ar, p] = on_duty(p, ends[:, j])
-        # Then the walk-ins' cards (each from its arrival: inf, that walk-in never came), first
-        # come first served, before the rest (due, post) whenever one exists by the time a person
-        # is free; so two lists merged per run: walk-ins sorted by arrival, and the rest in order.
         n1 = len(ordered) - n0 - len(later) - len(post)
-        rest = np.arange(n0 + n1, n_tasks)
         order = np.argsort(release[:, n0 : n0 + n1], axis=1, kind="stable") + n0
-        arrive1 = np.take_along_axis(release, order, axis=1)
-        dur1 = np.take_along_axis(dur, order, axis=1)
+        ends = np.full((runs, n_tasks), _INF)
         end1 = np.full((runs, n1), _INF)
-        i1 = np.zeros(runs, dtype=np.intp)
-        i2 = np.zeros(runs, dtype=np.intp)
-        for _ in range(n1 + len(rest)):
-            p = free.argmin(axis=1)
-            f = free[ar, p]
-            more1 = i1 < n1
-            at1 = np.where(more1, arrive1[ar, np.minimum(i1, max(n1 - 1, 0))], _INF) if n1 else np.full(runs, _INF)
-            more2 = i2 < len(rest)
-            take1 = np.isfinite(at1) & ((at1 <= f) | ~more2)
-            take2 = ~take1 & more2
-            if not (take1 | take2).any():
-                break
-            start = np.where(take1, on_duty(p, np.maximum(f, at1)), f)
-            if n1:
-                d1 = dur1[ar, np.minimum(i1, n1 - 1)]
-            d2 = dur[ar, rest[np.minimum(i2, max(len(rest) - 1, 0))]] if len(rest) else np.zeros(runs)
-            end = start + np.where(take1, d1, d2) if n1 else start + d2
-            r1, r2 = np.flatnonzero(take1), np.flatnonzero(take2)
-            end1[r1, i1[r1]] = end[r1]
-            ends[r2, rest[i2[r2]]] = end[r2]
-            moved = take1 | take2
-            free[ar[moved], p[moved]] = on_duty(p[moved], end[moved])
-            i1 += take1
-            i2 += take2
+        work_through(free, dur, n0, np.take_along_axis(release, order, axis=1), np.take_along_axis(dur, order, axis=1),
+                     np.arange(n0 + n1, n_tasks, dtype=np.intp), off_start, off_end, ends, end1)
         if n1:
             np.put_along_axis(ends, order, end1, axis=1)
         for j, task in enumerate(ordered):
@@ -884,40 +847,47 @@ class _Simulation:
         visitors to come.
         """
         runs, snap = self.runs, self.snap
-        n_s, n_e = len(self.special), len(snap.expected)
-        before = np.empty((runs, n_s + n_e))
-        after = np.empty((runs, n_s + n_e))
-        switch = np.empty((runs, n_s + n_e))
-        avail = np.zeros((runs, n_s + n_e))
-        dur = np.zeros((runs, n_s + n_e))
-        for s, (who, qi, b, a, sw) in enumerate(self.special):
-            before[:, s], after[:, s], switch[:, s] = b, a, sw
+        n_s = len(self.special)
+        procedure = np.array([qi for _, qi, *_ in self.special] + [self.procedures.index(e.procedure) for e in snap.expected],
+                             dtype=np.intp)
+        before = np.empty((runs, len(procedure)))
+        after = np.empty_like(before)
+        switch = np.empty_like(before)
+        avail = np.zeros_like(before)
+        dur = np.zeros_like(before)
+        if n_s:
+            before[:, :n_s], after[:, :n_s], switch[:, :n_s] = (
+                np.array([x[k] for x in self.special]) for k in (2, 3, 4))
+        for s, (who, qi, _, _, sw) in enumerate(self.special):
             if sw < 0:  # linked to its A entry: a candidate from the slot's start on
                 switch[:, s] = _INF
                 avail[:, s] = -sw
-                dur[:, s] = self._service_one(qi, (runs, 1))[:, 0]
-            elif who >= 0:
-                t = snap.waiting[who]
-                if t.prep_pending:
-                    avail[:, s] = finish[f"ticket:{t.number}"]
-                dur[:, s] = self._service_one(qi, (runs, 1))[:, 0]
-            else:
+            elif who < 0:
                 avail[:, s] = finish[f"now:{self.procedures[qi]}"]
-        if n_e:
-            arrive = self._booked_arrivals()
+            elif snap.waiting[who].prep_pending:
+                avail[:, s] = finish[f"ticket:{snap.waiting[who].number}"]
+        if snap.expected:
+            a = self._booked_arrivals()
+            e_cols = slice(n_s, None)
+            klass = np.array([self.klass(e.priority) for e in snap.expected])
+            slot = np.array([(e.at - snap.now) / MS_PER_MINUTE for e in snap.expected])
+            late_after = np.array([_INF if e.late_after_minutes is None else e.late_after_minutes for e in snap.expected])
+            at_check_in = np.array([e.precedence_at_check_in for e in snap.expected])
+            place = klass * _KEY_SCALE + self.expected_base + np.minimum(a, _MAX_MINUTES) * _ARRIVAL_KEY_SCALE
+            on_time = a <= slot + late_after
+            before[:, e_cols] = place + np.where(on_time, self.kept_tier, 2) * _TIER_SCALE
+            after[:, e_cols] = place + _TIER_SCALE
+            switch[:, e_cols] = np.where(on_time, np.where(at_check_in, a, slot), _INF)
+            avail[:, e_cols] = a
             for k, e in enumerate(snap.expected):
-                qi = self.procedures.index(e.procedure)
-                col = n_s + k
-                a = arrive[:, k]
-                place = self.klass(e.priority) * _KEY_SCALE + self.expected_base + np.minimum(a, _MAX_MINUTES) * _ARRIVAL_KEY_SCALE
-                slot = (e.at - snap.now) / MS_PER_MINUTE
-                on_time = a <= slot + (e.late_after_minutes if e.late_after_minutes is not None else _INF)
-                before[:, col] = place + np.where(on_time, self.kept_tier, 2) * _TIER_SCALE
-                after[:, col] = place + _TIER_SCALE
-                switch[:, col] = np.where(on_time, a if e.precedence_at_check_in else slot, _INF)
                 ready = finish.get(e.task) if e.task is not None else None
-                avail[:, col] = a if ready is None else np.maximum(a, ready)
-                dur[:, col] = self._service_one(qi, (runs, 1))[:, 0]
+                if ready is not None:
+                    np.maximum(a[:, k], ready, out=avail[:, n_s + k])
+        # A visit for each but the phantoms (which take no time), drawn per procedure.
+        visits = np.array([who >= 0 for who, *_ in self.special] + [True] * len(snap.expected), dtype=bool)
+        for qi in np.unique(procedure[visits]):
+            cols = np.flatnonzero(visits & (procedure == qi))
+            dur[:, cols] = self._service_one(int(qi), (runs, len(cols)))
         return before, after, switch, avail, dur
 
     def _service_one(self, qi: int, size: tuple[int, int]) -> NDArray[np.float64]:

@@ -146,3 +146,58 @@ def play(
                 if break_start[c, b] <= nxt < break_end[c, b]:
                     nxt = break_end[c, b]
             free[c] = nxt
+
+
+@njit(cache=True, nogil=True)
+def _on_duty(off_start: NDArray[np.float64], off_end: NDArray[np.float64], p: int, t: float) -> float:
+    """Person ``p``'s first time on duty from ``t`` on (a time inside a planned time off moves to its end)."""
+    for b in range(off_start.shape[1]):
+        if off_start[p, b] <= t < off_end[p, b]:
+            t = off_end[p, b]
+    return t
+
+
+@njit(cache=True, nogil=True)
+def work_through(
+    free: NDArray[np.float64],  # (runs, people): when each is free (in/out)
+    dur: NDArray[np.float64],  # (runs, tasks): each task's duration, in the panel's order
+    n_first: int,  # the first tasks (cards of visitors waiting now), taken in order
+    arrive_w: NDArray[np.float64],  # (runs, n_w): walk-ins' card tasks by arrival (inf: did not come)
+    dur_w: NDArray[np.float64],  # (runs, n_w): their durations, in the same order
+    rest: NDArray[np.intp],  # the remaining tasks' columns in ``dur``, in order
+    off_start: NDArray[np.float64],  # (people, periods): each person's planned time off
+    off_end: NDArray[np.float64],
+    ends: NDArray[np.float64],  # out (runs, tasks): when each task of ``dur`` ends, inf preset
+    end_w: NDArray[np.float64],  # out (runs, n_w): when each walk-in's card is ready, inf preset
+) -> None:
+    """The back office's day in every run: whoever is free first takes the next task.
+
+    First the cards of the visitors waiting now, in order; then the walk-ins' cards (each from
+    its arrival) before the rest whenever one exists by the time a person is free.
+    """
+    runs, people = free.shape
+    n_w = arrive_w.shape[1]
+    n_rest = rest.shape[0]
+    for r in range(runs):
+        row = free[r]
+        for j in range(n_first):
+            p = np.argmin(row)
+            ends[r, j] = row[p] + dur[r, j]
+            row[p] = _on_duty(off_start, off_end, p, ends[r, j])
+        i_w = 0
+        i_rest = 0
+        while True:
+            p = np.argmin(row)
+            f = row[p]
+            at = arrive_w[r, i_w] if i_w < n_w else _INF
+            if at < _INF and (at <= f or i_rest == n_rest):
+                end = _on_duty(off_start, off_end, p, max(f, at)) + dur_w[r, i_w]
+                end_w[r, i_w] = end
+                i_w += 1
+            elif i_rest < n_rest:
+                end = f + dur[r, rest[i_rest]]
+                ends[r, rest[i_rest]] = end
+                i_rest += 1
+            else:
+                break
+            row[p] = _on_duty(off_start, off_end, p, end)
