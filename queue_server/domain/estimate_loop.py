@@ -63,16 +63,20 @@ def play(
     free = np.empty(nc)
     ptr = np.empty(heads, dtype=np.intp)
     gone = np.empty(n_sp, dtype=np.bool_)
+    cand = np.empty(n_sp, dtype=np.intp)  # the specials callable by now and not gone, in no order
+    where = np.empty(n_sp, dtype=np.intp)  # each special's place in ``cand``, -1 if not there
     for r in range(runs):
         free[:] = free0[r]
         ptr[:] = ptr0
         gone[:] = False
+        where[:] = -1
+        n_cand = 0
         order = np.argsort(sp_avail[r], kind="mergesort")  # the specials by the time they become callable
+        due = 0  # order[due:] are not callable yet
         needed = 0
         for s in range(n_sp):
             if sp_out[s] >= 0 and sp_avail[r, s] < _INF:
                 needed += 1
-        lo = 0  # specials before order[lo] are all gone
         passed = 0  # A columns called or skipped
         while passed < real_slots or needed > 0:
             c = 0
@@ -92,16 +96,17 @@ def play(
                 if k < best:
                     best = k
                     bj = j
-            while lo < n_sp and gone[order[lo]]:
-                lo += 1
+            while due < n_sp and sp_avail[r, order[due]] <= t:
+                s = order[due]
+                due += 1
+                if not gone[s]:
+                    where[s] = n_cand
+                    cand[n_cand] = s
+                    n_cand += 1
             best_s = _INF
             bs = -1
-            for i in range(lo, n_sp):
-                s = order[i]
-                if sp_avail[r, s] > t:
-                    break
-                if gone[s]:
-                    continue
+            for i in range(n_cand):
+                s = cand[i]
                 k = sp_offset[c, s] + (sp_after[r, s] if sp_switch[r, s] <= t else sp_before[r, s])
                 if k < best_s or (k == best_s and s < bs):  # a tie: the first listed
                     best_s = k
@@ -113,7 +118,7 @@ def play(
                     needed -= 1
                 if sp_link[bs] >= 0:
                     calls[r, sp_link[bs]] = t
-                gone[bs] = True
+                n_cand = _leave(bs, gone, cand, where, n_cand)
                 nxt = t + sp_walk[bs] + sp_dur[r, bs] * factor[c]
             elif best < _INF:
                 col = ptr[bj]
@@ -125,27 +130,42 @@ def play(
                 else:
                     if col < na:
                         calls[r, col] = t
-                        linked = a_link[col]
-                        if linked >= 0 and not gone[linked]:
-                            gone[linked] = True
+                        if a_link[col] >= 0:
+                            n_cand = _leave(a_link[col], gone, cand, where, n_cand)
                     nxt = dur[r, col] * factor[c] + walk[col] + t
             else:
-                # Nobody to call: the counter waits for the next arrival it serves (inf: none).
+                # Nobody to call: the counter waits for the next arrival it serves (inf: none). The
+                # specials callable now are not its; of the rest, the first it serves comes first.
                 nxt = _INF
                 for j in range(nq, heads):
                     a = arrive[r, ptr[j]] + served_b[c, j - nq]
                     if a < nxt:
                         nxt = a
-                for i in range(lo, n_sp):
+                for i in range(due, n_sp):
                     s = order[i]
-                    if not gone[s]:
-                        a = sp_avail[r, s] + sp_served[c, s]
-                        if a < nxt:
-                            nxt = a
+                    if sp_avail[r, s] >= nxt:
+                        break
+                    if not gone[s] and sp_served[c, s] == 0.0:
+                        nxt = sp_avail[r, s]
+                        break
             for b in range(n_breaks):  # a free time inside a break moves to its end
                 if break_start[c, b] <= nxt < break_end[c, b]:
                     nxt = break_end[c, b]
             free[c] = nxt
+
+
+@njit(cache=True, nogil=True)
+def _leave(s: int, gone: NDArray[np.bool_], cand: NDArray[np.intp], where: NDArray[np.intp], n_cand: int) -> int:
+    """Special ``s`` is called (or its linked A column is): gone, and out of the candidates; their new count."""
+    gone[s] = True
+    i = where[s]
+    if i >= 0:
+        n_cand -= 1
+        last = cand[n_cand]
+        cand[i] = last
+        where[last] = i
+        where[s] = -1
+    return n_cand
 
 
 @njit(cache=True, nogil=True)
