@@ -2,7 +2,8 @@
 
 The readings come from ``readings.json`` (catalog texts) and from a child process (the office's own
 names); an announcement is rendered by the speech worker process. The server process itself never
-maps Open JTalk's or Sudachi's dictionary (ARCHITECTURE.md, Pages): that is what keeps it small.
+maps Open JTalk's or Sudachi's dictionary (ARCHITECTURE.md, Pages), nor numba's compiler (llvmlite: only
+the estimates worker compiles the estimator's loop): that is what keeps it small.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from .servers import ServerProcess, add_staff, write_config
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the server's mappings from /proc")
 
-DICTIONARIES = re.compile(r"pyopenjtalk/dictionary/|sudachidict")
+DICTIONARIES = re.compile(r"pyopenjtalk/dictionary/|sudachidict|libllvmlite")
 RUBY = re.compile(r"<ruby>([^<]*)<rt>([^<]*)</rt></ruby>")
 
 
 def dictionaries_mapped(pid: int) -> list[str]:
-    """The Open JTalk and Sudachi dictionary files the process ``pid`` has mapped."""
+    """The Open JTalk and Sudachi dictionary files and llvmlite's library that the process ``pid`` has mapped."""
     return sorted({line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()
                    if DICTIONARIES.search(line)})
 

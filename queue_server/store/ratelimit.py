@@ -1,17 +1,15 @@
 """Limits on what one client may try, kept in Redis so they hold across every server process.
 
-Three kinds:
+Two kinds:
 
-- ``MissPacer``: booking codes and booking links typed or scanned at a kiosk or on a phone. Misses
-  slow the subject down and never lock it: a registered kiosk (``store/kiosks.py``) has its answers
-  to misses held a moment (at most 1 s, 2 s once abnormal), an address is asked to wait a growing
-  time (429 with ``Retry-After``, at most 30 s) before its next lookup. ARCHITECTURE.md, "Guessing
-  booking codes", has the numbers. Keys ``P rl:bk:k:{office}/{kiosk}`` and ``P rl:bk:a:{address}``
-  (hash: ``n`` misses in a row, ``until`` epoch ms before which the next lookup waits, ``w`` misses
-  in the window that began at ``ws``, ``alerted``).
-- ``GuessLimiter``: lookups of a secret given by the public (status tokens). Only *misses* count, so visitors looking up their own ticket are never slowed, while
-  someone trying tokens is stopped for the rest of the window once they missed too often.
-  Key ``P rl:{scope}:{subject}`` (string counter, expires with the window).
+- ``MissPacer``: booking codes and booking links typed or scanned at a kiosk or on a phone, and
+  status links. Misses slow the subject down and never lock it: a registered kiosk
+  (``store/kiosks.py``) has its answers to misses held a moment (at most 1 s, 2 s once abnormal), an
+  address is asked to wait a growing time (429 with ``Retry-After``, at most 30 s) before its next
+  lookup. ARCHITECTURE.md, "Guessing booking codes", has the numbers. Keys
+  ``P rl:bk:k:{office}/{kiosk}``, ``P rl:bk:a:{address}`` and (status links, by address only)
+  ``P rl:st:a:{address}`` (hash: ``n`` misses in a row, ``until`` epoch ms before which the next
+  lookup waits, ``w`` misses in the window that began at ``ws``, ``alerted``).
 - ``FailureThrottle``: failed sign-ins, per user name and per client address. After a few free
   failures each further one makes the next attempt wait longer (2, 4, 8 … s), then the subject is
   locked for a while. Attempts refused meanwhile cost nothing (no password hash is computed).
@@ -41,11 +39,6 @@ from ..domain.model import DomainError, NotFound
 log = logging.getLogger(__name__)
 
 # One step each, so that processes counting the same subject at once never lose a count.
-_COUNT_MISS: Final = """
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n
-"""
 _COUNT_FAILURE: Final = """
 local now, free, lock_after = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local max_delay, lock_ms, window_ms = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -72,52 +65,6 @@ class RateLimited(DomainError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, code="rate_limited")
         self.retry_after = max(1, retry_after)
-
-
-@dataclass(frozen=True, slots=True)
-class GuessLimit:
-    """At most ``misses`` failed lookups per ``window_seconds`` from one subject."""
-
-    misses: int
-    window_seconds: int
-
-
-STATUS_TOKENS: Final = GuessLimit(misses=30, window_seconds=600)
-"""A visitor's own status link never misses; 30 unknown tokens in 10 minutes is someone trying."""
-
-
-class GuessLimiter:
-    """Counts a client's misses at looking up a public secret (``scope``: what is looked up)."""
-
-    def __init__(self, redis: Redis, prefix: str, scope: str, limit: GuessLimit, what: str) -> None:
-        self.redis = redis
-        self.prefix = f"{prefix}rl:{scope}:"
-        self.limit = limit
-        self.what = what
-        self._count = redis.register_script(_COUNT_MISS)
-
-    async def check(self, subject: str) -> None:
-        """Refuse (``RateLimited``) while ``subject`` has used up its misses for the window."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            count, ttl_ms = await pipe.get(self.prefix + subject).pttl(self.prefix + subject).execute()
-        if count is not None and int(count) >= self.limit.misses:
-            wait = math.ceil(max(ttl_ms, 0) / 1000)
-            raise RateLimited(f"too many unknown {self.what} from your address ({self.limit.misses} in "
-                              f"{self.limit.window_seconds // 60} minutes); try again in {max(1, wait)} s", wait)
-
-    async def miss(self, subject: str) -> None:
-        """Count one miss."""
-        await self._count(keys=[self.prefix + subject], args=[self.limit.window_seconds * 1000])
-
-    @contextlib.asynccontextmanager
-    async def guard(self, subject: str) -> AsyncIterator[None]:
-        """Check before a lookup; a ``NotFound`` raised by the lookup counts as a miss."""
-        await self.check(subject)
-        try:
-            yield
-        except NotFound:
-            await self.miss(subject)
-            raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,12 +224,14 @@ Alert = Callable[[Subject, int], Awaitable[None]]
 
 
 class MissPacer:
-    """Slows down misses at looking up booking codes and links, per kiosk or per address."""
+    """Slows down misses at looking up a secret (booking codes and links; status links), per kiosk or per address.
+
+    ``scope`` names what is looked up in the keys (``bk`` booking codes, ``st`` status links)."""
 
     def __init__(self, redis: Redis, prefix: str, clock: Clock, what: str,
-                 policies: Mapping[str, PacePolicy] | None = None, alert: Alert | None = None) -> None:
+                 policies: Mapping[str, PacePolicy] | None = None, alert: Alert | None = None, scope: str = "bk") -> None:
         self.redis = redis
-        self.prefix = f"{prefix}rl:bk:"
+        self.prefix = f"{prefix}rl:{scope}:"
         self.clock = clock  # the office clock: tests move it past an address's delay
         self.what = what
         self.policies = dict(policies or {"kiosk": KIOSK_MISSES, "address": ADDRESS_MISSES})

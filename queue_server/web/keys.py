@@ -15,7 +15,7 @@ from ..store.accounts import Accounts
 from ..store.bookings import Bookings
 from ..store.embedded import EmbeddedRedis
 from ..store.kiosks import Kiosks
-from ..store.ratelimit import GuessLimiter, MissPacer
+from ..store.ratelimit import MissPacer
 from ..store.redis_store import QueueStore
 
 CONFIG: Final = web.AppKey("config", Config)
@@ -27,7 +27,7 @@ HUB: Final = web.AppKey("hub", Hub)
 ESTIMATES: Final = web.AppKey("estimates", EstimateService)
 EMBEDDED: Final = web.AppKey("embedded_valkey", EmbeddedRedis)
 """Only set when the server runs its own Valkey (no ``redis_url``)."""
-TOKEN_GUESSES: Final = web.AppKey("token_guesses", GuessLimiter)
+TOKEN_GUESSES: Final = web.AppKey("token_guesses", MissPacer)
 """Misses at looking up status tokens, per client address (any public secret lookup goes through one)."""
 BOOKINGS: Final = web.AppKey("bookings", Bookings)
 BOOKING_GUESSES: Final = web.AppKey("booking_guesses", MissPacer)

@@ -9,6 +9,7 @@ from aiohttp import web
 from ..config import Office
 from ..domain.model import NotFound, Role
 from ..domain.state import public_ticket, staff_ticket
+from ..store.ratelimit import Subject
 from .auth import SESSION_COOKIE, current_staff, require_counter_staff, require_staff
 from .client_address import client_address
 from .keys import ACCOUNTS, CLOCK, CONFIG, ESTIMATES, HUB, STORE, TOKEN_GUESSES
@@ -137,8 +138,8 @@ async def issue_ticket(request: web.Request) -> web.Response:
 
 
 async def ticket_by_token(request: web.Request, token: str) -> tuple[str, str, str]:
-    """``(office, day, number)`` of a status token; misses are limited per client address."""
-    async with request.app[TOKEN_GUESSES].guard(client_address(request)):
+    """``(office, day, number)`` of a status token; misses slow the client address down (never lock it)."""
+    async with request.app[TOKEN_GUESSES].guard(Subject("address", client_address(request))):
         if not (10 <= len(token) <= 64):
             raise NotFound("no ticket with this status link")
         return await request.app[STORE].resolve_token(token)
