@@ -806,10 +806,10 @@ class _Simulation:
         """Per-run walk-ins to come, laid out stream by stream: keys, callable-from times, durations, stream starts.
 
         The arrays start with ``lead`` columns left for the caller (key and time 0, duration 0).
-        A walk-in waiting for a card is callable once it is ready; a stream stays first come
-        first served, so its times are made non-decreasing (a card for a later walk-in ready
-        first waits for the earlier one's).
+        Each stream's keys and callable-from times: :func:`.estimate_loop.lay_out_stream`.
         """
+        from .estimate_loop import lay_out_stream
+
         runs = self.runs
         starts = np.zeros(len(self.streams), dtype=np.intp)
         width = lead
@@ -823,18 +823,13 @@ class _Simulation:
         key_b = np.empty((runs, width))
         dur_b = np.empty((runs, width))
         dur_b[:, :lead] = 0.0
+        no_cards = np.empty((runs, 0))
         for si, ((qi, klass), _) in enumerate(self.streams):
             arrive = walk_ins[si]
             n = arrive.shape[1]
             lo = int(starts[si])
-            callable_from = arrive if ready[si] is None else np.maximum.accumulate(ready[si], axis=1)  # type: ignore[arg-type]
-            arrive_b[:, lo : lo + n] = np.where(np.isfinite(arrive), callable_from, _INF)
-            # Later arrival, later order; ties (several at once) keep the stream's order.
-            key = key_b[:, lo : lo + n]
-            np.minimum(arrive, _MAX_MINUTES, out=key)
-            key *= _ARRIVAL_KEY_SCALE
-            key += klass * _KEY_SCALE + 2 * _TIER_SCALE + self.expected_base
-            key[~np.isfinite(arrive)] = _INF
+            lay_out_stream(arrive, no_cards if ready[si] is None else ready[si], klass * _KEY_SCALE + 2 * _TIER_SCALE + self.expected_base,
+                           _ARRIVAL_KEY_SCALE, _MAX_MINUTES, key_b[:, lo : lo + n], arrive_b[:, lo : lo + n])
             dur_b[:, lo : lo + n] = self._service_one(qi, (runs, n))
             arrive_b[:, lo + n] = key_b[:, lo + n] = _INF
             dur_b[:, lo + n] = 0.0

@@ -221,3 +221,37 @@ def work_through(
             else:
                 break
             row[p] = _on_duty(off_start, off_end, p, end)
+
+
+@njit(cache=True, nogil=True)
+def lay_out_stream(
+    arrive: NDArray[np.float64],  # (runs, n): one walk-in stream's arrivals (inf: did not come), sorted
+    ready: NDArray[np.float64],  # (runs, n): their cards' ready times, or (runs, 0): no card to wait for
+    base: float,  # the stream's key at arrival 0
+    per_minute: float,  # key units per minute of arrival
+    max_minutes: float,  # arrivals later than this keep its key
+    key: NDArray[np.float64],  # out (runs, n)
+    callable_from: NDArray[np.float64],  # out (runs, n)
+) -> None:
+    """One stream's keys (its place: after everybody waiting now, by arrival) and callable-from times.
+
+    A walk-in waiting for a card is callable once it is ready; the stream stays first come first
+    served, so those times are made non-decreasing (a card for a later walk-in ready first waits
+    for the earlier one's).
+    """
+    runs, n = arrive.shape
+    cards = ready.shape[1] > 0
+    for r in range(runs):
+        latest = 0.0
+        for k in range(n):
+            a = arrive[r, k]
+            if a == _INF:
+                key[r, k] = _INF
+                callable_from[r, k] = _INF
+                continue
+            key[r, k] = base + min(a, max_minutes) * per_minute
+            if cards:
+                latest = max(latest, ready[r, k])
+                callable_from[r, k] = latest
+            else:
+                callable_from[r, k] = a
