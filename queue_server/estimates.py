@@ -24,8 +24,9 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from .aio import stop_tasks
@@ -58,11 +59,15 @@ BACK_OFFICE_PLAN_HOURS: Final = 24    # hours of the back office's plan the esti
 BOOKING_FIELDS: Final = ("id", "procedure", "day", "state", "slot_start", "slot_end", "changed_at", "task")
 
 
-def _init_worker(niceness: int) -> None:
-    """The estimates worker's start: a lower CPU priority, and a lifetime bound to the server's."""
+def _init_worker(niceness: int, data_dir: str) -> None:
+    """The estimates worker's start: a lower CPU priority, a lifetime bound to the server's, and a
+    place for numba's cache of the compiled estimator loop (beside the module where the install is
+    writable, as in the README's checkout; else in the data folder, never a shared temporary one)."""
     if niceness:
         os.nice(niceness)
     exit_with_server()
+    if "NUMBA_CACHE_DIR" not in os.environ and not os.access(Path(__file__).parent / "domain", os.W_OK):
+        os.environ["NUMBA_CACHE_DIR"] = str(Path(data_dir) / "numba-cache")
 
 
 def _minutes(value: float | None) -> float | None:
@@ -348,6 +353,7 @@ class EstimateService:
     def __init__(self, hub: Hub, store: QueueStore, *, busy_share: float = BUSY_SHARE) -> None:
         self.hub = hub
         self.busy_share = busy_share
+        self.data_dir = store.config.server.data_dir
         """The share of its time at most spent estimating (``serve --workers N``: each takes 1/N of it)."""
         self.store = store
         self.config = store.config
@@ -368,11 +374,11 @@ class EstimateService:
         # so issuing tickets and the call fan-out keep their latency while estimates run.
         if sys.platform == "win32":
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker, initargs=(0,))
+                                             initializer=_init_worker, initargs=(0, str(self.data_dir)))
         else:
             # Lower priority too: on a small machine, issuing and calls come before a fresher estimate.
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                                             initializer=_init_worker, initargs=(WORKER_NICENESS,))
+                                             initializer=_init_worker, initargs=(WORKER_NICENESS, str(self.data_dir)))
         self.hub.listeners.append(self._changed)
         self._wake.set()
         self._task = asyncio.create_task(self._run(), name="estimates")

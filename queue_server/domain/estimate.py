@@ -727,26 +727,27 @@ class _Simulation:
         later = [task for task in ranked if work_key(task)[0] == 1]
         post = [task for task in ranked if work_key(task)[0] == 2]
 
+        # Columns: the first tasks, the walk-ins' cards stream by stream, then the later ones and post work.
         prep_streams = [si for si, ((qi, _), _) in enumerate(self.streams) if self.procedures[qi] in back.prep_procedures]
-        ordered = [*first]
-        release_parts = [np.zeros((runs, len(first)))]
+        n0 = len(first)
+        n1 = sum(walk_ins[si].shape[1] for si in prep_streams)
+        named = [*zip(range(n0), first), *zip(range(n0 + n1, n0 + n1 + len(later) + len(post)), later + post)]
+        n_tasks = n0 + n1 + len(later) + len(post)
+        release = np.zeros((runs, n_tasks))
+        by_stage: dict[tuple[str, Stage], list[int]] = {}  # the draws, per stage, in column order
+        for j, task in named[:n0]:
+            by_stage.setdefault((task.procedure, Stage.PREP if task.kind == "prepare" else Stage.POST), []).append(j)
         stream_cols: dict[int, tuple[int, int]] = {}
+        lo = n0
         for si in prep_streams:
             n = walk_ins[si].shape[1]
-            stream_cols[si] = (len(ordered), n)
-            ordered += [BackOfficeTask(f"walk-in:{si}:{k}", "prepare", self.procedures[self.streams[si][0][0]],
-                                       snap.now) for k in range(n)]
-            release_parts.append(walk_ins[si])
-        ordered += later + post
-        release_parts.append(np.zeros((runs, len(later) + len(post))))
-        release = np.hstack(release_parts)
-        n_tasks = len(ordered)
-
+            stream_cols[si] = (lo, n)
+            release[:, lo : lo + n] = walk_ins[si]
+            by_stage.setdefault((self.procedures[self.streams[si][0][0]], Stage.PREP), []).extend(range(lo, lo + n))
+            lo += n
+        for j, task in named[n0:]:
+            by_stage.setdefault((task.procedure, Stage.PREP if task.kind == "prepare" else Stage.POST), []).append(j)
         dur = np.zeros((runs, n_tasks))
-        by_stage: dict[tuple[str, Stage], list[int]] = {}
-        for j, task in enumerate(ordered):
-            stage = Stage.PREP if task.kind == "prepare" else Stage.POST
-            by_stage.setdefault((task.procedure, stage), []).append(j)
         for (procedure, stage), cols in by_stage.items():
             dur[:, cols] = self._task_draws(procedure, stage, len(cols))[0]
 
@@ -781,8 +782,6 @@ class _Simulation:
         # walk-ins sorted by arrival and the rest in order (compiled: :func:`.estimate_loop.work_through`).
         from .estimate_loop import work_through
 
-        n0 = len(first)
-        n1 = len(ordered) - n0 - len(later) - len(post)
         order = np.argsort(release[:, n0 : n0 + n1], axis=1, kind="stable") + n0
         ends = np.full((runs, n_tasks), _INF)
         end1 = np.full((runs, n1), _INF)
@@ -790,9 +789,8 @@ class _Simulation:
                      np.arange(n0 + n1, n_tasks, dtype=np.intp), off_start, off_end, ends, end1)
         if n1:
             np.put_along_axis(ends, order, end1, axis=1)
-        for j, task in enumerate(ordered):
-            if not task.id.startswith("walk-in:"):
-                finish[task.id] = ends[:, j]
+        for j, task in named:
+            finish[task.id] = ends[:, j]
         stream_ready: list[NDArray[np.float64] | None] = [None] * len(self.streams)
         for si, (lo, n) in stream_cols.items():
             stream_ready[si] = ends[:, lo : lo + n]
