@@ -43,7 +43,8 @@ How the simulation reads the snapshot:
 - The learned mean of a procedure is itself uncertain; each run draws its own mean shift (with
   the mean kept), so the 10–90 % range covers that too.
 
-Runs are vectorised with numpy; a fixed ``seed`` makes the result deterministic, so refreshing
+numpy draws every random figure of all runs at once, and the step loops over them are compiled
+(:mod:`.estimate_loop`); a fixed ``seed`` makes the result deterministic, so refreshing
 a phone does not make the estimate jitter.
 """
 
@@ -392,7 +393,7 @@ def _summarise(calls: NDArray[np.float64], closing: float) -> Callable[[int], _S
 
 
 class _Simulation:
-    """The vectorised play-forward; one instance per estimate."""
+    """The play-forward of every run; one instance per estimate."""
 
     def __init__(self, snap: OfficeSnapshot, runs: int, rng: np.random.Generator) -> None:
         """Lay out the queues, counters and sampled durations for ``runs`` futures."""
@@ -833,16 +834,14 @@ class _Simulation:
             dur_b[:, lo + n] = 0.0
         return key_b, arrive_b, dur_b, starts
 
-    def _specials(self, finish: Mapping[str, NDArray[np.float64]]) -> tuple[NDArray[np.float64], ...]:
+    def _specials(self, finish: Mapping[str, NDArray[np.float64]], procedure: NDArray[np.intp]) -> tuple[NDArray[np.float64], ...]:
         """The special candidates per run: keys before and after their switch, switch and callable-from times, durations.
 
         Columns: the special tickets and phantoms in ``self.special`` order, then the booked
-        visitors to come.
+        visitors to come; ``procedure`` is each column's queue.
         """
         runs, snap = self.runs, self.snap
         n_s = len(self.special)
-        procedure = np.array([qi for _, qi, *_ in self.special] + [self.procedures.index(e.procedure) for e in snap.expected],
-                             dtype=np.intp)
         before = np.empty((runs, len(procedure)))
         after = np.empty_like(before)
         switch = np.empty_like(before)
@@ -936,7 +935,7 @@ class _Simulation:
         sp_q = np.array([qi for _, qi, *_ in self.special] + [self.procedures.index(e.procedure) for e in self.snap.expected],
                         dtype=np.intp)
         if n_sp:
-            sp_before, sp_after, sp_switch, sp_avail, sp_dur = self._specials(finish)
+            sp_before, sp_after, sp_switch, sp_avail, sp_dur = self._specials(finish, sp_q)
         else:
             sp_before = sp_after = sp_switch = sp_avail = sp_dur = np.empty((runs, 0))
         sp_walk = np.full(n_sp, self.walk_up)
