@@ -136,9 +136,13 @@ class Node:
 
 
 def _common_args() -> list[str]:
-    # No disk: durability in these deployments comes from the replicas (WAIT); a replica's first
-    # sync starts at once rather than after the default 5 s of waiting for more replicas.
-    return ["--save", "", "--appendonly", "no", "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
+    # Each node keeps every write on its disk, as docs/deployment.md sets them up: a killed node
+    # started again empty is listed by the Sentinels as a replica for ~10 s before they turn it
+    # into one, and a second failover in that time would promote the empty node (seen once: numbers
+    # given twice). A replica's first sync starts at once rather than after the default 5 s of
+    # waiting for more replicas.
+    return ["--save", "", "--appendonly", "yes", "--appendfsync", "always",
+            "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
 
 
 class Deployment:
@@ -154,7 +158,8 @@ class Deployment:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not os.environ.get("MADOGUCHI_KEEP_DEPLOYMENTS"):  # kept: the nodes' logs, to read after a failure
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> Deployment:
         try:

@@ -4,8 +4,10 @@ every acknowledged ticket and booking is still there, once. And a resharding: th
 to another primary while clients run gives no error beyond a retried request.
 
 Each test has a deployment of its own that detects a dead primary within about a second. The killed
-node is started again once its replica has taken over, as its process supervisor would: with
-``replica_acks = 1`` and a single replica per primary, changes wait for it (503 meanwhile).
+node is started again once its replica has taken over, as its process supervisor would, with the
+data on its disk (``appendonly``, as docs/deployment.md sets the nodes up): with ``replica_acks = 1``
+and a single replica per primary, changes wait for it (503 meanwhile). ``MADOGUCHI_KEEP_DEPLOYMENTS=1``
+keeps the nodes' folders (their logs) after the test.
 """
 
 from __future__ import annotations
