@@ -113,6 +113,24 @@ async def test_an_unknown_ticket_says_so(open_page: OpenPage, web_user: MakeUser
     assert resp.status == 404
 
 
+FIRST_CONNECTION_FAILS = """async () => {
+  const { LiveConnection } = await import("/static/common/live.js");
+  // Nothing listens on port 1: the very first connection fails, before it ever opened.
+  return await new Promise((resolve) => {
+    new LiveConnection({ url: "ws://127.0.0.1:1/api/ws", onOffline: () => resolve("offline") });
+    setTimeout(() => resolve("never said offline in 60 s"), 60_000);  // the sign's grace is 1.5 s
+  });
+}"""
+
+
+async def test_a_page_whose_first_connection_fails_says_it_is_offline(open_page: OpenPage, web_user: MakeUser) -> None:
+    # The page came (data-ready) but its socket never opened: the server went away between the two,
+    # as when a phone opens its link while the server restarts. It must say so, not look live.
+    issued = await web_user().issue("pickup")
+    page = await open_status(open_page, issued["token"])
+    assert await page.evaluate(FIRST_CONNECTION_FAILS) == "offline"
+
+
 async def test_the_phone_reconnects_after_a_server_restart_and_catches_up(
         open_page: OpenPage, web_user: MakeUser, live_server: LiveServer, config: Config, valkey_url: str,
         key_prefix: str, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> None:

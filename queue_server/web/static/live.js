@@ -36,7 +36,7 @@ export class LiveConnection {
     this.subs = new Set();         // Subscription objects
     this.byId = new Map();         // message id -> Subscription (current subscribe id)
     this.attempt = 0;
-    this.online = false;
+    this.online = null;            // unknown: the first connection failing is going offline too
     this.closed = false;
     this.reconnectTimer = null;
     this.offlineTimer = null;
