@@ -565,7 +565,6 @@ class _Simulation:
                 b.append((rel(c.until), _INF))
             breaks.append(b)
         self.offset = offset
-        self.served_zero = np.where(np.isfinite(offset), 0.0, _INF)
         width = max((len(b) for b in breaks), default=0)
         self.break_start = np.full((nc, width), _INF)
         self.break_end = np.full((nc, width), _INF)
@@ -946,10 +945,9 @@ class _Simulation:
         a_link[sp_link[sp_link >= 0]] = np.flatnonzero(sp_link >= 0)
 
         play(free, key_all, arrive_all, dur_all, walk_all, na, np.concatenate([self.queue_start, start_b]).astype(np.intp),
-             nq, offset, np.ascontiguousarray(self.served_zero[:, stream_q]), self.factor[:nc], self.break_start, self.break_end,
+             nq, offset, self.factor[:nc], self.break_start, self.break_end,
              int(self.real_slots), sp_before, sp_after, sp_switch, sp_avail, sp_dur, sp_walk,
-             np.ascontiguousarray(self.offset[:, sp_q]), np.ascontiguousarray(self.served_zero[:, sp_q]),
-             sp_out, sp_link, a_link, calls, sp_calls)
+             np.ascontiguousarray(self.offset[:, sp_q]), sp_out, sp_link, a_link, calls, sp_calls)
         return np.hstack([calls, sp_calls])
 
 

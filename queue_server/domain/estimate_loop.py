@@ -37,7 +37,6 @@ def play(
     ptr0: NDArray[np.intp],  # (nq + ns,): each queue's and stream's first column
     nq: int,
     offset: NDArray[np.float64],  # (counters, nq + ns): key offset, inf where the counter does not serve it
-    served_b: NDArray[np.float64],  # (counters, ns): 0 where the counter serves the stream, else inf
     factor: NDArray[np.float64],  # (counters,): each counter's speed factor
     break_start: NDArray[np.float64],  # (counters, breaks), sorted, inf padded
     break_end: NDArray[np.float64],
@@ -48,8 +47,7 @@ def play(
     sp_avail: NDArray[np.float64],  # (runs, n_sp): callable from (inf: never)
     sp_dur: NDArray[np.float64],  # (runs, n_sp)
     sp_walk: NDArray[np.float64],  # (n_sp,)
-    sp_offset: NDArray[np.float64],  # (counters, n_sp)
-    sp_served: NDArray[np.float64],  # (counters, n_sp): 0 where the counter serves the special's queue, else inf
+    sp_offset: NDArray[np.float64],  # (counters, n_sp): as ``offset``, for each special's queue
     sp_out: NDArray[np.intp],  # (n_sp,): the result column of a special ticket or phantom, -1 none
     sp_link: NDArray[np.intp],  # (n_sp,): the A column of a booked ticket's second candidate, -1 none
     a_link: NDArray[np.intp],  # (width,): A column → its linked special, -1 none
@@ -139,14 +137,13 @@ def play(
                 # specials callable now are not its; of the rest, the first it serves comes first.
                 nxt = _INF
                 for j in range(nq, heads):
-                    a = arrive[r, ptr[j]] + served_b[c, j - nq]
-                    if a < nxt:
-                        nxt = a
+                    if offset[c, j] < _INF and arrive[r, ptr[j]] < nxt:
+                        nxt = arrive[r, ptr[j]]
                 for i in range(due, n_sp):
                     s = order[i]
                     if sp_avail[r, s] >= nxt:
                         break
-                    if not gone[s] and sp_served[c, s] == 0.0:
+                    if not gone[s] and sp_offset[c, s] < _INF:
                         nxt = sp_avail[r, s]
                         break
             for b in range(n_breaks):  # a free time inside a break moves to its end
