@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from queue_server.store.ratelimit import ADDRESS_FAILURES, ADDRESS_MISSES, USER_FAILURES
-from queue_server.web.keys import ACCOUNTS, CLOCK, REDIS
+from queue_server.store.ratelimit import ADDRESS_FAILURES, ADDRESS_MISSES, USER_FAILURES, Subject
+from queue_server.web.keys import ACCOUNTS, CLOCK, REDIS, TOKEN_GUESSES
 
 from .conftest import PASSWORD, Api
 from .test_api_lifecycle import receive
@@ -111,6 +111,9 @@ async def test_guessing_status_tokens_is_slowed_per_address_never_locked(
     mine = await visitor.issue("pickup")
     for _ in range(3):  # looking up one's own ticket, however often, is never limited
         assert (await visitor.get(f"/api/tickets/{mine['token']}"))[0] == 200
+    # ... and writes nothing: every phone does it at each page load and reconnect.
+    pacer_key = client.app[TOKEN_GUESSES].key(Subject("address", "127.0.0.1"))
+    assert not await client.app[REDIS].exists(pacer_key)
     guesser = user()  # the same address as the visitor's phone (guest Wi-Fi, carrier NAT)
     for _ in range(ADDRESS_MISSES.free):
         status, body = await guesser.get(f"/api/tickets/{secrets.token_urlsafe(16)}")

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from redis.asyncio import Redis
@@ -198,6 +198,9 @@ class PacePolicy:
     alert_after: int = 0      # more misses than this in one window are abnormal: audited once, each held abnormal_ms
     abnormal_ms: int = 0
     max_wait_ms: int = 0      # an attempt queued longer than this behind others' delays is refused (429)
+    reserve: bool = True      # True: each attempt is counted before its lookup and a hit gives it back (concurrent
+                              # tries are paced too; two writes per lookup); False (needs hold False): an attempt
+                              # only reads whether a wait is owed, and only a miss writes
 
 
 KIOSK_MISSES: Final = PacePolicy(free=5, first_ms=125, cap_ms=1000, window_seconds=600, hold=True,
@@ -209,6 +212,10 @@ ADDRESS_MISSES: Final = PacePolicy(free=10, first_ms=1000, cap_ms=30_000, window
 """Any other client, by address (guest Wi-Fi and carrier NAT put many phones behind one): 10 misses
 free, then the address waits 1, 2, 4 … s (at most 30 s) before its next lookup. A hit is not counted
 but does not forget misses (else a guesser would mix in a code of their own)."""
+STATUS_LINK_MISSES: Final = replace(ADDRESS_MISSES, reserve=False)
+"""Status links, by address: the same waits, but a lookup that finds its ticket writes nothing. Every
+phone looks its ticket up at each page load and reconnect, and 128-bit tokens are not guessed in any
+case; as with the old lockout, a burst sent at once is looked up before its misses count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +253,22 @@ class MissPacer:
     async def guard(self, subject: Subject) -> AsyncIterator[None]:
         """Around one lookup: wait for (or, for an address, refuse within) an earlier miss's delay;
         a ``NotFound`` from the lookup is a miss and is answered after its delay (kiosk) or says the
-        delay as ``retry_after`` (address)."""
+        delay as ``retry_after`` (address). Without ``reserve`` only a miss writes."""
         policy, key = self.policies[subject.kind], self.key(subject)
-        ok, wait_ms, delay_ms, misses, alert, until = await self._pace(keys=[key], args=[
-            "try", self.clock.now_ms(), policy.free, policy.first_ms, policy.cap_ms, policy.abnormal_ms,
-            policy.window_seconds * 1000, policy.alert_after, policy.max_wait_ms])
+        if not policy.reserve:
+            owed = await self.redis.hget(key, "until")
+            self._refuse_within(policy, int(float(owed or 0)) - self.clock.now_ms())
+            try:
+                yield
+            except NotFound as miss:
+                delay_ms = (await self._try(key, policy, max(policy.max_wait_ms, policy.cap_ms)))[2]
+                if delay_ms:
+                    miss.retry_after = math.ceil(delay_ms / 1000)  # type: ignore[attr-defined]  # 404 + Retry-After
+                raise
+            return
+        ok, wait_ms, delay_ms, misses, alert, until = await self._try(key, policy, policy.max_wait_ms)
         if not ok:
-            raise RateLimited(f"too many unknown {self.what} from {'this kiosk' if policy.hold else 'your address'}; "
-                              f"try again in {math.ceil(wait_ms / 1000)} s", math.ceil(wait_ms / 1000))
+            self._refuse_within(policy, wait_ms)
         if alert:
             log.warning("%s %s: %d unknown %s in %d minutes", subject.kind, subject.id, misses, self.what,
                         policy.window_seconds // 60)
@@ -274,6 +289,18 @@ class MissPacer:
             raise
         else:
             await self._hit(key, policy, until)
+
+    async def _try(self, key: str, policy: PacePolicy, max_wait_ms: int) -> list[int]:
+        """Count an attempt as a miss: [ok, wait ms, its delay ms, misses in a row, alert, until]."""
+        return await self._pace(keys=[key], args=[
+            "try", self.clock.now_ms(), policy.free, policy.first_ms, policy.cap_ms, policy.abnormal_ms,
+            policy.window_seconds * 1000, policy.alert_after, max_wait_ms])
+
+    def _refuse_within(self, policy: PacePolicy, wait_ms: int) -> None:
+        """429 while an earlier miss's wait (``wait_ms`` left) is owed."""
+        if wait_ms > 0:
+            raise RateLimited(f"too many unknown {self.what} from {'this kiosk' if policy.hold else 'your address'}; "
+                              f"try again in {math.ceil(wait_ms / 1000)} s", math.ceil(wait_ms / 1000))
 
     async def _hit(self, key: str, policy: PacePolicy, until: int) -> None:
         await self._pace(keys=[key], args=["hit", self.clock.now_ms(), int(policy.reset_on_hit), until])

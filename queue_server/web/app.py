@@ -21,7 +21,7 @@ from ..store.bookings import Bookings
 from ..store.connect import close as close_client
 from ..store.connect import connect
 from ..store.kiosks import Kiosks
-from ..store.ratelimit import ADDRESS_MISSES, MissPacer, Subject
+from ..store.ratelimit import STATUS_LINK_MISSES, MissPacer, Subject
 from ..store.redis_store import DEFAULT_PREFIX, QueueStore
 from .auth import UNSAFE_METHODS, origin_allowed
 from .keys import (ACCOUNTS, BOOKING_GUESSES, BOOKINGS, CLOCK, CONFIG, EMBEDDED, ESTIMATES, HUB, KIOSKS, REDIS,
@@ -98,7 +98,8 @@ def init_app(config: Config, *, clock: Clock | None = None, redis_url: str | Non
         await app[STORE].load_functions()  # before any step: this server's own version of the library
         app[ACCOUNTS] = Accounts(redis, prefix=key_prefix, clock=app[CLOCK])
         # Status links are followed by phones only (no kiosk types one): paced per address.
-        app[TOKEN_GUESSES] = MissPacer(redis, key_prefix, app[CLOCK], "status links", {"address": ADDRESS_MISSES}, scope="st")
+        app[TOKEN_GUESSES] = MissPacer(redis, key_prefix, app[CLOCK], "status links", {"address": STATUS_LINK_MISSES},
+                                       scope="st")
         accounts = app[ACCOUNTS]
 
         async def abnormal_misses(subject: Subject, misses: int) -> None:
