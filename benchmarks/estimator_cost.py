@@ -153,9 +153,11 @@ def _load_tree(tree: Path) -> Tree:
     """The estimator of the checkout at ``tree``, loaded apart.
 
     The ``queue_server`` modules already imported are set aside and put back afterwards, so every
-    copy stays usable in this process.
+    copy stays usable in this process. The tree's own modules are put in place again around each
+    of its calls (:func:`_in_place`): a module its estimator imports lazily (``estimate_loop``)
+    must be its own, not this tree's.
     """
-    saved = {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in ("queue_server", "estimator_cost")}
+    saved = _ours()
     for name in saved:
         del sys.modules[name]
     sys.path[:0] = [str(tree), str(tree / "benchmarks")]
@@ -163,14 +165,40 @@ def _load_tree(tree: Path) -> Tree:
         cost = importlib.import_module("estimator_cost")
         model = importlib.import_module("queue_server.domain.model")
         learning = importlib.import_module("queue_server.domain.service_model")
-        return Tree(str(tree), cost.estimate_waits, cost.busy_office, getattr(cost, "bookings_and_cards", None),
-                    model.CallingOrder, learning.ServiceModel.learn, learning.MeasuredDuration, model.Procedure,
+        try:
+            importlib.import_module("queue_server.domain.estimate_loop")
+        except ModuleNotFoundError:
+            pass  # a tree from before the compiled loop
+        own = _ours()
+        return Tree(str(tree), _in_place(cost.estimate_waits, own), cost.busy_office, getattr(cost, "bookings_and_cards", None),
+                    model.CallingOrder, _in_place(learning.ServiceModel.learn, own), learning.MeasuredDuration, model.Procedure,
                     model.NumberFormat, learning.Stage.SERVICE)
     finally:
         del sys.path[:2]
-        for name in [n for n in sys.modules if n.split(".")[0] in ("queue_server", "estimator_cost")]:
+        for name in _ours():
             del sys.modules[name]
         sys.modules.update(saved)
+
+
+def _ours() -> dict[str, Any]:
+    """The imported modules that belong to a tree: ``queue_server`` and this script."""
+    return {name: mod for name, mod in sys.modules.items() if name.split(".")[0] in ("queue_server", "estimator_cost")}
+
+
+def _in_place(call: Callable[..., Any], modules: dict[str, Any]) -> Callable[..., Any]:
+    """``call`` run with ``modules`` in ``sys.modules`` (a few µs a call), and the others put back."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        saved = {name: sys.modules[name] for name in modules if name in sys.modules}
+        sys.modules.update(modules)
+        try:
+            return call(*args, **kwargs)
+        finally:
+            for name in modules:
+                del sys.modules[name]
+            sys.modules.update(saved)
+
+    return wrapped
 
 
 def _pct(times: list[float]) -> tuple[float, float, float]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,27 @@ def test_every_benchmark_runs_to_its_figures_in_its_small_configuration(script: 
     assert lines and LINE.match(lines[0]), f"{script.name} did not start with the calibration line:\n{done.stdout}"
     figures = [line for line in lines[1:] if re.search(r"\d", line)]
     assert figures, f"{script.name} printed no figures after the calibration:\n{done.stdout}"
+
+
+def test_the_estimator_a_b_runs_each_tree_s_own_compiled_loop(tmp_path: Path) -> None:
+    """``estimator_cost.py --against TREE`` times TREE's estimator: the loop its estimator imports
+    lazily at the first estimate must be TREE's own, not the one of the tree the script runs from."""
+    copy = tmp_path / "tree"
+    ignore = shutil.ignore_patterns("__pycache__")
+    for part in ("queue_server", "benchmarks"):
+        shutil.copytree(BENCHMARKS.parent / part, copy / part, ignore=ignore)
+    with (copy / "queue_server" / "domain" / "estimate_loop.py").open("a", encoding="utf-8") as loop:
+        loop.write("\n_compiled_play = play\n\n\ndef play(*args):\n    print('the copy loop')\n    _compiled_play(*args)\n")
+    driver = (
+        "import random, sys; from pathlib import Path\n"
+        "import estimator_cost as ec\n"
+        f"tree = ec._load_tree(Path({str(copy)!r}))\n"
+        "for t in (tree, ec._this_tree()):\n"
+        "    snap = t.busy_office(random.Random(1), t.orders('counter_procedure_order'), 20, 3)\n"
+        "    t.estimate(snap, runs=10)\n"
+        "    print('estimated by', t.name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", driver], cwd=BENCHMARKS, capture_output=True, text=True,
+                          timeout=PATIENCE_S, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["the copy loop", f"estimated by {copy}", "estimated by this tree"], done.stdout
