@@ -61,12 +61,17 @@ def play(
     n_breaks = break_start.shape[1]
     free = np.empty(nc)
     ptr = np.empty(heads, dtype=np.intp)
+    head_key = np.empty(heads)  # each head's key and callable-from time, kept beside ``ptr``: a step reads
+    head_arrive = np.empty(heads)  # them for every head, and these few stay in cache (~7 % of the loop)
     gone = np.empty(n_sp, dtype=np.bool_)
     cand = np.empty(n_sp, dtype=np.intp)  # the specials callable by now and not gone, in no order
     where = np.empty(n_sp, dtype=np.intp)  # each special's place in ``cand``, -1 if not there
     for r in range(runs):
         free[:] = free0[r]
         ptr[:] = ptr0
+        for j in range(heads):
+            head_key[j] = key[r, ptr0[j]]
+            head_arrive[j] = arrive[r, ptr0[j]]
         gone[:] = False
         where[:] = -1
         n_cand = 0
@@ -88,10 +93,9 @@ def play(
             best = _INF
             bj = -1
             for j in range(heads):
-                col = ptr[j]
-                if arrive[r, col] > t:
+                if head_arrive[j] > t:
                     continue  # not arrived yet
-                k = offset[c, j] + key[r, col]
+                k = offset[c, j] + head_key[j]
                 if k < best:
                     best = k
                     bj = j
@@ -122,6 +126,8 @@ def play(
             elif best < _INF:
                 col = ptr[bj]
                 ptr[bj] = col + 1
+                head_key[bj] = key[r, col + 1]
+                head_arrive[bj] = arrive[r, col + 1]
                 if bj < nq:
                     passed += 1
                 if col < na and calls[r, col] < _INF:
@@ -137,8 +143,8 @@ def play(
                 # specials callable now are not its; of the rest, the first it serves comes first.
                 nxt = _INF
                 for j in range(nq, heads):
-                    if offset[c, j] < _INF and arrive[r, ptr[j]] < nxt:
-                        nxt = arrive[r, ptr[j]]
+                    if offset[c, j] < _INF and head_arrive[j] < nxt:
+                        nxt = head_arrive[j]
                 for i in range(due, n_sp):
                     s = order[i]
                     if sp_avail[r, s] >= nxt:
