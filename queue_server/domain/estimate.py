@@ -649,20 +649,19 @@ class _Simulation:
 
     def _walk_in_arrivals(self) -> list[NDArray[np.float64]]:
         """Each walk-in stream's arrivals per run (minutes, sorted; inf pads the runs with fewer)."""
+        from .estimate_loop import walk_in_times
+
         runs, rng = self.runs, self.rng
         arrivals = []
         for _, per_minute in self.streams:
             # Poisson walk-ins until closing, at a rate that is itself a guess: each run scales
             # it (mean kept). Drawn as the count, then the times as the count's uniform order
-            # statistics (normalised sums of exponentials): only as many columns as the busiest
-            # run needs.
+            # statistics (:func:`.estimate_loop.walk_in_times`): only as many columns as the
+            # busiest run needs, and only as many draws as walk-ins.
             rate = per_minute * np.exp(_stratified_normal(rng, runs) * WALK_IN_RATE_SD - WALK_IN_RATE_SD**2 / 2)
             count = rng.poisson(rate * self.horizon)
-            used = int(count.max())
-            sums = np.cumsum(rng.standard_exponential((runs, used + 1)), axis=1)
-            times = sums[:, :used]
-            times *= (self.horizon / sums[np.arange(runs), count])[:, None]
-            times[np.arange(used) >= count[:, None]] = _INF
+            times = np.empty((runs, int(count.max())))
+            walk_in_times(count, rng.standard_exponential(int(count.sum()) + runs), self.horizon, times)
             arrivals.append(times)
         return arrivals
 
@@ -782,12 +781,17 @@ class _Simulation:
         # walk-ins sorted by arrival and the rest in order (compiled: :func:`.estimate_loop.work_through`).
         from .estimate_loop import work_through
 
-        order = np.argsort(release[:, n0 : n0 + n1], axis=1, kind="stable") + n0
         ends = np.full((runs, n_tasks), _INF)
-        end1 = np.full((runs, n1), _INF)
-        work_through(free, dur, n0, np.take_along_axis(release, order, axis=1), np.take_along_axis(dur, order, axis=1),
-                     np.arange(n0 + n1, n_tasks, dtype=np.intp), off_start, off_end, ends, end1)
-        if n1:
+        rest = np.arange(n0 + n1, n_tasks, dtype=np.intp)
+        if len(prep_streams) <= 1:  # one stream's walk-ins are in arrival order already
+            end1 = np.full((runs, n1), _INF)
+            work_through(free, dur, n0, release[:, n0 : n0 + n1], dur[:, n0 : n0 + n1], rest, off_start, off_end, ends, end1)
+            ends[:, n0 : n0 + n1] = end1
+        else:
+            order = np.argsort(release[:, n0 : n0 + n1], axis=1, kind="stable") + n0
+            end1 = np.full((runs, n1), _INF)
+            work_through(free, dur, n0, np.take_along_axis(release, order, axis=1), np.take_along_axis(dur, order, axis=1),
+                         rest, off_start, off_end, ends, end1)
             np.put_along_axis(ends, order, end1, axis=1)
         for j, task in named:
             finish[task.id] = ends[:, j]
@@ -804,7 +808,7 @@ class _Simulation:
         """Per-run walk-ins to come, laid out stream by stream: keys, callable-from times, durations, stream starts.
 
         The arrays start with ``lead`` columns left for the caller (key and time 0, duration 0).
-        Each stream's keys and callable-from times: :func:`.estimate_loop.lay_out_stream`.
+        Each stream's keys, callable-from times and visits: :func:`.estimate_loop.lay_out_stream`.
         """
         from .estimate_loop import lay_out_stream
 
@@ -826,9 +830,10 @@ class _Simulation:
             arrive = walk_ins[si]
             n = arrive.shape[1]
             lo = int(starts[si])
+            scale, unit = self._visit_units(qi, int(np.count_nonzero(arrive < _INF)))
             lay_out_stream(arrive, no_cards if ready[si] is None else ready[si], klass * _KEY_SCALE + 2 * _TIER_SCALE + self.expected_base,
-                           _ARRIVAL_KEY_SCALE, _MAX_MINUTES, key_b[:, lo : lo + n], arrive_b[:, lo : lo + n])
-            dur_b[:, lo : lo + n] = self._service_one(qi, (runs, n))
+                           _ARRIVAL_KEY_SCALE, _MAX_MINUTES, scale, unit, key_b[:, lo : lo + n], arrive_b[:, lo : lo + n],
+                           dur_b[:, lo : lo + n])
             arrive_b[:, lo + n] = key_b[:, lo + n] = _INF
             dur_b[:, lo + n] = 0.0
         return key_b, arrive_b, dur_b, starts
@@ -892,6 +897,19 @@ class _Simulation:
         z += scale.astype(np.float32)
         return np.exp(z, out=z)
 
+    def _visit_units(self, qi: int, n: int) -> tuple[NDArray[np.float64], NDArray[np.floating]]:
+        """``n`` fresh visits for procedure ``qi`` as a scale per run and ``n`` units (visit = scale × unit).
+
+        The same distribution as :meth:`_service_one`, for draws that are not a rectangle: the
+        walk-ins that come, taken in order, row by row.
+        """
+        scale = self.mu[qi] + self.shift[:, qi]
+        if self.exponential:
+            return np.exp(scale + self.sigma[qi] ** 2 / 2), self.rng.standard_exponential(n)
+        z = self.rng.standard_normal(n, dtype=np.float32)
+        z *= np.float32(self.sigma[qi])
+        return np.exp(scale), np.exp(z, out=z)
+
     def run(self) -> NDArray[np.float64]:
         """Play all runs forward; minutes until each ready slot is called (inf: not today).
 
@@ -947,7 +965,7 @@ class _Simulation:
         play(free, key_all, arrive_all, dur_all, walk_all, na, np.concatenate([self.queue_start, start_b]).astype(np.intp),
              nq, offset, self.factor[:nc], self.break_start, self.break_end,
              int(self.real_slots), sp_before, sp_after, sp_switch, sp_avail, sp_dur, sp_walk,
-             np.ascontiguousarray(self.offset[:, sp_q]), sp_out, sp_link, a_link, calls, sp_calls)
+             sp_q, sp_out, sp_link, a_link, calls, sp_calls)
         return np.hstack([calls, sp_calls])
 
 

@@ -47,7 +47,7 @@ def play(
     sp_avail: NDArray[np.float64],  # (runs, n_sp): callable from (inf: never)
     sp_dur: NDArray[np.float64],  # (runs, n_sp)
     sp_walk: NDArray[np.float64],  # (n_sp,)
-    sp_offset: NDArray[np.float64],  # (counters, n_sp): as ``offset``, for each special's queue
+    sp_queue: NDArray[np.intp],  # (n_sp,): each special's queue (its column of ``offset``)
     sp_out: NDArray[np.intp],  # (n_sp,): the result column of a special ticket or phantom, -1 none
     sp_link: NDArray[np.intp],  # (n_sp,): the A column of a booked ticket's second candidate, -1 none
     a_link: NDArray[np.intp],  # (width,): A column → its linked special, -1 none
@@ -63,9 +63,20 @@ def play(
     ptr = np.empty(heads, dtype=np.intp)
     head_key = np.empty(heads)  # each head's key and callable-from time, kept beside ``ptr``: a step reads
     head_arrive = np.empty(heads)  # them for every head, and these few stay in cache (~7 % of the loop)
+    served = np.empty((nc, heads), dtype=np.intp)  # each counter's heads (offset not inf), in order:
+    n_served = np.zeros(nc, dtype=np.intp)  # a step looks at those only
+    for c in range(nc):
+        for j in range(heads):
+            if offset[c, j] < _INF:
+                served[c, n_served[c]] = j
+                n_served[c] += 1
     gone = np.empty(n_sp, dtype=np.bool_)
     cand = np.empty(n_sp, dtype=np.intp)  # the specials callable by now and not gone, in no order
     where = np.empty(n_sp, dtype=np.intp)  # each special's place in ``cand``, -1 if not there
+    # The best candidate of each queue (the same for every counter: they share the queue's offset),
+    # found again only when a candidate comes or goes or a key switches: not at every step.
+    q_best = np.empty(nq, dtype=np.intp)  # -1: none
+    q_key = np.empty(nq)
     for r in range(runs):
         free[:] = free0[r]
         ptr[:] = ptr0
@@ -75,6 +86,8 @@ def play(
         gone[:] = False
         where[:] = -1
         n_cand = 0
+        stale = True  # the queues' best candidates must be found again
+        next_switch = _INF  # the first switch still ahead among the candidates
         order = np.argsort(sp_avail[r], kind="mergesort")  # the specials by the time they become callable
         due = 0  # order[due:] are not callable yet
         needed = 0
@@ -92,7 +105,8 @@ def play(
                 break
             best = _INF
             bj = -1
-            for j in range(heads):
+            for i in range(n_served[c]):
+                j = served[c, i]
                 if head_arrive[j] > t:
                     continue  # not arrived yet
                 k = offset[c, j] + head_key[j]
@@ -106,14 +120,19 @@ def play(
                     where[s] = n_cand
                     cand[n_cand] = s
                     n_cand += 1
+                    stale = True
+            if stale or next_switch <= t:
+                next_switch = _best_per_queue(r, t, cand, n_cand, sp_before, sp_after, sp_switch, sp_queue, q_best, q_key)
+                stale = False
             best_s = _INF
             bs = -1
-            for i in range(n_cand):
-                s = cand[i]
-                k = sp_offset[c, s] + (sp_after[r, s] if sp_switch[r, s] <= t else sp_before[r, s])
-                if k < best_s or (k == best_s and s < bs):  # a tie: the first listed
-                    best_s = k
-                    bs = s
+            for q in range(nq):
+                s = q_best[q]
+                if s >= 0:
+                    k = offset[c, q] + q_key[q]
+                    if k < best_s or (k == best_s and s < bs):  # a tie: the first listed
+                        best_s = k
+                        bs = s
             if best_s < best:  # a special candidate: the heads stay as they are
                 out = sp_out[bs]
                 if out >= 0:
@@ -122,6 +141,7 @@ def play(
                 if sp_link[bs] >= 0:
                     calls[r, sp_link[bs]] = t
                 n_cand = _leave(bs, gone, cand, where, n_cand)
+                stale = True
                 nxt = t + sp_walk[bs] + sp_dur[r, bs] * factor[c]
             elif best < _INF:
                 col = ptr[bj]
@@ -137,25 +157,51 @@ def play(
                         calls[r, col] = t
                         if a_link[col] >= 0:
                             n_cand = _leave(a_link[col], gone, cand, where, n_cand)
+                            stale = True
                     nxt = dur[r, col] * factor[c] + walk[col] + t
             else:
                 # Nobody to call: the counter waits for the next arrival it serves (inf: none). The
                 # specials callable now are not its; of the rest, the first it serves comes first.
                 nxt = _INF
-                for j in range(nq, heads):
-                    if offset[c, j] < _INF and head_arrive[j] < nxt:
+                for i in range(n_served[c]):
+                    j = served[c, i]
+                    if j >= nq and head_arrive[j] < nxt:
                         nxt = head_arrive[j]
                 for i in range(due, n_sp):
                     s = order[i]
                     if sp_avail[r, s] >= nxt:
                         break
-                    if not gone[s] and sp_offset[c, s] < _INF:
+                    if not gone[s] and offset[c, sp_queue[s]] < _INF:
                         nxt = sp_avail[r, s]
                         break
             for b in range(n_breaks):  # a free time inside a break moves to its end
                 if break_start[c, b] <= nxt < break_end[c, b]:
                     nxt = break_end[c, b]
             free[c] = nxt
+
+
+@njit(cache=True, nogil=True)
+def _best_per_queue(
+    r: int, t: float, cand: NDArray[np.intp], n_cand: int, sp_before: NDArray[np.float64], sp_after: NDArray[np.float64],
+    sp_switch: NDArray[np.float64], sp_queue: NDArray[np.intp], q_best: NDArray[np.intp], q_key: NDArray[np.float64],
+) -> float:
+    """Each queue's best special candidate at ``t`` (the first listed on a tie) into ``q_best``, ``q_key``;
+    the first switch after ``t`` among the candidates (inf: none), when they must be found again."""
+    q_best[:] = -1
+    q_key[:] = _INF
+    next_switch = _INF
+    for i in range(n_cand):
+        s = cand[i]
+        if sp_switch[r, s] <= t:
+            k = sp_after[r, s]
+        else:
+            k = sp_before[r, s]
+            next_switch = min(next_switch, sp_switch[r, s])
+        q = sp_queue[s]
+        if k < q_key[q] or (k == q_key[q] and s < q_best[q]):
+            q_key[q] = k
+            q_best[q] = s
+    return next_switch
 
 
 @njit(cache=True, nogil=True)
@@ -228,16 +274,45 @@ def work_through(
 
 
 @njit(cache=True, nogil=True)
+def walk_in_times(
+    count: NDArray[np.int64],  # (runs,): how many walk-ins come in each run
+    gaps: NDArray[np.float64],  # (count.sum() + runs,): standard exponentials, taken in order
+    horizon: float,  # minutes until closing
+    times: NDArray[np.float64],  # out (runs, >= count.max()): their arrivals, sorted, inf after
+) -> None:
+    """Each run's walk-ins as ``count`` uniform order statistics on (0, horizon): normalised sums of
+    ``count + 1`` exponential gaps. Only as many draws as walk-ins, not the busiest run's for all."""
+    runs, width = times.shape
+    i = 0
+    for r in range(runs):
+        n = count[r]
+        total = 0.0
+        for k in range(n + 1):
+            total += gaps[i + k]
+        scale = horizon / total
+        at = 0.0
+        for k in range(n):
+            at += gaps[i + k]
+            times[r, k] = at * scale
+        for k in range(n, width):
+            times[r, k] = _INF
+        i += n + 1
+
+
+@njit(cache=True, nogil=True)
 def lay_out_stream(
     arrive: NDArray[np.float64],  # (runs, n): one walk-in stream's arrivals (inf: did not come), sorted
     ready: NDArray[np.float64],  # (runs, n): their cards' ready times, or (runs, 0): no card to wait for
     base: float,  # the stream's key at arrival 0
     per_minute: float,  # key units per minute of arrival
     max_minutes: float,  # arrivals later than this keep its key
+    scale: NDArray[np.float64],  # (runs,): each run's visit scale for the stream's procedure
+    unit: NDArray[np.float32],  # (walk-ins,): a visit's length in units of ``scale``, one per walk-in, in order
     key: NDArray[np.float64],  # out (runs, n)
     callable_from: NDArray[np.float64],  # out (runs, n)
+    dur: NDArray[np.float64],  # out (runs, n): the walk-ins' visits (0 where none came)
 ) -> None:
-    """One stream's keys (its place: after everybody waiting now, by arrival) and callable-from times.
+    """One stream's keys (its place: after everybody waiting now, by arrival), callable-from times and visits.
 
     A walk-in waiting for a card is callable once it is ready; the stream stays first come first
     served, so those times are made non-decreasing (a card for a later walk-in ready first waits
@@ -245,6 +320,7 @@ def lay_out_stream(
     """
     runs, n = arrive.shape
     cards = ready.shape[1] > 0
+    i = 0
     for r in range(runs):
         latest = 0.0
         for k in range(n):
@@ -252,8 +328,11 @@ def lay_out_stream(
             if a == _INF:
                 key[r, k] = _INF
                 callable_from[r, k] = _INF
+                dur[r, k] = 0.0
                 continue
             key[r, k] = base + min(a, max_minutes) * per_minute
+            dur[r, k] = scale[r] * unit[i]
+            i += 1
             if cards:
                 latest = max(latest, ready[r, k])
                 callable_from[r, k] = latest
