@@ -23,6 +23,7 @@ from queue_server.store.tasks import TaskStore
 
 from .conftest import TESTS, Api
 from .test_api_lifecycle import receive
+from .waiting import next_millisecond
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 
@@ -301,9 +302,13 @@ async def test_claim_next_takes_the_work_in_the_order_the_list_shows(staff: Api,
     await task_action(staff, done, "finish")
     for action in ("call-next", "start", "finish"):
         assert (await staff.counter("2", action))[0] == 200
+    # A millisecond between issues: two in one would tie on their issue time ("the longest waiting").
     await visitor.issue("pickup")
+    await next_millisecond()
     await visitor.issue("pickup", office="branch")
+    await next_millisecond()
     await staff.issue("pickup", priority=5)
+    await next_millisecond()
     await visitor.issue("pickup")
     listed = [(t["office"], t["number"], t["group"]) for t in (await tasks(staff))["tasks"]]
     assert listed == [("main", "302", "visitor_waiting"), ("main", "301", "visitor_waiting"),

@@ -38,3 +38,13 @@ async def wait_until(look: Callable[[], Awaitable[T | None]], what: str, timeout
         if time.monotonic() > deadline:
             raise AssertionError(f"still not {what} after {timeout:.0f} s")
         await asyncio.sleep(POLL_S)
+
+
+async def next_millisecond() -> None:
+    """Until the clock has moved on to a later millisecond: two steps either side of this never share
+    a timestamp (the server's clock is this machine's, give or take a fixed offset), so where the
+    product orders by time (the newest call, the longest waiting) the order is the one they were
+    made in. Two steps in one millisecond are a tie, which the product may break either way."""
+    now = time.time_ns() // 1_000_000
+    while time.time_ns() // 1_000_000 <= now:
+        await asyncio.sleep(0.0002)
