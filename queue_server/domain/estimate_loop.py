@@ -5,7 +5,8 @@ arrivals, card-ready times); what is left is plain bookkeeping, a few comparison
 step, which numpy could only do in lock-step over all runs at a dozen array calls a step. Numba
 compiles this loop instead (the first call in a process loads it from numba's cache, or compiles it
 in a few seconds), so its cost is the work itself: about 0.1 µs a step (``play``). The back
-office's day (``work_through``) and the walk-in streams' layout (``lay_out_stream``) are compiled too.
+office's day (``work_through``), the walk-ins' arrivals (``walk_in_times``) and the streams' layout
+(``lay_out_stream``) are compiled too.
 
 The rules are the estimator's (see :mod:`.estimate`): the earliest-free counter (the first listed
 on a tie) takes the best key among the heads of the ready queues (A: the same in every run), the
@@ -307,7 +308,7 @@ def lay_out_stream(
     per_minute: float,  # key units per minute of arrival
     max_minutes: float,  # arrivals later than this keep its key
     scale: NDArray[np.float64],  # (runs,): each run's visit scale for the stream's procedure
-    unit: NDArray[np.float32],  # (walk-ins,): a visit's length in units of ``scale``, one per walk-in, in order
+    unit: NDArray[np.floating],  # (walk-ins,): a visit's length in units of ``scale``, one per walk-in, in order
     key: NDArray[np.float64],  # out (runs, n)
     callable_from: NDArray[np.float64],  # out (runs, n)
     dur: NDArray[np.float64],  # out (runs, n): the walk-ins' visits (0 where none came)
