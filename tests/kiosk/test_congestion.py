@@ -18,7 +18,7 @@ from queue_server.web.keys import CLOCK
 from ..conftest import Api
 from ..test_api_lifecycle import receive
 from ..test_estimates_live import follow
-from ..waiting import next_millisecond
+from ..waiting import PATIENCE_S, next_millisecond
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 TUESDAY = dt.date(2026, 11, 24)
@@ -71,7 +71,7 @@ async def test_no_estimate_is_not_past_closing(visitor: Api) -> None:
     await visitor.issue("pickup")
     # No counter is open: the estimator has no median, and flags the procedure as past closing.
     while True:
-        outlook = (await receive(lobby, "estimates", timeout=10))["data"]["procedures"].get("pickup")
+        outlook = (await receive(lobby, "estimates", timeout=PATIENCE_S))["data"]["procedures"].get("pickup")
         if outlook and outlook["waiting"] == 1:
             break
     assert outlook["median_minutes"] is None
