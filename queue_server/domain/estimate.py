@@ -782,16 +782,16 @@ class _Simulation:
         from .estimate_loop import work_through
 
         ends = np.full((runs, n_tasks), _INF)
-        rest = np.arange(n0 + n1, n_tasks, dtype=np.intp)
-        if len(prep_streams) <= 1:  # one stream's walk-ins are in arrival order already
-            end1 = np.full((runs, n1), _INF)
-            work_through(free, dur, n0, release[:, n0 : n0 + n1], dur[:, n0 : n0 + n1], rest, off_start, off_end, ends, end1)
-            ends[:, n0 : n0 + n1] = end1
+        end1 = np.full((runs, n1), _INF)
+        walk = slice(n0, n0 + n1)
+        # Several streams' walk-ins are merged into arrival order; one stream's are in it already.
+        order = np.argsort(release[:, walk], axis=1, kind="stable") + n0 if len(prep_streams) > 1 else None
+        work_through(free, dur, n0, release[:, walk] if order is None else np.take_along_axis(release, order, axis=1),
+                     dur[:, walk] if order is None else np.take_along_axis(dur, order, axis=1),
+                     np.arange(n0 + n1, n_tasks, dtype=np.intp), off_start, off_end, ends, end1)
+        if order is None:
+            ends[:, walk] = end1
         else:
-            order = np.argsort(release[:, n0 : n0 + n1], axis=1, kind="stable") + n0
-            end1 = np.full((runs, n1), _INF)
-            work_through(free, dur, n0, np.take_along_axis(release, order, axis=1), np.take_along_axis(dur, order, axis=1),
-                         rest, off_start, off_end, ends, end1)
             np.put_along_axis(ends, order, end1, axis=1)
         for j, task in named:
             finish[task.id] = ends[:, j]
