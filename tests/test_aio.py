@@ -6,6 +6,8 @@ import asyncio
 
 from queue_server.aio import stop_tasks
 
+from .waiting import PATIENCE_S
+
 
 async def test_a_task_that_loses_its_first_cancellation_is_still_stopped() -> None:
     started = asyncio.Event()
@@ -30,7 +32,7 @@ async def test_a_task_that_loses_its_first_cancellation_is_still_stopped() -> No
     async def when_stuck() -> None:
         stuck.append(True)
 
-    await asyncio.wait_for(stop_tasks([task, None], when_stuck), 10)
+    await asyncio.wait_for(stop_tasks([task, None], when_stuck), PATIENCE_S)
     assert task.cancelled() and lost == 1 and stuck == [True]
 
 

@@ -29,11 +29,11 @@ from queue_server.web.keys import ACCOUNTS, CLOCK, STORE
 from .conftest import PASSWORD, Api, api_users
 from .servers import ServerProcess, add_staff, write_config
 from .test_api_lifecycle import receive
+from .waiting import PATIENCE_S
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 EVENING = dt.datetime(2026, 12, 1, 18, 0, tzinfo=TOKYO)  # a Tuesday; the next day is the 2nd
 MIDNIGHT = dt.datetime(2026, 12, 2, 0, 0, tzinfo=TOKYO)
-PATIENCE = 20.0  # seconds a test waits for a state before it fails (a loaded machine is slow)
 
 
 def offset_to(at: dt.datetime) -> int:
@@ -42,14 +42,14 @@ def offset_to(at: dt.datetime) -> int:
 
 
 async def wait_for(check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    """Poll ``check`` until it returns something true; fail naming ``what`` after PATIENCE seconds."""
-    deadline = time.monotonic() + PATIENCE
+    """Poll ``check`` until it returns something true; fail naming ``what`` after PATIENCE_S seconds."""
+    deadline = time.monotonic() + PATIENCE_S
     while True:
         result = await check()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"waited {PATIENCE:.0f} s for {what}; last: {result!r}")
+            raise AssertionError(f"waited {PATIENCE_S:.0f} s for {what}; last: {result!r}")
         await asyncio.sleep(0.05)
 
 
@@ -124,23 +124,23 @@ async def test_at_midnight_open_tickets_are_closed_out_and_the_new_day_starts_cl
 
     # The lobby hears that the day was closed out, then gets the new day's (empty) state.
     # (events of the evening may still be on their way to the lobby: the close-out comes after them)
-    closed = await receive(lobby, "event", timeout=PATIENCE)
+    closed = await receive(lobby, "event")
     while closed["event"]["type"] != "day.closed":
         assert closed["event"]["day"] == "20261201", closed
-        closed = await receive(lobby, "event", timeout=PATIENCE)
+        closed = await receive(lobby, "event")
     assert closed["event"]["closed"] == "20261201"
     assert sorted(closed["event"]["expired"]) == ["300", "301", "A001", "A002"]
     midnight_ms = int(MIDNIGHT.timestamp() * 1000)
     # At midnight itself, not at a later periodic look at the clock (that came up to 30 s late).
     assert midnight_ms <= closed["event"]["at"] < midnight_ms + 10_000
-    fresh = (await receive(lobby, "snapshot", timeout=PATIENCE))["data"]
+    fresh = (await receive(lobby, "snapshot"))["data"]
     assert fresh["day"] == "20261202" and fresh["active"] == [] and fresh["recent"] == []
     assert {c["id"]: c.get("ticket") for c in fresh["counters"]} == dict.fromkeys("1239")
     # The visitor still waiting at midnight sees that the ticket is closed, on the open page…
     # (a view sent before midnight, e.g. with a fresh estimate, may come first: wait for the change)
-    view = (await receive(phone, "view", timeout=PATIENCE))["data"]
+    view = (await receive(phone, "view"))["data"]
     while view["state"] == "waiting":
-        view = (await receive(phone, "view", timeout=PATIENCE))["data"]
+        view = (await receive(phone, "view"))["data"]
     assert view["state"] == "expired"
     # …and so does everyone whose status link is opened later: waiting, called or being served.
     for number, token in tokens.items():
@@ -189,9 +189,9 @@ async def test_several_servers_close_the_day_once_and_all_follow_it(
     today = await users(first).issue("application")
     assert today["ticket"]["number"] == "A001"
 
-    fresh = (await receive(lobby, "snapshot", timeout=PATIENCE))["data"]
+    fresh = (await receive(lobby, "snapshot"))["data"]
     while fresh["day"] == "20261201":  # a catch-up of the evening (a gap filled) may come first
-        fresh = (await receive(lobby, "snapshot", timeout=PATIENCE))["data"]
+        fresh = (await receive(lobby, "snapshot"))["data"]
     assert fresh["day"] == "20261202" and fresh["active"] == []
     status, state = await users(second).get("/api/offices/main/state")
     assert state["day"] == "20261202" and state["active"] == []

@@ -26,6 +26,7 @@ from queue_server.web.app import init_app
 from .conftest import Api, api_users
 from .servers import ServerProcess, write_config
 from .test_api_lifecycle import receive
+from .waiting import PATIENCE_S
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +113,7 @@ async def _issued(api: Api) -> bool:
 async def _next_update(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     """The next event or snapshot of the lobby subscription."""
     while True:
-        message = await asyncio.wait_for(ws.receive_json(), 10)
+        message = await asyncio.wait_for(ws.receive_json(), PATIENCE_S)
         if message["type"] in ("event", "snapshot"):
             return message
 
@@ -185,7 +186,7 @@ async def test_after_missing_many_events_each_display_gets_one_snapshot_not_a_bu
             assert events <= 16
             # The display was not dropped as a slow reader: it goes on receiving.
             await store.issue("main", "application")
-            assert (await receive(ws, "event", timeout=10))["seq"] == latest + 1
+            assert (await receive(ws, "event"))["seq"] == latest + 1
     finally:
         await redis.aclose()
         await server.stop()

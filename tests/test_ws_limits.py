@@ -17,6 +17,7 @@ from queue_server.config import Config
 from .conftest import Api
 from .servers import madoguchi
 from .test_api_lifecycle import receive
+from .waiting import PATIENCE_S
 
 TESTS = Path(__file__).parent
 
@@ -78,7 +79,7 @@ async def test_a_flooding_connection_is_refused_then_closed_and_others_keep_rece
         await flooder.send_json({"id": i, "type": "subscribe" if i % 2 else "unsubscribe", "view": "lobby",
                                  "office": "main", "subscription": i - 1})
     answers: list[dict] = []
-    while (message := await asyncio.wait_for(flooder.receive(), 10)).type == WSMsgType.TEXT:
+    while (message := await asyncio.wait_for(flooder.receive(), PATIENCE_S)).type == WSMsgType.TEXT:
         answers.append(message.json())
     assert message.type == WSMsgType.CLOSE and flooder.close_code == WSCloseCode.POLICY_VIOLATION
     refused = [a for a in answers if a["type"] == "result" and not a["success"]]

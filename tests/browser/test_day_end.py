@@ -32,6 +32,6 @@ async def test_a_ticket_still_waiting_at_midnight_shows_that_it_expired(
     clock.offset_ms = int(end.timestamp() * 1000) - time.time_ns() // 1_000_000
 
     # A loaded machine may take a few seconds: one second to midnight, then the store, the hub, the page.
-    await expect(page.locator("#state")).to_have_text(text(lang, "status.state_expired"), timeout=20_000)
+    await expect(page.locator("#state")).to_have_text(text(lang, "status.state_expired"))
     await expect(page.locator("#ahead")).to_be_hidden()
     await expect(page.locator("#alerts-control")).to_be_hidden()

@@ -33,7 +33,7 @@ async def estimate_known(user: Any, token: str) -> dict[str, Any]:
     await ws.send_json({"id": 1, "type": "subscribe", "view": "ticket", "token": token})
     try:
         while True:
-            view = (await receive(ws, "view", timeout=60))["data"]
+            view = (await receive(ws, "view"))["data"]
             if view["estimate"] is not None:
                 return view["estimate"]
     finally:
@@ -90,7 +90,7 @@ class TestLandscape:
         page = await open_kiosk(open_page, f"/kiosk/honcho?lang={lang}", viewport=viewport)
         # Every button with its estimate, as on a working day.
         await expect(page.locator("button.procedure[data-procedure=pickup] .procedure-meta")).to_contain_text(
-            text(lang, "kiosk.estimate_short", minutes="@").split("@")[0].strip(), timeout=60_000)
+            text(lang, "kiosk.estimate_short", minutes="@").split("@")[0].strip())
         assert await page.evaluate(LOWEST_EDGE) <= viewport[1], "the start screen runs off the screen"
         assert await page.locator("button.procedure").evaluate_all(
             "(buttons) => buttons.every((b) => b.scrollHeight <= b.clientHeight)"), "a button's text overflows it"

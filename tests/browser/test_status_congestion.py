@@ -49,7 +49,7 @@ async def test_the_estimate_is_shown_once_the_server_has_one(open_page: OpenPage
     page = await open_status(open_page, tickets[2]["token"])
     await expect(page.locator("#ahead")).to_have_text(text("ja", "common.ahead", n=2))
     # No counter open: the estimate line says so, and there is no closing-time warning.
-    await expect(page.locator("#estimate")).to_have_text(text("ja", "common.no_counter_open"), timeout=60_000)
+    await expect(page.locator("#estimate")).to_have_text(text("ja", "common.no_counter_open"))
     await expect(page.locator("#past-closing")).to_be_hidden()
     await open_counters(web_user, "2", office="main")
     pattern = re.escape(text("ja", "common.estimate", median="@", low="@", high="@")).replace("@", r"\d+")

@@ -41,11 +41,11 @@ async def _day_change(evening: TestClient, user: Any, key_prefix: str) -> None:
     assert (await receive(lobby, "snapshot"))["data"]["day"] == "20261201"
 
     evening.app[CLOCK].offset_ms = offset_to(MIDNIGHT - dt.timedelta(seconds=1))
-    closed = await receive(lobby, "event", timeout=60)
+    closed = await receive(lobby, "event")
     while closed["event"]["type"] != "day.closed":
-        closed = await receive(lobby, "event", timeout=60)
+        closed = await receive(lobby, "event")
     assert sorted(closed["event"]["expired"]) == ["301", "A001", "A002"]
-    assert (await receive(lobby, "snapshot", timeout=60))["data"]["day"] == "20261202"
+    assert (await receive(lobby, "snapshot"))["data"]["day"] == "20261202"
 
     # Every visit of the day is archived once, with how it ended.
     archive = Archive(evening.app[REDIS], key_prefix)

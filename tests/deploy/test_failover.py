@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from ..waiting import PATIENCE_S
 from .engines import SentinelGroup, ValkeyCluster, wait_for
 from .load import Load, check_everything_acknowledged_survived, clients, lobby_display, start_server, waiting_shown
 
@@ -59,7 +60,7 @@ async def _failover_under_load(tmp_path: Path, deployment: SentinelGroup | Valke
     display = asyncio.create_task(lobby_display(server.url, seen, display_ready))
     running = asyncio.create_task(clients(server.url, load, stop))
     try:
-        await asyncio.wait_for(display_ready.wait(), 60)
+        await asyncio.wait_for(display_ready.wait(), PATIENCE_S)
 
         async def acknowledged(count: int) -> bool:
             if running.done():
