@@ -784,11 +784,13 @@ class _Simulation:
         ends = np.full((runs, n_tasks), _INF)
         end1 = np.full((runs, n1), _INF)
         walk = slice(n0, n0 + n1)
-        # Several streams' walk-ins are merged into arrival order; one stream's are in it already.
-        order = np.argsort(release[:, walk], axis=1, kind="stable") + n0 if len(prep_streams) > 1 else None
-        work_through(free, dur, n0, release[:, walk] if order is None else np.take_along_axis(release, order, axis=1),
-                     dur[:, walk] if order is None else np.take_along_axis(dur, order, axis=1),
-                     np.arange(n0 + n1, n_tasks, dtype=np.intp), off_start, off_end, ends, end1)
+        if len(prep_streams) > 1:  # several streams' walk-ins, merged into arrival order
+            order = np.argsort(release[:, walk], axis=1, kind="stable") + n0
+            release1, dur1 = np.take_along_axis(release, order, axis=1), np.take_along_axis(dur, order, axis=1)
+        else:  # one stream's walk-ins are in arrival order already
+            order, release1, dur1 = None, release[:, walk], dur[:, walk]
+        work_through(free, dur, n0, release1, dur1, np.arange(n0 + n1, n_tasks, dtype=np.intp),
+                     off_start, off_end, ends, end1)
         if order is None:
             ends[:, walk] = end1
         else:

@@ -778,3 +778,25 @@ def test_the_back_office_takes_walk_ins_cards_before_other_work_once_they_exist(
     assert np.allclose(finish["now:pickup"], 15.0) and np.allclose(finish["9"], 40.0)
     assert ready[0] is not None
     assert np.allclose(ready[0][:, :2], [30.0, 55.0]) and np.all(np.isinf(ready[0][:, 2]))
+
+
+def test_the_back_office_takes_two_procedures_walk_ins_cards_in_the_order_they_came() -> None:
+    # Two procedures whose cards the one back-office person prepares, 15 minutes each: walk-in
+    # pickups at minutes 5 and 40, a renewal at 20; their two streams merge into arrival order.
+    renew = dataclasses.replace(PICKUP, id="renew", name="更新", number=NumberFormat(prefix="R"))
+    fixed = ServiceModel.learn([PICKUP, renew], settings=LearningSettings(prior_cv=1e-6, prior_weight=1e12,
+                                                                           walk_up_prior_minutes=0.0))
+    post = BackOfficeTask("9", "post", "pickup", NOW - 30 * MIN)
+    snap = snapshot([], [CounterState("1", ("pickup", "renew"))], model=fixed, order=CallingOrder.COUNTER_PROCEDURE_ORDER)
+    snap = dataclasses.replace(snap, walk_ins_per_hour={"pickup": 6.0, "renew": 6.0},
+                               back_office=BackOffice(1, (post,), ("pickup", "renew")))
+    sim = estimate_module._Simulation(snap, 3, np.random.default_rng(0))
+    assert [sim.procedures[qi] for (qi, _), _ in sim.streams] == ["pickup", "renew"]
+    finish, ready = sim._play_back_office([np.array([[5.0, 40.0, np.inf]] * 3), np.array([[20.0, np.inf]] * 3)])
+    # 0–15 and 15–30 the cards of a pickup and a renewal issued now; then the walk-ins' cards as they
+    # came: the pickup of 5 (30–45), the renewal of 20 (45–60), the pickup of 40 (60–75); the post task last.
+    assert np.allclose(finish["now:pickup"], 15.0) and np.allclose(finish["now:renew"], 30.0)
+    assert ready[0] is not None and ready[1] is not None
+    assert np.allclose(ready[0][:, :2], [45.0, 75.0]) and np.all(np.isinf(ready[0][:, 2]))
+    assert np.allclose(ready[1][:, 0], 60.0) and np.all(np.isinf(ready[1][:, 1]))
+    assert np.allclose(finish["9"], 85.0)
